@@ -1,0 +1,30 @@
+# rostrace: `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
+PY      := /usr/bin/python3
+WS      := $(CURDIR)/ws
+ENV     := . $(WS)/devel/setup.bash &&
+PYTEST  ?= -ra
+
+.PHONY: all setup build test unit demo bench clean
+
+all: build
+
+setup:
+	@MAKE_GOAL=$(MAKECMDGOALS) bash tools/setup_system.sh
+
+build: setup
+	@bash tools/build.sh
+
+test: build
+	@bash -c '$(ENV) cd $(CURDIR) && $(PY) -m pytest $(PYTEST) test'
+
+unit:
+	@$(PY) -m pytest -q test/unit
+
+demo: build
+	@bash -c '$(ENV) exec $(PY) tools/demo.py'
+
+bench: build
+	@bash -c '$(ENV) exec $(PY) -m bench.run'
+
+clean:
+	rm -rf $(WS)

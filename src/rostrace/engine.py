@@ -1,0 +1,150 @@
+"""Library API: attach to roscpp processes, take per-window snapshots, detach.
+
+Usable without a ROS master when given a PID: topic names are then checked
+against the node's own XML-RPC API (found through its listening sockets).
+"""
+import time
+import xmlrpc.client
+
+from . import targets as targets_mod
+from .breakdown import build_breakdown, merge_numbers
+from .errors import ProcessGone, RostraceError
+from .procfs import ProcFS
+from .topics import TopicResolver
+
+
+def _listening_ports(procfs, pid):
+    ports = set()
+    for table in ('tcp', 'tcp6'):
+        try:
+            text = procfs.read(pid, 'net', table)
+        except (ProcessGone, OSError):
+            continue
+        for line in text.splitlines()[1:]:
+            f = line.split()
+            if len(f) > 9 and f[3] == '0A':
+                ports.add((int(f[1].rsplit(':', 1)[1], 16), int(f[9])))
+    owned = procfs.socket_inodes(pid)
+    return sorted(port for port, inode in ports if inode in owned)
+
+
+def discover_node_uri(procfs, pid):
+    """The XML-RPC URI of the ROS node run by `pid`, asked of the node itself."""
+    for port in _listening_ports(procfs, pid):
+        uri = f'http://127.0.0.1:{port}/'
+        try:
+            code, _, name = targets_mod._proxy(uri).getName(targets_mod.CALLER_ID)
+        except (OSError, xmlrpc.client.Error):
+            continue
+        if code == 1:
+            return uri, name
+    return '', ''
+
+
+class Tracer:
+    """Owns one compiled BPF program and the processes it is attached to."""
+
+    def __init__(self, *, procfs=None, calibrate=True, cflags=()):
+        from .probes.receive import ReceiveProbes
+        from .probes import calibrate as calibration
+        self.procfs = procfs or ProcFS()
+        self.probes = ReceiveProbes(cflags=cflags)
+        self.calibration = None
+        try:
+            if calibrate:
+                self.calibration = calibration.calibrate(self.probes)
+        except BaseException:
+            self.probes.close()
+            raise
+        self.targets = {}           # pid -> TargetProcess
+        self._subscribed = {}       # pid -> set of topics
+        self._topics = TopicResolver(self.procfs)
+        self._window_start = time.monotonic()
+
+    @property
+    def probe_cost_us(self):
+        return self.calibration.pair_ns / 1000.0 if self.calibration else 0.0
+
+    # -- targets ------------------------------------------------------------------------
+    def attach_node(self, node, *, master):
+        target = targets_mod.resolve_node(node, master=master, procfs=self.procfs)
+        return self.attach_target(target)
+
+    def attach_pid(self, pid, *, node=''):
+        uri, name = discover_node_uri(self.procfs, pid)
+        target = targets_mod.target_from_pid(pid, node=node or name, procfs=self.procfs,
+                                             uri=uri)
+        return self.attach_target(target)
+
+    def attach_target(self, target):
+        if not target.probe_points:
+            raise RostraceError(f'no probe point found in {target.library}',
+                                hint='; '.join(target.missing.values()))
+        self.probes.attach(target)
+        self.targets[target.pid] = target
+        self.refresh_subscriptions(target.pid)
+        return target
+
+    def refresh_subscriptions(self, pid):
+        target = self.targets[pid]
+        topics = set()
+        if target.uri:
+            try:
+                topics = {t for t, _ in targets_mod.node_call(target.uri, 'getSubscriptions')}
+            except (ProcessGone, TypeError, ValueError):
+                topics = set()
+        self._subscribed[pid] = topics
+        return topics
+
+    def subscribed(self, pid):
+        return sorted(self._subscribed.get(pid, ()))
+
+    def detach(self, pid):
+        self.probes.detach(pid)
+        self.targets.pop(pid, None)
+        self._subscribed.pop(pid, None)
+        self._topics.forget(pid)
+
+    def close(self):
+        self.probes.close()
+        self.targets.clear()
+
+    # -- windows ------------------------------------------------------------------------
+    def _topic_of(self, pid, queue):
+        target = self.targets[pid]
+        subscribed = self._subscribed.get(pid, set())
+        topic = self._topics.resolve(pid, queue, library=target.library, subscribed=subscribed)
+        if topic is None and target.uri:
+            subscribed = self.refresh_subscriptions(pid)   # subscribed since we looked?
+            topic = self._topics.resolve(pid, queue, library=target.library,
+                                         subscribed=subscribed)
+        return topic
+
+    def snapshot(self, *, topics=None, now=None):
+        """TopicBreakdowns of the window since the previous snapshot.
+
+        Every subscribed topic of every target appears (zero counts when quiet);
+        `topics` limits the result to those names.
+        """
+        now = time.monotonic() if now is None else now
+        window_s = max(now - self._window_start, 1e-9)
+        self._window_start = now
+        raw = self.probes.collect()
+        per_topic = {}
+        for (pid, queue), numbers in raw.items():
+            if pid not in self.targets:
+                continue
+            topic = self._topic_of(pid, queue) or f'<unresolved queue 0x{queue:x}>'
+            merge_numbers(per_topic.setdefault((pid, topic), {}), numbers)
+        for pid in self.targets:
+            for topic in self._subscribed.get(pid, ()):
+                per_topic.setdefault((pid, topic), {})
+        result = []
+        for (pid, topic), numbers in sorted(per_topic.items()):
+            if topics and topic not in topics:
+                continue
+            target = self.targets[pid]
+            result.append(build_breakdown(node=target.node, pid=pid, host=target.host,
+                                          topic=topic, window_s=window_s, numbers=numbers,
+                                          missing=target.missing))
+        return result

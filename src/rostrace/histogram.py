@@ -1,0 +1,116 @@
+"""Log-linear latency histograms (the layout of bpf/rostrace.h) and percentiles."""
+from dataclasses import dataclass
+
+SUB_BUCKETS = 16     # linear sub-buckets per power of two (bpf/rostrace.h)
+SUB_BITS = 4
+
+
+def bucket_of(value_ns):
+    """Same as bucket_of() in bpf/rostrace.h."""
+    if value_ns < SUB_BUCKETS:
+        return int(value_ns)
+    e = int(value_ns).bit_length() - 1
+    return (e - SUB_BITS + 1) * SUB_BUCKETS + ((int(value_ns) >> (e - SUB_BITS)) & (SUB_BUCKETS - 1))
+
+
+def bucket_bounds(bucket):
+    """[low, high) of a bucket in ns."""
+    if bucket < SUB_BUCKETS:
+        return bucket, bucket + 1
+    e = bucket // SUB_BUCKETS + SUB_BITS - 1
+    sub = bucket % SUB_BUCKETS
+    width = 1 << (e - SUB_BITS)
+    low = (SUB_BUCKETS + sub) * width
+    return low, low + width
+
+
+def percentile(buckets, fraction, *, lo=None, hi=None):
+    """Value (ns) below which `fraction` of samples fall, from {bucket: count}.
+
+    Interpolates linearly inside the bucket that holds the rank and clamps to the
+    exact min/max when given, so the error stays within one sub-bucket (<= 6.25 %,
+    typically far less).
+    """
+    total = sum(buckets.values())
+    if total == 0:
+        return 0.0
+    rank = fraction * total
+    seen = 0
+    for bucket in sorted(buckets):
+        count = buckets[bucket]
+        if seen + count >= rank:
+            low, high = bucket_bounds(bucket)
+            value = low + (high - low) * ((rank - seen) / count)
+            break
+        seen += count
+    else:
+        value = bucket_bounds(max(buckets))[1]
+    if lo is not None:
+        value = max(value, lo)
+    if hi is not None:
+        value = min(value, hi)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """One stage over one window; durations in seconds."""
+    available: bool
+    count: int = 0
+    mean: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    p50: float = 0.0
+    p90: float = 0.0
+    p99: float = 0.0
+    reason: str = ''          # why unavailable
+
+    def as_dict(self):
+        return {'available': self.available, 'count': self.count, 'mean': self.mean,
+                'min': self.min, 'max': self.max, 'p50': self.p50, 'p90': self.p90,
+                'p99': self.p99}
+
+
+def unavailable(reason):
+    return StageStats(available=False, reason=reason)
+
+
+def stage_stats(count, sum_ns, min_ns, max_ns, buckets):
+    """StageStats (seconds) from the kernel's count/sum/min/max and histogram."""
+    if count == 0:
+        return StageStats(available=True)
+    ns = 1e-9
+    return StageStats(
+        available=True, count=count, mean=sum_ns / count * ns, min=min_ns * ns,
+        max=max_ns * ns,
+        p50=percentile(buckets, 0.50, lo=min_ns, hi=max_ns) * ns,
+        p90=percentile(buckets, 0.90, lo=min_ns, hi=max_ns) * ns,
+        p99=percentile(buckets, 0.99, lo=min_ns, hi=max_ns) * ns)
+
+
+@dataclass
+class Accumulator:
+    """Kernel numbers of one stage, mergeable across windows (for run summaries)."""
+    count: int = 0
+    sum_ns: int = 0
+    min_ns: int = 0
+    max_ns: int = 0
+
+    def __post_init__(self):
+        self.buckets = {}
+
+    def add(self, count, sum_ns, min_ns, max_ns, buckets):
+        if count == 0:
+            return
+        self.min_ns = min_ns if self.count == 0 else min(self.min_ns, min_ns)
+        self.max_ns = max(self.max_ns, max_ns)
+        self.count += count
+        self.sum_ns += sum_ns
+        for b, c in buckets.items():
+            self.buckets[b] = self.buckets.get(b, 0) + c
+
+    def merge(self, other):
+        self.add(other.count, other.sum_ns, other.min_ns, other.max_ns, other.buckets)
+
+    def stats(self):
+        return stage_stats(self.count, self.sum_ns, self.min_ns, self.max_ns, self.buckets)

@@ -1,0 +1,1 @@
+"""The only package that imports bcc: BPF programs and their attachment."""

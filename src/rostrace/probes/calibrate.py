@@ -1,0 +1,87 @@
+"""Measure what one uprobe entry+return pair costs on this machine, at start-up.
+
+rostrace_calibrate calls an empty function in a loop; the loop runs once untraced
+and once with the same entry+return pair the receive path uses. The difference
+per call is the pair's cost; the span the BPF handlers see from entry to return is
+the part that lands inside any measured span.
+"""
+import os
+import subprocess
+from dataclasses import dataclass
+
+from .. import symbols
+from ..errors import SystemNotReady
+
+TARGET_SYMBOL = 'rostrace_calibrate_target'
+
+
+@dataclass(frozen=True)
+class Calibration:
+    pair_ns: float      # CPU added to the traced thread per entry+return pair
+    inner_ns: float     # part of it inside the span from entry to return
+    untraced_ns: float  # one call without probes
+    calls: int
+
+    def as_dict(self):
+        return {'pair_ns': self.pair_ns, 'inner_ns': self.inner_ns,
+                'untraced_ns': self.untraced_ns, 'calls': self.calls}
+
+
+def calibrate_binary():
+    try:
+        from catkin.find_in_workspaces import find_in_workspaces
+        found = find_in_workspaces(['libexec'], project='rostrace',
+                                   path='rostrace_calibrate', first_matching_workspace_only=True)
+    except ImportError:
+        found = []
+    if not found:
+        raise SystemNotReady('rostrace_calibrate not found in the catkin workspace',
+                             hint='build with `make build` and source ws/devel/setup.bash')
+    return found[0]
+
+
+def _target_address(path):
+    from elftools.elf.elffile import ELFFile
+    with open(path, 'rb') as f:
+        elf = ELFFile(f)
+        for name in ('.symtab', '.dynsym'):
+            section = elf.get_section_by_name(name)
+            if section is None:
+                continue
+            for sym in section.iter_symbols():
+                if sym.name == TARGET_SYMBOL and sym['st_value']:
+                    return sym['st_value']
+    raise SystemNotReady(f'{TARGET_SYMBOL} not found in {path}', hint='rebuild: make build')
+
+
+def _run_loop(proc):
+    proc.stdin.write('go\n')
+    proc.stdin.flush()
+    fields = dict(kv.split('=') for kv in proc.stdout.readline().split())
+    return int(fields['calls']), int(fields['thread_cpu_ns'])
+
+
+def calibrate(probes, *, calls=20000, rounds=2):
+    """Run the calibration with `probes` (a ReceiveProbes) and load the result into it."""
+    path = calibrate_binary()
+    address = _target_address(path)
+    proc = subprocess.Popen([path, str(calls)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()                        # "ready <pid>"
+        untraced = min(_run_loop(proc)[1] for _ in range(rounds))
+        probes.attach_calibration(proc.pid, path, address)
+        probes.calibration_span()
+        traced = min(_run_loop(proc)[1] for _ in range(rounds))
+        span_sum, span_count = probes.calibration_span()
+    finally:
+        probes.detach(proc.pid)
+        proc.stdin.close()
+        proc.wait(timeout=10)
+    untraced_ns = untraced / calls
+    pair_ns = max(0.0, (traced - untraced) / calls)
+    inner_ns = max(0.0, span_sum / span_count - untraced_ns) if span_count else 0.0
+    result = Calibration(pair_ns=pair_ns, inner_ns=min(inner_ns, pair_ns),
+                         untraced_ns=untraced_ns, calls=calls)
+    probes.set_calibration(pair_ns=result.pair_ns, inner_ns=result.inner_ns)
+    return result

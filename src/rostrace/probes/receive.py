@@ -1,0 +1,151 @@
+"""The receive-path BPF program: compiled once, attached per target PID."""
+import ctypes
+import os
+import time
+
+from ..errors import ProcessGone, RostraceError, SystemNotReady
+
+BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
+
+STAGES = ('queuing', 'deserialization', 'processing', 'total')
+COUNTERS = {4: 'received', 5: 'processed', 6: 'dropped'}
+
+# probe point -> (entry handler, return handler)
+HANDLERS = {
+    'queue_push': ('on_subscription_queue_push', 'on_subscription_queue_push_return'),
+    'queue_call': ('on_subscription_queue_call', 'on_subscription_queue_call_return'),
+    'deserialize': ('on_message_deserializer_deserialize',
+                    'on_message_deserializer_deserialize_return'),
+}
+
+
+def load_bcc():
+    try:
+        import bcc
+    except ImportError:
+        raise SystemNotReady('BCC is not installed for this Python (import bcc failed)',
+                             hint='apt-get install python3-bpfcc, and run with /usr/bin/python3')
+    return bcc
+
+
+class ReceiveProbes:
+    """One compiled program; `attach(target)` puts its probes into one process only.
+
+    Failure to attach leaves nothing of that target attached. `close()` removes
+    every probe (BCC's perf-event uprobes also vanish if this process is killed).
+    """
+
+    def __init__(self, *, cflags=()):
+        bcc = load_bcc()
+        try:
+            self.bpf = bcc.BPF(src_file=os.path.join(BPF_DIR, 'receive.c').encode(),
+                               cflags=['-I' + BPF_DIR, *cflags])
+        except Exception as e:  # bcc raises bare Exception on compile errors
+            raise SystemNotReady(f'BPF program failed to compile: {e}',
+                                 hint='run `make setup` (kernel headers, tracefs) as root')
+        self._attached = {}      # pid -> [(kind, library, address)]
+        self._generation = 0
+        self.set_calibration(pair_ns=0, inner_ns=0)
+
+    def set_calibration(self, *, pair_ns, inner_ns):
+        calib = self.bpf['calib']
+        calib[ctypes.c_int(0)] = ctypes.c_ulonglong(int(pair_ns))
+        calib[ctypes.c_int(1)] = ctypes.c_ulonglong(int(inner_ns))
+
+    # -- attachment -------------------------------------------------------------------
+    def _attach_one(self, attach, library, address, fn_name, pid, done):
+        before = set(self.bpf.uprobe_fds)
+        attach(name=library.encode(), addr=address, fn_name=fn_name.encode(), pid=pid)
+        done.extend(set(self.bpf.uprobe_fds) - before)
+
+    def _attach_pair(self, pid, library, address, entry_fn, return_fn, done):
+        self._attach_one(self.bpf.attach_uprobe, library, address, entry_fn, pid, done)
+        self._attach_one(self.bpf.attach_uretprobe, library, address, return_fn, pid, done)
+
+    def attach(self, target):
+        """Attach every available probe point of `target` (a TargetProcess)."""
+        if target.pid in self._attached:
+            return
+        done = []
+        try:
+            for name, point in target.probe_points.items():
+                entry_fn, return_fn = HANDLERS[name]
+                self._attach_pair(target.pid, target.library, point.address,
+                                  entry_fn, return_fn, done)
+        except Exception as e:
+            self._detach_events(done)
+            if not os.path.exists(f'/proc/{target.pid}'):
+                raise ProcessGone(target.pid, 'exited while attaching') from None
+            raise RostraceError(f'attaching uprobes to pid {target.pid} failed: {e}',
+                                hint='check `rostrace doctor`') from None
+        self._attached[target.pid] = done
+
+    def attach_calibration(self, pid, path, address):
+        done = []
+        self._attach_pair(pid, path, address, 'on_calibrate_target',
+                          'on_calibrate_target_return', done)
+        self._attached[pid] = done
+
+    def _detach_events(self, ev_names):
+        # By event name: works after the target (and the ELF path through its
+        # /proc/PID/root) is gone, where BCC's detach_uprobe() cannot resolve it.
+        for ev_name in ev_names:
+            try:
+                self.bpf.detach_uprobe_event(ev_name)
+            except Exception:
+                pass
+
+    def detach(self, pid):
+        self._detach_events(self._attached.pop(pid, []))
+
+    def attached_pids(self):
+        return sorted(self._attached)
+
+    def close(self):
+        for pid in list(self._attached):
+            self.detach(pid)
+        self.bpf.cleanup()
+
+    # -- reading ----------------------------------------------------------------------
+    def calibration_span(self):
+        span = self.bpf['calib_span']
+        total, count = span[ctypes.c_int(0)].value, span[ctypes.c_int(1)].value
+        span.clear()
+        return total, count
+
+    def collect(self):
+        """Numbers since the previous collect: {(tgid, queue): {name: value}}.
+
+        Stages map to (count, sum_ns, min_ns, max_ns, {bucket: count}); counters
+        (received, processed, dropped) to ints. The kernel writes the other
+        generation meanwhile, so nothing recorded during the read is lost.
+        """
+        old = self._generation
+        self._generation = 1 - old
+        self.bpf['generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
+        time.sleep(0.0005)   # let handlers that read the old generation finish
+        result = {}
+        for key, val in self._drain(f'stats{old}'):
+            entry = result.setdefault((key.tgid, key.queue), {})
+            if key.stage in COUNTERS:
+                entry[COUNTERS[key.stage]] = val.count
+            else:
+                entry[STAGES[key.stage]] = [val.count, val.sum_ns, val.min_ns, val.max_ns, {}]
+        for key, count in self._drain(f'hist{old}'):
+            stage = result.get((key.tgid, key.queue), {}).get(STAGES[key.stage])
+            if stage is not None:
+                stage[4][key.bucket] = getattr(count, "value", count)
+        return result
+
+    def _drain(self, name):
+        table = self.bpf[name]
+        try:
+            return list(table.items_lookup_and_delete_batch())
+        except Exception:
+            items = list(table.items())
+            for k, _ in items:
+                try:
+                    del table[k]
+                except KeyError:
+                    pass
+            return items

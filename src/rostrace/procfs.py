@@ -1,0 +1,164 @@
+"""Parse /proc text (pure functions) and read it under a configurable procfs root."""
+import os
+from dataclasses import dataclass
+
+from .errors import NotPrivileged, ProcessGone
+
+TCP_LISTEN = '0A'
+
+
+@dataclass(frozen=True)
+class Mapping:
+    start: int
+    end: int
+    perms: str
+    offset: int
+    inode: int
+    path: str
+
+
+def parse_maps(text):
+    """Lines of /proc/PID/maps -> [Mapping] (anonymous mappings skipped)."""
+    maps = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 6 or not parts[5].startswith('/'):
+            continue
+        start, end = (int(x, 16) for x in parts[0].split('-'))
+        maps.append(Mapping(start, end, parts[1], int(parts[2], 16), int(parts[4]),
+                            parts[5].strip()))
+    return maps
+
+
+def parse_nspid(status_text):
+    """NSpid of /proc/PID/status -> [host pid, ..., innermost pid] or None."""
+    for line in status_text.splitlines():
+        if line.startswith('NSpid:'):
+            return [int(x) for x in line.split()[1:]]
+    return None
+
+
+def parse_listen_inodes(net_tcp_text, port):
+    """Socket inodes listening on `port` in /proc/PID/net/tcp{,6} text."""
+    inodes = set()
+    for line in net_tcp_text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        local_port = int(fields[1].rsplit(':', 1)[1], 16)
+        if local_port == port and fields[3] == TCP_LISTEN:
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+class ProcFS:
+    """Reads /proc for one machine; `root` lets tests point it at fixture files."""
+
+    def __init__(self, root='/proc'):
+        self.root = root
+
+    def path(self, pid, *parts):
+        return os.path.join(self.root, str(pid), *parts)
+
+    def read(self, pid, *parts):
+        try:
+            with open(self.path(pid, *parts)) as f:
+                return f.read()
+        except FileNotFoundError:
+            raise ProcessGone(pid) from None
+        except ProcessLookupError:
+            raise ProcessGone(pid) from None
+        except PermissionError:
+            raise NotPrivileged(f'cannot read {self.path(pid, *parts)}',
+                                hint='run rostrace as root') from None
+
+    def pids(self):
+        return [int(d) for d in os.listdir(self.root) if d.isdigit()]
+
+    def maps(self, pid):
+        return parse_maps(self.read(pid, 'maps'))
+
+    def nspid(self, pid):
+        return parse_nspid(self.read(pid, 'status'))
+
+    def comm(self, pid):
+        return self.read(pid, 'comm').strip()
+
+    def exe(self, pid):
+        try:
+            return os.readlink(self.path(pid, 'exe'))
+        except (FileNotFoundError, ProcessLookupError):
+            raise ProcessGone(pid) from None
+
+    def alive(self, pid):
+        return os.path.exists(self.path(pid, 'status'))
+
+    def in_root(self, pid, path):
+        """A path as the process sees it, reachable from here (containers too)."""
+        return self.path(pid, 'root') + path
+
+    def socket_inodes(self, pid):
+        inodes = set()
+        fd_dir = self.path(pid, 'fd')
+        try:
+            names = os.listdir(fd_dir)
+        except (FileNotFoundError, ProcessLookupError):
+            raise ProcessGone(pid) from None
+        for name in names:
+            try:
+                link = os.readlink(os.path.join(fd_dir, name))
+            except OSError:
+                continue
+            if link.startswith('socket:['):
+                inodes.add(int(link[8:-1]))
+        return inodes
+
+    def listens_on(self, pid, port):
+        """True when process `pid` owns a TCP socket listening on `port`."""
+        listening = set()
+        for table in ('tcp', 'tcp6'):
+            try:
+                listening |= parse_listen_inodes(self.read(pid, 'net', table), port)
+            except ProcessGone:
+                raise
+            except OSError:
+                continue
+        return bool(listening & self.socket_inodes(pid))
+
+    def read_memory(self, pid, address, size):
+        try:
+            with open(self.path(pid, 'mem'), 'rb') as f:
+                f.seek(address)
+                return f.read(size)
+        except (FileNotFoundError, ProcessLookupError):
+            raise ProcessGone(pid) from None
+        except (OSError, ValueError, OverflowError):
+            return b''
+
+    def host_pid(self, ns_pid, *, port=None):
+        """Host PID of a process known by its PID in its own namespace.
+
+        A PID from another namespace may name an unrelated host process, so a
+        candidate is accepted only when it owns the node's XML-RPC `port`.
+        """
+        candidates = []
+        if self.alive(ns_pid):
+            candidates.append(ns_pid)
+        for pid in self.pids():
+            if pid == ns_pid:
+                continue
+            try:
+                chain = self.nspid(pid)
+            except (ProcessGone, NotPrivileged):
+                continue
+            if chain and len(chain) > 1 and chain[-1] == ns_pid:
+                candidates.append(pid)
+        for pid in candidates:
+            if port is None:
+                return pid
+            try:
+                if self.listens_on(pid, port):
+                    return pid
+            except ProcessGone:
+                continue
+        return None

@@ -1,0 +1,112 @@
+"""Probe points as constants, found in an ELF by their mangled names (pyelftools)."""
+import functools
+import os
+from dataclasses import dataclass
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from .errors import ProbePointMissing
+
+# Probe point -> qualified C++ name. Argument lists and ABI tags are ignored when
+# matching, so another roscpp build with different parameter types still matches.
+PROBE_POINTS = {
+    'queue_push': ('ros', 'SubscriptionQueue', 'push'),
+    'queue_call': ('ros', 'SubscriptionQueue', 'call'),
+    'deserialize': ('ros', 'MessageDeserializer', 'deserialize'),
+}
+
+
+@dataclass(frozen=True)
+class ProbePoint:
+    name: str          # key of PROBE_POINTS
+    symbol: str        # mangled name as found
+    address: int       # st_value (virtual address in the ELF)
+    path: str          # ELF path as opened
+
+
+def _source_name(mangled, pos):
+    """<length><identifier> at pos -> (identifier, next pos) or (None, pos)."""
+    end = pos
+    while end < len(mangled) and mangled[end].isdigit():
+        end += 1
+    if end == pos:
+        return None, pos
+    length = int(mangled[pos:end])
+    return mangled[end:end + length], end + length
+
+
+def nested_name(mangled):
+    """Qualified name of a mangled member function, e.g. ('ros', 'Foo', 'bar').
+
+    Handles _ZN...E nested names with CV/ref qualifiers and ABI tags (B5cxx11);
+    returns None for anything else (templates, constructors, plain functions).
+    """
+    if not mangled.startswith('_ZN'):
+        return None
+    pos = 3
+    while pos < len(mangled) and mangled[pos] in 'KVrRO':
+        pos += 1
+    parts = []
+    while pos < len(mangled) and mangled[pos] != 'E':
+        if mangled[pos] == 'B':                      # ABI tag of the previous part
+            _, pos = _source_name(mangled, pos + 1)
+            continue
+        name, new_pos = _source_name(mangled, pos)
+        if name is None:
+            return None                              # template args, substitutions...
+        parts.append(name)
+        pos = new_pos
+    if pos >= len(mangled) or not parts:
+        return None
+    return tuple(parts)
+
+
+@functools.lru_cache(maxsize=64)
+def _function_symbols(path, _inode, _mtime):
+    """{qualified name: (mangled, address)} of the defined functions in an ELF."""
+    found = {}
+    with open(path, 'rb') as f:
+        elf = ELFFile(f)
+        for section_name in ('.dynsym', '.symtab'):
+            section = elf.get_section_by_name(section_name)
+            if section is None:
+                continue
+            for sym in section.iter_symbols():
+                if (sym['st_info']['type'] != 'STT_FUNC' or sym['st_value'] == 0
+                        or sym['st_shndx'] == 'SHN_UNDEF'):
+                    continue
+                qualified = nested_name(sym.name)
+                if qualified and qualified not in found:
+                    found[qualified] = (sym.name, sym['st_value'])
+    return found
+
+
+def function_symbols(path):
+    st = os.stat(path)
+    try:
+        return _function_symbols(path, st.st_ino, st.st_mtime_ns)
+    except ELFError as e:
+        raise ProbePointMissing(f'{path} is not a readable ELF file: {e}') from None
+
+
+def find_probe_points(path, names=tuple(PROBE_POINTS)):
+    """Probe points found in the ELF at `path`, and {name: reason} for the missing."""
+    symbols = function_symbols(path)
+    found, missing = {}, {}
+    for name in names:
+        qualified = PROBE_POINTS[name]
+        if qualified in symbols:
+            mangled, address = symbols[qualified]
+            found[name] = ProbePoint(name, mangled, address, path)
+        else:
+            missing[name] = f"{'::'.join(qualified)} not found in .dynsym/.symtab of {path}"
+    return found, missing
+
+
+def has_roscpp(path):
+    """True when the ELF defines roscpp's subscription queue (lib or static link)."""
+    try:
+        return PROBE_POINTS['queue_push'] in function_symbols(path)
+    except (OSError, ProbePointMissing):
+        return False

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the catkin workspace ws/ with Debian's /usr/bin/python3: another python3 may
+# come first on PATH without rospy or bcc. ws/src/rostrace holds one symlink per
+# package item (not one link to the repository, which would put ws/ inside itself
+# and send rosrun's `find -L` round a loop).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+ws=$repo/ws
+pkg=$ws/src/rostrace
+[ -L "$pkg" ] && rm -f "$pkg"
+mkdir -p "$pkg"
+for item in package.xml CMakeLists.txt setup.py src scripts msg launch config; do
+  ln -sfn "../../../$item" "$pkg/$item"
+done
+cd "$ws"
+log=$ws/build.log
+if ! catkin_make -DPYTHON_EXECUTABLE=/usr/bin/python3 -DCATKIN_ENABLE_TESTING=OFF \
+     -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  echo "build: error: catkin_make failed (full log: $log)" >&2
+  exit 1
+fi
+echo "build: ok (source $ws/devel/setup.bash)"
