@@ -20,13 +20,28 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Does nothing observable. External linkage (not static) so it stays in the
- * ELF symbol table and a uprobe can be attached to it by name. */
+/* Does nothing observable. External linkage so it stays in the ELF symbol table
+ * and a uprobe can be attached to it by name. On x86-64 it starts with
+ * `push %rbp; mov %rsp,%rbp` like the roscpp functions rostrace probes: what the
+ * kernel does for a probe hit depends on the instruction the breakpoint replaces. */
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl rostrace_calibrate_target\n"
+        ".type rostrace_calibrate_target, @function\n"
+        "rostrace_calibrate_target:\n"
+        "  push %rbp\n"
+        "  mov %rsp, %rbp\n"
+        "  pop %rbp\n"
+        "  ret\n"
+        ".size rostrace_calibrate_target, .-rostrace_calibrate_target\n");
+void rostrace_calibrate_target(void);
+#else
 __attribute__((noinline, noclone, used, visibility("default")))
 void rostrace_calibrate_target(void)
 {
     __asm__ volatile("" ::: "memory");
 }
+#endif
 
 static long long ts_ns(clockid_t clk)
 {

@@ -60,6 +60,7 @@ class Tracer:
         self._subscribed = {}       # pid -> set of topics
         self._topics = TopicResolver(self.procfs)
         self._window_start = time.monotonic()
+        self.last_window_s = 0.0
 
     @property
     def probe_cost_us(self):
@@ -129,6 +130,7 @@ class Tracer:
         now = time.monotonic() if now is None else now
         window_s = max(now - self._window_start, 1e-9)
         self._window_start = now
+        self.last_window_s = window_s
         raw = self.probes.collect()
         per_topic = {}
         for (pid, queue), numbers in raw.items():

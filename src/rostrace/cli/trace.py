@@ -45,7 +45,8 @@ def _normalize(topic):
 
 def report_json(tracer, target, breakdowns):
     return json.dumps({
-        'time': time.time(), 'node': target.node, 'pid': target.pid, 'host': target.host,
+        'time': time.time(), 'window_s': round(tracer.last_window_s, 6),
+        'node': target.node, 'pid': target.pid, 'host': target.host,
         'probe_cost_us': round(tracer.probe_cost_us, 3),
         'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid]})
 
@@ -104,15 +105,24 @@ def run(args):
         tracer.close()
 
 
+def _report(tracer, target, topics, args):
+    breakdowns = tracer.snapshot(topics=topics)
+    print(report_json(tracer, target, breakdowns) if args.json
+          else report_text(breakdowns), flush=True)
+
+
 def _loop(tracer, target, topics, args):
     tracer.snapshot()                                  # start the first window now
     start = time.monotonic()
     while True:
         remaining = args.duration - (time.monotonic() - start) if args.duration else None
-        time.sleep(min(args.interval, remaining) if remaining is not None else args.interval)
-        breakdowns = tracer.snapshot(topics=topics)
-        print(report_json(tracer, target, breakdowns) if args.json
-              else report_text(breakdowns), flush=True)
+        try:
+            time.sleep(min(args.interval, remaining) if remaining is not None
+                       else args.interval)
+        except KeyboardInterrupt:
+            _report(tracer, target, topics, args)      # the partial last window
+            return 0
+        _report(tracer, target, topics, args)
         if not tracer.procfs.alive(target.pid):
             print(f'rostrace: target {target.node} (pid {target.pid}) exited',
                   file=sys.stderr)

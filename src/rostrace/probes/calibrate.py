@@ -17,7 +17,7 @@ TARGET_SYMBOL = 'rostrace_calibrate_target'
 
 @dataclass(frozen=True)
 class Calibration:
-    pair_ns: float      # CPU added to the traced thread per entry+return pair
+    pair_ns: float      # time added to the traced thread per entry+return pair
     inner_ns: float     # part of it inside the span from entry to return
     untraced_ns: float  # one call without probes
     calls: int
@@ -58,7 +58,7 @@ def _run_loop(proc):
     proc.stdin.write('go\n')
     proc.stdin.flush()
     fields = dict(kv.split('=') for kv in proc.stdout.readline().split())
-    return int(fields['calls']), int(fields['thread_cpu_ns'])
+    return int(fields['calls']), int(fields['wall_ns'])
 
 
 def calibrate(probes, *, calls=20000, rounds=2):
