@@ -1,0 +1,132 @@
+"""Issue 3 acceptance: per-PID attachment, PID namespaces, nothing left behind,
+and the errors a user can hit."""
+import os
+import signal
+import subprocess
+
+from elftools.elf.elffile import ELFFile
+
+from harness import PY, REPO, read_log, wait_for
+from tracing import start_trace, stop_trace, topic_windows
+
+from rostrace import symbols
+from rostrace.procfs import ProcFS
+from rostrace.targets import find_roscpp
+
+BREAKPOINT = 0xcc
+
+
+def file_offset(path, vaddr):
+    with open(path, 'rb') as f:
+        for seg in ELFFile(f).iter_segments():
+            if seg['p_type'] == 'PT_LOAD' and seg['p_vaddr'] <= vaddr < seg['p_vaddr'] + seg['p_memsz']:
+                return vaddr - seg['p_vaddr'] + seg['p_offset']
+    raise AssertionError(f'{vaddr:#x} not in a PT_LOAD segment of {path}')
+
+
+def probe_bytes(pid):
+    """First byte of every probe point as the process `pid` sees it in memory."""
+    procfs = ProcFS()
+    library = find_roscpp(procfs, pid)
+    real_path = os.path.realpath(library)
+    found, _ = symbols.find_probe_points(library)
+    out = {}
+    for name, point in found.items():
+        offset = file_offset(library, point.address)
+        for m in procfs.maps(pid):
+            if (os.path.realpath(procfs.in_root(pid, m.path)) == real_path
+                    and m.offset <= offset < m.offset + (m.end - m.start)):
+                out[name] = procfs.read_memory(pid, m.start + offset - m.offset, 1)[0]
+                break
+    assert set(out) == set(symbols.PROBE_POINTS), out
+    return out
+
+
+def node_pid(ros, name):
+    code, _, uri = ros.master().lookupNode('/test', name)
+    import xmlrpc.client
+    return xmlrpc.client.ServerProxy(uri).getPid('/test')[2]
+
+
+def uprobe_events():
+    with open('/sys/kernel/tracing/uprobe_events') as f:
+        return f.read()
+
+
+def test_only_the_target_gets_breakpoints_and_detach_removes_them(ros):
+    ros.node('processing', 'traced', params={'topic': '/a', 'work_ms': 1.0})
+    ros.node('processing', 'bystander', params={'topic': '/b', 'work_ms': 1.0})
+    traced, bystander = node_pid(ros, '/traced'), node_pid(ros, '/bystander')
+    before = probe_bytes(traced)
+    assert BREAKPOINT not in before.values()
+
+    trace = start_trace(ros, '--node', '/traced')
+    assert set(probe_bytes(traced).values()) == {BREAKPOINT}
+    assert probe_bytes(bystander) == before            # not a single breakpoint
+    stop_trace(ros, trace)
+    assert probe_bytes(traced) == before
+    assert 'libroscpp' not in uprobe_events()
+
+
+def test_sigkill_of_the_tracer_leaves_no_uprobe(ros):
+    ros.node('processing', 'victim', params={'work_ms': 1.0})
+    pid = node_pid(ros, '/victim')
+    before = probe_bytes(pid)
+    trace = start_trace(ros, '--node', '/victim')
+    assert set(probe_bytes(pid).values()) == {BREAKPOINT}
+    os.killpg(trace.pid, signal.SIGKILL)
+    trace.wait(timeout=10)
+    wait_for(lambda: probe_bytes(pid) == before, timeout=10, what='breakpoints removed')
+    assert 'libroscpp' not in uprobe_events()
+
+
+def test_node_in_its_own_pid_namespace_is_traced_by_name(ros, tmp_path):
+    truth = str(tmp_path / 'ns.csv')
+    ros.node('processing', 'ns_node', params={'work_ms': 2.0, 'truth_file': truth},
+             prefix=('unshare', '--pid', '--fork', '--mount-proc'))
+    ns_pid = node_pid(ros, '/ns_node')
+    trace = start_trace(ros, '--node', '/ns_node', '--interval', '120')
+    ros.node('publisher', 'pub', params={'topic': '/processing/data', 'count': 20,
+                                         'rate': 50, 'wait_subscribers': 1})
+    wait_for(lambda: len(open(truth).read().splitlines()) > 20, timeout=30, what='20 rows')
+    reports = stop_trace(ros, trace)
+    assert reports[0]['pid'] != ns_pid                 # the host PID, not the namespaced one
+    windows = topic_windows(reports, '/processing/data')
+    assert sum(w['processed'] for w in windows) == 20
+
+
+def run_cli(ros, *args, user=None):
+    argv = [PY, os.path.join(REPO, 'scripts', 'rostrace'), *args]
+    if user:
+        argv = ['setpriv', f'--reuid={user}', f'--regid={user}', '--clear-groups', *argv]
+    return subprocess.run(argv, env=ros.env, capture_output=True, text=True, timeout=60)
+
+
+def test_unknown_node_lists_the_nodes_that_exist(ros):
+    ros.node('processing', 'real_node')
+    r = run_cli(ros, 'trace', '--node', '/no_such_node', '--json')
+    assert r.returncode == 1
+    assert "node '/no_such_node' is not registered" in r.stderr
+    assert '/real_node' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_rospy_node_is_refused_clearly(ros):
+    ros.spawn(['rostopic', 'pub', '-r', '1', '/py_topic', 'std_msgs/String', 'hi',
+               '__name:=py_node'], 'py_node')
+    ros.wait_node('/py_node')
+    r = run_cli(ros, 'trace', '--node', '/py_node', '--json')
+    assert r.returncode == 1
+    assert 'rospy node' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_unknown_topic_lists_subscribed_topics(ros):
+    ros.node('processing', 'topic_node')
+    r = run_cli(ros, 'trace', '--node', '/topic_node', '--topic', '/nope', '--json')
+    assert r.returncode == 1
+    assert '/nope' in r.stderr and '/processing/data' in r.stderr
+
+
+def test_not_root_is_one_clear_line(ros):
+    r = run_cli(ros, 'trace', '--node', '/whatever', '--json', user='65534')
+    assert r.returncode == 77
+    assert 'needs root' in r.stderr and 'Traceback' not in r.stderr
