@@ -120,9 +120,7 @@ class ProcFS:
             try:
                 listening |= parse_listen_inodes(self.read(pid, 'net', table), port)
             except ProcessGone:
-                raise
-            except OSError:
-                continue
+                continue        # no such table (IPv6 off); a gone process fails below
         return bool(listening & self.socket_inodes(pid))
 
     def read_memory(self, pid, address, size):

@@ -277,6 +277,8 @@ inline void init_node(int& argc, char** argv, const std::string& default_name)
   // 1 ns timer slack (inherited by every thread created later): sleeps wake on
   // time instead of up to 50 us late.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  // Line-buffered stdout: log lines reach a log file/pipe as they are printed.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   ros::init(argc, argv, default_name, ros::init_options::NoSigintHandler);
   struct sigaction sa;
   sa.sa_handler = request_shutdown_handler;

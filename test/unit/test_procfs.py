@@ -1,0 +1,49 @@
+"""/proc parsing from fixture text."""
+from rostrace.procfs import ProcFS, parse_listen_inodes, parse_maps, parse_nspid
+
+MAPS = """\
+55d0c0000000-55d0c0001000 r--p 00000000 fd:01 1234 /usr/lib/rostrace/processing
+7f0000000000-7f0000100000 r-xp 0004e000 fd:01 5678 /usr/lib/x86_64-linux-gnu/libroscpp.so.1.15.15
+7f0000200000-7f0000201000 rw-p 00000000 00:00 0
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]
+"""
+
+STATUS = "Name:\tprocessing\nTgid:\t4242\nNSpid:\t4242\t7\n"
+
+TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:A0F1 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1
+   1: 0100007F:A0F1 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 222 1
+   2: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 333 1
+"""
+
+
+def test_maps_keeps_file_backed_mappings():
+    maps = parse_maps(MAPS)
+    assert [m.path for m in maps] == ['/usr/lib/rostrace/processing',
+                                      '/usr/lib/x86_64-linux-gnu/libroscpp.so.1.15.15']
+    assert maps[1].offset == 0x4e000 and maps[1].perms == 'r-xp'
+
+
+def test_nspid_chain():
+    assert parse_nspid(STATUS) == [4242, 7]
+    assert parse_nspid('Name:\tx\n') is None
+
+
+def test_listen_inodes_only_listening_on_port():
+    assert parse_listen_inodes(TCP, 0xA0F1) == {111}
+    assert parse_listen_inodes(TCP, 22) == {333}
+
+
+def test_host_pid_from_fixture_tree(tmp_path):
+    # pid 4242 on the host is pid 7 in its namespace; host pid 7 is unrelated.
+    for pid, status, inode in ((4242, STATUS, 111), (7, 'Name:\tother\nNSpid:\t7\n', 999)):
+        d = tmp_path / str(pid)
+        (d / 'net').mkdir(parents=True)
+        (d / 'fd').mkdir()
+        (d / 'status').write_text(status)
+        (d / 'net' / 'tcp').write_text(TCP)
+        (d / 'fd' / '3').symlink_to(f'socket:[{inode}]')
+    procfs = ProcFS(str(tmp_path))
+    assert procfs.host_pid(7, port=0xA0F1) == 4242
+    assert procfs.host_pid(7, port=22) is None
