@@ -457,8 +457,9 @@ inline void write_publisher_row(TruthWriter& w, const std::string& topic, uint64
 
 // ------------------------------------------------------- subscriber callbacks
 
-// Per-topic state of one subscription (only touched by that subscription's
-// callback, which roscpp never runs concurrently with itself).
+// Per-topic state of one subscription. Only that subscription's callback
+// touches it, and roscpp never runs it concurrently with itself
+// (allow_concurrent_callbacks = false); read by finish() after spinning stopped.
 struct TopicStats
 {
   std::string topic;  // resolved name
@@ -563,13 +564,13 @@ struct SubscriberNode
   // Call once the callbacks can no longer run: logs a summary, flushes the truth file.
   void finish()
   {
-    for (const auto& s : stats)
-      final_log("summary %s: received %" PRIu64 " last_seq %" PRIu64 " inferred_drops %" PRIu64
-               " mean_cb_ms %.3f max_cb_ms %.3f max_wait_ms %.3f",
-               s->topic.c_str(), s->count, s->last_seq, s->gaps,
-               s->count ? s->cb_ns_total / 1e6 / s->count : 0.0, s->cb_ns_max / 1e6, s->wait_ns_max / 1e6);
     subs.clear();
     truth.close();
+    for (const auto& s : stats)
+      final_log("summary %s: received %" PRIu64 " last_seq %" PRIu64 " inferred_drops %" PRIu64
+                " mean_cb_ms %.3f max_cb_ms %.3f max_wait_ms %.3f",
+                s->topic.c_str(), s->count, s->last_seq, s->gaps,
+                s->count ? s->cb_ns_total / 1e6 / s->count : 0.0, s->cb_ns_max / 1e6, s->wait_ns_max / 1e6);
     if (truth.enabled())
       final_log("truth: %" PRIu64 " rows written to %s", truth.rows(), truth.path().c_str());
   }

@@ -44,7 +44,8 @@ def test_processing_busy_and_sleep_callbacks_last_p(ros, tmp_path):
         publish(ros, f'pub_{mode}', f'/proc_{mode}', count=20, rate=20)
         wait_for(lambda: len(read_csv(truth)) >= 20, timeout=30, what=f'{mode} callbacks')
         d = durations_ms(read_csv(truth))
-        assert 10.0 <= min(d) and sorted(d)[len(d) // 2] < 11.0, (mode, d)
+        # busy-work is wall-clock based: preemption on a loaded machine only lengthens it
+        assert 10.0 <= min(d) and sorted(d)[len(d) // 2] < 13.0, (mode, d)
         waits = [r['wait_ns'] / 1e6 for r in read_csv(truth)]
         assert max(waits) < 10.0        # fed slower than 1/P: nothing queues
 
