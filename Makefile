@@ -4,7 +4,7 @@ WS      := $(CURDIR)/ws
 ENV     := . $(WS)/devel/setup.bash &&
 PYTEST  ?= -ra
 
-.PHONY: all setup build test unit demo bench clean
+.PHONY: all setup build test unit demo clean
 
 all: build
 
@@ -22,9 +22,6 @@ unit:
 
 demo: build
 	@bash -c '$(ENV) exec $(PY) tools/demo.py'
-
-bench: build
-	@bash -c '$(ENV) exec $(PY) -m bench.run'
 
 clean:
 	rm -rf $(WS)

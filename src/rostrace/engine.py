@@ -28,17 +28,32 @@ def _listening_ports(procfs, pid):
     return sorted(port for port, inode in ports if inode in owned)
 
 
+def _name_from_cmdline(procfs, pid):
+    """The node name given as `__name:=` on the command line, if any."""
+    try:
+        args = procfs.read(pid, 'cmdline').split('\0')
+    except ProcessGone:
+        return ''
+    for arg in args:
+        if arg.startswith('__name:='):
+            name = arg[len('__name:='):]
+            return name if name.startswith('/') else '/' + name
+    return ''
+
+
 def discover_node_uri(procfs, pid):
-    """The XML-RPC URI of the ROS node run by `pid`, asked of the node itself."""
+    """The XML-RPC URI of the ROS node run by `pid`: the listening port whose slave
+    API answers getPid with this process's own (namespaced) PID."""
+    chain = procfs.nspid(pid) or [pid]
     for port in _listening_ports(procfs, pid):
         uri = f'http://127.0.0.1:{port}/'
         try:
-            code, _, name = targets_mod._proxy(uri).getName(targets_mod.CALLER_ID)
+            code, _, answer = targets_mod._proxy(uri).getPid(targets_mod.CALLER_ID)
         except (OSError, xmlrpc.client.Error):
             continue
-        if code == 1:
-            return uri, name
-    return '', ''
+        if code == 1 and answer == chain[-1]:
+            return uri, _name_from_cmdline(procfs, pid)
+    return '', _name_from_cmdline(procfs, pid)
 
 
 class Tracer:

@@ -130,3 +130,20 @@ def test_not_root_is_one_clear_line(ros):
     r = run_cli(ros, 'trace', '--node', '/whatever', '--json', user='65534')
     assert r.returncode == 77
     assert 'needs root' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_library_by_pid_needs_no_master(ros, tmp_path):
+    truth = str(tmp_path / 'pid.csv')
+    ros.node('processing', 'by_pid', params={'work_ms': 2.0, 'truth_file': truth})
+    pid = node_pid(ros, '/by_pid')
+    env = dict(ros.env, ROS_MASTER_URI='http://127.0.0.1:1')     # no master there
+    proc = ros.spawn([PY, os.path.join(REPO, 'scripts', 'rostrace'), 'trace', '--pid',
+                      str(pid), '--json', '--interval', '120'], 'rostrace_pid', env=env)
+    wait_for(lambda: 'Tracing' in read_log(proc) or proc.poll() is not None, timeout=60,
+             what='attach by pid')
+    ros.node('publisher', 'pub', params={'topic': '/processing/data', 'count': 15,
+                                         'rate': 50, 'wait_subscribers': 1})
+    wait_for(lambda: len(open(truth).read().splitlines()) > 15, timeout=30, what='15 rows')
+    reports = stop_trace(ros, proc)
+    assert reports[0]['node'] == '/by_pid'          # from its __name:= argument
+    assert sum(w['processed'] for w in topic_windows(reports, '/processing/data')) == 15
