@@ -17,6 +17,7 @@ def percentile(values, fraction):
 
 
 def assert_mean_close(measured_s, truth_s, what):
+    print(f'\n{what}: rostrace {measured_s * 1e3:.4f} ms, truth {truth_s * 1e3:.4f} ms')
     bound = max(0.02 * truth_s, 100 * US)
     assert abs(measured_s - truth_s) <= bound, (
         f'{what}: rostrace {measured_s * 1e3:.3f} ms vs truth {truth_s * 1e3:.3f} ms '
@@ -24,6 +25,7 @@ def assert_mean_close(measured_s, truth_s, what):
 
 
 def assert_p99_close(measured_s, truth_s, what):
+    print(f'\n{what} p99: rostrace {measured_s * 1e3:.4f} ms, truth {truth_s * 1e3:.4f} ms')
     assert abs(measured_s - truth_s) <= 0.07 * truth_s, (
         f'{what} p99: rostrace {measured_s * 1e3:.3f} ms vs truth {truth_s * 1e3:.3f} ms')
 
@@ -139,6 +141,8 @@ def test_deserialization_grows_along_payload_ladder(ros, tmp_path):
                 w['stages']['deserialization']['mean'])
     assert seen == len(rows) == 48
     means = [sum(mean_by_size[s]) / len(mean_by_size[s]) for s in sizes]
+    print('\ndeserialization mean by size: ' + ', '.join(
+        f'{s} B: {m * 1e6:.1f} us' for s, m in zip(sizes, means)))
     assert means == sorted(means) and means[-1] > 10 * means[0], means
 
 
