@@ -96,6 +96,8 @@ class Tracer:
         if not target.probe_points:
             raise RostraceError(f'no probe point found in {target.library}',
                                 hint='; '.join(target.missing.values()))
+        if not self.targets and not self.last_window_s:
+            self._window_start = time.monotonic()    # the first window starts here
         self.probes.attach(target)
         self.targets[target.pid] = target
         self.refresh_subscriptions(target.pid)

@@ -62,10 +62,8 @@ def nested_name(mangled):
     return tuple(parts)
 
 
-@functools.lru_cache(maxsize=64)
-def _function_symbols(path, _inode, _mtime):
-    """{qualified name: (mangled, address)} of the defined functions in an ELF."""
-    found = {}
+def _defined_functions(path):
+    """(name, address) of every defined function in .dynsym and .symtab."""
     with open(path, 'rb') as f:
         elf = ELFFile(f)
         for section_name in ('.dynsym', '.symtab'):
@@ -73,13 +71,25 @@ def _function_symbols(path, _inode, _mtime):
             if section is None:
                 continue
             for sym in section.iter_symbols():
-                if (sym['st_info']['type'] != 'STT_FUNC' or sym['st_value'] == 0
-                        or sym['st_shndx'] == 'SHN_UNDEF'):
-                    continue
-                qualified = nested_name(sym.name)
-                if qualified and qualified not in found:
-                    found[qualified] = (sym.name, sym['st_value'])
+                if (sym['st_info']['type'] == 'STT_FUNC' and sym['st_value'] != 0
+                        and sym['st_shndx'] != 'SHN_UNDEF'):
+                    yield sym.name, sym['st_value']
+
+
+@functools.lru_cache(maxsize=64)
+def _function_symbols(path, _inode, _mtime):
+    """{qualified name: (mangled, address)} of the defined functions in an ELF."""
+    found = {}
+    for name, address in _defined_functions(path):
+        qualified = nested_name(name)
+        if qualified and qualified not in found:
+            found[qualified] = (name, address)
     return found
+
+
+def symbol_address(path, name):
+    """Address of the plain (C) function `name` in the ELF at `path`, or None."""
+    return next((address for sym, address in _defined_functions(path) if sym == name), None)
 
 
 def function_symbols(path):

@@ -172,3 +172,25 @@ def test_multi_threaded_spinner_and_custom_queue(ros, tmp_path):
         waits = [r['wait_ns'] * 1e-9 for r in mine]
         assert qcount == 100
         assert_mean_close(queuing + deser, sum(waits) / len(waits), f'{topic} queuing mean')
+
+
+def test_messages_queued_before_tracing_are_ignored_not_mispaired(ros, tmp_path):
+    truth = str(tmp_path / 'backlog.csv')
+    ros.node('processing', 'backlog_node', params={'work_ms': 25.0, 'queue_size': 1000,
+                                                   'truth_file': truth})
+    publish(ros, 'pub', '/processing/data', count=150, rate=100)
+    wait_for(lambda: len(read_csv(truth)) >= 5, timeout=30, what='a backlog')
+    trace = start_trace(ros, '--node', '/backlog_node', '--interval', '120')
+    wait_for(lambda: len(read_csv(truth)) >= 150, timeout=60, what='150 callbacks')
+    settle()
+    windows = topic_windows(stop_trace(ros, trace), '/processing/data')
+    rows = read_csv(truth)
+    received = sum(w['received'] for w in windows)     # pushed after attaching
+    processed = sum(w['processed'] for w in windows)
+    count, queuing = combined(windows, 'queuing')
+    _, deser = combined(windows, 'deserialization')
+    assert 0 < received < processed <= 150             # a backlog existed at attach
+    assert count == received                           # only those are paired
+    later = sorted(rows, key=lambda r: r['seq'])[-received:]
+    waits = [r['wait_ns'] * 1e-9 for r in later]
+    assert_mean_close(queuing + deser, sum(waits) / len(waits), 'backlog queuing mean')

@@ -112,8 +112,7 @@ def _report(tracer, target, topics, args):
 
 
 def _loop(tracer, target, topics, args):
-    tracer.snapshot()                                  # start the first window now
-    start = time.monotonic()
+    start = time.monotonic()    # the first window began when the probes were attached
     while True:
         remaining = args.duration - (time.monotonic() - start) if args.duration else None
         try:

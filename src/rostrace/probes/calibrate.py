@@ -41,17 +41,10 @@ def calibrate_binary():
 
 
 def _target_address(path):
-    from elftools.elf.elffile import ELFFile
-    with open(path, 'rb') as f:
-        elf = ELFFile(f)
-        for name in ('.symtab', '.dynsym'):
-            section = elf.get_section_by_name(name)
-            if section is None:
-                continue
-            for sym in section.iter_symbols():
-                if sym.name == TARGET_SYMBOL and sym['st_value']:
-                    return sym['st_value']
-    raise SystemNotReady(f'{TARGET_SYMBOL} not found in {path}', hint='rebuild: make build')
+    address = symbols.symbol_address(path, TARGET_SYMBOL)
+    if address is None:
+        raise SystemNotReady(f'{TARGET_SYMBOL} not found in {path}', hint='rebuild: make build')
+    return address
 
 
 def _run_loop(proc):
