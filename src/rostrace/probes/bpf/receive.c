@@ -14,6 +14,9 @@
  * Pairing is by (process, queue, MessageDeserializer*) -- one message, one
  * deserializer object -- never by arrival order, so several queues, several
  * spinner threads, drops and messages queued before tracing began stay correct.
+ * Limits: per-thread state is one call deep, so a callback that itself spins a
+ * queue (ros::spinOnce inside a callback) loses the outer call's sample; min/max
+ * are updated without atomics and may miss a sample racing on another CPU.
  * See clients/roscpp/src/libros/subscription_queue.cpp (ros_comm 1.15). */
 #include <uapi/linux/ptrace.h>
 #include "rostrace.h"
