@@ -1,6 +1,5 @@
 """Issue 2: the package builds and installs its entry points, and every scenario
 node's own truth is self-consistent (no tracer involved)."""
-import os
 import subprocess
 
 from harness import read_csv, wait_for

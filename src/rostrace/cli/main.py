@@ -3,7 +3,7 @@ import argparse
 import signal
 import sys
 
-from ..errors import EXIT_USAGE, RostraceError
+from ..errors import RostraceError
 from . import trace
 
 VERBS = {'trace': trace}

@@ -5,7 +5,6 @@ and once with the same entry+return pair the receive path uses. The difference
 per call is the pair's cost; the span the BPF handlers see from entry to return is
 the part that lands inside any measured span.
 """
-import os
 import subprocess
 from dataclasses import dataclass
 
