@@ -21,7 +21,7 @@ NODES = ['/processing_delay_node', '/queuing_node', '/overload_node',
 
 def main():
     duration = float(os.environ.get('DEMO_DURATION', '0'))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)    # end like Ctrl-C
     ros = RosSystem()
     tracer = None
     try:

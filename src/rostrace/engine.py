@@ -13,21 +13,6 @@ from .procfs import ProcFS
 from .topics import TopicResolver
 
 
-def _listening_ports(procfs, pid):
-    ports = set()
-    for table in ('tcp', 'tcp6'):
-        try:
-            text = procfs.read(pid, 'net', table)
-        except (ProcessGone, OSError):
-            continue
-        for line in text.splitlines()[1:]:
-            f = line.split()
-            if len(f) > 9 and f[3] == '0A':
-                ports.add((int(f[1].rsplit(':', 1)[1], 16), int(f[9])))
-    owned = procfs.socket_inodes(pid)
-    return sorted(port for port, inode in ports if inode in owned)
-
-
 def _name_from_cmdline(procfs, pid):
     """The node name given as `__name:=` on the command line, if any."""
     try:
@@ -45,7 +30,7 @@ def discover_node_uri(procfs, pid):
     """The XML-RPC URI of the ROS node run by `pid`: the listening port whose slave
     API answers getPid with this process's own (namespaced) PID."""
     chain = procfs.nspid(pid) or [pid]
-    for port in _listening_ports(procfs, pid):
+    for port in procfs.listening_ports(pid):
         uri = f'http://127.0.0.1:{port}/'
         try:
             code, _, answer = targets_mod._proxy(uri).getPid(targets_mod.CALLER_ID)

@@ -38,17 +38,19 @@ def parse_nspid(status_text):
     return None
 
 
-def parse_listen_inodes(net_tcp_text, port):
-    """Socket inodes listening on `port` in /proc/PID/net/tcp{,6} text."""
-    inodes = set()
+def parse_listening(net_tcp_text):
+    """{(port, socket inode)} of the listening sockets in /proc/PID/net/tcp{,6} text."""
+    found = set()
     for line in net_tcp_text.splitlines()[1:]:
         fields = line.split()
-        if len(fields) < 10:
-            continue
-        local_port = int(fields[1].rsplit(':', 1)[1], 16)
-        if local_port == port and fields[3] == TCP_LISTEN:
-            inodes.add(int(fields[9]))
-    return inodes
+        if len(fields) >= 10 and fields[3] == TCP_LISTEN:
+            found.add((int(fields[1].rsplit(':', 1)[1], 16), int(fields[9])))
+    return found
+
+
+def parse_listen_inodes(net_tcp_text, port):
+    """Socket inodes listening on `port` in /proc/PID/net/tcp{,6} text."""
+    return {inode for p, inode in parse_listening(net_tcp_text) if p == port}
 
 
 class ProcFS:
@@ -113,15 +115,20 @@ class ProcFS:
                 inodes.add(int(link[8:-1]))
         return inodes
 
-    def listens_on(self, pid, port):
-        """True when process `pid` owns a TCP socket listening on `port`."""
+    def listening_ports(self, pid):
+        """TCP ports on which process `pid` itself owns a listening socket."""
         listening = set()
         for table in ('tcp', 'tcp6'):
             try:
-                listening |= parse_listen_inodes(self.read(pid, 'net', table), port)
+                listening |= parse_listening(self.read(pid, 'net', table))
             except ProcessGone:
                 continue        # no such table (IPv6 off); a gone process fails below
-        return bool(listening & self.socket_inodes(pid))
+        owned = self.socket_inodes(pid)
+        return sorted({port for port, inode in listening if inode in owned})
+
+    def listens_on(self, pid, port):
+        """True when process `pid` owns a TCP socket listening on `port`."""
+        return port in self.listening_ports(pid)
 
     def read_memory(self, pid, address, size):
         try:

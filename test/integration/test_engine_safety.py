@@ -147,3 +147,11 @@ def test_library_by_pid_needs_no_master(ros, tmp_path):
     reports = stop_trace(ros, proc)
     assert reports[0]['node'] == '/by_pid'          # from its __name:= argument
     assert sum(w['processed'] for w in topic_windows(reports, '/processing/data')) == 15
+
+
+def test_text_view_names_each_topic(ros):
+    ros.node('queuing', 'text_node')
+    r = run_cli(ros, 'trace', '--node', '/text_node', '--duration', '1.5', '--interval', '0.5')
+    assert r.returncode == 0, r.stderr
+    assert 'processing' in r.stdout.splitlines()[0]
+    assert '/queuing/fast' in r.stdout and '/queuing/slow' in r.stdout

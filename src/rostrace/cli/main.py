@@ -36,14 +36,10 @@ def report_error(err):
         print(f'  {err.hint}', file=sys.stderr)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     # SIGTERM ends a run like Ctrl-C: probes are removed on the way out.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return args.run(args)
     except RostraceError as err:

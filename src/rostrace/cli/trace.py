@@ -9,6 +9,7 @@ import sys
 import time
 
 from ..errors import EXIT_USAGE, NotPrivileged, RostraceError
+from ..render import table
 from ..targets import Master
 
 EPILOG = '''examples:
@@ -51,19 +52,8 @@ def report_json(tracer, target, breakdowns):
         'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid]})
 
 
-def _ms(seconds):
-    return f'{seconds * 1e3:8.3f}'
-
-
 def report_text(breakdowns):
-    lines = []
-    for b in breakdowns:
-        parts = [f'{b.topic}: recv {b.received} proc {b.processed} drop {b.dropped}']
-        for name in ('queuing', 'deserialization', 'processing', 'total'):
-            s = b.stages[name]
-            parts.append(f'{name[:5]} {"n/a" if not s.available else _ms(s.mean) + "ms"}')
-        lines.append('  '.join(parts))
-    return '\n'.join(lines)
+    return '\n'.join(table(breakdowns)) + '\n'
 
 
 def run(args):
