@@ -1,5 +1,6 @@
-"""`make demo`: a private roscore, the scenario nodes, and rostrace tracing all of
-them live (one BPF program attached to each node's PID). Ctrl-C ends it and stops
+"""`make demo`: a private roscore and launch/demo.launch (the scenario nodes, the
+rostrace monitor and diagnostic_aggregator); shows what the monitor publishes on
+/rostrace/latency and how /diagnostics_agg rates it, live. Ctrl-C ends it and stops
 everything it started. DEMO_DURATION=S ends it after S seconds."""
 import os
 import signal
@@ -10,50 +11,55 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 from harness import RosSystem  # noqa: E402
 
-from rostrace.engine import Tracer  # noqa: E402
-from rostrace.errors import RostraceError  # noqa: E402
-from rostrace.render import table  # noqa: E402
-from rostrace.targets import Master  # noqa: E402
+LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 
-NODES = ['/processing_delay_node', '/queuing_node', '/overload_node',
-         '/large_messages_node', '/multi_threaded_node']
+
+def live_view(duration):
+    import rospy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rostrace.msg import LatencyBreakdown
+    from rostrace.publishers import breakdown_from_msg
+    from rostrace.render import table
+
+    latest, statuses = {}, {}
+    rospy.init_node('rostrace_demo_view', anonymous=True, disable_signals=True)
+    rospy.Subscriber('/rostrace/latency', LatencyBreakdown,
+                     lambda m: latest.__setitem__((m.node, m.topic), breakdown_from_msg(m)))
+    rospy.Subscriber('/diagnostics_agg', DiagnosticArray, lambda m: statuses.update(
+        {s.name: (s.level, s.message) for s in m.status if s.name.startswith('/rostrace/')}))
+    start = time.monotonic()
+    while not duration or time.monotonic() - start < duration:
+        time.sleep(1.0)
+        if not latest:
+            print('demo: waiting for the monitor (it compiles its BPF program first)...')
+            continue
+        print('\n'.join(table([latest[k] for k in sorted(latest)])))
+        worst = [f'{LEVELS.get(level, level)} {name[len("/rostrace/"):]}: {msg}'
+                 for name, (level, msg) in sorted(statuses.items()) if level]
+        print('diagnostics_agg: ' + ('; '.join(worst) if worst else 'all OK') + '\n',
+              flush=True)
 
 
 def main():
     duration = float(os.environ.get('DEMO_DURATION', '0'))
-    signal.signal(signal.SIGTERM, signal.default_int_handler)    # end like Ctrl-C
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     ros = RosSystem()
-    tracer = None
     try:
-        print(f'demo: starting a private roscore at {ros.start().master_uri}')
-        ros.spawn(['roslaunch', '--wait', 'rostrace', 'scenarios.launch'], 'scenarios')
-        for node in NODES:
-            ros.wait_node(node)
-        print('demo: scenario nodes running: ' + ' '.join(NODES))
-        print('demo: compiling the BPF program and calibrating the probe cost...')
+        print(f'demo: private roscore at {ros.start().master_uri}')
         os.environ['ROS_MASTER_URI'] = ros.master_uri
-        tracer = Tracer()
-        master = Master(ros.master_uri)
-        for node in NODES:
-            t = tracer.attach_node(node, master=master)
-            print(f'demo: tracing {node} (pid {t.pid}) through {os.path.basename(t.library)}')
-        print(f'demo: probe cost {tracer.probe_cost_us:.1f} us per entry+return pair; '
-              'stages show mean/p99, * = dominant. Ctrl-C to end.\n')
-        tracer.snapshot()
-        start = time.monotonic()
-        while not duration or time.monotonic() - start < duration:
-            time.sleep(1.0)
-            print('\n'.join(table(tracer.snapshot())) + '\n', flush=True)
+        launch = ros.spawn(['roslaunch', 'rostrace', 'demo.launch'], 'demo_launch')
+        print('demo: roslaunch rostrace demo.launch (scenario nodes, rostrace_monitor, '
+              'diagnostic_aggregator); stages show mean/p99, * = dominant; Ctrl-C ends.')
+        ros.wait_node('/rostrace_monitor', proc=launch)
+        live_view(duration)
         return 0
     except KeyboardInterrupt:
         return 0
-    except RostraceError as err:
+    except RuntimeError as err:
         print(f'demo: error: {err}', file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if tracer:
-            tracer.close()
         ros.shutdown()
         print('demo: stopped everything it started')
 

@@ -65,11 +65,17 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing):
 
 
 def merge_numbers(into, numbers):
-    """Add one collect()'s entry for a queue into accumulated per-topic numbers."""
+    """Add numbers of one queue or window into accumulated per-topic numbers.
+
+    Stage values are the kernel's [count, sum, min, max, buckets] or Accumulators.
+    """
     for key, value in numbers.items():
         if key in STAGES:
             acc = into.setdefault(key, Accumulator())
-            acc.add(*value)
+            if isinstance(value, Accumulator):
+                acc.merge(value)
+            else:
+                acc.add(*value)
         else:
             into[key] = into.get(key, 0) + value
     return into

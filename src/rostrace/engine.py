@@ -123,19 +123,17 @@ class Tracer:
                                          subscribed=subscribed)
         return topic
 
-    def snapshot(self, *, topics=None, now=None):
-        """TopicBreakdowns of the window since the previous snapshot.
+    def collect(self, *, now=None):
+        """(window_s, {(pid, topic): numbers}) since the previous collect.
 
-        Every subscribed topic of every target appears (zero counts when quiet);
-        `topics` limits the result to those names.
+        Every subscribed topic of every target appears (empty numbers when quiet).
         """
         now = time.monotonic() if now is None else now
         window_s = max(now - self._window_start, 1e-9)
         self._window_start = now
         self.last_window_s = window_s
-        raw = self.probes.collect()
         per_topic = {}
-        for (pid, queue), numbers in raw.items():
+        for (pid, queue), numbers in self.probes.collect().items():
             if pid not in self.targets:
                 continue
             topic = self._topic_of(pid, queue) or f'<unresolved queue 0x{queue:x}>'
@@ -143,12 +141,21 @@ class Tracer:
         for pid in self.targets:
             for topic in self._subscribed.get(pid, ()):
                 per_topic.setdefault((pid, topic), {})
+        return window_s, per_topic
+
+    def build(self, per_topic, window_s, *, topics=None):
+        """TopicBreakdowns from collected numbers; `topics` limits them to those names."""
         result = []
         for (pid, topic), numbers in sorted(per_topic.items()):
-            if topics and topic not in topics:
+            if (topics and topic not in topics) or pid not in self.targets:
                 continue
             target = self.targets[pid]
             result.append(build_breakdown(node=target.node, pid=pid, host=target.host,
                                           topic=topic, window_s=window_s, numbers=numbers,
                                           missing=target.missing))
         return result
+
+    def snapshot(self, *, topics=None, now=None):
+        """TopicBreakdowns of the window since the previous snapshot."""
+        window_s, per_topic = self.collect(now=now)
+        return self.build(per_topic, window_s, topics=topics)

@@ -1,0 +1,67 @@
+"""`rostrace_monitor`: the privileged rospy node (wiring, signals, shutdown)."""
+import signal
+import sys
+import time
+
+from .config import ConfigError, load_config
+from .errors import EXIT_USAGE, RostraceError
+from .preflight import check_all
+
+OVERRIDABLE = ('targets', 'publish_rate', 'window')
+
+
+def _fail(message, hint=None, code=1):
+    print(f'rostrace_monitor: error: {message}', file=sys.stderr)
+    if hint:
+        print(f'  {hint}', file=sys.stderr)
+    return code
+
+
+def _param_overrides(rospy):
+    return {key: rospy.get_param('~' + key) for key in OVERRIDABLE if rospy.has_param('~' + key)}
+
+
+def main(argv=None):
+    try:
+        check_all('rosrun rostrace rostrace_monitor')
+    except RostraceError as e:
+        return _fail(e, e.hint, e.exit_code)
+    import rospy
+    rospy.init_node('rostrace_monitor', argv=argv, disable_signals=True)
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.append(True))
+    config_path = rospy.get_param('~config', '')
+    overrides = _param_overrides(rospy)
+    try:
+        config = load_config(config_path, overrides=overrides)
+    except ConfigError as e:
+        rospy.logerr(str(e))
+        return _fail(e, 'fix the configuration (see config/monitor.yaml)', EXIT_USAGE)
+
+    from .engine import Tracer
+    from .node import Monitor
+    from .publishers import Publishers
+    from .targets import Master
+    publishers = Publishers()
+    rospy.loginfo('rostrace_monitor: compiling the BPF program and calibrating probe cost')
+    try:
+        tracer = Tracer()
+    except RostraceError as e:
+        rospy.logerr(str(e))
+        return _fail(e, e.hint, e.exit_code)
+    monitor = Monitor(config, tracer=tracer, master=Master(), publish=publishers.publish,
+                      config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo)
+    rospy.loginfo(f'rostrace_monitor: probe cost {tracer.probe_cost_us:.2f} us per pair; '
+                  f'{len(config.targets)} target(s), publishing at {config.publish_rate:g} Hz')
+    try:
+        monitor.run(lambda: bool(stop) or rospy.is_shutdown(), overrides=overrides)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C during detach
+        monitor.detach_all()
+        tracer.close()
+        if not rospy.is_shutdown():
+            monitor.publish_stopped()
+            time.sleep(0.3)                              # let subscribers receive it
+            rospy.signal_shutdown('stopped')
+    return 0

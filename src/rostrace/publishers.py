@@ -1,0 +1,57 @@
+"""TopicBreakdown / Status -> LatencyBreakdown / DiagnosticArray (the only rospy message code)."""
+import rospy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from rostrace.msg import LatencyBreakdown, StageStats
+
+from .breakdown import STAGES, TopicBreakdown
+from .histogram import StageStats as Stats
+
+LATENCY_TOPIC = '/rostrace/latency'
+
+
+def stage_msg(stats):
+    return StageStats(available=stats.available, count=stats.count, mean=stats.mean,
+                      min=stats.min, max=stats.max, p50=stats.p50, p90=stats.p90, p99=stats.p99)
+
+
+def breakdown_msg(b, stamp):
+    msg = LatencyBreakdown(host=b.host, node=b.node, pid=b.pid, topic=b.topic,
+                           window=b.window_s, received=b.received, processed=b.processed,
+                           dropped=b.dropped)
+    msg.header.stamp = stamp
+    for name in STAGES:
+        setattr(msg, name, stage_msg(b.stages[name]))
+    return msg
+
+
+def breakdown_from_msg(msg):
+    """The inverse, for views and reports built on recorded messages."""
+    stages = {}
+    for name in STAGES:
+        s = getattr(msg, name)
+        stages[name] = Stats(available=s.available, count=s.count, mean=s.mean, min=s.min,
+                             max=s.max, p50=s.p50, p90=s.p90, p99=s.p99)
+    return TopicBreakdown(node=msg.node, pid=msg.pid, host=msg.host, topic=msg.topic,
+                          window_s=msg.window, received=msg.received, processed=msg.processed,
+                          dropped=msg.dropped, stages=stages)
+
+
+def status_msg(status):
+    return DiagnosticStatus(level=status.level, name=status.name,
+                            message=status.message, hardware_id=status.hardware_id,
+                            values=[KeyValue(key=k, value=v) for k, v in status.values])
+
+
+class Publishers:
+    def __init__(self):
+        self.latency = rospy.Publisher(LATENCY_TOPIC, LatencyBreakdown, queue_size=1000)
+        self.diagnostics = rospy.Publisher('/diagnostics', DiagnosticArray, queue_size=10)
+
+    def publish(self, breakdowns, statuses):
+        stamp = rospy.Time.now()
+        for b in breakdowns:
+            self.latency.publish(breakdown_msg(b, stamp))
+        array = DiagnosticArray(status=[status_msg(s) for s in statuses])
+        array.header.stamp = stamp
+        self.diagnostics.publish(array)
