@@ -3,41 +3,9 @@
 Real roscore, real roscpp scenario nodes, real BPF uprobes; nothing mocked.
 Bounds: means within max(2 %, 100 us), p99 within 7 %, counts exact.
 """
-import math
-
 from harness import read_csv, wait_for
-from tracing import combined, settle, start_trace, stop_trace, topic_windows
-
-US = 1e-6
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def assert_mean_close(measured_s, truth_s, what):
-    print(f'\n{what}: rostrace {measured_s * 1e3:.4f} ms, truth {truth_s * 1e3:.4f} ms')
-    bound = max(0.02 * truth_s, 100 * US)
-    assert abs(measured_s - truth_s) <= bound, (
-        f'{what}: rostrace {measured_s * 1e3:.3f} ms vs truth {truth_s * 1e3:.3f} ms '
-        f'(bound {bound * 1e3:.3f} ms)')
-
-
-def assert_p99_close(measured_s, truth_s, what):
-    print(f'\n{what} p99: rostrace {measured_s * 1e3:.4f} ms, truth {truth_s * 1e3:.4f} ms')
-    assert abs(measured_s - truth_s) <= 0.07 * truth_s, (
-        f'{what} p99: rostrace {measured_s * 1e3:.3f} ms vs truth {truth_s * 1e3:.3f} ms')
-
-
-def durations_s(rows):
-    return [(r['cb_end_ns'] - r['cb_start_ns']) * 1e-9 for r in rows]
-
-
-def publish(ros, name, topic, *, count, rate, **params):
-    return ros.node('publisher', name, params={'topic': topic, 'count': count, 'rate': rate,
-                                               'wait_subscribers': 1, **params})
-
+from tracing import (assert_mean_close, assert_p99_close, combined, durations_s, percentile,
+                     publish, settle, start_trace, stop_trace, topic_windows)
 
 def test_processing_stage_matches_callback_truth(ros, tmp_path):
     truth = str(tmp_path / 'processing.csv')

@@ -4,48 +4,8 @@ import os
 import signal
 import subprocess
 
-from elftools.elf.elffile import ELFFile
-
 from harness import PY, REPO, read_log, wait_for
-from tracing import start_trace, stop_trace, topic_windows
-
-from rostrace import symbols
-from rostrace.procfs import ProcFS
-from rostrace.targets import find_roscpp
-
-BREAKPOINT = 0xcc
-
-
-def file_offset(path, vaddr):
-    with open(path, 'rb') as f:
-        for seg in ELFFile(f).iter_segments():
-            if seg['p_type'] == 'PT_LOAD' and seg['p_vaddr'] <= vaddr < seg['p_vaddr'] + seg['p_memsz']:
-                return vaddr - seg['p_vaddr'] + seg['p_offset']
-    raise AssertionError(f'{vaddr:#x} not in a PT_LOAD segment of {path}')
-
-
-def probe_bytes(pid):
-    """First byte of every probe point as the process `pid` sees it in memory."""
-    procfs = ProcFS()
-    library = find_roscpp(procfs, pid)
-    real_path = os.path.realpath(library)
-    found, _ = symbols.find_probe_points(library)
-    out = {}
-    for name, point in found.items():
-        offset = file_offset(library, point.address)
-        for m in procfs.maps(pid):
-            if (os.path.realpath(procfs.in_root(pid, m.path)) == real_path
-                    and m.offset <= offset < m.offset + (m.end - m.start)):
-                out[name] = procfs.read_memory(pid, m.start + offset - m.offset, 1)[0]
-                break
-    assert set(out) == set(symbols.PROBE_POINTS), out
-    return out
-
-
-def node_pid(ros, name):
-    code, _, uri = ros.master().lookupNode('/test', name)
-    import xmlrpc.client
-    return xmlrpc.client.ServerProxy(uri).getPid('/test')[2]
+from tracing import BREAKPOINT, node_pid, probe_bytes, start_trace, stop_trace, topic_windows
 
 
 def uprobe_events():

@@ -3,11 +3,7 @@ node's own truth is self-consistent (no tracer involved)."""
 import subprocess
 
 from harness import read_csv, wait_for
-
-
-def publish(ros, name, topic, *, count, rate, **params):
-    return ros.node('publisher', name, params={'topic': topic, 'count': count, 'rate': rate,
-                                               'wait_subscribers': 1, **params})
+from tracing import publish
 
 
 def durations_ms(rows):

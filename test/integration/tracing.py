@@ -1,7 +1,17 @@
-"""Run `rostrace trace --json` against scenario nodes and read what it printed."""
+"""Helpers of the integration tests: run `rostrace trace --json`, compare with the
+scenario nodes' truth, look at the breakpoints inside a process."""
+import math
+import os
 import time
+import xmlrpc.client
+
+from elftools.elf.elffile import ELFFile
 
 from harness import json_lines, read_log, wait_for
+
+from rostrace import symbols
+from rostrace.procfs import ProcFS
+from rostrace.targets import find_roscpp
 
 
 def start_trace(ros, *args, name='rostrace'):
@@ -31,3 +41,68 @@ def combined(windows, stage):
 
 def settle(seconds=0.3):
     time.sleep(seconds)
+
+
+US = 1e-6
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def assert_mean_close(measured_s, truth_s, what):
+    print(f'\n{what}: rostrace {measured_s * 1e3:.4f} ms, truth {truth_s * 1e3:.4f} ms')
+    bound = max(0.02 * truth_s, 100 * US)
+    assert abs(measured_s - truth_s) <= bound, (
+        f'{what}: rostrace {measured_s * 1e3:.3f} ms vs truth {truth_s * 1e3:.3f} ms '
+        f'(bound {bound * 1e3:.3f} ms)')
+
+
+def assert_p99_close(measured_s, truth_s, what):
+    print(f'\n{what} p99: rostrace {measured_s * 1e3:.4f} ms, truth {truth_s * 1e3:.4f} ms')
+    assert abs(measured_s - truth_s) <= 0.07 * truth_s, (
+        f'{what} p99: rostrace {measured_s * 1e3:.3f} ms vs truth {truth_s * 1e3:.3f} ms')
+
+
+def durations_s(rows):
+    return [(r['cb_end_ns'] - r['cb_start_ns']) * 1e-9 for r in rows]
+
+
+def publish(ros, name, topic, *, count, rate, **params):
+    return ros.node('publisher', name, params={'topic': topic, 'count': count, 'rate': rate,
+                                               'wait_subscribers': 1, **params})
+
+
+BREAKPOINT = 0xcc
+
+
+def file_offset(path, vaddr):
+    with open(path, 'rb') as f:
+        for seg in ELFFile(f).iter_segments():
+            if seg['p_type'] == 'PT_LOAD' and seg['p_vaddr'] <= vaddr < seg['p_vaddr'] + seg['p_memsz']:
+                return vaddr - seg['p_vaddr'] + seg['p_offset']
+    raise AssertionError(f'{vaddr:#x} not in a PT_LOAD segment of {path}')
+
+
+def probe_bytes(pid):
+    """First byte of every probe point as the process `pid` sees it in memory."""
+    procfs = ProcFS()
+    library = find_roscpp(procfs, pid)
+    real_path = os.path.realpath(library)
+    found, _ = symbols.find_probe_points(library)
+    out = {}
+    for name, point in found.items():
+        offset = file_offset(library, point.address)
+        for m in procfs.maps(pid):
+            if (os.path.realpath(procfs.in_root(pid, m.path)) == real_path
+                    and m.offset <= offset < m.offset + (m.end - m.start)):
+                out[name] = procfs.read_memory(pid, m.start + offset - m.offset, 1)[0]
+                break
+    assert set(out) == set(symbols.PROBE_POINTS), out
+    return out
+
+
+def node_pid(ros, name):
+    _, _, uri = ros.master().lookupNode('/test', name)
+    return xmlrpc.client.ServerProxy(uri).getPid('/test')[2]

@@ -3,7 +3,9 @@ import subprocess
 import sys
 
 PURE = ['rostrace.errors', 'rostrace.procfs', 'rostrace.histogram', 'rostrace.breakdown',
-        'rostrace.symbols', 'rostrace.topics', 'rostrace.targets', 'rostrace.cli.main']
+        'rostrace.symbols', 'rostrace.topics', 'rostrace.targets', 'rostrace.cli.main',
+        'rostrace.config', 'rostrace.diagnostics', 'rostrace.render', 'rostrace.preflight',
+        'rostrace.node', 'rostrace.engine']
 
 
 def test_pure_modules_import_without_bcc_or_rospy():

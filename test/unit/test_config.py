@@ -1,0 +1,85 @@
+"""Monitor config validation: each bad input gets its own message naming the key."""
+import pytest
+
+from rostrace.config import ConfigError, load_config, parse_config
+
+GOOD = {'publish_rate': 2, 'window': 5, 'targets': [
+    {'node': 'talker', 'topics': ['chatter'],
+     'thresholds': {'processing': {'warn': 5, 'error': 10.5, 'statistic': 'mean'}}},
+    {'node': '/cam*'}]}
+
+
+def test_good_config():
+    cfg = parse_config(GOOD, source='m.yaml')
+    assert cfg.publish_rate == 2.0 and cfg.window_s == 5.0
+    talker, cams = cfg.targets
+    assert talker.node == '/talker' and talker.topics == ('/chatter',)
+    assert talker.thresholds['processing'].warn_ms == 5.0
+    assert talker.thresholds['processing'].statistic == 'mean'
+    assert cams.is_pattern and not talker.is_pattern
+
+
+def test_window_defaults_to_one_period():
+    assert parse_config({'targets': [{'node': '/a'}], 'publish_rate': 4}).window_s == 0.25
+
+
+def bad(**changes):
+    data = {'targets': [{'node': '/a'}, {'node': '/b'}, {'node': '/c', 'thresholds': {}}]}
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+def third(thresholds):
+    return bad(targets=[{'node': '/a'}, {'node': '/b'}, {'node': '/c', 'thresholds': thresholds}])
+
+
+@pytest.mark.parametrize('data, message', [
+    ({'publish_rate': 1}, 'm.yaml: targets: missing'),
+    (bad(targets=[]), 'm.yaml: targets: expected a non-empty list'),
+    (bad(targets='talker'), "m.yaml: targets: expected a non-empty list, got 'talker'"),
+    (bad(publish_rate='fast'), "m.yaml: publish_rate: expected a number of Hz, got 'fast'"),
+    (bad(publish_rate=0), 'm.yaml: publish_rate: expected a positive number of Hz'),
+    (bad(window=-1), 'm.yaml: window: expected a positive number of seconds'),
+    (bad(colour='red'), 'm.yaml: colour: unknown key'),
+    (third({'processing': {'warn': 'fast'}}),
+     "m.yaml: targets[2].thresholds.processing.warn: expected a number of milliseconds, "
+     "got 'fast'"),
+    (third({'processing': {'warn': -1}}),
+     'm.yaml: targets[2].thresholds.processing.warn: expected a non-negative number'),
+    (third({'processing': {'warn': 10, 'error': 5}}),
+     'm.yaml: targets[2].thresholds.processing: warn (10 ms) is above error (5 ms)'),
+    (third({'latency': {'warn': 1}}), 'm.yaml: targets[2].thresholds.latency: unknown stage'),
+    (third({'processing': {'warn': 1, 'statistic': 'p95'}}),
+     "targets[2].thresholds.processing.statistic: expected one of mean, p50, p90, p99, max"),
+    (third({'processing': {}}), 'targets[2].thresholds.processing: give warn and/or error'),
+    (third({'processing': {'warn': 1, 'level': 2}}),
+     'targets[2].thresholds.processing.level: unknown key'),
+    (bad(targets=[{'topics': ['/x']}]), 'targets[0].node: expected a node name or pattern'),
+    (bad(targets=[{'node': '/a', 'topics': '/x'}]), 'targets[0].topics: expected a list'),
+    (bad(targets=[{'node': '/a', 'nodes': 1}]), 'targets[0].nodes: unknown key'),
+])
+def test_bad_config_messages(data, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source='m.yaml')
+    assert message in str(err.value)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / 'broken.yaml'
+    path.write_text('targets:\n  - node: /a\n    topics: [/x\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(path) in str(err.value) and 'YAML syntax error: line' in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match='file not found'):
+        load_config(str(tmp_path / 'nope.yaml'))
+
+
+def test_rosparam_overrides_win(tmp_path):
+    path = tmp_path / 'm.yaml'
+    path.write_text('publish_rate: 1\ntargets: [{node: /a}]\n')
+    cfg = load_config(str(path), overrides={'publish_rate': 5})
+    assert cfg.publish_rate == 5.0

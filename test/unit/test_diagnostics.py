@@ -1,0 +1,62 @@
+"""Breakdown + thresholds -> status: highest level wins, messages name stage and bound."""
+from rostrace import diagnostics as diag
+from rostrace.breakdown import TopicBreakdown
+from rostrace.config import Threshold
+from rostrace.histogram import StageStats
+
+
+def breakdown(processing_p99_s=0.012, processing_mean_s=0.010, queuing_p99_s=0.001,
+              dropped=0):
+    stages = {
+        'queuing': StageStats(True, 10, 0.0005, 0.0001, queuing_p99_s, 0.0004, 0.0008,
+                              queuing_p99_s),
+        'deserialization': StageStats(True, 10, 1e-6, 1e-6, 2e-6, 1e-6, 2e-6, 2e-6),
+        'processing': StageStats(True, 10, processing_mean_s, 0.009, processing_p99_s,
+                                 0.010, 0.011, processing_p99_s),
+        'total': StageStats(True, 10, 0.011, 0.009, 0.013, 0.011, 0.012, 0.013),
+    }
+    return TopicBreakdown(node='/n', pid=7, host='robot', topic='/t', window_s=1.0,
+                          received=10, processed=10, dropped=dropped, stages=stages)
+
+
+def test_ok_without_thresholds_names_dominant_stage():
+    s = diag.topic_status(breakdown(), {})
+    assert s.level == diag.OK and 'processing' in s.message
+    assert s.name == 'rostrace: /n /t' and s.hardware_id == 'robot'
+    assert ('processing p99 (ms)', '12.000') in s.values
+    assert ('dropped', '0') in s.values
+
+
+def test_warn_and_error_highest_wins_messages_joined():
+    thresholds = {'processing': Threshold(warn_ms=5, error_ms=11),
+                  'queuing': Threshold(warn_ms=0.5)}
+    s = diag.topic_status(breakdown(), thresholds)
+    assert s.level == diag.ERROR
+    assert s.message == ('processing p99 12.00 ms > error 11 ms; '
+                         'queuing p99 1.00 ms > warn 0.5 ms')
+
+
+def test_statistic_choice():
+    thresholds = {'processing': Threshold(warn_ms=10.5, statistic='mean')}
+    assert diag.topic_status(breakdown(), thresholds).level == diag.OK
+    thresholds = {'processing': Threshold(warn_ms=9.5, statistic='mean')}
+    assert diag.topic_status(breakdown(), thresholds).level == diag.WARN
+
+
+def test_quiet_topic_is_ok_and_says_so():
+    quiet = breakdown()
+    quiet.stages = {k: StageStats(True) for k in quiet.stages}
+    s = diag.topic_status(quiet, {'processing': Threshold(warn_ms=1)})
+    assert s.level == diag.OK and 'no messages' in s.message
+
+
+def test_not_running_is_error():
+    s = diag.not_running_status('/talker', 'robot')
+    assert (s.level, s.message, s.name) == (diag.ERROR, 'not running', 'rostrace: /talker')
+
+
+def test_monitor_status_stopped():
+    s = diag.monitor_status(host='h', attached=[('/a', 1)], configured=2, probe_cost_us=1.5,
+                            errors=[], stopped=True)
+    assert s.level == diag.WARN and 'stopped' in s.message
+    assert ('targets attached', '1') in s.values
