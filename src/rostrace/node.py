@@ -179,6 +179,14 @@ class Monitor:
     def publish_stopped(self):
         self.publish_fn([], self.statuses([], stopped=True))
 
+    def _guarded(self, step):
+        """A target vanishing mid-step must not end the monitor: report it instead."""
+        try:
+            step()
+        except (RostraceError, OSError) as e:
+            self.errors.append(f'{step.__name__}: {e}')
+            self.log(f'rostrace_monitor: {step.__name__} failed: {e}')
+
     def run(self, should_stop, *, overrides=None, clock=time.monotonic, sleep=time.sleep):
         """Follow the graph and publish until should_stop() is true."""
         next_graph = next_publish = clock()
@@ -186,10 +194,10 @@ class Monitor:
             now = clock()
             if now >= next_graph:
                 self.reload_if_changed(overrides)
-                self.follow_graph()
+                self._guarded(self.follow_graph)
                 next_graph = now + GRAPH_PERIOD_S
             if now >= next_publish:
-                self.publish()
+                self._guarded(self.publish)
                 next_publish += 1.0 / self.config.publish_rate
                 if next_publish < now:
                     next_publish = now + 1.0 / self.config.publish_rate
