@@ -56,6 +56,8 @@ def test_rosbag_reads_back_what_was_published_and_sigint_stops_cleanly(ros, tmp_
     recorder = ros.spawn(['rosbag', 'record', '-O', bag_path, '/rostrace/latency',
                           '/diagnostics'], 'rosbag')
     wait_for(lambda: len(echoed(listener)) >= 8, timeout=30, what='8 breakdowns')
+    os.killpg(recorder.pid, signal.SIGINT)       # rosbag closes the bag on SIGINT
+    wait_for(lambda: os.path.exists(bag_path), timeout=20, what='rosbag to close the bag')
     ros.stop(recorder)
     pid = node_pid(ros, '/bagged')
     assert set(probe_bytes(pid).values()) == {BREAKPOINT}
@@ -180,10 +182,10 @@ targets: [{node: /proc_node}, {node: /queue_node}]
     ros.node('queuing', 'queue_node', params={'slow_ms': 20.0, 'truth_file': queue_truth})
     listener = echo(ros, '/rostrace/latency', 'echo_latency')
     start_monitor(ros, config, attached=['/proc_node', '/queue_node'])
-    publish(ros, 'p1', '/processing/data', count=60, rate=40)
+    publish(ros, 'p1', '/processing/data', count=200, rate=80)
     publish(ros, 'p2', '/queuing/slow', count=20, rate=10)
     publish(ros, 'p3', '/queuing/fast', count=200, rate=100)
-    wait_for(lambda: len(read_csv(proc_truth)) >= 60 and len(read_csv(queue_truth)) >= 220,
+    wait_for(lambda: len(read_csv(proc_truth)) >= 200 and len(read_csv(queue_truth)) >= 220,
              timeout=60, what='all callbacks')
     time.sleep(1.5)                             # one more publish period
 
@@ -191,7 +193,7 @@ targets: [{node: /proc_node}, {node: /queue_node}]
         return [m for m in echoed(listener) if m['topic'] == topic][-1]
     rows = read_csv(proc_truth)
     msg = latest('/processing/data')
-    assert (msg['received'], msg['processed'], msg['dropped']) == (60, 60, 0)
+    assert (msg['received'], msg['processed'], msg['dropped']) == (200, 200, 0)
     truth_d = durations_s(rows)
     assert_mean_close(msg['processing']['mean'], sum(truth_d) / len(truth_d), 'processing')
     assert_p99_close(msg['processing']['p99'], percentile(truth_d, 0.99), 'processing')
