@@ -37,3 +37,52 @@ def table(breakdowns):
         lines.append(f'{b.node[-22:]:<22} {b.topic[-18:]:<18} {rate:>6.1f} {b.dropped:>5}  '
                      + ' '.join(cells))
     return lines
+
+
+BOLD, RESET = '\033[1m', '\033[0m'
+STAGE_LABELS = {'queuing': 'queuing', 'deserialization': 'deserialize',
+                'processing': 'processing', 'total': 'total'}
+
+
+def topic_block(b, *, color=False, title=None):
+    """A topic's window: rate and counts, then mean/p50/p99/max per stage.
+
+    The dominant stage is marked '*' (and bold with color=True)."""
+    rate = b.received / b.window_s if b.window_s else 0.0
+    lines = [title or f'{b.topic}  {rate:.1f} msg/s  received {b.received}  '
+             f'processed {b.processed}  dropped {b.dropped}',
+             f'  {"stage":<13}{"count":>7}{"mean":>10}{"p50":>10}{"p99":>10}{"max":>10}']
+    dominant = b.dominant_stage()
+    for name, label in STAGE_LABELS.items():
+        s = b.stages[name]
+        mark = '*' if name == dominant else ' '
+        if not s.available:
+            row = f'{mark} {label:<13}  unavailable: {s.reason}'[:79]
+        elif not s.count:
+            row = f'{mark} {label:<13}{0:>7}{"-":>10}{"-":>10}{"-":>10}{"-":>10}'
+        else:
+            row = (f'{mark} {label:<13}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
+                   f'{human(s.p99):>10}{human(s.max):>10}')
+        lines.append(BOLD + row + RESET if color and mark == '*' else row)
+    return lines
+
+
+def histogram(buckets, *, width=40):
+    """bcc-style text histogram of a {log-linear bucket: count} map, by powers of two."""
+    from .histogram import bucket_bounds
+    if not buckets:
+        return ['  (no samples)']
+    by_power = {}
+    for bucket, count in buckets.items():
+        low = bucket_bounds(bucket)[0]
+        power = max(low, 1).bit_length() - 1
+        by_power[power] = by_power.get(power, 0) + count
+    peak = max(by_power.values())
+    lines = [f'  {"range":>23} : {"count":<7} distribution']
+    for power in range(min(by_power), max(by_power) + 1):
+        count = by_power.get(power, 0)
+        low, high = (0 if power == 0 else 1 << power), 1 << (power + 1)
+        bar = '*' * (round(count * width / peak) if count else 0)
+        span = f'{human(low * 1e-9)} -> {human(high * 1e-9)}'
+        lines.append(f'  {span:>23} : {count:<7} |{bar:<{width}}|')
+    return lines

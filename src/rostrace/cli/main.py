@@ -4,14 +4,15 @@ import signal
 import sys
 
 from ..errors import RostraceError
-from . import trace
+from . import doctor, report, trace
 
-VERBS = {'trace': trace}
+VERBS = {'trace': trace, 'report': report, 'doctor': doctor}
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
   rostrace trace --node /listener --interval 5 --duration 60 --json
-  rostrace trace --pid 4242 --json'''
+  rostrace report run.bag -o report.html
+  rostrace doctor --node /listener'''
 
 
 def build_parser():

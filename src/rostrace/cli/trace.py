@@ -1,21 +1,27 @@
 """Trace the receive path of one roscpp node: per-topic latency breakdown.
 
-Prints one line (or one JSON object with --json) per topic and interval.
+Shows a live view refreshed every interval (or one JSON object per interval with
+--json); Ctrl-C or --duration ends with a summary over the whole run.
 """
+import argparse
 import json
 import os
-import signal
 import sys
 import time
 
-from ..errors import EXIT_USAGE, NotPrivileged, RostraceError
-from ..render import table
+from .. import preflight
+from ..breakdown import merge_numbers
+from ..errors import EXIT_USAGE, MasterUnreachable, NodeNotFound, RostraceError
+from ..render import histogram, topic_block
 from ..targets import Master
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
+  rostrace trace --node /camera_driver --wait --hist --duration 30
   rostrace trace --node /listener --interval 5 --duration 60 --json
   rostrace trace --pid 4242 --json            (no master needed)'''
+
+CLEAR = '\033[H\033[2J'
 
 
 def add_arguments(p):
@@ -25,23 +31,24 @@ def add_arguments(p):
     p.add_argument('--topic', action='append', default=[], metavar='T',
                    help='only this subscribed topic (repeatable); default: all')
     p.add_argument('--interval', type=float, default=1.0, metavar='S',
-                   help='seconds per report (default 1)')
+                   help='seconds per refresh (default 1)')
     p.add_argument('--duration', type=float, default=0.0, metavar='S',
                    help='stop after S seconds (default: until Ctrl-C)')
+    p.add_argument('--wait', action='store_true',
+                   help='wait for the node (and the master) to come up instead of failing')
+    p.add_argument('--hist', action='store_true',
+                   help="show each stage's latency distribution")
     p.add_argument('--json', action='store_true',
-                   help='one JSON object per interval on stdout')
-    p.add_argument('--ebpf', action='store_true', help=__import__('argparse').SUPPRESS)
+                   help='one JSON object per interval on stdout (no live view)')
+    p.add_argument('--ebpf', action='store_true', help=argparse.SUPPRESS)
 
 
-def check_privileges():
-    if os.geteuid() != 0:
-        raise NotPrivileged('attaching uprobes needs root (CAP_BPF and CAP_PERFMON)',
-                            hint='try: sudo -E rostrace ' + ' '.join(sys.argv[1:])
-                            + '   (-E keeps ROS_MASTER_URI)')
+def _normalize(name):
+    return name if name.startswith('/') else '/' + name
 
 
-def _normalize(topic):
-    return topic if topic.startswith('/') else '/' + topic
+def say(text):
+    print(text, file=sys.stderr, flush=True)
 
 
 def report_json(tracer, target, breakdowns):
@@ -52,13 +59,41 @@ def report_json(tracer, target, breakdowns):
         'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid]})
 
 
-def report_text(breakdowns):
-    return '\n'.join(table(breakdowns)) + '\n'
+def view(breakdowns, *, numbers=None, hist=False, color=False, heading=''):
+    """The live view (or the summary): one block per topic, histograms with --hist."""
+    lines = [heading] if heading else []
+    for b in breakdowns:
+        lines += topic_block(b, color=color)
+        if hist and numbers is not None:
+            for stage in ('queuing', 'deserialization', 'processing'):
+                acc = numbers.get((b.pid, b.topic), {}).get(stage)
+                if acc is not None and acc.count:
+                    lines.append(f'  {stage} distribution:')
+                    lines += histogram(acc.buckets)
+        lines.append('')
+    if not breakdowns:
+        lines.append('(no subscribed topic seen yet)')
+    return '\n'.join(lines)
+
+
+def wait_for_node(master, node):
+    """Resolve `node` through the master, waiting (and saying for what) until it is up."""
+    told = None
+    while True:
+        try:
+            return master.lookup_node(node)
+        except (NodeNotFound, MasterUnreachable) as e:
+            what = (f'the ROS master at {master.uri}' if isinstance(e, MasterUnreachable)
+                    else f'{node} to register with the master at {master.uri}')
+            if what != told:
+                say(f'Waiting for {what}... (Ctrl-C to give up)')
+                told = what
+            time.sleep(0.5)
 
 
 def run(args):
     if args.interval <= 0:
-        print('rostrace: error: --interval must be > 0 seconds', file=sys.stderr)
+        say('rostrace: error: --interval must be > 0 seconds')
         return EXIT_USAGE
     if args.ebpf:
         from ..probes.receive import BPF_DIR
@@ -66,55 +101,81 @@ def run(args):
             with open(os.path.join(BPF_DIR, name)) as f:
                 sys.stdout.write(f.read())
         return 0
-    check_privileges()
+    preflight.check_all('rostrace ' + ' '.join(sys.argv[1:]))
     topics = [_normalize(t) for t in args.topic]
     master = None if args.pid else Master()
     if master:
-        master.lookup_node(args.node if args.node.startswith('/') else '/' + args.node)
+        args.node = _normalize(args.node)
+        if args.wait:
+            wait_for_node(master, args.node)
+        else:
+            try:
+                master.lookup_node(args.node)
+            except NodeNotFound as e:
+                e.hint += '\n  (use --wait to wait for it to start)'
+                raise
     from ..engine import Tracer
-    print('Compiling BPF program and calibrating probe cost...', file=sys.stderr)
+    say('Compiling the BPF program and calibrating the probe cost (a few seconds)...')
     tracer = Tracer()
     try:
+        say(f'Attaching to {args.node or "pid " + str(args.pid)}...')
         target = (tracer.attach_pid(args.pid) if args.pid
                   else tracer.attach_node(args.node, master=master))
-        unknown = [t for t in topics if t not in tracer.subscribed(target.pid)]
-        if unknown and tracer.subscribed(target.pid):
+        subscribed = tracer.subscribed(target.pid)
+        unknown = [t for t in topics if t not in subscribed]
+        if unknown and subscribed:
             raise RostraceError(
                 f"node {target.node} does not subscribe to {' '.join(unknown)}",
-                hint='subscribed topics: ' + ' '.join(tracer.subscribed(target.pid)))
+                hint='subscribed topics: ' + ' '.join(subscribed))
         for name, reason in target.missing.items():
-            print(f'rostrace: warning: probe point {name} unavailable: {reason}',
-                  file=sys.stderr)
-        probes = 2 * len(target.probe_points)
-        print(f'Tracing {probes} probes in {target.node} (pid {target.pid}), probe cost '
-              f'{tracer.probe_cost_us:.1f} us per entry+return... Hit Ctrl-C to end.',
-              file=sys.stderr)
+            say(f'rostrace: warning: probe point {name} unavailable: {reason}')
+        say(f'Tracing {2 * len(target.probe_points)} probes in {target.node} (pid '
+            f'{target.pid}), probe cost {tracer.probe_cost_us:.1f} us per entry+return... '
+            'Hit Ctrl-C to end.')
         return _loop(tracer, target, topics, args)
     finally:
+        import signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C during detach
         tracer.close()
 
 
-def _report(tracer, target, topics, args):
-    breakdowns = tracer.snapshot(topics=topics)
-    print(report_json(tracer, target, breakdowns) if args.json
-          else report_text(breakdowns), flush=True)
-
-
 def _loop(tracer, target, topics, args):
     start = time.monotonic()    # the first window began when the probes were attached
-    while True:
-        remaining = args.duration - (time.monotonic() - start) if args.duration else None
-        try:
+    totals = {}
+    live = sys.stdout.isatty() and not args.json
+
+    def window():
+        window_s, per_topic = tracer.collect()
+        for key, numbers in per_topic.items():
+            merge_numbers(totals.setdefault(key, {}), numbers)
+        breakdowns = tracer.build(per_topic, window_s, topics=topics)
+        if args.json:
+            print(report_json(tracer, target, breakdowns), flush=True)
+        else:
+            heading = (f'{target.node} (pid {target.pid}) on {target.host}: last '
+                       f'{window_s:.1f} s, mean/p50/p99/max, * = dominant stage')
+            print((CLEAR if live else '') + view(breakdowns, numbers=totals, hist=args.hist,
+                                                 color=live, heading=heading), flush=True)
+
+    ended = 0
+    try:
+        while True:
+            remaining = args.duration - (time.monotonic() - start) if args.duration else None
             time.sleep(min(args.interval, remaining) if remaining is not None
                        else args.interval)
-        except KeyboardInterrupt:
-            _report(tracer, target, topics, args)      # the partial last window
-            return 0
-        _report(tracer, target, topics, args)
-        if not tracer.procfs.alive(target.pid):
-            print(f'rostrace: target {target.node} (pid {target.pid}) exited',
-                  file=sys.stderr)
-            return 1
-        if args.duration and time.monotonic() - start >= args.duration - 1e-3:
-            return 0
+            window()
+            if not tracer.procfs.alive(target.pid):
+                say(f'rostrace: target {target.node} (pid {target.pid}) exited')
+                ended = 1
+                break
+            if args.duration and time.monotonic() - start >= args.duration - 1e-3:
+                break
+    except KeyboardInterrupt:
+        window()                                        # the partial last window
+    if not args.json:
+        elapsed = time.monotonic() - start
+        summary = tracer.build(totals, elapsed, topics=topics)
+        print(view(summary, numbers=totals, hist=args.hist, color=live,
+                   heading=f'Summary of {elapsed:.1f} s in {target.node} (pid {target.pid})'),
+              flush=True)
+    return ended

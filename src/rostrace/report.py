@@ -1,0 +1,169 @@
+"""Recorded LatencyBreakdown messages -> per-topic series, worst windows, summary,
+and a self-contained HTML report with embedded PNG plots."""
+import base64
+import html
+import io
+import os
+from dataclasses import dataclass, field
+
+from .errors import RostraceError
+
+DATATYPE = 'rostrace/LatencyBreakdown'
+PARTS = ('queuing', 'deserialization', 'processing')
+
+
+@dataclass
+class Window:
+    stamp: float
+    window_s: float
+    received: int
+    processed: int
+    dropped: int
+    stages: dict                      # stage -> {'count', 'mean', 'p99', 'max', ...}
+
+    def dominant(self):
+        parts = [(self.stages[s]['mean'], s) for s in PARTS
+                 if self.stages[s]['available'] and self.stages[s]['count']]
+        return max(parts)[1] if parts else None
+
+
+@dataclass
+class Series:
+    node: str
+    topic: str
+    windows: list = field(default_factory=list)
+
+    @property
+    def key(self):
+        return f'{self.node} {self.topic}'
+
+    def weighted_mean(self, stage):
+        n = sum(w.stages[stage]['count'] for w in self.windows)
+        return (sum(w.stages[stage]['mean'] * w.stages[stage]['count'] for w in self.windows)
+                / n if n else 0.0)
+
+    def dominant(self):
+        means = [(self.weighted_mean(s), s) for s in PARTS]
+        best = max(means)
+        return best[1] if best[0] > 0 else None
+
+    def worst(self, n=10):
+        return sorted(self.windows, key=lambda w: w.stages['total']['p99'], reverse=True)[:n]
+
+
+def _stage_dict(s):
+    return {'available': s.available, 'count': s.count, 'mean': s.mean, 'min': s.min,
+            'max': s.max, 'p50': s.p50, 'p90': s.p90, 'p99': s.p99}
+
+
+def load_bags(paths):
+    """{(node, topic): Series} from every LatencyBreakdown in the bags, by stamp."""
+    import rosbag
+    series = {}
+    for path in paths:
+        if not os.path.isfile(path):
+            raise RostraceError(f'{path}: no such bag file')
+        try:
+            bag = rosbag.Bag(path)
+        except rosbag.ROSBagUnindexedException:
+            raise RostraceError(f'{path}: the bag is not indexed (truncated, or still being '
+                                'recorded)', hint=f'repair it with: rosbag reindex {path}')
+        except (rosbag.ROSBagException, OSError, ValueError) as e:
+            raise RostraceError(f'{path}: not a readable bag ({e})')
+        with bag:
+            topics = [t for t, info in bag.get_type_and_topic_info().topics.items()
+                      if info.msg_type == DATATYPE]
+            if not topics:
+                raise RostraceError(f'{path}: no {DATATYPE} messages in this bag',
+                                    hint='record them with: rosbag record /rostrace/latency '
+                                    '(while rostrace_monitor runs)')
+            try:
+                for _, m, _ in bag.read_messages(topics=topics):
+                    s = series.setdefault((m.node, m.topic), Series(m.node, m.topic))
+                    s.windows.append(Window(
+                        stamp=m.header.stamp.to_sec(), window_s=m.window, received=m.received,
+                        processed=m.processed, dropped=m.dropped,
+                        stages={st: _stage_dict(getattr(m, st))
+                                for st in ('queuing', 'deserialization', 'processing',
+                                           'total')}))
+            except (rosbag.ROSBagException, OSError) as e:
+                raise RostraceError(f'{path}: the bag is damaged ({e})',
+                                    hint=f'try: rosbag reindex {path}')
+    for s in series.values():
+        s.windows.sort(key=lambda w: w.stamp)
+    return series
+
+
+def text_summary(series):
+    from .render import human
+    lines = []
+    for s in sorted(series.values(), key=lambda s: s.key):
+        received = sum(w.received for w in s.windows)
+        dropped = sum(w.dropped for w in s.windows)
+        worst = s.worst(1)
+        worst_p99 = human(worst[0].stages['total']['p99']) if worst else '-'
+        parts = ', '.join(f'{st} {human(s.weighted_mean(st))}' for st in PARTS)
+        lines.append(f'{s.key}: {len(s.windows)} windows, {received} received, {dropped} '
+                     f'dropped; dominant stage: {s.dominant() or "none"} ({parts}); '
+                     f'worst total p99 {worst_p99}')
+    return lines
+
+
+def _png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=80, bbox_inches='tight')
+    return base64.b64encode(buf.getvalue()).decode('ascii')
+
+
+def plot_series(s):
+    """One PNG (base64): stacked stage means, total p99/max, drops, over time."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    t0 = s.windows[0].stamp
+    t = [w.stamp - t0 for w in s.windows]
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+    ms = 1e3
+    axes[0].stackplot(t, *[[w.stages[st]['mean'] * ms for w in s.windows] for st in PARTS],
+                      labels=PARTS)
+    axes[0].set_ylabel('mean (ms)')
+    axes[0].legend(loc='upper right', fontsize=8)
+    axes[0].set_title(s.key)
+    axes[1].plot(t, [w.stages['total']['p99'] * ms for w in s.windows], label='total p99')
+    axes[1].plot(t, [w.stages['total']['max'] * ms for w in s.windows], label='total max')
+    axes[1].set_ylabel('ms')
+    axes[1].legend(loc='upper right', fontsize=8)
+    axes[2].bar(t, [w.dropped for w in s.windows], width=0.8 * min(w.window_s for w in s.windows))
+    axes[2].set_ylabel('dropped')
+    axes[2].set_ylim(bottom=0)
+    axes[2].set_xlabel('seconds since the first window')
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def html_report(series, *, sources):
+    from .render import human
+    esc = html.escape
+    parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>rostrace report</title>',
+             '<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}'
+             ' td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}'
+             ' th{background:#eee}</style></head><body>',
+             '<h1>rostrace latency report</h1>',
+             f'<p>Bags: {esc(", ".join(sources))}</p><pre>',
+             esc('\n'.join(text_summary(series))), '</pre>']
+    for s in sorted(series.values(), key=lambda s: s.key):
+        parts.append(f'<h2 class="topic">{esc(s.key)}</h2>')
+        parts.append(f'<img alt="{esc(s.key)}" src="data:image/png;base64,{plot_series(s)}">')
+        parts.append('<h3>Worst windows (by total p99)</h3><table><tr><th>t (s)</th>'
+                     '<th>received</th><th>dropped</th><th>total p99</th><th>total max</th>'
+                     '<th>dominant stage</th></tr>')
+        t0 = s.windows[0].stamp
+        for w in s.worst():
+            parts.append(f'<tr><td>{w.stamp - t0:.1f}</td><td>{w.received}</td>'
+                         f'<td>{w.dropped}</td><td>{human(w.stages["total"]["p99"])}</td>'
+                         f'<td>{human(w.stages["total"]["max"])}</td>'
+                         f'<td>{esc(w.dominant() or "-")}</td></tr>')
+        parts.append('</table>')
+    parts.append('</body></html>')
+    return '\n'.join(parts)
