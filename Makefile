@@ -4,7 +4,7 @@ WS      := $(CURDIR)/ws
 ENV     := . $(WS)/devel/setup.bash &&
 PYTEST  ?= -ra
 
-.PHONY: all setup build test unit demo clean
+.PHONY: all setup build test unit demo bench clean
 
 all: build
 
@@ -19,6 +19,9 @@ test: build
 
 unit:
 	@$(PY) -m pytest -q test/unit
+
+bench: build
+	@bash -c '$(ENV) cd $(CURDIR) && exec $(PY) -m bench.run'
 
 demo: build
 	@bash -c '$(ENV) exec $(PY) tools/demo.py'

@@ -6,8 +6,9 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'src'))
+# After the workspace's devel space (which also carries the generated rostrace.msg);
+# first only where no workspace was sourced (unit tests).
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'src'))
 
 from harness import RosSystem  # noqa: E402
 

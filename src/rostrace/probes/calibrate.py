@@ -39,32 +39,32 @@ def calibrate_binary():
     return found[0]
 
 
-def _target_address(path):
+def target_address(path):
     address = symbols.symbol_address(path, TARGET_SYMBOL)
     if address is None:
         raise SystemNotReady(f'{TARGET_SYMBOL} not found in {path}', hint='rebuild: make build')
     return address
 
 
-def _run_loop(proc):
+def run_loop(proc):
+    """One loop of rostrace_calibrate: {'calls', 'thread_cpu_ns', 'wall_ns'}."""
     proc.stdin.write('go\n')
     proc.stdin.flush()
-    fields = dict(kv.split('=') for kv in proc.stdout.readline().split())
-    return int(fields['calls']), int(fields['wall_ns'])
+    return {k: int(v) for k, v in (kv.split('=') for kv in proc.stdout.readline().split())}
 
 
 def calibrate(probes, *, calls=20000, rounds=2):
     """Run the calibration with `probes` (a ReceiveProbes) and load the result into it."""
     path = calibrate_binary()
-    address = _target_address(path)
+    address = target_address(path)
     proc = subprocess.Popen([path, str(calls)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     try:
         proc.stdout.readline()                        # "ready <pid>"
-        untraced = min(_run_loop(proc)[1] for _ in range(rounds))
+        untraced = min(run_loop(proc)['wall_ns'] for _ in range(rounds))
         probes.attach_calibration(proc.pid, path, address)
         probes.calibration_span()
-        traced = min(_run_loop(proc)[1] for _ in range(rounds))
+        traced = min(run_loop(proc)['wall_ns'] for _ in range(rounds))
         span_sum, span_count = probes.calibration_span()
     finally:
         probes.detach(proc.pid)

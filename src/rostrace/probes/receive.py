@@ -80,10 +80,15 @@ class ReceiveProbes:
                                 hint='check `rostrace doctor`') from None
         self._attached[target.pid] = done
 
-    def attach_calibration(self, pid, path, address):
+    def attach_calibration(self, pid, path, address, *, with_return=True):
+        """The calibration target's probe: entry+return, or the entry alone."""
         done = []
-        self._attach_pair(pid, path, address, 'on_calibrate_target',
-                          'on_calibrate_target_return', done)
+        if with_return:
+            self._attach_pair(pid, path, address, 'on_calibrate_target',
+                              'on_calibrate_target_return', done)
+        else:
+            self._attach_one(self.bpf.attach_uprobe, path, address, 'on_calibrate_target',
+                             pid, done)
         self._attached[pid] = done
 
     def _detach_events(self, ev_names):
@@ -107,6 +112,15 @@ class ReceiveProbes:
         self.bpf.cleanup()
 
     # -- reading ----------------------------------------------------------------------
+    HIT_NAMES = ('push', 'push_return', 'call', 'deserialize', 'deserialize_return',
+                 'call_return', 'calibrate', 'calibrate_return')
+
+    def hits(self):
+        """Probe hits so far per handler (summed over CPUs), for cost accounting."""
+        table = self.bpf['hits']
+        return {name: sum(table.getvalue(ctypes.c_int(i)))
+                for i, name in enumerate(self.HIT_NAMES)}
+
     def calibration_span(self):
         span = self.bpf['calib_span']
         total, count = span[ctypes.c_int(0)].value, span[ctypes.c_int(1)].value

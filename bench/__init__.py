@@ -1,0 +1,1 @@
+"""`make bench`: overhead, accuracy and scale of rostrace, measured side by side."""

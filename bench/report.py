@@ -1,0 +1,131 @@
+"""Benchmark results -> bench/results/RESULTS.md (+ all.json, PNG plots)."""
+import json
+import os
+
+from bench.measure import fmt
+
+
+def _plots(results, out_dir):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    names = []
+    rows = results.get('traced_overhead') or []
+    if rows:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        x = range(len(rows))
+        ax.bar([i - 0.2 for i in x], [r['untraced_us']['median'] for r in rows], 0.4,
+               label='untraced')
+        ax.bar([i + 0.2 for i in x], [r['traced_us']['median'] for r in rows], 0.4,
+               label='traced by rostrace')
+        ax.set_xticks(list(x), [f'{r["rate"]} msg/s' for r in rows])
+        ax.set_ylabel('subscriber CPU per message (us)')
+        ax.legend()
+        fig.savefig(os.path.join(out_dir, 'traced_overhead.png'), dpi=90, bbox_inches='tight')
+        plt.close(fig)
+        names.append('traced_overhead.png')
+    scale = results.get('monitor_scale')
+    if scale:
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+        for ax, (key, xkey, label) in zip(axes, (('rate', 'msgs_per_s', 'total msg/s'),
+                                                 ('topics', 'topics', 'traced topics'),
+                                                 ('nodes', 'nodes', 'traced nodes'))):
+            ax.plot([r[xkey] for r in scale[key]], [r['cpu_percent']['median'] for r in scale[key]], 'o-')
+            ax.set_xscale('log')
+            ax.set_xlabel(label)
+            ax.set_ylabel('monitor CPU (% of a core)')
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, 'monitor_scale.png'), dpi=90, bbox_inches='tight')
+        plt.close(fig)
+        names.append('monitor_scale.png')
+    return names
+
+
+def markdown(results):
+    m = results['machine']
+    out = [f'Machine: {m["os"]}, kernel {m["kernel"]}, {m["cpus"]} CPUs ({m["cpu_model"]}), '
+           f'BCC {m["bcc"]}. Median of the runs (min–max). `make bench` took '
+           f'{results.get("duration_s", 0):.0f} s.', '']
+    r = results.get('raw_probe_cost')
+    if r:
+        out += ['**1. Raw probe cost** (tight loop, thread CPU per call, '
+                f'{r["calls"]} calls × {r["entry_ns"]["n"]} runs; {r["note"]})', '',
+                '| | ns per call |', '|---|---|',
+                f'| uprobe entry | {fmt(r["entry_ns"])} |',
+                f'| entry + uretprobe return | {fmt(r["entry_return_ns"])} |',
+                f'| return alone (difference) | {r["return_ns"]:.1f} |', '']
+    rows = results.get('traced_overhead')
+    if rows:
+        out += ['**2. Traced subscriber overhead** (CPU of the subscriber node per message, '
+                'µs; hits counted in BPF)', '',
+                '| rate | untraced | traced | added | entries+returns / msg | raw cost × hits '
+                '| added ÷ raw |', '|---|---|---|---|---|---|---|']
+        for x in rows:
+            out.append(f'| {x["rate"]} msg/s | {fmt(x["untraced_us"])} | {fmt(x["traced_us"])} '
+                       f'| {fmt(x["added_us"])} | {x["entries_per_msg"]:.2f} + '
+                       f'{x["returns_per_msg"]:.2f} | {x["expected_from_raw_us"]:.1f} | '
+                       f'{x["ratio_to_raw"]:.2f} |')
+        out += ['', 'Publisher side: not traced yet (issue 7).', '']
+    b = results.get('bystander')
+    if b:
+        out += ['**3. Untraced roscpp node while rostrace traces another** '
+                f'({b["rate"]} msg/s, CPU per message)', '',
+                '| without tracing | with tracing | ratio |', '|---|---|---|',
+                f'| {fmt(b["untraced_node_us_without"], " µs")} | '
+                f'{fmt(b["untraced_node_us_with"], " µs")} | {fmt(b["ratio"], "", 3)} |', '']
+    s = results.get('monitor_scale')
+    if s:
+        out += ['**4. Monitor CPU and memory** (rostrace_monitor at 1 Hz; five 1 s samples '
+                'after attaching)', '', '| load | monitor CPU (% of a core) | RSS (MiB) |', '|---|---|---|']
+        for x in s['rate']:
+            out.append(f'| {x["msgs_per_s"]} msg/s over 10 topics | {fmt(x["cpu_percent"], "", 2)} | '
+                       f'{x["rss_mib"]:.0f} |')
+        for x in s['topics']:
+            out.append(f'| {x["topics"]} topics at 1 Hz | {fmt(x["cpu_percent"], "", 2)} | '
+                       f'{x["rss_mib"]:.0f} |')
+        for x in s['nodes']:
+            out.append(f'| {x["nodes"]} nodes, 1 topic each | {fmt(x["cpu_percent"], "", 2)} | '
+                       f'{x["rss_mib"]:.0f} |')
+        out.append('')
+    f = results.get('first_breakdown')
+    if f:
+        out += ['**5. From a node registering to its first breakdown** (monitor at '
+                f'{f["publish_rate_hz"]} Hz)', '',
+                f'attached after {fmt(f["to_attach_s"], " s", 2)}; first LatencyBreakdown after '
+                f'{fmt(f["to_first_breakdown_s"], " s", 2)}.', '']
+    a = results.get('accuracy')
+    if a:
+        out += ['**6. Accuracy against the scenario nodes\' own steady_clock truth**', '',
+                '| scenario | stage | n | rostrace mean | truth mean | error | rostrace p99 | '
+                'truth p99 | error |', '|---|---|---|---|---|---|---|---|---|']
+        for x in a['stages']:
+            out.append(f'| {x["scenario"]} | {x["stage"]} | {x["n"]} | '
+                       f'{x["rostrace_mean_ms"]:.3f} ms | {x["truth_mean_ms"]:.3f} ms | '
+                       f'{x["mean_error_pct"]:+.2f} % | {x["rostrace_p99_ms"]:.3f} ms | '
+                       f'{x["truth_p99_ms"]:.3f} ms | {x["p99_error_pct"]:+.2f} % |')
+        d = a['drops']
+        out += ['', f'Drops, {d["scenario"]}, {d["published"]} published: rostrace '
+                f'{d["rostrace_dropped"]} dropped / {d["rostrace_received"]} received; the node '
+                f'inferred {d["truth_dropped"]} dropped / {d["truth_received"]} received.', '']
+    v = results.get('versus_builtins')
+    if v:
+        out += ['**7. Against what ROS users run today** (subscriber at '
+                f'{v[0]["rate"]} msg/s; CPU per message, µs)', '',
+                '| observer | subscriber | observer process | total |', '|---|---|---|---|']
+        for x in v:
+            total = x['subscriber_us']['median'] + x['observer_us']['median']
+            out.append(f'| {x["mode"]} | {fmt(x["subscriber_us"])} | {fmt(x["observer_us"])} | '
+                       f'{total:.1f} |')
+        out.append('')
+    return '\n'.join(out)
+
+
+def write_results(results, out_dir):
+    with open(os.path.join(out_dir, 'all.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    text = markdown(results)
+    plots = _plots(results, out_dir)
+    with open(os.path.join(out_dir, 'RESULTS.md'), 'w') as f:
+        f.write('# rostrace benchmark results\n\n' + text + '\n'
+                + ''.join(f'![{p}]({p})\n' for p in plots))
+    return text

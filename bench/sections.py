@@ -1,0 +1,398 @@
+"""The benchmark sections. Each takes the shared Bench and returns plain data."""
+import itertools
+import os
+import subprocess
+import time
+import xmlrpc.client
+
+from harness import PY, REPO, read_csv, read_log, wait_for
+
+from bench.measure import cpu_ns, rss_kib, spread
+
+ROUNDS = 3
+_names = itertools.count()
+
+
+def uniq(prefix):
+    return f'{prefix}_{next(_names)}'
+
+
+def node_pid(ros, name):
+    _, _, uri = ros.master().lookupNode('/bench', name)
+    return xmlrpc.client.ServerProxy(uri).getPid('/bench')[2]
+
+
+class Bench:
+    """The ROS system, one compiled tracer, the tmp dir: shared by every section."""
+
+    def __init__(self, ros):
+        from rostrace.engine import Tracer
+        self.ros = ros
+        self.tracer = Tracer()
+        self.tmp = os.path.join(ros.logdir, 'bench')
+        os.makedirs(self.tmp, exist_ok=True)
+        self.raw = None            # section 1 result, used by section 2
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def subscriber(self, name, topic, *, work_ms=0.0, params=None):
+        truth = self.path(f'{name}.csv')
+        self.ros.node('processing', name, params={'topic': topic, 'work_ms': work_ms,
+                                                  'queue_size': 10000, 'truth_file': truth,
+                                                  **(params or {})})
+        return node_pid(self.ros, '/' + name), truth
+
+    def feed(self, topic, *, rate, count, truths, cpu_pids=()):
+        """Publish `count` messages; returns CPU ns used by each of `cpu_pids` meanwhile."""
+        before_rows = [len(read_csv(t)) for t in truths]
+        before = [cpu_ns(p) for p in cpu_pids]
+        pub = self.ros.node('publisher', uniq('bench_pub'), params={
+            'topic': topic, 'rate': rate, 'count': count, 'wait_subscribers': len(truths)})
+        for t, n in zip(truths, before_rows):
+            wait_for(lambda: len(read_csv(t)) >= n + count, timeout=count / rate + 60,
+                     interval=0.1, what=f'{count} messages on {topic}')
+        used = [cpu_ns(p) - b for p, b in zip(cpu_pids, before)]
+        self.ros.stop(pub)
+        return used
+
+    def close(self):
+        self.tracer.close()
+
+
+# -- 1. raw probe cost ----------------------------------------------------------------------
+def raw_probe_cost(bench, calls=20000, rounds=5):
+    from rostrace.probes.calibrate import calibrate_binary, run_loop, target_address
+    path = calibrate_binary()
+    address = target_address(path)
+    probes = bench.tracer.probes
+    proc = subprocess.Popen([path, str(calls)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    proc.stdout.readline()
+    per_call = {'untraced': [], 'entry': [], 'entry_return': []}
+    try:
+        for _ in range(rounds):
+            for mode in per_call:
+                if mode != 'untraced':
+                    probes.attach_calibration(proc.pid, path, address,
+                                              with_return=mode == 'entry_return')
+                per_call[mode].append(run_loop(proc)['thread_cpu_ns'] / calls)
+                probes.detach(proc.pid)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+    base = spread(per_call['untraced'])['median']
+    entry = [v - base for v in per_call['entry']]
+    pair = [v - base for v in per_call['entry_return']]
+    bench.raw = {'entry_ns': spread(entry)['median'],
+                 'return_ns': spread(pair)['median'] - spread(entry)['median']}
+    return {'calls': calls, 'untraced_ns': spread(per_call['untraced']),
+            'entry_ns': spread(entry), 'entry_return_ns': spread(pair),
+            'return_ns': bench.raw['return_ns'],
+            'note': 'function starting with push %rbp, like the roscpp probe points'}
+
+
+# -- 2. traced-node overhead ----------------------------------------------------------------
+def traced_overhead(bench, rates=(100, 1000, 5000), seconds=3.0):
+    out = []
+    topic = '/bench/overhead'
+    pid, truth = bench.subscriber(uniq('overhead_sub'), topic)
+    tracer = bench.tracer
+    for rate in rates:
+        count = int(rate * seconds)
+        off, on, entries, returns = [], [], [], []
+        for _ in range(ROUNDS):
+            off.append(bench.feed(topic, rate=rate, count=count, truths=[truth],
+                                  cpu_pids=[pid])[0] / count / 1e3)
+            tracer.attach_pid(pid)
+            h0 = tracer.probes.hits()
+            on.append(bench.feed(topic, rate=rate, count=count, truths=[truth],
+                                 cpu_pids=[pid])[0] / count / 1e3)
+            h1 = tracer.probes.hits()
+            tracer.detach(pid)
+            d = {k: h1[k] - h0[k] for k in h1}
+            entries.append((d['push'] + d['call'] + d['deserialize']) / count)
+            returns.append((d['push_return'] + d['call_return'] + d['deserialize_return'])
+                           / count)
+        added = [b - a for a, b in zip(off, on)]
+        e, r = spread(entries)['median'], spread(returns)['median']
+        expected_us = (e * bench.raw['entry_ns'] + r * bench.raw['return_ns']) / 1e3
+        out.append({'rate': rate, 'messages': count, 'untraced_us': spread(off),
+                    'traced_us': spread(on), 'added_us': spread(added),
+                    'entries_per_msg': e, 'returns_per_msg': r,
+                    'expected_from_raw_us': expected_us,
+                    'ratio_to_raw': spread(added)['median'] / expected_us if expected_us else None})
+    return out
+
+
+# -- 3. a roscpp node that is not traced ----------------------------------------------------
+def bystander(bench, rate=1000, seconds=3.0):
+    topic = '/bench/bystander'
+    traced_pid, traced_truth = bench.subscriber(uniq('traced_sub'), topic)
+    by_pid, by_truth = bench.subscriber(uniq('bystander_sub'), topic)
+    count = int(rate * seconds)
+    off, on = [], []
+    for _ in range(ROUNDS):
+        off.append(bench.feed(topic, rate=rate, count=count, truths=[traced_truth, by_truth],
+                              cpu_pids=[by_pid])[0] / count / 1e3)
+        bench.tracer.attach_pid(traced_pid)
+        on.append(bench.feed(topic, rate=rate, count=count, truths=[traced_truth, by_truth],
+                             cpu_pids=[by_pid])[0] / count / 1e3)
+        bench.tracer.detach(traced_pid)
+    ratios = [b / a for a, b in zip(off, on)]
+    return {'rate': rate, 'untraced_node_us_without': spread(off),
+            'untraced_node_us_with': spread(on), 'ratio': spread(ratios)}
+
+
+# -- 4. monitor cost against rate, topics and nodes -----------------------------------------
+def _monitor_run(bench, pattern, expected_nodes, samples=5):
+    config = bench.path(uniq('monitor') + '.yaml')
+    with open(config, 'w') as f:
+        f.write(f'publish_rate: 1\ntargets: [{{node: "{pattern}"}}]\n')
+    name = uniq('bench_monitor')
+    proc = bench.ros.node('rostrace_monitor', name, params={'config': config})
+    wait_for(lambda: read_log(proc).count('attached to') >= expected_nodes, timeout=300,
+             interval=0.2, what=f'the monitor to attach to {expected_nodes} nodes')
+    time.sleep(2.0)
+    pid = node_pid(bench.ros, '/' + name)
+    percent = []
+    for _ in range(samples):                   # one-second samples: median and spread
+        c0 = cpu_ns(pid)
+        time.sleep(1.0)
+        percent.append(100.0 * (cpu_ns(pid) - c0) / 1e9)
+    result = {'cpu_percent': spread(percent), 'rss_mib': rss_kib(pid) / 1024}
+    bench.ros.stop(proc)
+    return result
+
+
+def _many(bench, role, name, *, topics, rate, prefix):
+    return bench.ros.node('many_topics', name, params={'role': role, 'topics': topics,
+                                                       'rate': rate, 'prefix': prefix})
+
+
+def monitor_scale(bench):
+    ros = bench.ros
+    out = {'rate': [], 'topics': [], 'nodes': []}
+    for per_topic in (10, 100, 1000):                  # 10 topics: 100 .. 10000 msg/s
+        prefix = f'/rate{per_topic}'
+        sub = _many(bench, 'subscriber', uniq('rate_sub'), topics=10, rate=0, prefix=prefix)
+        pub = _many(bench, 'publisher', uniq('rate_pub'), topics=10, rate=per_topic,
+                    prefix=prefix)
+        r = _monitor_run(bench, '/rate_sub_*', 1)
+        out['rate'].append({'msgs_per_s': 10 * per_topic, **r})
+        ros.stop(pub)
+        ros.stop(sub)
+    for topics in (10, 100, 1000):
+        prefix = f'/topics{topics}'
+        sub = _many(bench, 'subscriber', uniq('topics_sub'), topics=topics, rate=0,
+                    prefix=prefix)
+        pub = _many(bench, 'publisher', uniq('topics_pub'), topics=topics, rate=1,
+                    prefix=prefix)
+        r = _monitor_run(bench, '/topics_sub_*', 1)
+        out['topics'].append({'topics': topics, **r})
+        ros.stop(pub)
+        ros.stop(sub)
+    for nodes in (1, 10, 100):
+        prefix = f'/nodes{nodes}'
+        group = uniq('nodes')
+        subs = [ros.node('many_topics', f'{group}_sub_{i}', wait=False,
+                         params={'role': 'subscriber', 'topics': 1, 'prefix': prefix})
+                for i in range(nodes)]
+        for i in range(nodes):
+            ros.wait_node(f'/{group}_sub_{i}', timeout=120)
+        pub = _many(bench, 'publisher', uniq('nodes_pub'), topics=1, rate=10, prefix=prefix)
+        r = _monitor_run(bench, f'/{group}_sub_*', nodes)
+        out['nodes'].append({'nodes': nodes, **r})
+        ros.stop(pub)
+        for s in subs:
+            ros.stop(s)
+    return out
+
+
+# -- 5. from registration to the first breakdown --------------------------------------------
+def first_breakdown(bench, runs=3):
+    import rospy
+    from rostrace.msg import LatencyBreakdown
+    if not rospy.core.is_initialized():
+        rospy.init_node('rostrace_bench', anonymous=True, disable_signals=True)
+    seen = {}
+    sub = rospy.Subscriber('/rostrace/latency', LatencyBreakdown,
+                           lambda m: seen.setdefault(m.pid, time.time()))
+    config = bench.path('late.yaml')
+    with open(config, 'w') as f:
+        f.write('publish_rate: 1\ntargets: [{node: /late_node}]\n')
+    monitor = bench.ros.node('rostrace_monitor', uniq('bench_monitor'), params={'config': config})
+    wait_for(lambda: 'probe cost' in read_log(monitor), timeout=60, what='monitor start')
+    delays, attach = [], []
+    for _ in range(runs):
+        node = bench.ros.node('processing', 'late_node', wait=False)
+        registered = wait_for(lambda: bench.ros.master().lookupNode('/bench', '/late_node')[0]
+                              == 1 and time.time(), timeout=30, interval=0.01,
+                              what='late_node registration')
+        pid = node_pid(bench.ros, '/late_node')
+        wait_for(lambda: pid in seen, timeout=30, interval=0.01, what='first breakdown')
+        delays.append(seen[pid] - registered)
+        lines = [line for line in read_log(monitor).splitlines()
+                 if f'attached to /late_node (pid {pid})' in line]
+        attach.append(float(lines[0].split('[')[2].split(']')[0]) - registered)
+        bench.ros.stop(node)
+        wait_for(lambda: f'detached from /late_node (pid {pid})' in read_log(monitor),
+                 timeout=30, what='detach')
+    bench.ros.stop(monitor)
+    sub.unregister()
+    return {'publish_rate_hz': 1, 'to_attach_s': spread(attach),
+            'to_first_breakdown_s': spread(delays)}
+
+
+# -- 6. accuracy against the scenario nodes' truth ------------------------------------------
+def _percentile(values, q):
+    import math
+    v = sorted(values)
+    return v[max(0, math.ceil(q * len(v)) - 1)]
+
+
+def _traced(bench, node, run):
+    """Attach to `node`, run the workload, return its breakdowns (one window)."""
+    tracer = bench.tracer
+    target = tracer.attach_node(node, master=_master(bench))
+    tracer.collect()
+    run()
+    time.sleep(0.5)
+    breakdowns = {b.topic: b for b in tracer.snapshot() if b.pid == target.pid}
+    tracer.detach(target.pid)
+    return breakdowns
+
+
+def _master(bench):
+    from rostrace.targets import Master
+    return Master(bench.ros.master_uri)
+
+
+def _row(scenario, stage, measured, truth_values):
+    truth_mean = sum(truth_values) / len(truth_values)
+    truth_p99 = _percentile(truth_values, 0.99)
+    return {'scenario': scenario, 'stage': stage, 'n': len(truth_values),
+            'rostrace_mean_ms': measured.mean * 1e3, 'truth_mean_ms': truth_mean * 1e3,
+            'mean_error_pct': 100 * (measured.mean - truth_mean) / truth_mean,
+            'rostrace_p99_ms': measured.p99 * 1e3, 'truth_p99_ms': truth_p99 * 1e3,
+            'p99_error_pct': 100 * (measured.p99 - truth_p99) / truth_p99}
+
+
+def _durations(rows):
+    return [(r['cb_end_ns'] - r['cb_start_ns']) * 1e-9 for r in rows]
+
+
+def accuracy(bench):
+    ros, rows_out = bench.ros, []
+    for mode, ms in (('busy', 8.0), ('sleep', 15.0)):
+        name = uniq(f'acc_{mode}')
+        truth = bench.path(f'{name}.csv')
+        ros.node('processing', name, params={'topic': f'/acc/{name}', 'work_ms': ms,
+                                             'work_mode': mode, 'truth_file': truth})
+        b = _traced(bench, '/' + name, lambda: bench.feed(f'/acc/{name}', rate=40, count=200,
+                                                           truths=[truth]))
+        rows_out.append(_row(f'processing {mode} {ms:g} ms', 'processing',
+                             b[f'/acc/{name}'].stages['processing'], _durations(read_csv(truth))))
+    name = uniq('acc_queuing')
+    truth = bench.path(f'{name}.csv')
+    ros.node('queuing', name, params={'slow_ms': 20.0, 'truth_file': truth,
+                                      'slow_topic': f'/{name}/slow', 'fast_topic': f'/{name}/fast'})
+
+    def queuing_load():
+        pubs = [ros.node('publisher', uniq('acc_queuing_pub'), params={
+            'topic': f'/{name}/{t}', 'rate': rate, 'count': count, 'wait_subscribers': 1})
+            for t, rate, count in (('slow', 10, 30), ('fast', 100, 300))]
+        wait_for(lambda: len(read_csv(truth)) >= 330, timeout=60, what='queuing callbacks')
+        for p in pubs:
+            ros.stop(p)
+    b = _traced(bench, '/' + name, queuing_load)[f'/{name}/fast']
+    waits = [r['wait_ns'] * 1e-9 for r in read_csv(truth) if r['topic'] == f'/{name}/fast']
+    q = b.stages['queuing']
+    deser = b.stages['deserialization'].mean
+    from rostrace.histogram import StageStats
+    rows_out.append(_row('queuing (fast behind 20 ms)', 'queuing + deserialization',
+                         StageStats(True, q.count, q.mean + deser, p99=q.p99 + deser),
+                         waits))
+    name = uniq('acc_mt')
+    truth = bench.path(f'{name}.csv')
+    ros.node('multi_threaded', name, params={'threads': 4, 'work_ms': 3.0, 'truth_file': truth,
+                                             'topics': [f'/{name}/a', f'/{name}/b'],
+                                             'custom_topic': f'/{name}/c'})
+
+    def mt_load():
+        pubs = [ros.node('publisher', uniq('acc_mt_pub'), params={
+            'topic': f'/{name}/{t}', 'rate': 100, 'count': 200, 'wait_subscribers': 1})
+            for t in 'abc']
+        wait_for(lambda: len(read_csv(truth)) >= 600, timeout=60, what='mt callbacks')
+        for p in pubs:
+            ros.stop(p)
+    b = _traced(bench, '/' + name, mt_load)
+    for t in 'abc':
+        rows = [r for r in read_csv(truth) if r['topic'] == f'/{name}/{t}']
+        rows_out.append(_row(f'multi-threaded /{t}', 'processing',
+                             b[f'/{name}/{t}'].stages['processing'], _durations(rows)))
+    name = uniq('acc_overload')
+    truth = bench.path(f'{name}.csv')
+    ros.node('overload', name, params={'topic': f'/{name}', 'work_ms': 20.0, 'queue_size': 2,
+                                       'truth_file': truth})
+    published = bench.path(f'{name}_pub.csv')
+
+    def overload_load():
+        ros.node('publisher', uniq('acc_over_pub'), params={
+            'topic': f'/{name}', 'rate': 200, 'count': 300, 'wait_subscribers': 1,
+            'truth_file': published})
+        wait_for(lambda: len(read_csv(published)) >= 300, timeout=60, what='300 published')
+        time.sleep(1.0)
+    b = _traced(bench, '/' + name, overload_load)[f'/{name}']
+    rows = read_csv(truth)
+    inferred = sum(r['gap'] for r in rows) + rows[0]['seq'] - 1
+    drops = {'scenario': 'overload (queue_size 2)', 'published': 300,
+             'rostrace_dropped': b.dropped, 'truth_dropped': inferred,
+             'rostrace_received': b.received, 'truth_received': len(rows)}
+    return {'stages': rows_out, 'drops': drops}
+
+
+# -- 7. against what ROS users run today ----------------------------------------------------
+def versus_builtins(bench, rate=1000, seconds=3.0):
+    ros = bench.ros
+    count = int(rate * seconds)
+    out = []
+    for mode in ('plain', 'enable_statistics', 'rostopic hz', 'rostrace trace'):
+        topic = f'/bench/vs_{mode.replace(" ", "_")}'
+        if mode == 'enable_statistics':
+            subprocess.run(['rosparam', 'set', '/enable_statistics', 'true'], env=ros.env,
+                           check=True)
+        pid, truth = bench.subscriber(uniq('vs_sub'), topic)
+        if mode == 'enable_statistics':
+            subprocess.run(['rosparam', 'delete', '/enable_statistics'], env=ros.env, check=True)
+        observer = None
+        if mode == 'rostopic hz':
+            observer = ros.spawn(['rostopic', 'hz', topic], uniq('hz'))
+        elif mode == 'rostrace trace':
+            node = [n for n in _master(bench).nodes() if n.startswith('/vs_sub')][-1]
+            observer = ros.spawn([PY, os.path.join(REPO, 'scripts', 'rostrace'), 'trace',
+                                  '--node', node, '--json'], uniq('trace'))
+            wait_for(lambda: 'Tracing' in read_log(observer), timeout=60, what='rostrace attach')
+        time.sleep(1.0)
+        sub_us, obs_us = [], []
+        for _ in range(ROUNDS):
+            pids = [pid] + ([observer.pid] if observer else [])
+            used = bench.feed(topic, rate=rate, count=count, truths=[truth], cpu_pids=pids)
+            sub_us.append(used[0] / count / 1e3)
+            obs_us.append(used[1] / count / 1e3 if observer else 0.0)
+        if observer:
+            ros.stop(observer)
+        out.append({'mode': mode, 'rate': rate, 'subscriber_us': spread(sub_us),
+                    'observer_us': spread(obs_us)})
+    return out
+
+
+SECTIONS = [
+    ('raw_probe_cost', raw_probe_cost),
+    ('traced_overhead', traced_overhead),
+    ('bystander', bystander),
+    ('monitor_scale', monitor_scale),
+    ('first_breakdown', first_breakdown),
+    ('accuracy', accuracy),
+    ('versus_builtins', versus_builtins),
+]
