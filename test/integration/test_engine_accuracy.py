@@ -13,7 +13,7 @@ def test_processing_stage_matches_callback_truth(ros, tmp_path):
     trace = start_trace(ros, '--node', '/processing_node', '--interval', '120')
     # 200 samples: p99 is not just the single largest one, which one preemption
     # between SubscriptionQueue::call and the callback would decide.
-    publish(ros, 'pub', '/processing/data', count=200, rate=80)
+    publish(ros, 'pub', '/processing/data', count=200, rate=50)
     wait_for(lambda: len(read_csv(truth)) >= 200, timeout=30, what='200 callbacks')
     settle()
     windows = topic_windows(stop_trace(ros, trace), '/processing/data')
