@@ -4,6 +4,13 @@ from dataclasses import dataclass, field
 from .histogram import Accumulator, StageStats, unavailable
 
 STAGES = ('queuing', 'deserialization', 'processing', 'total')
+PARTS = ('queuing', 'deserialization', 'processing')          # total = their sum
+# What the scheduler did meanwhile (kernel tracepoints, bpf/threads.h).
+SPLITS = {'queuing': ('queuing_busy', 'queuing_starved', 'queuing_idle'),
+          'processing': ('processing_oncpu', 'processing_runqueue', 'processing_blocked')}
+SPLIT_STAGES = SPLITS['queuing'] + SPLITS['processing']
+ALL_STAGES = STAGES + SPLIT_STAGES
+PER_CALLBACK = ('voluntary_switches', 'involuntary_switches', 'page_faults')
 
 # Stage -> probe points it needs (see probes/bpf/receive.c).
 STAGE_NEEDS = {
@@ -12,6 +19,8 @@ STAGE_NEEDS = {
     'processing': ('queue_call', 'deserialize'),
     'total': ('queue_push', 'queue_call', 'deserialize'),
 }
+STAGE_NEEDS.update({split: STAGE_NEEDS[parent] for parent, splits in SPLITS.items()
+                    for split in splits})
 
 
 @dataclass
@@ -25,17 +34,33 @@ class TopicBreakdown:
     processed: int = 0
     dropped: int = 0
     stages: dict = field(default_factory=dict)     # stage -> StageStats
+    per_callback: dict = field(default_factory=dict)   # PER_CALLBACK name -> mean
+    audit: dict = None        # real-time audit: {'allocations', 'syscalls': {name: n}}
 
     def as_dict(self):
-        return {'topic': self.topic, 'received': self.received,
-                'processed': self.processed, 'dropped': self.dropped,
-                'stages': {name: self.stages[name].as_dict() for name in STAGES}}
+        out = {'topic': self.topic, 'received': self.received,
+               'processed': self.processed, 'dropped': self.dropped,
+               'stages': {name: self.stages[name].as_dict() for name in ALL_STAGES
+                          if name in self.stages},
+               'per_callback': dict(self.per_callback)}
+        if self.audit is not None:
+            out['audit'] = self.audit
+        return out
 
     def dominant_stage(self):
-        """The stage (other than total) with the largest mean, or None."""
-        parts = [(s.mean, name) for name, s in self.stages.items()
-                 if name != 'total' and s.available and s.count]
+        """The part (queuing, deserialization, processing) with the largest mean."""
+        parts = [(self.stages[name].mean, name) for name in PARTS
+                 if name in self.stages and self.stages[name].available
+                 and self.stages[name].count]
         return max(parts)[1] if parts else None
+
+    def share(self, split):
+        """Fraction of its parent stage's mean that `split` accounts for (0..1)."""
+        parent = next(p for p, splits in SPLITS.items() if split in splits)
+        total = sum(self.stages[s].mean for s in SPLITS[parent]
+                    if s in self.stages and self.stages[s].count)
+        s = self.stages.get(split)
+        return s.mean / total if s is not None and s.count and total else 0.0
 
 
 def stage_availability(missing):
@@ -48,20 +73,33 @@ def stage_availability(missing):
     return out
 
 
-def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing):
-    """numbers: {stage: Accumulator, 'received'|'processed'|'dropped': int}."""
+def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audited=False):
+    """numbers: {stage: Accumulator, 'received'|'processed'|'dropped': int,
+    'sums': {name: [callbacks, events]}, 'syscalls': {name: count}}."""
     disabled = stage_availability(missing)
     stages = {}
-    for name in STAGES:
+    for name in ALL_STAGES:
         if name in disabled:
             stages[name] = unavailable(disabled[name])
         else:
             acc = numbers.get(name)
             stages[name] = acc.stats() if acc else StageStats(available=True)
+    sums = numbers.get('sums', {})
+
+    def mean(name):
+        callbacks, events = sums.get(name, (0, 0))
+        return events / callbacks if callbacks else 0.0
+    audit = None
+    if audited:
+        audit = {'allocations': sums.get('allocations', (0, 0))[1],
+                 'allocations_per_callback': mean('allocations'),
+                 'syscalls': dict(sorted(numbers.get('syscalls', {}).items()))}
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
                           received=numbers.get('received', 0),
                           processed=numbers.get('processed', 0),
-                          dropped=numbers.get('dropped', 0), stages=stages)
+                          dropped=numbers.get('dropped', 0), stages=stages,
+                          per_callback={name: mean(name) for name in PER_CALLBACK},
+                          audit=audit)
 
 
 def merge_numbers(into, numbers):
@@ -70,12 +108,21 @@ def merge_numbers(into, numbers):
     Stage values are the kernel's [count, sum, min, max, buckets] or Accumulators.
     """
     for key, value in numbers.items():
-        if key in STAGES:
+        if key in ALL_STAGES:
             acc = into.setdefault(key, Accumulator())
             if isinstance(value, Accumulator):
                 acc.merge(value)
             else:
                 acc.add(*value)
+        elif key == 'sums':
+            sums = into.setdefault('sums', {})
+            for name, (callbacks, events) in value.items():
+                c, e = sums.get(name, (0, 0))
+                sums[name] = [c + callbacks, e + events]
+        elif key == 'syscalls':
+            calls = into.setdefault('syscalls', {})
+            for name, count in value.items():
+                calls[name] = calls.get(name, 0) + count
         else:
             into[key] = into.get(key, 0) + value
     return into

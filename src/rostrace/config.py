@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
-STAGES = ('queuing', 'deserialization', 'processing', 'total')
+from .breakdown import ALL_STAGES as STAGES
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 TOP_KEYS = {'targets', 'publish_rate', 'window'}
-TARGET_KEYS = {'node', 'topics', 'thresholds'}
+TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical'}
 THRESHOLD_KEYS = {'warn', 'error', 'statistic'}
 
 
@@ -33,6 +33,7 @@ class TargetSpec:
     node: str                              # a node name or a glob pattern
     topics: tuple = ()                     # empty: every subscribed topic
     thresholds: dict = field(default_factory=dict)     # stage -> Threshold
+    critical: bool = False    # real-time audit: allocations and syscalls in callbacks
 
     @property
     def is_pattern(self):
@@ -112,7 +113,10 @@ def _target(source, index, value):
             raise ConfigError(source, f'{key}.thresholds.{stage}',
                               f'unknown stage (stages: {", ".join(STAGES)})')
         parsed[stage] = _threshold(source, f'{key}.thresholds.{stage}', spec)
-    return TargetSpec(node=node, topics=topics, thresholds=parsed)
+    critical = value.get('critical', False)
+    if not isinstance(critical, bool):
+        raise ConfigError(source, f'{key}.critical', f'expected true or false, got {critical!r}')
+    return TargetSpec(node=node, topics=topics, thresholds=parsed, critical=critical)
 
 
 def parse_config(data, *, source='config'):

@@ -5,7 +5,10 @@ joined with "; ", keys carry their units.
 """
 from dataclasses import dataclass, field
 
-from .breakdown import STAGES
+from .breakdown import ALL_STAGES, PER_CALLBACK, SPLITS
+
+STARVATION_SHARE = 0.5        # starved part of queuing that makes it "dominated"
+STARVATION_MIN_S = 1e-3       # ... when queuing itself is at least this long
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
@@ -33,15 +36,43 @@ def stage_values(breakdown):
     values = [('pid', str(breakdown.pid)), ('window (s)', f'{breakdown.window_s:.3f}'),
               ('received', str(breakdown.received)), ('processed', str(breakdown.processed)),
               ('dropped', str(breakdown.dropped))]
-    for name in STAGES:
-        s = breakdown.stages[name]
+    for name in ALL_STAGES:
+        s = breakdown.stages.get(name)
+        if s is None:
+            continue
         if not s.available:
             values.append((f'{name}', f'unavailable: {s.reason}'))
             continue
         values.append((f'{name} count', str(s.count)))
         for stat in ('mean', 'p50', 'p90', 'p99', 'max'):
             values.append((f'{name} {stat} (ms)', _ms(getattr(s, stat))))
+    for splits in SPLITS.values():
+        for split in splits:
+            values.append((f'{split} share (%)', f'{breakdown.share(split) * 100:.1f}'))
+    for name in PER_CALLBACK:
+        values.append((f'{name} per callback', f'{breakdown.per_callback.get(name, 0.0):.2f}'))
+    if breakdown.audit is not None:
+        values.append(('allocations in callbacks', str(breakdown.audit['allocations'])))
+        for call, count in breakdown.audit['syscalls'].items():
+            values.append((f'syscall {call} in callbacks', str(count)))
     return values
+
+
+def root_cause_findings(breakdown):
+    """[(level, text)] from the scheduler split and the real-time audit."""
+    found = []
+    q = breakdown.stages.get('queuing')
+    starved = breakdown.share('queuing_starved')
+    if q is not None and q.count and q.mean >= STARVATION_MIN_S and starved >= STARVATION_SHARE:
+        found.append((WARN, f'queuing dominated by CPU starvation ({starved * 100:.0f} % of '
+                            f'{q.mean * 1e3:.2f} ms)'))
+    audit = breakdown.audit
+    if audit is not None and audit['allocations']:
+        found.append((WARN, f'critical callbacks allocate ({audit["allocations"]} malloc)'))
+    if audit is not None and audit['syscalls']:
+        calls = ', '.join(f'{n} x{c}' for n, c in audit['syscalls'].items())
+        found.append((WARN, f'critical callbacks make syscalls ({calls})'))
+    return found
 
 
 def crossings(breakdown, thresholds):
@@ -64,7 +95,7 @@ def crossings(breakdown, thresholds):
 def topic_status(breakdown, thresholds):
     status = Status(name=status_name(breakdown.node, breakdown.topic),
                     hardware_id=breakdown.host, values=stage_values(breakdown))
-    found = crossings(breakdown, thresholds)
+    found = crossings(breakdown, thresholds) + root_cause_findings(breakdown)
     if found:
         status.level = max(level for level, _ in found)
         status.message = '; '.join(text for _, text in sorted(found, reverse=True))

@@ -57,6 +57,7 @@ class Tracer:
             self.probes.close()
             raise
         self.targets = {}           # pid -> TargetProcess
+        self._audited = set()       # pids under the real-time audit
         self._subscribed = {}       # pid -> set of topics
         self._topics = TopicResolver(self.procfs)
         self._window_start = time.monotonic()
@@ -67,17 +68,19 @@ class Tracer:
         return self.calibration.pair_ns / 1000.0 if self.calibration else 0.0
 
     # -- targets ------------------------------------------------------------------------
-    def attach_node(self, node, *, master):
+    def attach_node(self, node, *, master, audit=False):
         target = targets_mod.resolve_node(node, master=master, procfs=self.procfs)
-        return self.attach_target(target)
+        return self.attach_target(target, audit=audit)
 
-    def attach_pid(self, pid, *, node=''):
+    def attach_pid(self, pid, *, node='', audit=False):
         uri, name = discover_node_uri(self.procfs, pid)
         target = targets_mod.target_from_pid(pid, node=node or name, procfs=self.procfs,
                                              uri=uri)
-        return self.attach_target(target)
+        return self.attach_target(target, audit=audit)
 
-    def attach_target(self, target):
+    def attach_target(self, target, *, audit=False):
+        """Attach the receive-path probes; `audit` adds the real-time audit
+        (malloc and syscalls inside callbacks; costs a probe hit per malloc)."""
         if not target.probe_points:
             raise RostraceError(f'no probe point found in {target.library}',
                                 hint='; '.join(target.missing.values()))
@@ -85,6 +88,13 @@ class Tracer:
             self._window_start = time.monotonic()    # the first window starts here
         self.probes.attach(target)
         self.targets[target.pid] = target
+        if audit:
+            try:
+                self.probes.audit(target.pid, *targets_mod.find_malloc(self.procfs, target.pid))
+            except BaseException:
+                self.detach(target.pid)
+                raise
+            self._audited.add(target.pid)
         self.refresh_subscriptions(target.pid)
         return target
 
@@ -105,6 +115,7 @@ class Tracer:
     def detach(self, pid):
         self.probes.detach(pid)
         self.targets.pop(pid, None)
+        self._audited.discard(pid)
         self._subscribed.pop(pid, None)
         self._topics.forget(pid)
 
@@ -152,7 +163,8 @@ class Tracer:
             target = self.targets[pid]
             result.append(build_breakdown(node=target.node, pid=pid, host=target.host,
                                           topic=topic, window_s=window_s, numbers=numbers,
-                                          missing=target.missing))
+                                          missing=target.missing,
+                                          audited=pid in self._audited))
         return result
 
     def snapshot(self, *, topics=None, now=None):

@@ -91,7 +91,7 @@ class Monitor:
     def _attach(self, node, spec):
         try:
             target = resolve_node(node, master=self.master, procfs=self.tracer.procfs)
-            self.tracer.attach_target(target)
+            self.tracer.attach_target(target, audit=spec.critical)
         except (NodeNotFound, ProcessGone):
             self.problems[node] = 'not running'
             return

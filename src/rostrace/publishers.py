@@ -4,7 +4,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from rostrace.msg import LatencyBreakdown, StageStats
 
-from .breakdown import STAGES, TopicBreakdown
+from .breakdown import ALL_STAGES, PER_CALLBACK, TopicBreakdown
 from .histogram import StageStats as Stats
 
 LATENCY_TOPIC = '/rostrace/latency'
@@ -20,21 +20,33 @@ def breakdown_msg(b, stamp):
                            window=b.window_s, received=b.received, processed=b.processed,
                            dropped=b.dropped)
     msg.header.stamp = stamp
-    for name in STAGES:
+    for name in ALL_STAGES:
         setattr(msg, name, stage_msg(b.stages[name]))
+    for name in PER_CALLBACK:
+        setattr(msg, name, b.per_callback.get(name, 0.0))
+    if b.audit is not None:
+        msg.audited = True
+        msg.allocations = b.audit['allocations']
+        msg.syscall_names = list(b.audit['syscalls'])
+        msg.syscall_counts = list(b.audit['syscalls'].values())
     return msg
 
 
 def breakdown_from_msg(msg):
     """The inverse, for views and reports built on recorded messages."""
     stages = {}
-    for name in STAGES:
+    for name in ALL_STAGES:
         s = getattr(msg, name)
         stages[name] = Stats(available=s.available, count=s.count, mean=s.mean, min=s.min,
                              max=s.max, p50=s.p50, p90=s.p90, p99=s.p99)
+    audit = None
+    if msg.audited:
+        audit = {'allocations': msg.allocations,
+                 'syscalls': dict(zip(msg.syscall_names, msg.syscall_counts))}
     return TopicBreakdown(node=msg.node, pid=msg.pid, host=msg.host, topic=msg.topic,
                           window_s=msg.window, received=msg.received, processed=msg.processed,
-                          dropped=msg.dropped, stages=stages)
+                          dropped=msg.dropped, stages=stages, audit=audit,
+                          per_callback={n: getattr(msg, n) for n in PER_CALLBACK})
 
 
 def status_msg(status):

@@ -64,6 +64,32 @@ def topic_block(b, *, color=False, title=None):
             row = (f'{mark} {label:<13}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
                    f'{human(s.p99):>10}{human(s.max):>10}')
         lines.append(BOLD + row + RESET if color and mark == '*' else row)
+    return lines + root_cause_lines(b)
+
+
+SPLIT_LABELS = {'queuing_busy': 'busy (other callbacks)', 'queuing_starved': 'starved',
+                'queuing_idle': 'idle', 'processing_oncpu': 'on-CPU',
+                'processing_runqueue': 'runqueue', 'processing_blocked': 'blocked'}
+
+
+def root_cause_lines(b):
+    """What the scheduler did meanwhile, the per-callback counts and the audit."""
+    from .breakdown import SPLITS
+    lines = []
+    for parent, splits in SPLITS.items():
+        if not any(s in b.stages and b.stages[s].count for s in splits):
+            continue
+        shares = sorted(((b.share(s), s) for s in splits), reverse=True)
+        text = ', '.join(f'{share * 100:.0f} % {SPLIT_LABELS[s]}' for share, s in shares)
+        lines.append(f'  {parent + ":":<12}{text}')
+    pc = b.per_callback
+    if b.processed and pc:
+        lines.append(f'  per callback: {pc.get("voluntary_switches", 0):.2f} voluntary + '
+                     f'{pc.get("involuntary_switches", 0):.2f} involuntary switches, '
+                     f'{pc.get("page_faults", 0):.1f} page faults')
+    if b.audit is not None:
+        calls = ', '.join(f'{n} {c}' for n, c in b.audit['syscalls'].items()) or 'none'
+        lines.append(f'  audit: {b.audit["allocations"]} allocations; syscalls: {calls}'[:100])
     return lines
 
 

@@ -99,6 +99,17 @@ def find_roscpp(procfs, pid):
                           hint='rostrace traces roscpp (C++) nodes')
 
 
+def find_malloc(procfs, pid):
+    """(libc path reachable from here, address of malloc) for the real-time audit."""
+    for m in procfs.maps(pid):
+        if os.path.basename(m.path).startswith('libc.so'):
+            path = procfs.in_root(pid, m.path)
+            address = symbols.symbol_address(path, 'malloc')
+            if address:
+                return path, address
+    raise UnsupportedNode(f'process {pid} maps no libc with malloc: cannot audit allocations')
+
+
 def target_from_pid(pid, *, node='', procfs=None, uri=''):
     procfs = procfs or ProcFS()
     chain = procfs.nspid(pid) or [pid]

@@ -26,6 +26,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -114,7 +117,42 @@ struct WorkSpec
 {
   double ms;
   WorkMode mode;
+  int64_t touch_pages = 0;    // fresh pages mapped, touched and unmapped per callback
+  int64_t alloc_bytes = 0;    // malloc'ed (and freed) per callback
+  std::string write_path;     // a line appended (write(2)) per callback
 };
+
+// Extra callback work for the root-cause scenarios: page faults, allocations and a
+// blocking syscall, each one the node does itself, so tests know how many to expect.
+inline void extra_work(const WorkSpec& w)
+{
+  if (w.touch_pages > 0) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t len = page * static_cast<size_t>(w.touch_pages);
+    void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem != MAP_FAILED) {
+      for (size_t off = 0; off < len; off += page)
+        static_cast<volatile char*>(mem)[off] = 1;   // one fault per fresh page
+      munmap(mem, len);
+    }
+  }
+  if (w.alloc_bytes > 0) {
+    volatile char* p = static_cast<volatile char*>(std::malloc(static_cast<size_t>(w.alloc_bytes)));
+    if (p) {
+      p[0] = 1;
+      std::free(const_cast<char*>(p));
+    }
+  }
+  if (!w.write_path.empty()) {
+    const int fd = ::open(w.write_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      static const char line[] = "callback\n";
+      ssize_t ignored = ::write(fd, line, sizeof(line) - 1);
+      (void)ignored;
+      ::close(fd);
+    }
+  }
+}
 
 // ------------------------------------------------------------------ parameters
 // Private parameters may come from a launch file (typed) or from the command
@@ -257,8 +295,12 @@ inline std::vector<std::string> param_list(const ros::NodeHandle& nh, const std:
 
 inline WorkSpec read_work(const ros::NodeHandle& pnh, double default_ms)
 {
-  return WorkSpec{ param_double(pnh, "work_ms", default_ms),
-                   parse_work_mode(param_string(pnh, "work_mode", "busy")) };
+  WorkSpec w{ param_double(pnh, "work_ms", default_ms),
+              parse_work_mode(param_string(pnh, "work_mode", "busy")) };
+  w.touch_pages = param_int(pnh, "touch_pages", 0);
+  w.alloc_bytes = param_int(pnh, "alloc_bytes", 0);
+  w.write_path = param_string(pnh, "write_file", "");
+  return w;
 }
 
 // ------------------------------------------------------------- signal handling
@@ -488,6 +530,7 @@ public:
     if (!msg.data.empty())  // touch the payload minimally
       touched_ = msg.data.front() ^ msg.data.back();
     do_work(work_.ms, work_.mode);
+    extra_work(work_);
     const int64_t cb_end = mono_ns();
 
     // Bookkeeping and the truth row: after the measured region.

@@ -38,6 +38,9 @@ def add_arguments(p):
                    help='wait for the node (and the master) to come up instead of failing')
     p.add_argument('--hist', action='store_true',
                    help="show each stage's latency distribution")
+    p.add_argument('--audit', action='store_true',
+                   help='real-time audit: count malloc() and syscalls inside callbacks '
+                   '(one extra probe hit per malloc anywhere in the node)')
     p.add_argument('--json', action='store_true',
                    help='one JSON object per interval on stdout (no live view)')
     p.add_argument('--ebpf', action='store_true', help=argparse.SUPPRESS)
@@ -119,8 +122,8 @@ def run(args):
     tracer = Tracer()
     try:
         say(f'Attaching to {args.node or "pid " + str(args.pid)}...')
-        target = (tracer.attach_pid(args.pid) if args.pid
-                  else tracer.attach_node(args.node, master=master))
+        target = (tracer.attach_pid(args.pid, audit=args.audit) if args.pid
+                  else tracer.attach_node(args.node, master=master, audit=args.audit))
         subscribed = tracer.subscribed(target.pid)
         unknown = [t for t in topics if t not in subscribed]
         if unknown and subscribed:

@@ -1,14 +1,25 @@
 """The receive-path BPF program: compiled once, attached per target PID."""
 import ctypes
 import os
+import platform
 import time
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
 
-STAGES = ('queuing', 'deserialization', 'processing', 'total')
+# Stage ids of bpf/rostrace.h
+STAGE_IDS = {0: 'queuing', 1: 'deserialization', 2: 'processing', 3: 'total',
+             8: 'queuing_busy', 9: 'queuing_starved', 10: 'queuing_idle',
+             11: 'processing_oncpu', 12: 'processing_runqueue', 13: 'processing_blocked'}
 COUNTERS = {4: 'received', 5: 'processed', 6: 'dropped'}
+SUMS = {16: 'voluntary_switches', 17: 'involuntary_switches', 18: 'page_faults',
+        19: 'allocations', 20: 'syscalls'}
+SYSCALL_BASE = 1000
+SYS_ENTER = b'raw_syscalls:sys_enter'
+# Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own
+# probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).
+URETPROBE_SYSCALL = {'x86_64': 335}.get(platform.machine(), -1)
 
 # probe point -> (entry handler, return handler)
 HANDLERS = {
@@ -39,12 +50,17 @@ class ReceiveProbes:
         bcc = load_bcc()
         try:
             self.bpf = bcc.BPF(src_file=os.path.join(BPF_DIR, 'receive.c').encode(),
-                               cflags=['-I' + BPF_DIR, *cflags])
+                               cflags=['-I' + BPF_DIR,
+                                       f'-DURETPROBE_SYSCALL={URETPROBE_SYSCALL}', *cflags])
         except Exception as e:  # bcc raises bare Exception on compile errors
             raise SystemNotReady(f'BPF program failed to compile: {e}',
                                  hint='run `make setup` (kernel headers, tracefs) as root')
-        self._attached = {}      # pid -> [(kind, library, address)]
+        self._attached = {}      # pid -> [uprobe event names]
         self._generation = 0
+        self._audited = set()
+        # BCC attaches every TRACEPOINT_PROBE at load; the per-syscall one is only
+        # wanted while a critical target is audited.
+        self.bpf.detach_tracepoint(SYS_ENTER)
         self.set_calibration(pair_ns=0, inner_ns=0)
 
     def set_calibration(self, *, pair_ns, inner_ns):
@@ -79,6 +95,17 @@ class ReceiveProbes:
             raise RostraceError(f'attaching uprobes to pid {target.pid} failed: {e}',
                                 hint='check `rostrace doctor`') from None
         self._attached[target.pid] = done
+        self.bpf['traced_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
+
+    def audit(self, pid, libc_path, malloc_address):
+        """Real-time audit of an attached process: malloc() and syscalls in callbacks."""
+        done = self._attached.setdefault(pid, [])
+        self._attach_one(self.bpf.attach_uprobe, libc_path, malloc_address, 'on_malloc',
+                         pid, done)
+        self.bpf['audited_tgids'][ctypes.c_uint(pid)] = ctypes.c_ubyte(1)
+        if not self._audited:
+            self.bpf.attach_tracepoint(tp=SYS_ENTER, fn_name=b'tracepoint__raw_syscalls__sys_enter')
+        self._audited.add(pid)
 
     def attach_calibration(self, pid, path, address, *, with_return=True):
         """The calibration target's probe: entry+return, or the entry alone."""
@@ -102,6 +129,15 @@ class ReceiveProbes:
 
     def detach(self, pid):
         self._detach_events(self._attached.pop(pid, []))
+        for name in ('traced_tgids', 'audited_tgids'):
+            try:
+                del self.bpf[name][ctypes.c_uint(pid)]
+            except KeyError:
+                pass
+        if pid in self._audited:
+            self._audited.discard(pid)
+            if not self._audited:
+                self.bpf.detach_tracepoint(SYS_ENTER)
 
     def attached_pids(self):
         return sorted(self._attached)
@@ -130,9 +166,10 @@ class ReceiveProbes:
     def collect(self):
         """Numbers since the previous collect: {(tgid, queue): {name: value}}.
 
-        Stages map to (count, sum_ns, min_ns, max_ns, {bucket: count}); counters
-        (received, processed, dropped) to ints. The kernel writes the other
-        generation meanwhile, so nothing recorded during the read is lost.
+        Stages map to [count, sum_ns, min_ns, max_ns, {bucket: count}]; counters
+        (received, processed, dropped) to ints; 'sums' to {name: [callbacks, events]};
+        'syscalls' to {name: count}. The kernel writes the other generation
+        meanwhile, so nothing recorded during the read is lost.
         """
         old = self._generation
         self._generation = 1 - old
@@ -143,10 +180,17 @@ class ReceiveProbes:
             entry = result.setdefault((key.tgid, key.queue), {})
             if key.stage in COUNTERS:
                 entry[COUNTERS[key.stage]] = val.count
-            else:
-                entry[STAGES[key.stage]] = [val.count, val.sum_ns, val.min_ns, val.max_ns, {}]
+            elif key.stage in STAGE_IDS:
+                entry[STAGE_IDS[key.stage]] = [val.count, val.sum_ns, val.min_ns, val.max_ns,
+                                               {}]
+            elif key.stage in SUMS:
+                entry.setdefault('sums', {})[SUMS[key.stage]] = [val.count, val.sum_ns]
+            elif key.stage >= SYSCALL_BASE:
+                from bcc.syscall import syscall_name
+                name = syscall_name(key.stage - SYSCALL_BASE).decode()
+                entry.setdefault('syscalls', {})[name] = val.count
         for key, count in self._drain(f'hist{old}'):
-            stage = result.get((key.tgid, key.queue), {}).get(STAGES[key.stage])
+            stage = result.get((key.tgid, key.queue), {}).get(STAGE_IDS.get(key.stage))
             if stage is not None:
                 stage[4][key.bucket] = getattr(count, "value", count)
         return result

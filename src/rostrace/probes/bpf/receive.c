@@ -17,9 +17,83 @@
  * Limits: per-thread state is one call deep, so a callback that itself spins a
  * queue (ros::spinOnce inside a callback) loses the outer call's sample; min/max
  * are updated without atomics and may miss a sample racing on another CPU.
+ * Scheduler splits (below) add no uprobe: the handlers above snapshot the
+ * thread counters kept by the sched/page-fault tracepoints. The real-time audit
+ * (critical targets only) adds one uprobe entry per malloc() anywhere in the process
+ * and a raw_syscalls:sys_enter hit per syscall of an audited process.
  * See clients/roscpp/src/libros/subscription_queue.cpp (ros_comm 1.15). */
 #include <uapi/linux/ptrace.h>
 #include "rostrace.h"
+
+/* ---- (In this file, not a header: BCC rewrites map calls and generates tracepoint
+ * argument structs only in the main source file.)
+ * Per-thread scheduler accounting of the traced processes, from kernel tracepoints
+ * only (no uprobe per message): time on CPU, waiting in the runqueue and blocked,
+ * voluntary/involuntary context switches and user page faults, cumulative per
+ * thread. The receive path takes a snapshot at the start and end of each span and
+ * splits it by the difference.
+ *
+ * Cost: sched_switch, sched_waking and page_fault_user fire for every task on the
+ * machine; for tasks outside the traced processes each hit is one hash lookup.
+ * State of a switched-out task, from prev_state (kernel/sched, trace/events/sched.h):
+ * 0 or TASK_REPORT_MAX (preempted) means still runnable; anything else blocked. */
+#define THREAD_RUNNING 0
+#define THREAD_RUNNABLE 1
+#define THREAD_BLOCKED 2
+
+struct thread_acct {
+    u64 since_ns;           /* start of the current state */
+    u32 state;
+    u32 pad;
+    u64 oncpu_ns;
+    u64 runq_ns;
+    u64 blocked_ns;
+    u64 vol_cs;
+    u64 invol_cs;
+    u64 faults;
+};
+
+/* A snapshot of a thread's counters with the current state's time folded in. */
+struct acct_snap {
+    u64 oncpu_ns;
+    u64 runq_ns;
+    u64 blocked_ns;
+    u64 vol_cs;
+    u64 invol_cs;
+    u64 faults;
+};
+
+BPF_HASH(traced_tgids, u32, u8, 4096);             /* set by user space on attach */
+BPF_TABLE("lru_hash", u32, struct thread_acct, threads, 65536);
+
+static __always_inline struct thread_acct *thread_of(u32 tid, u64 now, u32 state)
+{
+    struct thread_acct init = {.since_ns = now, .state = state};
+    return threads.lookup_or_try_init(&tid, &init);
+}
+
+static __always_inline void snapshot(u32 tid, u64 now, struct acct_snap *s)
+{
+    struct thread_acct *a = threads.lookup(&tid);
+    if (!a) {
+        a = thread_of(tid, now, THREAD_RUNNING);
+        if (!a)
+            return;
+    }
+    u64 partial = now > a->since_ns ? now - a->since_ns : 0;
+    s->oncpu_ns = a->oncpu_ns + (a->state == THREAD_RUNNING ? partial : 0);
+    s->runq_ns = a->runq_ns + (a->state == THREAD_RUNNABLE ? partial : 0);
+    s->blocked_ns = a->blocked_ns + (a->state == THREAD_BLOCKED ? partial : 0);
+    s->vol_cs = a->vol_cs;
+    s->invol_cs = a->invol_cs;
+    s->faults = a->faults;
+}
+
+static __always_inline u64 delta(u64 end, u64 start)
+{
+    return end > start ? end - start : 0;
+}
+
 
 /* calib[0]: cost of one entry+return probe pair as seen from outside it (ns);
  * calib[1]: part of that pair which falls inside the span it measures (ns). */
@@ -48,10 +122,36 @@ struct call_ctx {
     u64 push_ns;            /* 0: message pushed before tracing began */
     u64 deser_start_ns;
     u64 deser_ns;
+    struct acct_snap start; /* the spinner thread's counters when call() began */
+    u64 q_busy_ns;          /* queuing split, valid when q_split */
+    u64 q_starved_ns;
+    u64 q_idle_ns;
+    u64 q_split;
+    u64 allocs;
+    u64 syscalls;
+    u64 in_callback;        /* deserialize() returned: the user callback runs now */
+};
+
+/* A pushed message: when, and the counters of the thread that served its queue last
+ * (the spinner that will most likely serve it) at that moment. */
+struct pending_msg {
+    u64 push_ns;
+    u32 server_tid;
+    u32 has_server;
+    struct acct_snap server;
+};
+
+struct queue_key {
+    u32 tgid;
+    u32 pad;
+    u64 queue;
 };
 
 /* Messages pushed and not yet served. LRU: entries of dropped messages age out. */
-BPF_TABLE("lru_hash", struct msg_key, u64, pending, PENDING_ENTRIES);
+BPF_TABLE("lru_hash", struct msg_key, struct pending_msg, pending, PENDING_ENTRIES);
+BPF_HASH(queue_server, struct queue_key, u32, STAT_ENTRIES);
+BPF_HASH(process_server, u32, u32, 4096);    /* tgid -> thread of the last call() */
+BPF_HASH(audited_tgids, u32, u8, 1024);
 BPF_HASH(push_by_tid, u32, struct push_ctx, 16384);
 BPF_HASH(call_by_tid, u32, struct call_ctx, 16384);
 
@@ -83,8 +183,8 @@ static __always_inline void record(u32 tgid, u64 queue, u32 stage, u64 value_ns)
         s->min_ns = value_ns;   /* racy across CPUs: min/max may miss a concurrent sample */
     if (value_ns > s->max_ns)
         s->max_ns = value_ns;
-    if (stage > STAGE_TOTAL)
-        return;                 /* plain counters have no histogram */
+    if (!HAS_HISTOGRAM(stage))
+        return;                 /* plain counters and sums have no histogram */
     struct hist_key hk = {.tgid = tgid, .stage = stage, .queue = queue,
                           .bucket = bucket_of(value_ns)};
     u64 one = 0;
@@ -109,7 +209,17 @@ int on_subscription_queue_push(struct pt_regs *ctx)
      *      bool, ros::Time receipt_time, bool* was_full): the last two on the stack. */
     struct msg_key mk = {.tgid = tgid, .queue = PT_REGS_PARM1(ctx)};
     bpf_probe_read_user(&mk.deserializer, sizeof(mk.deserializer), (void *)PT_REGS_PARM3(ctx));
-    pending.update(&mk, &now);
+    struct pending_msg pm = {.push_ns = now};
+    struct queue_key qk = {.tgid = tgid, .queue = mk.queue};
+    u32 *server = queue_server.lookup(&qk);
+    if (!server)
+        server = process_server.lookup(&tgid);   /* queue not served yet: best guess */
+    if (server) {
+        pm.server_tid = *server;
+        pm.has_server = 1;
+        snapshot(*server, now, &pm.server);
+    }
+    pending.update(&mk, &pm);
     struct push_ctx pc = {.queue = mk.queue};
     bpf_probe_read_user(&pc.was_full, sizeof(pc.was_full), (void *)(PT_REGS_SP(ctx) + 16));
     push_by_tid.update(&tid, &pc);
@@ -138,9 +248,15 @@ int on_subscription_queue_call(struct pt_regs *ctx)
 {
     count_hit(2);
     u64 now = bpf_ktime_get_ns();
-    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
     struct call_ctx cc = {.queue = PT_REGS_PARM1(ctx), .start_ns = now};
+    snapshot(tid, now, &cc.start);
     call_by_tid.update(&tid, &cc);
+    u32 tgid = id >> 32;
+    struct queue_key qk = {.tgid = tgid, .queue = cc.queue};
+    queue_server.update(&qk, &tid);
+    process_server.update(&tgid, &tid);
     return 0;
 }
 
@@ -157,9 +273,16 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
      * is the first argument, `this` the second. */
     struct msg_key mk = {.tgid = id >> 32, .queue = cc->queue,
                          .deserializer = PT_REGS_PARM2(ctx)};
-    u64 *push_ns = pending.lookup(&mk);
-    if (push_ns) {
-        cc->push_ns = *push_ns;
+    struct pending_msg *pm = pending.lookup(&mk);
+    if (pm) {
+        cc->push_ns = pm->push_ns;
+        if (pm->has_server && pm->server_tid == tid) {
+            /* The thread that serves it now is the one watched since the push. */
+            cc->q_busy_ns = delta(cc->start.oncpu_ns, pm->server.oncpu_ns);
+            cc->q_starved_ns = delta(cc->start.runq_ns, pm->server.runq_ns);
+            cc->q_idle_ns = delta(cc->start.blocked_ns, pm->server.blocked_ns);
+            cc->q_split = 1;
+        }
         pending.delete(&mk);
     }
     cc->deser_start_ns = now;
@@ -172,8 +295,10 @@ int on_message_deserializer_deserialize_return(struct pt_regs *ctx)
     u64 now = bpf_ktime_get_ns();
     u32 tid = (u32)bpf_get_current_pid_tgid();
     struct call_ctx *cc = call_by_tid.lookup(&tid);
-    if (cc && cc->deser_start_ns)
+    if (cc && cc->deser_start_ns) {
         cc->deser_ns = now - cc->deser_start_ns;
+        cc->in_callback = 1;
+    }
     return 0;
 }
 
@@ -203,7 +328,111 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
         u64 queuing_ns = cc.start_ns - cc.push_ns;
         record(tgid, cc.queue, STAGE_QUEUING, queuing_ns);
         record(tgid, cc.queue, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
+        if (cc.q_split) {
+            record(tgid, cc.queue, STAGE_QUEUING_BUSY, cc.q_busy_ns);
+            record(tgid, cc.queue, STAGE_QUEUING_STARVED, cc.q_starved_ns);
+            record(tgid, cc.queue, STAGE_QUEUING_IDLE, cc.q_idle_ns);
+        }
     }
+    struct acct_snap end = {};
+    snapshot(tid, now, &end);
+    record(tgid, cc.queue, STAGE_PROCESSING_ONCPU, delta(end.oncpu_ns, cc.start.oncpu_ns));
+    record(tgid, cc.queue, STAGE_PROCESSING_RUNQUEUE, delta(end.runq_ns, cc.start.runq_ns));
+    record(tgid, cc.queue, STAGE_PROCESSING_BLOCKED,
+           delta(end.blocked_ns, cc.start.blocked_ns));
+    record(tgid, cc.queue, SUM_VOLUNTARY_CS, delta(end.vol_cs, cc.start.vol_cs));
+    record(tgid, cc.queue, SUM_INVOLUNTARY_CS, delta(end.invol_cs, cc.start.invol_cs));
+    record(tgid, cc.queue, SUM_PAGE_FAULTS, delta(end.faults, cc.start.faults));
+    if (audited_tgids.lookup(&tgid)) {
+        record(tgid, cc.queue, SUM_ALLOCATIONS, cc.allocs);
+        record(tgid, cc.queue, SUM_SYSCALLS, cc.syscalls);
+    }
+    return 0;
+}
+
+/* Real-time audit: malloc() (operator new ends there too) inside a callback, i.e.
+ * after roscpp's own deserialization (which allocates the message) returned. */
+int on_malloc(struct pt_regs *ctx)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct call_ctx *cc = call_by_tid.lookup(&tid);
+    if (cc && cc->in_callback)
+        cc->allocs++;
+    return 0;
+}
+
+/* Real-time audit: every syscall a callback of an audited process makes, by number. */
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    if (!audited_tgids.lookup(&tgid))
+        return 0;
+    if (args->id == URETPROBE_SYSCALL)
+        return 0;       /* our own uretprobes return through this syscall (>= 6.11) */
+    struct call_ctx *cc = call_by_tid.lookup(&tid);
+    if (!cc || !cc->in_callback)
+        return 0;
+    cc->syscalls++;
+    record(tgid, cc->queue, SYSCALL_BASE + (u32)args->id, 1);
+    return 0;
+}
+
+/* Scheduler accounting of the traced processes' threads (see the top of the file). */
+TRACEPOINT_PROBE(sched, sched_switch)
+{
+    u64 now = bpf_ktime_get_ns();
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 prev = args->prev_pid, next = args->next_pid;
+    if (traced_tgids.lookup(&tgid)) {
+        struct thread_acct *a = thread_of(prev, now, THREAD_RUNNING);
+        if (a) {
+            if (a->state == THREAD_RUNNING)
+                a->oncpu_ns += delta(now, a->since_ns);
+            if ((args->prev_state & 0xff) == 0) {
+                a->state = THREAD_RUNNABLE;
+                a->invol_cs++;
+            } else {
+                a->state = THREAD_BLOCKED;
+                a->vol_cs++;
+            }
+            a->since_ns = now;
+        }
+    }
+    struct thread_acct *n = threads.lookup(&next);
+    if (n) {
+        if (n->state == THREAD_RUNNABLE)
+            n->runq_ns += delta(now, n->since_ns);
+        else if (n->state == THREAD_BLOCKED)
+            n->blocked_ns += delta(now, n->since_ns);
+        n->state = THREAD_RUNNING;
+        n->since_ns = now;
+    }
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_waking)
+{
+    u64 now = bpf_ktime_get_ns();
+    u32 pid = args->pid;
+    struct thread_acct *a = threads.lookup(&pid);
+    if (a && a->state == THREAD_BLOCKED) {
+        a->blocked_ns += delta(now, a->since_ns);
+        a->state = THREAD_RUNNABLE;
+        a->since_ns = now;
+    }
+    return 0;
+}
+
+TRACEPOINT_PROBE(exceptions, page_fault_user)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    if (!traced_tgids.lookup(&tgid))
+        return 0;
+    struct thread_acct *a = thread_of(tid, bpf_ktime_get_ns(), THREAD_RUNNING);
+    if (a)
+        a->faults++;
     return 0;
 }
 

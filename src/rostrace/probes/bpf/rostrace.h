@@ -10,6 +10,23 @@
 #define COUNT_RECEIVED 4
 #define COUNT_PROCESSED 5
 #define COUNT_DROPPED 6
+/* Splits from the scheduler tracepoints (threads.h), with histograms. */
+#define STAGE_QUEUING_BUSY 8        /* serving spinner on CPU (other callbacks) */
+#define STAGE_QUEUING_STARVED 9     /* serving spinner runnable, not running */
+#define STAGE_QUEUING_IDLE 10       /* serving spinner blocked / idle */
+#define STAGE_PROCESSING_ONCPU 11
+#define STAGE_PROCESSING_RUNQUEUE 12
+#define STAGE_PROCESSING_BLOCKED 13
+/* Per-callback sums (count = callbacks, sum = events): no histogram. */
+#define SUM_VOLUNTARY_CS 16
+#define SUM_INVOLUNTARY_CS 17
+#define SUM_PAGE_FAULTS 18
+#define SUM_ALLOCATIONS 19          /* real-time audit only */
+#define SUM_SYSCALLS 20             /* real-time audit only */
+#define SYSCALL_BASE 1000           /* + syscall number: count per callback's syscalls */
+
+#define HAS_HISTOGRAM(stage) ((stage) <= STAGE_TOTAL || \
+    ((stage) >= STAGE_QUEUING_BUSY && (stage) <= STAGE_PROCESSING_BLOCKED))
 
 #ifndef HIST_ENTRIES
 #define HIST_ENTRIES 65536
