@@ -117,6 +117,17 @@ def markdown(results):
             out.append(f'| {x["mode"]} | {fmt(x["subscriber_us"])} | {fmt(x["observer_us"])} | '
                        f'{total:.1f} |')
         out.append('')
+    t = results.get('sched_tracepoints')
+    if t:
+        ns = t['ns_per_switch']
+        out += ['**8. Scheduler tracepoints per context switch** (pipe ping-pong between two '
+                f'processes on one CPU, {t["round_trips"]} round trips; wall time per switch, ns)', '',
+                '| tracepoints | ns per switch | added |', '|---|---|---|',
+                f'| detached | {fmt(ns["detached"])} | |',
+                f'| attached, processes not traced | {fmt(ns["untraced"])} | '
+                f'{t["added_untraced_ns"]:+.0f} |',
+                f'| attached, processes traced | {fmt(ns["traced"])} | '
+                f'{t["added_traced_ns"]:+.0f} |', '']
     return '\n'.join(out)
 
 

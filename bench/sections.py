@@ -1,4 +1,5 @@
 """The benchmark sections. Each takes the shared Bench and returns plain data."""
+import ctypes
 import itertools
 import os
 import subprocess
@@ -387,6 +388,65 @@ def versus_builtins(bench, rate=1000, seconds=3.0):
     return out
 
 
+# -- 8. scheduler tracepoints: cost per context switch -------------------------------------
+SCHED_TRACEPOINTS = (b'sched:sched_switch', b'sched:sched_waking',
+                     b'exceptions:page_fault_user')
+
+
+def _switches(pid):
+    with open(f'/proc/{pid}/status') as f:
+        return sum(int(line.split()[1]) for line in f if 'ctxt_switches' in line)
+
+
+def _ping_pong(bench, mode, n):
+    bpf = bench.tracer.probes.bpf
+    from rostrace.probes.calibrate import calibrate_binary
+    path = os.path.join(os.path.dirname(calibrate_binary()), 'rostrace_pingpong')
+    proc = subprocess.Popen([path, str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    child = int(proc.stdout.readline())
+    if mode == 'traced':
+        for pid in (proc.pid, child):
+            bpf['traced_tgids'][ctypes.c_uint(pid)] = ctypes.c_ubyte(1)
+    before = _switches(proc.pid) + _switches(child)
+    proc.stdin.write('go\n')
+    proc.stdin.flush()
+    elapsed = int(proc.stdout.readline())
+    switches = _switches(proc.pid) + _switches(child) - before
+    proc.stdin.write('done\n')
+    proc.stdin.flush()
+    proc.wait(timeout=30)
+    for pid in (proc.pid, child):
+        try:
+            del bpf['traced_tgids'][ctypes.c_uint(pid)]
+        except KeyError:
+            pass
+    return elapsed, switches
+
+
+def sched_tracepoints(bench, n=50000, rounds=5):
+    """Pipe ping-pong between two processes on one CPU: time per context switch with the sched
+    tracepoints detached, attached (processes not traced: one hash lookup), and with
+    the two processes traced (full per-thread accounting)."""
+    bpf = bench.tracer.probes.bpf
+    per_switch = {'detached': [], 'untraced': [], 'traced': []}
+    for _ in range(rounds):
+        for mode in per_switch:
+            if mode == 'detached':
+                for tp in SCHED_TRACEPOINTS:
+                    bpf.detach_tracepoint(tp)
+            elapsed, switches = _ping_pong(bench, mode, n)
+            if mode == 'detached':
+                for tp in SCHED_TRACEPOINTS:
+                    fn = b'tracepoint__' + tp.replace(b':', b'__')
+                    bpf.attach_tracepoint(tp=tp, fn_name=fn)
+            per_switch[mode].append(elapsed / max(switches, 1))
+    base = spread(per_switch['detached'])['median']
+    return {'round_trips': n, 'ns_per_switch': {k: spread(v) for k, v in per_switch.items()},
+            'added_untraced_ns': spread(per_switch['untraced'])['median'] - base,
+            'added_traced_ns': spread(per_switch['traced'])['median'] - base}
+
+
 SECTIONS = [
     ('raw_probe_cost', raw_probe_cost),
     ('traced_overhead', traced_overhead),
@@ -395,4 +455,5 @@ SECTIONS = [
     ('first_breakdown', first_breakdown),
     ('accuracy', accuracy),
     ('versus_builtins', versus_builtins),
+    ('sched_tracepoints', sched_tracepoints),
 ]

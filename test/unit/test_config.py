@@ -83,3 +83,16 @@ def test_rosparam_overrides_win(tmp_path):
     path.write_text('publish_rate: 1\ntargets: [{node: /a}]\n')
     cfg = load_config(str(path), overrides={'publish_rate': 5})
     assert cfg.publish_rate == 5.0
+
+
+def test_critical_flag():
+    cfg = parse_config({'targets': [{'node': '/rt', 'critical': True}, {'node': '/x'}]})
+    assert cfg.targets[0].critical and not cfg.targets[1].critical
+    with pytest.raises(ConfigError, match=r"targets\[0\].critical: expected true or false"):
+        parse_config({'targets': [{'node': '/rt', 'critical': 'yes'}]}, source='m.yaml')
+
+
+def test_thresholds_on_scheduler_splits():
+    cfg = parse_config({'targets': [{'node': '/a', 'thresholds': {
+        'queuing_starved': {'warn': 1}}}]})
+    assert cfg.targets[0].thresholds['queuing_starved'].warn_ms == 1.0

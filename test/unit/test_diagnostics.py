@@ -60,3 +60,25 @@ def test_monitor_status_stopped():
                             errors=[], stopped=True)
     assert s.level == diag.WARN and 'stopped' in s.message
     assert ('targets attached', '1') in s.values
+
+
+def test_starvation_dominated_queuing_warns():
+    b = breakdown(queuing_p99_s=0.050)
+    b.stages['queuing'] = StageStats(True, 10, 0.020, 0.001, 0.050, 0.02, 0.04, 0.05)
+    b.stages['queuing_starved'] = StageStats(True, 10, 0.017)
+    b.stages['queuing_busy'] = StageStats(True, 10, 0.002)
+    b.stages['queuing_idle'] = StageStats(True, 10, 0.001)
+    s = diag.topic_status(b, {})
+    assert s.level == diag.WARN
+    assert s.message == 'queuing dominated by CPU starvation (85 % of 20.00 ms)'
+    assert ('queuing_starved share (%)', '85.0') in s.values
+
+
+def test_audit_findings_warn():
+    b = breakdown()
+    b.audit = {'allocations': 3, 'allocations_per_callback': 0.3,
+               'syscalls': {'write': 10, 'openat': 10}}
+    s = diag.topic_status(b, {})
+    assert s.level == diag.WARN
+    assert 'critical callbacks allocate (3 malloc)' in s.message
+    assert 'critical callbacks make syscalls (write x10, openat x10)' in s.message
