@@ -3,7 +3,7 @@
 Real roscore, real roscpp scenario nodes, real BPF uprobes; nothing mocked.
 Bounds: means within max(2 %, 100 us), p99 within 7 %, counts exact.
 """
-from harness import read_csv, wait_for
+from harness import count_rows, read_csv, wait_for
 from tracing import (assert_mean_close, assert_p99_close, combined, durations_s, percentile,
                      publish, settle, start_trace, stop_trace, topic_windows)
 
@@ -14,7 +14,7 @@ def test_processing_stage_matches_callback_truth(ros, tmp_path):
     # 200 samples: p99 is not just the single largest one, which one preemption
     # between SubscriptionQueue::call and the callback would decide.
     publish(ros, 'pub', '/processing/data', count=200, rate=50)
-    wait_for(lambda: len(read_csv(truth)) >= 200, timeout=30, what='200 callbacks')
+    wait_for(lambda: count_rows(truth) >= 200, timeout=30, interval=0.5, what='200 callbacks')
     settle()
     windows = topic_windows(stop_trace(ros, trace), '/processing/data')
     rows = read_csv(truth)
@@ -37,7 +37,7 @@ def test_sleeping_callback_processing(ros, tmp_path):
                                               'truth_file': truth})
     trace = start_trace(ros, '--node', '/sleeper', '--interval', '120')
     publish(ros, 'pub', '/processing/data', count=30, rate=30)
-    wait_for(lambda: len(read_csv(truth)) >= 30, timeout=30, what='30 callbacks')
+    wait_for(lambda: count_rows(truth) >= 30, timeout=30, interval=0.5, what='30 callbacks')
     settle()
     windows = topic_windows(stop_trace(ros, trace), '/processing/data')
     truth_d = durations_s(read_csv(truth))
@@ -53,7 +53,7 @@ def test_queuing_behind_slow_callback(ros, tmp_path):
     trace = start_trace(ros, '--node', '/queuing_node', '--interval', '120')
     publish(ros, 'slow_pub', '/queuing/slow', count=40, rate=10)
     publish(ros, 'fast_pub', '/queuing/fast', count=400, rate=100)
-    wait_for(lambda: len(read_csv(truth)) >= 440, timeout=60, what='440 callbacks')
+    wait_for(lambda: count_rows(truth) >= 440, timeout=60, interval=0.5, what='440 callbacks')
     settle()
     windows = topic_windows(stop_trace(ros, trace), '/queuing/fast')
     rows = [r for r in read_csv(truth) if r['topic'] == '/queuing/fast']
@@ -76,7 +76,7 @@ def test_drops_by_full_subscription_queue(ros, tmp_path):
     trace = start_trace(ros, '--node', '/overload_node', '--interval', '120')
     published = str(tmp_path / 'published.csv')
     publish(ros, 'pub', '/overload/data', count=200, rate=200, truth_file=published)
-    wait_for(lambda: len(read_csv(published)) == 200, timeout=30, what='200 published')
+    wait_for(lambda: count_rows(published) == 200, timeout=30, interval=0.5, what='200 published')
     settle(1.0)
     windows = topic_windows(stop_trace(ros, trace), '/overload/data')
     rows = read_csv(truth)
@@ -96,7 +96,7 @@ def test_deserialization_grows_along_payload_ladder(ros, tmp_path):
     for i, size in enumerate(sizes):
         publish(ros, f'pub{i}', '/large/data', count=12, rate=12, size=size)
         done += 12
-        wait_for(lambda: len(read_csv(truth)) >= done, timeout=60, what=f'{size} B burst')
+        wait_for(lambda: count_rows(truth) >= done, timeout=60, interval=0.5, what=f'{size} B burst')
         settle(1.2)        # a quiet window between sizes
     reports = stop_trace(ros, trace)
     rows = read_csv(truth)
@@ -123,7 +123,7 @@ def test_multi_threaded_spinner_and_custom_queue(ros, tmp_path):
     trace = start_trace(ros, '--node', '/mt_node', '--interval', '120')
     for i, topic in enumerate(('/mt/a', '/mt/b', '/mt/c')):
         publish(ros, f'pub{i}', topic, count=200, rate=100)
-    wait_for(lambda: len(read_csv(truth)) >= 600, timeout=60, what='600 callbacks')
+    wait_for(lambda: count_rows(truth) >= 600, timeout=60, interval=0.5, what='600 callbacks')
     settle()
     reports = stop_trace(ros, trace)
     rows = read_csv(truth)
@@ -151,9 +151,9 @@ def test_messages_queued_before_tracing_are_ignored_not_mispaired(ros, tmp_path)
     # 50 msg/s in, 40 msg/s out for 6 s: a backlog grows, and publishing goes on
     # well after rostrace has compiled and attached.
     publish(ros, 'pub', '/processing/data', count=300, rate=50)
-    wait_for(lambda: len(read_csv(truth)) >= 5, timeout=30, what='a backlog')
+    wait_for(lambda: count_rows(truth) >= 5, timeout=30, interval=0.5, what='a backlog')
     trace = start_trace(ros, '--node', '/backlog_node', '--interval', '120')
-    wait_for(lambda: len(read_csv(truth)) >= 300, timeout=60, what='300 callbacks')
+    wait_for(lambda: count_rows(truth) >= 300, timeout=60, interval=0.5, what='300 callbacks')
     settle()
     windows = topic_windows(stop_trace(ros, trace), '/processing/data')
     rows = read_csv(truth)

@@ -7,7 +7,7 @@ import time
 
 import rosbag
 
-from harness import PY, read_csv, read_log, wait_for
+from harness import PY, count_rows, read_csv, read_log, wait_for
 from monitoring import (attached_lines, echo, echoed, rosdiagnostic, start_monitor, statuses,
                         wait_for_attached, write_config)
 from tracing import (BREAKPOINT, assert_mean_close, assert_p99_close, durations_s, node_pid,
@@ -185,10 +185,10 @@ targets: [{node: /proc_node}, {node: /queue_node}]
     # one workload after the other: on 2 cores, overlapping busy callbacks would mostly
     # measure the scheduler (preemption inside call() but outside the callback)
     publish(ros, 'p1', '/processing/data', count=200, rate=50)
-    wait_for(lambda: len(read_csv(proc_truth)) >= 200, timeout=60, what='200 callbacks')
+    wait_for(lambda: count_rows(proc_truth) >= 200, timeout=60, interval=0.5, what='200 callbacks')
     publish(ros, 'p2', '/queuing/slow', count=20, rate=10)
     publish(ros, 'p3', '/queuing/fast', count=200, rate=100)
-    wait_for(lambda: len(read_csv(queue_truth)) >= 220, timeout=60, what='220 callbacks')
+    wait_for(lambda: count_rows(queue_truth) >= 220, timeout=60, interval=0.5, what='220 callbacks')
     time.sleep(1.5)                             # one more publish period
 
     def latest(topic):

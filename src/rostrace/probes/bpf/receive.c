@@ -352,11 +352,16 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
 
 /* Real-time audit: malloc() (operator new ends there too) inside a callback, i.e.
  * after roscpp's own deserialization (which allocates the message) returned. */
+static __always_inline struct call_ctx *callback_of(u32 tid)
+{
+    struct call_ctx *cc = call_by_tid.lookup(&tid);
+    return cc && cc->in_callback ? cc : 0;
+}
+
 int on_malloc(struct pt_regs *ctx)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct call_ctx *cc = call_by_tid.lookup(&tid);
-    if (cc && cc->in_callback)
+    struct call_ctx *cc = callback_of((u32)bpf_get_current_pid_tgid());
+    if (cc)
         cc->allocs++;
     return 0;
 }
@@ -370,8 +375,8 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         return 0;
     if (args->id == URETPROBE_SYSCALL)
         return 0;       /* our own uretprobes return through this syscall (>= 6.11) */
-    struct call_ctx *cc = call_by_tid.lookup(&tid);
-    if (!cc || !cc->in_callback)
+    struct call_ctx *cc = callback_of(tid);
+    if (!cc)
         return 0;
     cc->syscalls++;
     record(tgid, cc->queue, SYSCALL_BASE + (u32)args->id, 1);
