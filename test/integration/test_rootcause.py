@@ -20,14 +20,14 @@ def shares(window, parent):
 
 def fast_queuing(ros, tmp_path, name, *, during=None):
     truth = str(tmp_path / f'{name}.csv')
-    ros.node('queuing', name, params={'slow_ms': 50.0, 'truth_file': truth},
+    ros.node('queuing', name, params={'slow_ms': 30.0, 'truth_file': truth},
              prefix=('taskset', '-c', CPU))
     trace = start_trace(ros, '--node', f'/{name}', '--interval', '120')
     publish(ros, f'{name}_warmup', '/queuing/fast', count=5, rate=50)   # running before
     wait_for(lambda: len(read_csv(truth)) >= 5, timeout=30, what='warm-up')   # the trouble
     hog = during() if during else None
-    # 2 s of messages; fast ones wait behind 50 ms callbacks (busy) -- and, with the
-    # hog running longer than that, mostly for a CPU (starved)
+    # 2 s of messages; fast ones wait behind 30 ms callbacks (busy) -- and, with the
+    # hog running well past them, mostly for a CPU (starved)
     publish(ros, f'{name}_slow', '/queuing/slow', count=10, rate=5)
     publish(ros, f'{name}_fast', '/queuing/fast', count=100, rate=50)
     wait_for(lambda: sum(r['topic'] == '/queuing/fast' for r in read_csv(truth)) >= 105,
@@ -45,9 +45,9 @@ def test_cpu_starvation_by_a_fifo_hog_on_the_same_cpu(ros, tmp_path):
           f'split {calm_shares}')
     assert calm_shares['starved'] < 0.10
 
-    def hog():         # SCHED_FIFO busy loop on the node's CPU for 5 s (RT throttling
+    def hog():         # SCHED_FIFO busy loop on the node's CPU for 8 s (RT throttling
         return ros.spawn(['chrt', '-f', '50', 'taskset', '-c', CPU, PY, '-c',  # keeps 5 %)
-                          'import time\nend = time.time() + 5\nwhile time.time() < end: pass'],
+                          'import time\nend = time.time() + 8\nwhile time.time() < end: pass'],
                          'hog')
     starved = fast_queuing(ros, tmp_path, 'starved_node', during=hog)
     starved_shares = shares(starved, 'queuing')
