@@ -59,10 +59,25 @@ def assert_mean_close(measured_s, truth_s, what):
         f'(bound {bound * 1e3:.3f} ms)')
 
 
-def assert_p99_close(measured_s, truth_s, what):
-    print(f'\n{what} p99: rostrace {measured_s * 1e3:.4f} ms, truth {truth_s * 1e3:.4f} ms')
-    assert abs(measured_s - truth_s) <= 0.07 * truth_s, (
-        f'{what} p99: rostrace {measured_s * 1e3:.3f} ms vs truth {truth_s * 1e3:.3f} ms')
+def assert_p99_close(measured_s, truth_values, what):
+    """rostrace's p99 is a valid p99 of the truth, within the histogram's resolution.
+
+    The kernel keeps log-linear histograms (16 sub-buckets per power of two), so a
+    percentile is exact only to one sub-bucket (6.25 %); on a tight distribution (all
+    callbacks 8.0-8.1 ms) a few µs of probe overhead move a sample across a bucket edge.
+    So the estimate must fall between the truth's p98 and p99.5, widened by one
+    sub-bucket plus 2 % (and 10 µs for the probes' own cost on tiny values).
+    """
+    low, high = percentile(truth_values, 0.98), percentile(truth_values, 0.995)
+    slack = 1 / 16 + 0.02
+    lo_bound = low * (1 - slack) - 10 * US
+    hi_bound = high * (1 + slack) + 10 * US
+    print(f'\n{what} p99: rostrace {measured_s * 1e3:.4f} ms, truth p98..p99.5 '
+          f'{low * 1e3:.4f}..{high * 1e3:.4f} ms')
+    assert lo_bound <= measured_s <= hi_bound, (
+        f'{what} p99: rostrace {measured_s * 1e3:.3f} ms outside '
+        f'{lo_bound * 1e3:.3f}..{hi_bound * 1e3:.3f} ms (truth p98..p99.5 '
+        f'{low * 1e3:.3f}..{high * 1e3:.3f} ms)')
 
 
 def durations_s(rows):
