@@ -8,9 +8,12 @@ import xmlrpc.client
 
 from . import targets as targets_mod
 from .breakdown import build_breakdown, merge_numbers
-from .errors import ProcessGone, RostraceError
+from .errors import MasterUnreachable, ProcessGone, RostraceError
+from .histogram import Accumulator
+from .probes.receive import PUBLISH_POINTS, RECEIVE_POINTS
 from .procfs import ProcFS
 from .topics import TopicResolver
+from .transport import SocketTable, TransportMatcher
 
 
 def _name_from_cmdline(procfs, pid):
@@ -60,6 +63,13 @@ class Tracer:
         self._audited = set()       # pids under the real-time audit
         self._subscribed = {}       # pid -> set of topics
         self._topics = TopicResolver(self.procfs)
+        # Publisher side: processes whose publications feed the targets' topics.
+        self.publishers = {}        # pid -> TargetProcess with the publish probes
+        self.publisher_notes = {}   # publisher node -> why it is not traced
+        self._published = {}        # pid -> set of topics it publishes
+        self._publications = TopicResolver(self.procfs, offsets=range(0, 136, 8))
+        self._sockets = SocketTable(self.procfs)
+        self.transport = TransportMatcher(self._sockets)
         self._window_start = time.monotonic()
         self.last_window_s = 0.0
 
@@ -70,7 +80,9 @@ class Tracer:
     # -- targets ------------------------------------------------------------------------
     def attach_node(self, node, *, master, audit=False):
         target = targets_mod.resolve_node(node, master=master, procfs=self.procfs)
-        return self.attach_target(target, audit=audit)
+        self.attach_target(target, audit=audit)
+        self.follow_publishers(master)
+        return target
 
     def attach_pid(self, pid, *, node='', audit=False):
         uri, name = discover_node_uri(self.procfs, pid)
@@ -86,7 +98,7 @@ class Tracer:
                                 hint='; '.join(target.missing.values()))
         if not self.targets and not self.last_window_s:
             self._window_start = time.monotonic()    # the first window starts here
-        self.probes.attach(target)
+        self.probes.attach(target, points=RECEIVE_POINTS)
         self.targets[target.pid] = target
         if audit:
             try:
@@ -112,12 +124,85 @@ class Tracer:
     def subscribed(self, pid):
         return sorted(self._subscribed.get(pid, ()))
 
+    # -- publishers ---------------------------------------------------------------------
+    def follow_publishers(self, master):
+        """Attach the publisher side (serialization, outgoing queue, the sending end of
+        transport) to every process on this host that publishes a topic a target
+        subscribes to; forget the gone. Publishers elsewhere get a note, not a number."""
+        for pid in [p for p in self.publishers if not self.procfs.alive(p)]:
+            self._detach_publisher(pid)
+        wanted = {t for pid in self.targets for t in self._subscribed.get(pid, ())}
+        if not wanted:
+            return
+        try:
+            publishers = master.publishers(wanted)
+        except MasterUnreachable:
+            return
+        traced = {t.node for t in self.publishers.values()}
+        for node in sorted({n for names in publishers.values() for n in names} - traced):
+            try:
+                target = targets_mod.resolve_node(node, master=master, procfs=self.procfs)
+                self.attach_publisher(target)
+            except RostraceError as e:
+                self.publisher_notes[node] = str(e)
+
+    def attach_publisher(self, target):
+        missing = PUBLISH_POINTS - set(target.probe_points)
+        if missing:
+            raise RostraceError(f'{target.node}: no publish probe point '
+                                f'({", ".join(sorted(missing))}) in {target.library}')
+        self.probes.attach(target, points=PUBLISH_POINTS)
+        self.publishers[target.pid] = target
+        self.publisher_notes.pop(target.node, None)
+        self._refresh_publications(target.pid)
+
+    def _refresh_publications(self, pid):
+        target = self.publishers.get(pid) or self.targets.get(pid)
+        topics = set()
+        if target is not None and target.uri:
+            try:
+                topics = {t for t, _ in targets_mod.node_call(target.uri, 'getPublications')}
+            except (ProcessGone, TypeError, ValueError):
+                topics = set()
+        self._published[pid] = topics
+        return topics
+
+    def _publication_topic(self, pid, publication):
+        target = self.publishers.get(pid) or self.targets.get(pid)
+        if target is None:
+            return None
+        for attempt in range(2):
+            published = self._published.get(pid) or set()
+            topic = self._publications.resolve(pid, publication, library=target.library,
+                                               subscribed=published)
+            if topic is not None or attempt:
+                return topic
+            self._refresh_publications(pid)
+        return None
+
+    def _detach_publisher(self, pid):
+        target = self.publishers.pop(pid, None)
+        if target is None:
+            return
+        if pid in self.targets:
+            return          # its receive probes stay; publish probes go with detach()
+        self.probes.detach(pid)
+        self._forget(pid)
+
+    def _forget(self, pid):
+        self._published.pop(pid, None)
+        self._publications.forget(pid)
+        self._sockets.forget(pid)
+        self.transport.forget(pid)
+
     def detach(self, pid):
         self.probes.detach(pid)
         self.targets.pop(pid, None)
+        self.publishers.pop(pid, None)
         self._audited.discard(pid)
         self._subscribed.pop(pid, None)
         self._topics.forget(pid)
+        self._forget(pid)
 
     def close(self):
         self.probes.close()
@@ -144,15 +229,44 @@ class Tracer:
         self._window_start = now
         self.last_window_s = window_s
         per_topic = {}
-        for (pid, queue), numbers in self.probes.collect().items():
+        publications = {}
+        for (pid, obj), numbers in self.probes.collect().items():
+            if 'published' in numbers or 'serialization' in numbers:
+                publications[(pid, obj)] = numbers      # obj is a Publication*
+                continue
             if pid not in self.targets:
                 continue
-            topic = self._topic_of(pid, queue) or f'<unresolved queue 0x{queue:x}>'
+            topic = self._topic_of(pid, obj) or f'<unresolved queue 0x{obj:x}>'
             merge_numbers(per_topic.setdefault((pid, topic), {}), numbers)
+        self.transport.feed(*self.probes.events())
+        self._add_links(per_topic, publications)
         for pid in self.targets:
             for topic in self._subscribed.get(pid, ()):
                 per_topic.setdefault((pid, topic), {})
         return window_s, per_topic
+
+    def _add_links(self, per_topic, publications):
+        """Per (subscriber, topic): one entry per publisher, keyed (publisher pid, intra)."""
+        for link in self.transport.take().values():
+            if link.subscriber_pid not in self.targets:
+                continue
+            topic = self._topic_of(link.subscriber_pid, link.queue)
+            if topic is None:
+                continue
+            numbers = {'messages': link.messages, 'dropped': link.dropped}
+            for name, acc in link.stages.items():
+                numbers[name] = acc
+            ser = publications.get((link.publisher_pid, link.publication), {})
+            if 'serialization' in ser:
+                acc = Accumulator()
+                acc.add(*ser['serialization'])
+                numbers['serialization'] = acc
+            links = per_topic.setdefault((link.subscriber_pid, topic), {}).setdefault('links', {})
+            merge_numbers(links.setdefault((link.publisher_pid, link.intra), {}), numbers)
+
+    def publisher_name(self, pid):
+        target = self.publishers.get(pid) or self.targets.get(pid)
+        return target.node if target else f'pid:{pid}'
 
     def build(self, per_topic, window_s, *, topics=None):
         """TopicBreakdowns from collected numbers; `topics` limits them to those names."""
@@ -161,11 +275,20 @@ class Tracer:
             if (topics and topic not in topics) or pid not in self.targets:
                 continue
             target = self.targets[pid]
+            names = {p: self.publisher_name(p) for p, _ in numbers.get('links', {})}
             result.append(build_breakdown(node=target.node, pid=pid, host=target.host,
                                           topic=topic, window_s=window_s, numbers=numbers,
                                           missing=target.missing,
-                                          audited=pid in self._audited))
+                                          audited=pid in self._audited,
+                                          publisher_names=names,
+                                          transport_note=self._transport_note()))
         return result
+
+    def _transport_note(self):
+        if not self.publisher_notes:
+            return ''
+        return '; '.join(f'publisher {node} not traced: {why}'
+                         for node, why in sorted(self.publisher_notes.items()))
 
     def snapshot(self, *, topics=None, now=None):
         """TopicBreakdowns of the window since the previous snapshot."""

@@ -112,5 +112,10 @@ class Accumulator:
     def merge(self, other):
         self.add(other.count, other.sum_ns, other.min_ns, other.max_ns, other.buckets)
 
+    def add_value(self, value_ns):
+        """One sample measured in user space (same buckets as the kernel's)."""
+        value_ns = max(int(value_ns), 0)
+        self.add(1, value_ns, value_ns, value_ns, {bucket_of(value_ns): 1})
+
     def stats(self):
         return stage_stats(self.count, self.sum_ns, self.min_ns, self.max_ns, self.buckets)

@@ -87,6 +87,7 @@ class Monitor:
                 self.problems[node] = 'not running'
                 continue
             self._attach(node, spec)
+        self.tracer.follow_publishers(self.master)
 
     def _attach(self, node, spec):
         try:

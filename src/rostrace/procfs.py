@@ -1,4 +1,5 @@
 """Parse /proc text (pure functions) and read it under a configurable procfs root."""
+import ipaddress
 import os
 from dataclasses import dataclass
 
@@ -51,6 +52,31 @@ def parse_listening(net_tcp_text):
 def parse_listen_inodes(net_tcp_text, port):
     """Socket inodes listening on `port` in /proc/PID/net/tcp{,6} text."""
     return {inode for p, inode in parse_listening(net_tcp_text) if p == port}
+
+
+def parse_address(text):
+    """'0100007F:1F90' (or the 32-hex-digit IPv6 form) of /proc/net/tcp{,6} ->
+    (ip string, port); IPv4-mapped IPv6 addresses read as IPv4."""
+    hex_ip, hex_port = text.rsplit(':', 1)
+    raw = bytes.fromhex(hex_ip)
+    # The kernel prints the address as 32-bit words in host (little-endian) order.
+    raw = b''.join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(raw)
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip), int(hex_port, 16)
+
+
+def parse_connections(net_tcp_text):
+    """{socket inode: (local (ip, port), remote (ip, port))} of non-listening sockets."""
+    found = {}
+    for line in net_tcp_text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 10 and fields[3] != TCP_LISTEN:
+            inode = int(fields[9])
+            if inode:
+                found[inode] = (parse_address(fields[1]), parse_address(fields[2]))
+    return found
 
 
 class ProcFS:
@@ -114,6 +140,29 @@ class ProcFS:
             if link.startswith('socket:['):
                 inodes.add(int(link[8:-1]))
         return inodes
+
+    def socket_inode(self, pid, fd):
+        """Inode of the socket behind `fd` of `pid`, or None."""
+        try:
+            link = os.readlink(self.path(pid, 'fd', str(fd)))
+        except OSError:
+            return None
+        return int(link[8:-1]) if link.startswith('socket:[') else None
+
+    def tcp_connection(self, pid, fd):
+        """(local (ip, port), remote (ip, port)) of TCP socket `fd` of `pid`, as seen
+        in the process's own network namespace; None if it is no TCP connection."""
+        inode = self.socket_inode(pid, fd)
+        if inode is None:
+            return None
+        for table in ('tcp', 'tcp6'):
+            try:
+                found = parse_connections(self.read(pid, 'net', table)).get(inode)
+            except ProcessGone:
+                continue
+            if found:
+                return found
+        return None
 
     def listening_ports(self, pid):
         """TCP ports on which process `pid` itself owns a listening socket."""

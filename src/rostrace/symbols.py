@@ -14,6 +14,8 @@ PROBE_POINTS = {
     'queue_push': ('ros', 'SubscriptionQueue', 'push'),
     'queue_call': ('ros', 'SubscriptionQueue', 'call'),
     'deserialize': ('ros', 'MessageDeserializer', 'deserialize'),
+    'topic_publish': ('ros', 'TopicManager', 'publish'),
+    'publication_publish': ('ros', 'Publication', 'publish'),
 }
 
 

@@ -60,6 +60,11 @@ class Master:
             raise NodeNotFound(node, self.uri, self.nodes())
         return uri
 
+    def publishers(self, topics):
+        """{topic: [publisher nodes]} for the given topics."""
+        _, _, state = self._call('getSystemState')
+        return {topic: sorted(names) for topic, names in state[0] if topic in topics}
+
     def subscriptions(self, node):
         """Topics `node` subscribes to, as the master knows them."""
         _, _, state = self._call('getSystemState')

@@ -31,8 +31,9 @@ def read_std_string(procfs, pid, address):
 class TopicResolver:
     """Learns the topic_ offset per roscpp ELF and caches queue -> topic per pid."""
 
-    def __init__(self, procfs):
+    def __init__(self, procfs, offsets=CANDIDATE_OFFSETS):
         self.procfs = procfs
+        self.candidates = offsets
         self._offset_by_library = {}
         self._names = {}          # (pid, queue) -> topic
 
@@ -49,7 +50,7 @@ class TopicResolver:
         if key in self._names:
             return self._names[key]
         offsets = self._offset_by_library.get(library)
-        for offset in ([offsets] if offsets is not None else CANDIDATE_OFFSETS):
+        for offset in ([offsets] if offsets is not None else self.candidates):
             try:
                 name = read_std_string(self.procfs, pid, queue + offset)
             except ProcessGone:

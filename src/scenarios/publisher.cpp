@@ -17,6 +17,7 @@ struct Config
   uint64_t count;              // 0 = unlimited
   int queue_size;
   int64_t wait_subscribers;
+  double start_delay;          // s between the subscribers being there and the first message
 };
 
 inline void stamp(rostrace::Payload&)
@@ -38,7 +39,7 @@ void run(ros::NodeHandle& nh, const Config& cfg, rs::TruthWriter& truth)
     ROS_INFO("publisher: waiting for %" PRId64 " subscriber(s) on %s", cfg.wait_subscribers, topic.c_str());
     while (ros::ok() && static_cast<int64_t>(pub.getNumSubscribers()) < cfg.wait_subscribers)
       ros::WallDuration(0.01).sleep();
-    ros::WallDuration(0.5).sleep();  // let the connections come fully up
+    ros::WallDuration(cfg.start_delay).sleep();  // let the connections come fully up
     if (!ros::ok())
       return;
   }
@@ -124,6 +125,21 @@ int main(int argc, char** argv)
   const bool stamped = rs::param_bool(pnh, "stamped", false);
   cfg.queue_size = static_cast<int>(rs::param_int(pnh, "queue_size", 100));
   cfg.wait_subscribers = rs::param_int(pnh, "wait_subscribers", 0);
+  cfg.start_delay = std::max(rs::param_double(pnh, "start_delay", 0.5), 0.0);
+  // ~self_subscribe: the node also subscribes to its own topic (intra-process delivery,
+  // roscpp's no-copy path); its callbacks write ~self_truth_file like a subscriber's.
+  const bool self_subscribe = rs::param_bool(pnh, "self_subscribe", false);
+  rs::TruthWriter self_truth(rs::param_string(pnh, "self_truth_file", ""), rs::kSubscriberHeader);
+  ros::Subscriber self_sub;
+  boost::shared_ptr<rs::TopicStats> self_stats;
+  ros::AsyncSpinner spinner(1);
+  if (self_subscribe)
+  {
+    const rs::WorkSpec no_work{ 0.0, rs::WorkMode::Busy };
+    self_stats = stamped ? rs::subscribe_payload<rostrace::StampedPayload>(nh, cfg.topic, 1000, no_work, &self_truth, self_sub) :
+                           rs::subscribe_payload<rostrace::Payload>(nh, cfg.topic, 1000, no_work, &self_truth, self_sub);
+    spinner.start();
+  }
   rs::TruthWriter truth(rs::param_string(pnh, "truth_file", ""), rs::kPublisherHeader);
 
   std::string sizes_desc;
@@ -142,5 +158,8 @@ int main(int argc, char** argv)
   else
     run<rostrace::Payload>(nh, cfg, truth);
   truth.close();
+  spinner.stop();
+  self_sub.shutdown();
+  self_truth.close();
   return 0;
 }

@@ -135,20 +135,27 @@ def run(args):
         say(f'Tracing {2 * len(target.probe_points)} probes in {target.node} (pid '
             f'{target.pid}), probe cost {tracer.probe_cost_us:.1f} us per entry+return... '
             'Hit Ctrl-C to end.')
-        return _loop(tracer, target, topics, args)
+        for node, why in sorted(tracer.publisher_notes.items()):
+            say(f'rostrace: publisher {node} not traced: {why}')
+        if tracer.publishers:
+            say('Publisher side: ' + ', '.join(
+                f'{t.node} (pid {t.pid})' for t in tracer.publishers.values()))
+        return _loop(tracer, target, topics, args, master)
     finally:
         import signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C during detach
         tracer.close()
 
 
-def _loop(tracer, target, topics, args):
+def _loop(tracer, target, topics, args, master=None):
     start = time.monotonic()    # the first window began when the probes were attached
     totals = {}
     live = sys.stdout.isatty() and not args.json
 
     def window():
         window_s, per_topic = tracer.collect()
+        if master is not None:
+            tracer.follow_publishers(master)    # publishers that came (or went) since
         for key, numbers in per_topic.items():
             merge_numbers(totals.setdefault(key, {}), numbers)
         breakdowns = tracer.build(per_topic, window_s, topics=topics)

@@ -11,23 +11,57 @@ BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
 # Stage ids of bpf/rostrace.h
 STAGE_IDS = {0: 'queuing', 1: 'deserialization', 2: 'processing', 3: 'total',
              8: 'queuing_busy', 9: 'queuing_starved', 10: 'queuing_idle',
-             11: 'processing_oncpu', 12: 'processing_runqueue', 13: 'processing_blocked'}
-COUNTERS = {4: 'received', 5: 'processed', 6: 'dropped'}
+             11: 'processing_oncpu', 12: 'processing_runqueue', 13: 'processing_blocked',
+             14: 'serialization'}
+COUNTERS = {4: 'received', 5: 'processed', 6: 'dropped', 7: 'published'}
 SUMS = {16: 'voluntary_switches', 17: 'involuntary_switches', 18: 'page_faults',
         19: 'allocations', 20: 'syscalls'}
 SYSCALL_BASE = 1000
 SYS_ENTER = b'raw_syscalls:sys_enter'
 # Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own
 # probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).
+RECEIVE_POINTS = {'queue_push', 'queue_call', 'deserialize'}
+PUBLISH_POINTS = {'topic_publish', 'publication_publish'}
 URETPROBE_SYSCALL = {'x86_64': 335}.get(platform.machine(), -1)
 
-# probe point -> (entry handler, return handler)
+# probe point -> (entry handler, return handler or None)
 HANDLERS = {
+    'topic_publish': ('on_topic_manager_publish', None),
+    'publication_publish': ('on_publication_publish', None),
     'queue_push': ('on_subscription_queue_push', 'on_subscription_queue_push_return'),
     'queue_call': ('on_subscription_queue_call', 'on_subscription_queue_call_return'),
     'deserialize': ('on_message_deserializer_deserialize',
                     'on_message_deserializer_deserialize_return'),
 }
+
+
+FP_HEAD = 24
+EVENT_SENT, EVENT_RECEIVED = 1, 2
+KIND_TCP, KIND_INTRA = 1, 2
+
+
+class Fingerprint(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_uint32), ('pad', ctypes.c_uint32),
+                ('head', ctypes.c_uint8 * FP_HEAD), ('tail', ctypes.c_uint8 * 8)]
+
+
+class XferEvent(ctypes.Structure):
+    """struct xfer_event of bpf/receive.c."""
+    _fields_ = [('type', ctypes.c_uint32), ('tgid', ctypes.c_uint32),
+                ('fd', ctypes.c_uint32), ('kind', ctypes.c_uint32),
+                ('object', ctypes.c_uint64), ('seq', ctypes.c_uint64),
+                ('dropped', ctypes.c_uint64), ('t_publish', ctypes.c_uint64),
+                ('t_serialized', ctypes.c_uint64), ('t_sent', ctypes.c_uint64),
+                ('t_received', ctypes.c_uint64), ('t_done', ctypes.c_uint64),
+                ('fp', Fingerprint)]
+
+
+def fingerprint_key(fp):
+    """What identifies a message's bytes: length, the bytes of the head that exist,
+    and the tail when the kernel read it."""
+    n = min(fp.len, FP_HEAD)
+    tail = bytes(fp.tail) if fp.len >= FP_HEAD + 8 else b''
+    return (fp.len, bytes(fp.head)[:n], tail)
 
 
 def load_bcc():
@@ -56,12 +90,32 @@ class ReceiveProbes:
             raise SystemNotReady(f'BPF program failed to compile: {e}',
                                  hint='run `make setup` (kernel headers, tracefs) as root')
         self._attached = {}      # pid -> [uprobe event names]
+        self._points = {}        # pid -> probe point names attached
         self._generation = 0
         self._audited = set()
         # BCC attaches every TRACEPOINT_PROBE at load; the per-syscall one is only
         # wanted while a critical target is audited.
         self.bpf.detach_tracepoint(SYS_ENTER)
         self.set_calibration(pair_ns=0, inner_ns=0)
+        self._events = []
+        self.bpf['xfer_events'].open_ring_buffer(self._on_event)
+
+    def _on_event(self, _ctx, data, size):
+        if size >= ctypes.sizeof(XferEvent):
+            ev = XferEvent()
+            ctypes.memmove(ctypes.byref(ev), data, ctypes.sizeof(XferEvent))
+            self._events.append(ev)
+
+    def events(self):
+        """Transport events (XferEvent) since the previous call, oldest first, and how
+        many the full ring buffer refused meanwhile."""
+        self.bpf.ring_buffer_consume()
+        events, self._events = self._events, []
+        lost_table = self.bpf['xfer_lost']
+        lost = lost_table[ctypes.c_int(0)].value
+        if lost:
+            lost_table[ctypes.c_int(0)] = ctypes.c_ulonglong(0)
+        return events, lost
 
     def set_calibration(self, *, pair_ns, inner_ns):
         calib = self.bpf['calib']
@@ -76,17 +130,21 @@ class ReceiveProbes:
 
     def _attach_pair(self, pid, library, address, entry_fn, return_fn, done):
         self._attach_one(self.bpf.attach_uprobe, library, address, entry_fn, pid, done)
-        self._attach_one(self.bpf.attach_uretprobe, library, address, return_fn, pid, done)
+        if return_fn:
+            self._attach_one(self.bpf.attach_uretprobe, library, address, return_fn, pid,
+                             done)
 
-    def attach(self, target):
-        """Attach every available probe point of `target` (a TargetProcess)."""
-        if target.pid in self._attached:
-            return
+    def attach(self, target, *, points=None):
+        """Attach the available probe points of `target` (a TargetProcess): all of
+        them, or those named in `points`. Attaching again adds what is missing."""
         done = []
+        have = self._points.setdefault(target.pid, set())
+        wanted = [n for n in target.probe_points if (points is None or n in points)
+                  and n not in have]
         try:
-            for name, point in target.probe_points.items():
+            for name in wanted:
                 entry_fn, return_fn = HANDLERS[name]
-                self._attach_pair(target.pid, target.library, point.address,
+                self._attach_pair(target.pid, target.library, target.probe_points[name].address,
                                   entry_fn, return_fn, done)
         except Exception as e:
             self._detach_events(done)
@@ -94,8 +152,12 @@ class ReceiveProbes:
                 raise ProcessGone(target.pid, 'exited while attaching') from None
             raise RostraceError(f'attaching uprobes to pid {target.pid} failed: {e}',
                                 hint='check `rostrace doctor`') from None
-        self._attached[target.pid] = done
-        self.bpf['traced_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
+        self._attached.setdefault(target.pid, []).extend(done)
+        have.update(wanted)
+        if have & RECEIVE_POINTS:
+            self.bpf['traced_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
+        if have & PUBLISH_POINTS:
+            self.bpf['publisher_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
 
     def audit(self, pid, libc_path, malloc_address):
         """Real-time audit of an attached process: malloc() and syscalls in callbacks."""
@@ -129,7 +191,8 @@ class ReceiveProbes:
 
     def detach(self, pid):
         self._detach_events(self._attached.pop(pid, []))
-        for name in ('traced_tgids', 'audited_tgids'):
+        self._points.pop(pid, None)
+        for name in ('traced_tgids', 'audited_tgids', 'publisher_tgids'):
             try:
                 del self.bpf[name][ctypes.c_uint(pid)]
             except KeyError:
@@ -149,7 +212,8 @@ class ReceiveProbes:
 
     # -- reading ----------------------------------------------------------------------
     HIT_NAMES = ('push', 'push_return', 'call', 'deserialize', 'deserialize_return',
-                 'call_return', 'calibrate', 'calibrate_return')
+                 'call_return', 'calibrate', 'calibrate_return', 'topic_publish',
+                 'publication_publish', 'send', 'recv')
 
     def hits(self):
         """Probe hits so far per handler (summed over CPUs), for cost accounting."""

@@ -21,7 +21,20 @@
  * thread counters kept by the sched/page-fault tracepoints. The real-time audit
  * (critical targets only) adds one uprobe entry per malloc() anywhere in the process
  * and a raw_syscalls:sys_enter hit per syscall of an audited process.
- * See clients/roscpp/src/libros/subscription_queue.cpp (ros_comm 1.15). */
+ *
+ * Across processes (publisher side, per PID as well):
+ *   publishing thread TopicManager::publish             entry (hand-off to roscpp)
+ *                     Publication::publish              entry (serialized buffer ready)
+ *   = 2 uprobe entries per published message, whatever the number of subscribers.
+ *   The moment a message leaves a connection's outgoing queue is its first send()
+ *   on that socket (syscalls:sys_enter_sendto, buffer == the message's buffer): no
+ *   uprobe. The subscriber side finds the socket of a received message by the
+ *   buffer its first recv() filled (syscalls:sys_enter_recvfrom) and adds nothing to
+ *   the receive path's probes. One ring-buffer event per sent message and socket and
+ *   one per processed message carry timestamps and a content fingerprint; user space
+ *   matches them per TCP connection (rostrace/transport.py).
+ * See clients/roscpp/src/libros/subscription_queue.cpp, topic_manager.cpp,
+ * publication.cpp, transport_subscriber_link.cpp, connection.cpp (ros_comm 1.15). */
 #include <uapi/linux/ptrace.h>
 #include "rostrace.h"
 
@@ -104,6 +117,105 @@ BPF_HASH(stats1, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(hist0, struct hist_key, u64, HIST_ENTRIES);
 BPF_HASH(hist1, struct hist_key, u64, HIST_ENTRIES);
 
+struct queue_key {
+    u32 tgid;
+    u32 pad;
+    u64 queue;
+};
+
+/* ---- Across processes: what a received message carries to its transport event. */
+#define FP_HEAD 24
+#define KIND_TCP 1              /* arrived through a TCP socket (fd known) */
+#define KIND_INTRA 2            /* delivered inside the publishing process */
+#define EVENT_SENT 1
+#define EVENT_RECEIVED 2
+
+/* Identifies a message's bytes across processes: its length, first FP_HEAD bytes
+ * (only min(len, FP_HEAD) of them count) and last 8 bytes (when len >= FP_HEAD + 8). */
+struct fingerprint {
+    u32 len;
+    u32 pad;
+    u8 head[FP_HEAD];
+    u8 tail[8];
+};
+
+struct origin {
+    u32 kind;
+    u32 fd;
+    u64 t_publish;          /* intra-process: the publisher's hand-off, 0 unknown */
+    struct fingerprint fp;
+};
+
+struct xfer_event {
+    u32 type;               /* EVENT_SENT / EVENT_RECEIVED */
+    u32 tgid;
+    u32 fd;                 /* the socket, or 0 (intra-process) */
+    u32 kind;               /* received: KIND_* */
+    u64 object;             /* sent: Publication*; received: SubscriptionQueue* */
+    u64 seq;                /* sent: message number of the publication */
+    u64 dropped;            /* sent: messages this socket's outgoing queue dropped since */
+    u64 t_publish;          /* hand-off to roscpp (TopicManager::publish entry), 0 unknown */
+    u64 t_serialized;       /* sent: Publication::publish entry */
+    u64 t_sent;             /* sent: first send() of the message on this socket */
+    u64 t_received;         /* received: SubscriptionQueue::push */
+    u64 t_done;             /* received: end of SubscriptionQueue::call (the callback) */
+    struct fingerprint fp;
+};
+
+BPF_RINGBUF_OUTPUT(xfer_events, 1024);       /* pages: 4 MiB */
+BPF_ARRAY(xfer_lost, u64, 1);                /* events the full ring buffer refused */
+
+struct buf_key {
+    u32 tgid;
+    u32 pad;
+    u64 buf;
+};
+
+/* A serialized message of a traced publisher, by its buffer (the same buffer is
+ * written to every subscriber's socket). LRU: entries of freed buffers age out. */
+struct pub_msg {
+    u64 t_publish;
+    u64 t_serialized;
+    u64 publication;
+    u64 seq;
+    u64 len;                /* bytes including roscpp's 4-byte length prefix */
+};
+
+struct sock_key {
+    u32 tgid;
+    u32 fd;
+};
+
+struct sock_state {
+    u64 publication;
+    u64 last_seq;
+};
+
+BPF_HASH(publisher_tgids, u32, u8, 4096);           /* set by user space on attach */
+BPF_HASH(publish_start, u32, u64, 16384);           /* tid -> hand-off time */
+BPF_HASH(publication_seq, struct queue_key, u64, STAT_ENTRIES);
+BPF_TABLE("lru_hash", struct buf_key, struct pub_msg, pub_msgs, 65536);
+BPF_TABLE("lru_hash", struct sock_key, struct sock_state, sock_states, 16384);
+BPF_TABLE("lru_hash", struct buf_key, u32, recv_bufs, 65536);  /* recv() buffer -> fd */
+
+static __always_inline void fingerprint(struct fingerprint *fp, u64 data, u64 len)
+{
+    fp->len = (u32)len;
+    u32 n = len < FP_HEAD ? (u32)len : FP_HEAD;
+    if (n > 0 && n <= FP_HEAD)
+        bpf_probe_read_user(fp->head, n, (void *)data);
+    if (len >= FP_HEAD + 8)
+        bpf_probe_read_user(fp->tail, 8, (void *)(data + len - 8));
+}
+
+static __always_inline void lost_event(void)
+{
+    u32 zero = 0;
+    u64 *n = xfer_lost.lookup(&zero);
+    if (n)
+        __sync_fetch_and_add(n, 1);
+}
+
 struct msg_key {
     u32 tgid;
     u32 pad;
@@ -130,6 +242,7 @@ struct call_ctx {
     u64 allocs;
     u64 syscalls;
     u64 in_callback;        /* deserialize() returned: the user callback runs now */
+    struct origin origin;
 };
 
 /* A pushed message: when, and the counters of the thread that served its queue last
@@ -139,13 +252,9 @@ struct pending_msg {
     u32 server_tid;
     u32 has_server;
     struct acct_snap server;
+    struct origin origin;   /* where the message came from (transport events) */
 };
 
-struct queue_key {
-    u32 tgid;
-    u32 pad;
-    u64 queue;
-};
 
 /* Messages pushed and not yet served. LRU: entries of dropped messages age out. */
 BPF_TABLE("lru_hash", struct msg_key, struct pending_msg, pending, PENDING_ENTRIES);
@@ -157,7 +266,7 @@ BPF_HASH(call_by_tid, u32, struct call_ctx, 16384);
 
 /* Probe hits per handler, so the cost per message is counted rather than assumed
  * (read by the benchmarks; one per-CPU increment per hit). */
-BPF_PERCPU_ARRAY(hits, u64, 8);
+BPF_PERCPU_ARRAY(hits, u64, 12);
 
 static __always_inline void count_hit(u32 handler)
 {
@@ -219,6 +328,32 @@ int on_subscription_queue_push(struct pt_regs *ctx)
         pm.has_server = 1;
         snapshot(*server, now, &pm.server);
     }
+    /* Where it came from: MessageDeserializer { helper_ (shared_ptr, 16 bytes);
+     * SerializedMessage serialized_message_ { shared_array buf; size_t num_bytes; ...}} */
+    u64 sm[3] = {};
+    bpf_probe_read_user(sm, sizeof(sm), (void *)(mk.deserializer + 16));
+    if (sm[0]) {
+        struct buf_key bk = {.tgid = tgid, .buf = sm[0]};
+        u32 *fd = recv_bufs.lookup(&bk);
+        if (fd) {
+            pm.origin.kind = KIND_TCP;
+            pm.origin.fd = *fd;
+            fingerprint(&pm.origin.fp, sm[0], sm[2]);
+        } else {
+            struct pub_msg *own = pub_msgs.lookup(&bk);   /* our own publisher's buffer */
+            if (own) {
+                pm.origin.kind = KIND_INTRA;
+                pm.origin.t_publish = own->t_publish;
+            }
+        }
+    } else {
+        /* No bytes: a no-copy intra-process delivery, pushed by the publishing thread
+         * inside TopicManager::publish. */
+        pm.origin.kind = KIND_INTRA;
+        u64 *start = publish_start.lookup(&tid);
+        if (start)
+            pm.origin.t_publish = *start;
+    }
     pending.update(&mk, &pm);
     struct push_ctx pc = {.queue = mk.queue};
     bpf_probe_read_user(&pc.was_full, sizeof(pc.was_full), (void *)(PT_REGS_SP(ctx) + 16));
@@ -276,6 +411,7 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
     struct pending_msg *pm = pending.lookup(&mk);
     if (pm) {
         cc->push_ns = pm->push_ns;
+        cc->origin = pm->origin;
         if (pm->has_server && pm->server_tid == tid) {
             /* The thread that serves it now is the one watched since the push. */
             cc->q_busy_ns = delta(cc->start.oncpu_ns, pm->server.oncpu_ns);
@@ -332,6 +468,24 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
             record(tgid, cc.queue, STAGE_QUEUING_BUSY, cc.q_busy_ns);
             record(tgid, cc.queue, STAGE_QUEUING_STARVED, cc.q_starved_ns);
             record(tgid, cc.queue, STAGE_QUEUING_IDLE, cc.q_idle_ns);
+        }
+    }
+    if (cc.origin.kind && cc.push_ns) {
+        struct xfer_event *e = xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
+        if (e) {
+            __builtin_memset(e, 0, sizeof(*e));
+            e->type = EVENT_RECEIVED;
+            e->tgid = tgid;
+            e->fd = cc.origin.fd;
+            e->kind = cc.origin.kind;
+            e->object = cc.queue;
+            e->t_publish = cc.origin.t_publish;
+            e->t_received = cc.push_ns;
+            e->t_done = now;
+            e->fp = cc.origin.fp;
+            xfer_events.ringbuf_submit(e, 0);
+        } else {
+            lost_event();
         }
     }
     struct acct_snap end = {};
@@ -438,6 +592,108 @@ TRACEPOINT_PROBE(exceptions, page_fault_user)
     struct thread_acct *a = thread_of(tid, bpf_ktime_get_ns(), THREAD_RUNNING);
     if (a)
         a->faults++;
+    return 0;
+}
+
+/* ---- Publisher side (see the top of the file). */
+int on_topic_manager_publish(struct pt_regs *ctx)
+{
+    count_hit(8);
+    u64 now = bpf_ktime_get_ns();
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    publish_start.update(&tid, &now);
+    return 0;
+}
+
+/* Publication::publish(this, SerializedMessage& m), called by TopicManager::publish
+ * on the same thread once the message is serialized (m.buf is then set). */
+int on_publication_publish(struct pt_regs *ctx)
+{
+    count_hit(9);
+    u64 now = bpf_ktime_get_ns();
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    u64 m[3] = {};          /* buf (shared_array: pointer, count), num_bytes */
+    bpf_probe_read_user(m, sizeof(m), (void *)PT_REGS_PARM2(ctx));
+    if (!m[0])
+        return 0;           /* not serialized: no-copy intra-process subscribers only */
+    struct queue_key qk = {.tgid = tgid, .queue = PT_REGS_PARM1(ctx)};
+    u64 zero = 0;
+    u64 *seq = publication_seq.lookup_or_try_init(&qk, &zero);
+    if (!seq)
+        return 0;
+    *seq += 1;              /* TopicManager::publish holds advertised_topics_mutex_ */
+    struct pub_msg pm = {.t_serialized = now, .publication = qk.queue, .seq = *seq,
+                         .len = m[2]};
+    u64 *start = publish_start.lookup(&tid);
+    if (start && now >= *start && now - *start < 1000000000ULL) {
+        pm.t_publish = *start;
+        record(tgid, qk.queue, STAGE_SERIALIZATION, now - *start);
+    }
+    record(tgid, qk.queue, COUNT_PUBLISHED, 1);
+    struct buf_key bk = {.tgid = tgid, .buf = m[0]};
+    pub_msgs.update(&bk, &pm);
+    return 0;
+}
+
+/* A traced publisher's first send() of a message on a socket: the message left that
+ * connection's outgoing queue. Sequence numbers skipped on a socket were dropped from
+ * its queue (TransportSubscriberLink::enqueueMessage tosses the oldest when full). */
+TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32;
+    if (!publisher_tgids.lookup(&tgid))
+        return 0;
+    struct buf_key bk = {.tgid = tgid, .buf = (u64)args->buff};
+    struct pub_msg *pm = pub_msgs.lookup(&bk);
+    if (!pm)
+        return 0;           /* a header, or the rest of a partly written message */
+    count_hit(10);
+    u64 now = bpf_ktime_get_ns();
+    struct sock_key sk = {.tgid = tgid, .fd = (u32)args->fd};
+    struct sock_state *ss = sock_states.lookup(&sk);
+    u64 dropped = 0;
+    if (ss && ss->publication == pm->publication && pm->seq > ss->last_seq) {
+        dropped = pm->seq - ss->last_seq - 1;
+        ss->last_seq = pm->seq;
+    } else if (!ss || ss->publication != pm->publication) {
+        struct sock_state init = {.publication = pm->publication, .last_seq = pm->seq};
+        sock_states.update(&sk, &init);
+    }
+    struct xfer_event *e = xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
+    if (!e) {
+        lost_event();
+        return 0;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->type = EVENT_SENT;
+    e->tgid = tgid;
+    e->fd = (u32)args->fd;
+    e->object = pm->publication;
+    e->seq = pm->seq;
+    e->dropped = dropped;
+    e->t_publish = pm->t_publish;
+    e->t_serialized = pm->t_serialized;
+    e->t_sent = now;
+    if (pm->len > 4)
+        fingerprint(&e->fp, bk.buf + 4, pm->len - 4);   /* after the length prefix */
+    xfer_events.ringbuf_submit(e, 0);
+    return 0;
+}
+
+/* Subscriber side: which socket filled which buffer (roscpp reads a message's body
+ * into a fresh buffer, starting at its first byte). */
+TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32;
+    if (!traced_tgids.lookup(&tgid))
+        return 0;
+    count_hit(11);
+    struct buf_key bk = {.tgid = tgid, .buf = (u64)args->ubuf};
+    u32 fd = (u32)args->fd;
+    recv_bufs.update(&bk, &fd);
     return 0;
 }
 

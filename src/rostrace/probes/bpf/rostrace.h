@@ -10,6 +10,7 @@
 #define COUNT_RECEIVED 4
 #define COUNT_PROCESSED 5
 #define COUNT_DROPPED 6
+#define COUNT_PUBLISHED 7           /* publisher side: keyed by Publication*, not queue */
 /* Splits from the scheduler tracepoints (threads.h), with histograms. */
 #define STAGE_QUEUING_BUSY 8        /* serving spinner on CPU (other callbacks) */
 #define STAGE_QUEUING_STARVED 9     /* serving spinner runnable, not running */
@@ -17,6 +18,7 @@
 #define STAGE_PROCESSING_ONCPU 11
 #define STAGE_PROCESSING_RUNQUEUE 12
 #define STAGE_PROCESSING_BLOCKED 13
+#define STAGE_SERIALIZATION 14      /* publisher side: hand-off -> serialized buffer */
 /* Per-callback sums (count = callbacks, sum = events): no histogram. */
 #define SUM_VOLUNTARY_CS 16
 #define SUM_INVOLUNTARY_CS 17
@@ -26,7 +28,7 @@
 #define SYSCALL_BASE 1000           /* + syscall number: count per callback's syscalls */
 
 #define HAS_HISTOGRAM(stage) ((stage) <= STAGE_TOTAL || \
-    ((stage) >= STAGE_QUEUING_BUSY && (stage) <= STAGE_PROCESSING_BLOCKED))
+    ((stage) >= STAGE_QUEUING_BUSY && (stage) <= STAGE_SERIALIZATION))
 
 #ifndef HIST_ENTRIES
 #define HIST_ENTRIES 65536
