@@ -46,11 +46,14 @@ def stop_process(proc, *, timeout=5.0):
 class RosSystem:
     """A private roscore on a free port and the processes started against it."""
 
-    def __init__(self, logdir=None):
+    def __init__(self, logdir=None, *, ros_ip=None):
+        """`ros_ip`: the address the master and the nodes advertise (default loopback),
+        e.g. a veth address other network namespaces reach."""
         self.logdir = logdir or tempfile.mkdtemp(prefix='rostrace-test-')
         self.port = free_port()
-        self.master_uri = f'http://127.0.0.1:{self.port}'
-        self.env = dict(os.environ, ROS_MASTER_URI=self.master_uri,
+        self.master_uri = f'http://{ros_ip or "127.0.0.1"}:{self.port}'
+        extra = {'ROS_IP': ros_ip} if ros_ip else {}
+        self.env = dict(os.environ, ROS_MASTER_URI=self.master_uri, **extra,
                         ROS_HOME=os.path.join(self.logdir, 'ros_home'),
                         ROS_LOG_DIR=os.path.join(self.logdir, 'ros_log'),
                         PYTHONUNBUFFERED='1')
@@ -80,7 +83,7 @@ class RosSystem:
         self.procs.append(proc)
         return proc
 
-    def node(self, executable, name, *, params=None, args=(), wait=True, prefix=()):
+    def node(self, executable, name, *, params=None, args=(), wait=True, prefix=(), env=None):
         """rosrun rostrace EXECUTABLE __name:=NAME _param:=value ..."""
         argv = [*prefix, 'rosrun', 'rostrace', executable, f'__name:={name}', *args]
         for key, value in (params or {}).items():
@@ -89,7 +92,8 @@ class RosSystem:
             elif isinstance(value, bool):
                 value = 'true' if value else 'false'
             argv.append(f'_{key}:={value}')
-        proc = self.spawn(argv, name.strip('/').replace('/', '_'))
+        proc = self.spawn(argv, name.strip('/').replace('/', '_'),
+                          env=dict(self.env, **env) if env else None)
         if wait:
             self.wait_node('/' + name.lstrip('/'), proc=proc)
         return proc

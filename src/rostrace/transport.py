@@ -112,7 +112,7 @@ class TransportMatcher:
         local, remote = conn
         key = (remote, local)                   # (subscriber addr, publisher addr)
         queue = self._pending.setdefault(key, deque(maxlen=MAX_PENDING))
-        queue.append(_Sent(fingerprint_key(ev.fp), ev.tgid, ev.object, ev.t_publish,
+        queue.append(_Sent(fingerprint_key(ev.fp), ev.tgid, ev.publication, ev.t_publish,
                            ev.t_serialized, ev.t_sent))
         if ev.dropped:
             link = self._link_of.get(key)
@@ -123,7 +123,7 @@ class TransportMatcher:
 
     def _received(self, ev):
         if ev.kind == KIND_INTRA:
-            link = self._link((ev.tgid, 0, ev.tgid, ev.object, True))
+            link = self._link((ev.tgid, ev.publication, ev.tgid, ev.object, True))
             link.messages += 1
             if ev.t_publish and ev.t_done > ev.t_publish:
                 link.stages['end_to_end'].add_value(ev.t_done - ev.t_publish)

@@ -18,6 +18,7 @@ struct Config
   int queue_size;
   int64_t wait_subscribers;
   double start_delay;          // s between the subscribers being there and the first message
+  bool shared_ptr;             // publish a boost::shared_ptr (roscpp's no-copy intra-process path)
 };
 
 inline void stamp(rostrace::Payload&)
@@ -61,9 +62,20 @@ void run(ros::NodeHandle& nh, const Config& cfg, rs::TruthWriter& truth)
     msg.seq = seq;
     stamp(msg);
 
+    boost::shared_ptr<M> shared;
+    if (cfg.shared_ptr)
+      shared = boost::make_shared<M>(msg);  // a fresh message per publish, as nodelets do
     const int64_t t0 = rs::mono_ns();
-    msg.sent_ns = t0;
-    pub.publish(msg);
+    if (shared)
+    {
+      shared->sent_ns = t0;
+      pub.publish(shared);
+    }
+    else
+    {
+      msg.sent_ns = t0;
+      pub.publish(msg);
+    }
     const int64_t t1 = rs::mono_ns();
 
     rs::write_publisher_row(truth, topic, seq, size, t0, t1);
@@ -126,6 +138,7 @@ int main(int argc, char** argv)
   cfg.queue_size = static_cast<int>(rs::param_int(pnh, "queue_size", 100));
   cfg.wait_subscribers = rs::param_int(pnh, "wait_subscribers", 0);
   cfg.start_delay = std::max(rs::param_double(pnh, "start_delay", 0.5), 0.0);
+  cfg.shared_ptr = rs::param_bool(pnh, "shared_ptr", false);
   // ~self_subscribe: the node also subscribes to its own topic (intra-process delivery,
   // roscpp's no-copy path); its callbacks write ~self_truth_file like a subscriber's.
   const bool self_subscribe = rs::param_bool(pnh, "self_subscribe", false);

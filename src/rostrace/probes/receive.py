@@ -49,7 +49,8 @@ class XferEvent(ctypes.Structure):
     """struct xfer_event of bpf/receive.c."""
     _fields_ = [('type', ctypes.c_uint32), ('tgid', ctypes.c_uint32),
                 ('fd', ctypes.c_uint32), ('kind', ctypes.c_uint32),
-                ('object', ctypes.c_uint64), ('seq', ctypes.c_uint64),
+                ('object', ctypes.c_uint64), ('publication', ctypes.c_uint64),
+                ('seq', ctypes.c_uint64),
                 ('dropped', ctypes.c_uint64), ('t_publish', ctypes.c_uint64),
                 ('t_serialized', ctypes.c_uint64), ('t_sent', ctypes.c_uint64),
                 ('t_received', ctypes.c_uint64), ('t_done', ctypes.c_uint64),
@@ -98,7 +99,7 @@ class ReceiveProbes:
         self.bpf.detach_tracepoint(SYS_ENTER)
         self.set_calibration(pair_ns=0, inner_ns=0)
         self._events = []
-        self.bpf['xfer_events'].open_ring_buffer(self._on_event)
+        self.bpf[b'xfer_events'].open_ring_buffer(self._on_event)
 
     def _on_event(self, _ctx, data, size):
         if size >= ctypes.sizeof(XferEvent):
@@ -111,14 +112,14 @@ class ReceiveProbes:
         many the full ring buffer refused meanwhile."""
         self.bpf.ring_buffer_consume()
         events, self._events = self._events, []
-        lost_table = self.bpf['xfer_lost']
+        lost_table = self.bpf[b'xfer_lost']
         lost = lost_table[ctypes.c_int(0)].value
         if lost:
             lost_table[ctypes.c_int(0)] = ctypes.c_ulonglong(0)
         return events, lost
 
     def set_calibration(self, *, pair_ns, inner_ns):
-        calib = self.bpf['calib']
+        calib = self.bpf[b'calib']
         calib[ctypes.c_int(0)] = ctypes.c_ulonglong(int(pair_ns))
         calib[ctypes.c_int(1)] = ctypes.c_ulonglong(int(inner_ns))
 
@@ -155,16 +156,16 @@ class ReceiveProbes:
         self._attached.setdefault(target.pid, []).extend(done)
         have.update(wanted)
         if have & RECEIVE_POINTS:
-            self.bpf['traced_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
+            self.bpf[b'traced_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
         if have & PUBLISH_POINTS:
-            self.bpf['publisher_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
+            self.bpf[b'publisher_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
 
     def audit(self, pid, libc_path, malloc_address):
         """Real-time audit of an attached process: malloc() and syscalls in callbacks."""
         done = self._attached.setdefault(pid, [])
         self._attach_one(self.bpf.attach_uprobe, libc_path, malloc_address, 'on_malloc',
                          pid, done)
-        self.bpf['audited_tgids'][ctypes.c_uint(pid)] = ctypes.c_ubyte(1)
+        self.bpf[b'audited_tgids'][ctypes.c_uint(pid)] = ctypes.c_ubyte(1)
         if not self._audited:
             self.bpf.attach_tracepoint(tp=SYS_ENTER, fn_name=b'tracepoint__raw_syscalls__sys_enter')
         self._audited.add(pid)
@@ -194,7 +195,7 @@ class ReceiveProbes:
         self._points.pop(pid, None)
         for name in ('traced_tgids', 'audited_tgids', 'publisher_tgids'):
             try:
-                del self.bpf[name][ctypes.c_uint(pid)]
+                del self.bpf[name.encode()][ctypes.c_uint(pid)]
             except KeyError:
                 pass
         if pid in self._audited:
@@ -217,12 +218,12 @@ class ReceiveProbes:
 
     def hits(self):
         """Probe hits so far per handler (summed over CPUs), for cost accounting."""
-        table = self.bpf['hits']
+        table = self.bpf[b'hits']
         return {name: sum(table.getvalue(ctypes.c_int(i)))
                 for i, name in enumerate(self.HIT_NAMES)}
 
     def calibration_span(self):
-        span = self.bpf['calib_span']
+        span = self.bpf[b'calib_span']
         total, count = span[ctypes.c_int(0)].value, span[ctypes.c_int(1)].value
         span.clear()
         return total, count
@@ -237,7 +238,7 @@ class ReceiveProbes:
         """
         old = self._generation
         self._generation = 1 - old
-        self.bpf['generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
+        self.bpf[b'generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
         time.sleep(0.0005)   # let handlers that read the old generation finish
         result = {}
         for key, val in self._drain(f'stats{old}'):
@@ -260,7 +261,7 @@ class ReceiveProbes:
         return result
 
     def _drain(self, name):
-        table = self.bpf[name]
+        table = self.bpf[name.encode()]
         try:
             return list(table.items_lookup_and_delete_batch())
         except Exception:

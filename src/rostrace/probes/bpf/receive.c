@@ -143,6 +143,7 @@ struct origin {
     u32 kind;
     u32 fd;
     u64 t_publish;          /* intra-process: the publisher's hand-off, 0 unknown */
+    u64 publication;        /* intra-process, serialized: the Publication* */
     struct fingerprint fp;
 };
 
@@ -151,7 +152,8 @@ struct xfer_event {
     u32 tgid;
     u32 fd;                 /* the socket, or 0 (intra-process) */
     u32 kind;               /* received: KIND_* */
-    u64 object;             /* sent: Publication*; received: SubscriptionQueue* */
+    u64 object;             /* received: SubscriptionQueue* */
+    u64 publication;        /* sent, and received intra-process when known: Publication* */
     u64 seq;                /* sent: message number of the publication */
     u64 dropped;            /* sent: messages this socket's outgoing queue dropped since */
     u64 t_publish;          /* hand-off to roscpp (TopicManager::publish entry), 0 unknown */
@@ -344,6 +346,7 @@ int on_subscription_queue_push(struct pt_regs *ctx)
             if (own) {
                 pm.origin.kind = KIND_INTRA;
                 pm.origin.t_publish = own->t_publish;
+                pm.origin.publication = own->publication;
             }
         }
     } else {
@@ -479,6 +482,7 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
             e->fd = cc.origin.fd;
             e->kind = cc.origin.kind;
             e->object = cc.queue;
+            e->publication = cc.origin.publication;
             e->t_publish = cc.origin.t_publish;
             e->t_received = cc.push_ns;
             e->t_done = now;
@@ -670,7 +674,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
     e->type = EVENT_SENT;
     e->tgid = tgid;
     e->fd = (u32)args->fd;
-    e->object = pm->publication;
+    e->publication = pm->publication;
     e->seq = pm->seq;
     e->dropped = dropped;
     e->t_publish = pm->t_publish;

@@ -1,0 +1,279 @@
+"""Across processes (issue 7): serialization, outgoing queue and its drops, transport and
+end-to-end latency per (publisher, subscriber, topic), intra-process delivery — real
+roscore, real roscpp scenario nodes, real probes, compared with the nodes' own truth.
+
+Truth per message: the publisher writes sent_ns (CLOCK_MONOTONIC right before
+publish()) into the message and its truth file; the subscriber's receipt is its
+callback start minus its wait (roscpp's receipt time). Same host, same clock.
+"""
+import statistics
+import time
+
+import pytest
+
+from harness import RosSystem, count_rows, read_csv, wait_for
+from netns import VethPair
+from tracing import publish
+
+from rostrace.breakdown import merge_numbers
+from rostrace.targets import Master
+
+US = 1e-6
+
+
+@pytest.fixture(scope='module')
+def tracer():
+    from rostrace.engine import Tracer
+    t = Tracer()
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def session(tracer):
+    """The module's tracer, with everything a test attached detached after it."""
+    yield tracer
+    for pid in list(tracer.targets) + list(tracer.publishers):
+        tracer.detach(pid)
+    tracer.publisher_notes.clear()
+    tracer.collect()                    # drop what is left of the test's events
+
+
+class Totals:
+    """Numbers of every window since attach, merged (what a run summary shows)."""
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+        self.numbers = {}
+        self.elapsed = 0.0
+
+    def collect(self):
+        window_s, per_topic = self.tracer.collect()
+        self.elapsed += window_s
+        for key, numbers in per_topic.items():
+            merge_numbers(self.numbers.setdefault(key, {}), numbers)
+
+    def links(self, node, topic):
+        """{publisher node: LinkBreakdown} for `topic` in subscriber `node`."""
+        self.collect()
+        for b in self.tracer.build(self.numbers, self.elapsed):
+            if b.node == node and b.topic == topic:
+                return {link.publisher: link for link in b.links}
+        return {}
+
+
+def follow(tracer, ros, subscribers, publishers):
+    master = Master(ros.master_uri)
+    for node in subscribers:
+        tracer.attach_node(node, master=master)
+    tracer.follow_publishers(master)
+    traced = {t.node for t in tracer.publishers.values()}
+    assert set(publishers) <= traced, (traced, tracer.publisher_notes)
+    return Totals(tracer)
+
+
+def wait_rows(totals, path, n, timeout=60):
+    def enough():
+        totals.collect()            # keep draining the ring buffer meanwhile
+        return count_rows(path) >= n
+    wait_for(enough, timeout=timeout, interval=0.5, what=f'{n} rows in {path}')
+
+
+def truth_transport(pub_rows, sub_rows):
+    """Per message (by seq): receipt in the subscriber - sent_ns in the publisher, and
+    callback end - sent_ns, in seconds."""
+    sent = {r['seq']: r['pub_start_ns'] for r in pub_rows}
+    transport, e2e = [], []
+    for r in sub_rows:
+        if r['seq'] in sent:
+            transport.append((r['cb_start_ns'] - r['wait_ns'] - sent[r['seq']]) * 1e-9)
+            e2e.append((r['cb_end_ns'] - sent[r['seq']]) * 1e-9)
+    return transport, e2e
+
+
+def assert_close(measured, truth, what, *, rel, floor_s):
+    bound = max(rel * truth, floor_s)
+    print(f'\n{what}: rostrace {measured * 1e3:.4f} ms, truth {truth * 1e3:.4f} ms '
+          f'(bound {bound * 1e3:.3f} ms)')
+    assert abs(measured - truth) <= bound, (
+        f'{what}: rostrace {measured * 1e3:.3f} ms vs truth {truth * 1e3:.3f} ms')
+
+
+@pytest.mark.parametrize('stamped', [False, True], ids=['payload', 'with_header'])
+def test_transport_and_end_to_end_match_truth(ros, session, tmp_path, stamped):
+    sub_truth, pub_truth = str(tmp_path / 'sub.csv'), str(tmp_path / 'pub.csv')
+    ros.node('processing', 'sub', params={'work_ms': 1.0, 'stamped': stamped,
+                                          'truth_file': sub_truth})
+    publish(ros, 'pub', '/processing/data', count=300, rate=100, size=512, stamped=stamped,
+            start_delay=3.0, truth_file=pub_truth)
+    totals = follow(session, ros, ['/sub'], ['/pub'])
+    wait_rows(totals, sub_truth, 300)
+    time.sleep(0.5)
+
+    link = totals.links('/sub', '/processing/data')['/pub']
+    assert not link.intra_process
+    assert (link.messages, link.dropped) == (300, 0)
+    stages = link.stages
+    assert stages['serialization'].count == stages['transport'].count == 300
+    assert 0 < stages['serialization'].mean < stages['transport'].mean
+    assert 0 < stages['publish_queue'].mean < stages['transport'].mean
+    transport, e2e = truth_transport(read_csv(pub_truth), read_csv(sub_truth))
+    assert len(transport) == 300
+    assert_close(stages['transport'].mean, statistics.mean(transport), 'transport',
+                 rel=0.10, floor_s=40 * US)
+    assert_close(stages['end_to_end'].mean, statistics.mean(e2e), 'end-to-end',
+                 rel=0.03, floor_s=60 * US)
+
+
+def test_three_publishers_two_subscribers(ros, session, tmp_path):
+    counts = {'/p1': 150, '/p2': 200, '/p3': 250}
+    sizes = {'/p1': 100, '/p2': 200, '/p3': 300}       # tells publishers apart in truth
+    truths = {s: str(tmp_path / f'{s[1:]}.csv') for s in ('/s1', '/s2')}
+    for sub, path in truths.items():
+        ros.node('processing', sub[1:], params={'work_ms': 0.5, 'truth_file': path,
+                                                'queue_size': 1000})
+    pub_truth = {}
+    for pub, n in counts.items():
+        pub_truth[pub] = str(tmp_path / f'{pub[1:]}.csv')
+        publish(ros, pub[1:], '/processing/data', count=n, rate=50, size=sizes[pub],
+                wait_subscribers=2, start_delay=3.0, truth_file=pub_truth[pub])
+    totals = follow(session, ros, list(truths), list(counts))
+    for path in truths.values():
+        wait_rows(totals, path, sum(counts.values()))
+    time.sleep(0.5)
+
+    for sub, path in truths.items():
+        links = totals.links(sub, '/processing/data')
+        assert set(links) == set(counts), links
+        rows = read_csv(path)
+        for pub, n in counts.items():
+            mine = [r for r in rows if r['size'] == sizes[pub]]
+            link = links[pub]
+            assert (link.messages, link.dropped, len(mine)) == (n, 0, n), (sub, pub)
+            transport, _ = truth_transport(read_csv(pub_truth[pub]), mine)
+            assert_close(link.stages['transport'].mean, statistics.mean(transport),
+                         f'{pub} -> {sub} transport', rel=0.15, floor_s=60 * US)
+
+
+@pytest.fixture
+def veth():
+    pair = VethPair()
+    yield pair
+    pair.close()
+
+
+@pytest.fixture
+def ros_veth(veth, request):
+    """A roscore and nodes that advertise the host side of the veth pair."""
+    system = RosSystem(ros_ip=veth.host_ip).start()
+    yield system
+    system.shutdown()
+    failed = getattr(request.node, 'rep_call', None) is not None and request.node.rep_call.failed
+    if failed:
+        print(f'\nlogs kept in {system.logdir}')
+
+
+def publish_in_ns(ros, veth, name, **params):
+    return ros.node('publisher', name, params={'topic': '/processing/data',
+                                               'wait_subscribers': 1, **params},
+                    prefix=veth.prefix, env={'ROS_IP': veth.ns_ip})
+
+
+def serialized_bytes(size):
+    """rostrace/Payload on the wire: length prefix, seq, sent_ns, data length, data."""
+    return 4 + 8 + 8 + 4 + size
+
+
+def test_transport_over_rate_limited_link(ros_veth, veth, session, tmp_path):
+    ros = ros_veth
+    size, rate_bit_s = 200_000, 20_000_000
+    sub_truth = str(tmp_path / 'sub.csv')
+    ros.node('processing', 'sub', params={'work_ms': 0.0, 'truth_file': sub_truth})
+    # Base: the same messages over the unlimited link.
+    base_truth = str(tmp_path / 'base.csv')
+    publish_in_ns(ros, veth, 'pbase', count=20, rate=4, size=size, start_delay=3.0,
+                  truth_file=base_truth)
+    totals = follow(session, ros, ['/sub'], ['/pbase'])
+    wait_rows(totals, sub_truth, 20)
+    time.sleep(0.5)
+    base_link = totals.links('/sub', '/processing/data')['/pbase']
+    assert base_link.messages == 20
+    base = base_link.stages['transport'].mean
+    base_truth_t, _ = truth_transport(read_csv(base_truth), read_csv(sub_truth))
+    assert_close(base, statistics.mean(base_truth_t), 'base transport',
+                 rel=0.10, floor_s=100 * US)
+
+    veth.limit(rate_bit_s)
+    slow_truth = str(tmp_path / 'slow.csv')
+    publish_in_ns(ros, veth, 'pslow', count=20, rate=4, size=size + 1, start_delay=3.0,
+                  truth_file=slow_truth)
+    session.follow_publishers(Master(ros.master_uri))
+    wait_rows(totals, sub_truth, 40)
+    time.sleep(0.5)
+    link = totals.links('/sub', '/processing/data')['/pslow']
+    assert (link.messages, link.dropped) == (20, 0)
+    expected = serialized_bytes(size + 1) * 8 / rate_bit_s + base
+    measured = link.stages['transport'].mean
+    print(f'\ntransport over {rate_bit_s / 1e6:.0f} Mbit/s: rostrace {measured * 1e3:.2f} ms, '
+          f'S*8/R + base = {expected * 1e3:.2f} ms (base {base * 1e3:.3f} ms)')
+    assert abs(measured - expected) <= 0.10 * expected
+    rows = [r for r in read_csv(sub_truth) if r['size'] == size + 1]
+    slow_t, _ = truth_transport(read_csv(slow_truth), rows)
+    assert_close(measured, statistics.mean(slow_t), 'transport vs truth', rel=0.03,
+                 floor_s=200 * US)
+
+
+def test_outgoing_queue_drops_counted_exactly(ros_veth, veth, session, tmp_path):
+    """A publisher much faster than the link: roscpp's outgoing queue (queue_size 2)
+    tosses the oldest messages; each one counted once, against the publisher."""
+    ros = ros_veth
+    sub_truth, pub_truth = str(tmp_path / 'sub.csv'), str(tmp_path / 'pub.csv')
+    ros.node('processing', 'sub', params={'work_ms': 0.0, 'truth_file': sub_truth,
+                                          'queue_size': 1000})
+    veth.limit(8_000_000, limit_bytes=200_000)
+    publish_in_ns(ros, veth, 'pfast', count=200, rate=100, size=50_000, queue_size=2,
+                  start_delay=3.0, truth_file=pub_truth)
+    totals = follow(session, ros, ['/sub'], ['/pfast'])
+    wait_rows(totals, pub_truth, 200)
+
+    def settled():          # the link drained: nothing new arrives for 2 s
+        n = count_rows(sub_truth)
+        totals.collect()
+        time.sleep(2.0)
+        return n > 0 and count_rows(sub_truth) == n
+    wait_for(settled, timeout=120, interval=0.1, what='the link to drain')
+
+    rows = read_csv(sub_truth)
+    received = len(rows)
+    link = totals.links('/sub', '/processing/data')['/pfast']
+    print(f'\npublished 200, received {received}, rostrace: {link.messages} messages, '
+          f'{link.dropped} dropped in the outgoing queue')
+    assert 0 < received < 200, 'the link did not make the publisher drop'
+    assert rows[-1]['seq'] == 200          # the newest always survives
+    assert sum(r['gap'] for r in rows) == 200 - received
+    assert (link.messages, link.dropped) == (received, 200 - received)
+    sub = next(b for b in session.build(totals.numbers, totals.elapsed)
+               if b.node == '/sub' and b.topic == '/processing/data')
+    assert sub.dropped == 0                 # none of it was the subscriber's queue
+
+
+@pytest.mark.parametrize('shared_ptr', [False, True], ids=['serialized', 'no_copy'])
+def test_self_subscription_is_intra_process(ros, session, tmp_path, shared_ptr):
+    pub_truth, self_truth = str(tmp_path / 'pub.csv'), str(tmp_path / 'self.csv')
+    publish(ros, 'selfpub', '/selfpub/data', count=200, rate=100, start_delay=3.0,
+            self_subscribe=True, shared_ptr=shared_ptr, truth_file=pub_truth,
+            self_truth_file=self_truth)
+    totals = follow(session, ros, ['/selfpub'], ['/selfpub'])
+    wait_rows(totals, self_truth, 200)
+    time.sleep(0.5)
+    links = totals.links('/selfpub', '/selfpub/data')
+    assert list(links) == ['/selfpub']
+    link = links['/selfpub']
+    assert link.intra_process and link.messages == 200
+    for stage in ('transport', 'publish_queue'):
+        assert not link.stages[stage].available, stage
+        assert link.stages[stage].count == 0
+    assert link.stages['serialization'].available == (not shared_ptr)
+    _, e2e = truth_transport(read_csv(pub_truth), read_csv(self_truth))
+    assert_close(link.stages['end_to_end'].mean, statistics.mean(e2e), 'intra end-to-end',
+                 rel=0.10, floor_s=40 * US)
