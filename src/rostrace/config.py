@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .breakdown import ALL_STAGES as STAGES
+from .breakdown import ALL_STAGES, LINK_STAGES
+
+STAGES = ALL_STAGES + LINK_STAGES     # per topic, then per publisher link (worst link)
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 TOP_KEYS = {'targets', 'publish_rate', 'window'}
 TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical'}

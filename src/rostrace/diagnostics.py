@@ -5,7 +5,7 @@ joined with "; ", keys carry their units.
 """
 from dataclasses import dataclass, field
 
-from .breakdown import ALL_STAGES, PER_CALLBACK, SPLITS
+from .breakdown import ALL_STAGES, LINK_STAGES, PER_CALLBACK, SPLITS
 
 STARVATION_SHARE = 0.5        # starved part of queuing that makes it "dominated"
 STARVATION_MIN_S = 1e-3       # ... when queuing itself is at least this long
@@ -55,6 +55,17 @@ def stage_values(breakdown):
         values.append(('allocations in callbacks', str(breakdown.audit['allocations'])))
         for call, count in breakdown.audit['syscalls'].items():
             values.append((f'syscall {call} in callbacks', str(count)))
+    for link in breakdown.links:
+        who = f'from {link.publisher}' + (' (intra-process)' if link.intra_process else '')
+        values.append((f'{who} messages', str(link.messages)))
+        values.append((f'{who} dropped in outgoing queue', str(link.dropped)))
+        for name in LINK_STAGES:
+            s = link.stages[name]
+            if s.available and s.count:
+                for stat in ('mean', 'p99', 'max'):
+                    values.append((f'{who} {name} {stat} (ms)', _ms(getattr(s, stat))))
+    if breakdown.transport_note:
+        values.append(('transport note', breakdown.transport_note))
     return values
 
 
@@ -79,14 +90,21 @@ def crossings(breakdown, thresholds):
     """[(level, text)] for every stage whose statistic crosses a bound."""
     found = []
     for stage, bound in thresholds.items():
-        s = breakdown.stages.get(stage)
-        if s is None or not s.available or not s.count:
-            continue
-        value_ms = getattr(s, bound.statistic) * 1e3
+        if stage in LINK_STAGES:          # per publisher: the worst link decides
+            value, link = breakdown.worst_link(stage, bound.statistic)
+            if link is None:
+                continue
+            what = f'{stage} from {link.publisher}'
+        else:
+            s = breakdown.stages.get(stage)
+            if s is None or not s.available or not s.count:
+                continue
+            value, what = getattr(s, bound.statistic), stage
+        value_ms = value * 1e3
         for level, limit, label in ((ERROR, bound.error_ms, 'error'),
                                     (WARN, bound.warn_ms, 'warn')):
             if limit is not None and value_ms > limit:
-                found.append((level, f'{stage} {bound.statistic} {value_ms:.2f} ms > '
+                found.append((level, f'{what} {bound.statistic} {value_ms:.2f} ms > '
                                      f'{label} {limit:g} ms'))
                 break
     return found
@@ -106,6 +124,10 @@ def topic_status(breakdown, thresholds):
                           else 'ok, no messages in window')
     if breakdown.dropped and status.level == OK:
         status.message += f'; {breakdown.dropped} dropped'
+    outgoing = [(link.dropped, link.publisher) for link in breakdown.links if link.dropped]
+    if outgoing and status.level == OK:
+        status.message += '; ' + ', '.join(f'{n} dropped in {pub} outgoing queue'
+                                           for n, pub in outgoing)
     return status
 
 
@@ -113,14 +135,16 @@ def not_running_status(node, host, reason='not running'):
     return Status(name=status_name(node), hardware_id=host, level=ERROR, message=reason)
 
 
-def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped=False):
+def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped=False,
+                   publishers=(), lost_events=0):
     """The monitor's own status: what it traces, what it costs, what went wrong."""
     status = Status(name=f'{PREFIX}: monitor', hardware_id=host)
     status.values = [('targets attached', str(len(attached))),
                      ('targets configured', str(configured)),
                      ('attached', ' '.join(f'{n} ({p})' for n, p in sorted(attached))),
+                     ('publishers traced', ' '.join(f'{n} ({p})' for n, p in sorted(publishers))),
                      ('probe cost per entry+return (us)', f'{probe_cost_us:.2f}'),
-                     ('lost events', 'none: aggregated in the kernel, no event stream'),
+                     ('lost transport events', str(lost_events)),
                      ('errors', str(len(errors)))]
     if stopped:
         status.level, status.message = WARN, 'monitor stopped: probes removed'

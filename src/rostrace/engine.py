@@ -138,8 +138,12 @@ class Tracer:
             publishers = master.publishers(wanted)
         except MasterUnreachable:
             return
+        needed = {n for names in publishers.values() for n in names}
+        for pid, target in list(self.publishers.items()):
+            if target.node not in needed:          # no longer feeds a traced topic
+                self._detach_publisher(pid)
         traced = {t.node for t in self.publishers.values()}
-        for node in sorted({n for names in publishers.values() for n in names} - traced):
+        for node in sorted(needed - traced):
             try:
                 target = targets_mod.resolve_node(node, master=master, procfs=self.procfs)
                 self.attach_publisher(target)

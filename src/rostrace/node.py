@@ -87,7 +87,12 @@ class Monitor:
                 self.problems[node] = 'not running'
                 continue
             self._attach(node, spec)
+        before = dict(self.tracer.publishers)
         self.tracer.follow_publishers(self.master)
+        for pid, target in self.tracer.publishers.items():
+            if pid not in before:
+                self.log(f'rostrace_monitor: publisher side attached to {target.node} '
+                         f'(pid {pid})')
 
     def _attach(self, node, spec):
         try:
@@ -161,7 +166,9 @@ class Monitor:
         out.append(diag.monitor_status(
             host=self.host, attached=[(n, t.pid) for n, t in self.attached.items()],
             configured=len(self.config.targets), probe_cost_us=self.tracer.probe_cost_us,
-            errors=self.errors, stopped=stopped))
+            errors=self.errors, stopped=stopped,
+            publishers=[(t.node, t.pid) for t in self.tracer.publishers.values()],
+            lost_events=self.tracer.transport.lost))
         return out
 
     def wanted_breakdowns(self, breakdowns):

@@ -2,9 +2,9 @@
 import rospy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from rostrace.msg import LatencyBreakdown, StageStats
+from rostrace.msg import LatencyBreakdown, PublisherLink, StageStats
 
-from .breakdown import ALL_STAGES, PER_CALLBACK, TopicBreakdown
+from .breakdown import ALL_STAGES, LINK_STAGES, PER_CALLBACK, LinkBreakdown, TopicBreakdown
 from .histogram import StageStats as Stats
 
 LATENCY_TOPIC = '/rostrace/latency'
@@ -29,16 +29,30 @@ def breakdown_msg(b, stamp):
         msg.allocations = b.audit['allocations']
         msg.syscall_names = list(b.audit['syscalls'])
         msg.syscall_counts = list(b.audit['syscalls'].values())
+    for link in b.links:
+        out = PublisherLink(publisher=link.publisher, pid=link.pid,
+                            intra_process=link.intra_process, messages=link.messages,
+                            dropped=link.dropped)
+        for name in LINK_STAGES:
+            setattr(out, name, stage_msg(link.stages[name]))
+        msg.publishers.append(out)
+    msg.transport_note = b.transport_note
     return msg
+
+
+def stats_from_msg(s):
+    return Stats(available=s.available, count=s.count, mean=s.mean, min=s.min, max=s.max,
+                 p50=s.p50, p90=s.p90, p99=s.p99)
 
 
 def breakdown_from_msg(msg):
     """The inverse, for views and reports built on recorded messages."""
-    stages = {}
-    for name in ALL_STAGES:
-        s = getattr(msg, name)
-        stages[name] = Stats(available=s.available, count=s.count, mean=s.mean, min=s.min,
-                             max=s.max, p50=s.p50, p90=s.p90, p99=s.p99)
+    stages = {name: stats_from_msg(getattr(msg, name)) for name in ALL_STAGES}
+    # Bags recorded before PublisherLink existed have no publishers field.
+    links = [LinkBreakdown(publisher=p.publisher, pid=p.pid, intra_process=p.intra_process,
+                           messages=p.messages, dropped=p.dropped,
+                           stages={n: stats_from_msg(getattr(p, n)) for n in LINK_STAGES})
+             for p in getattr(msg, 'publishers', [])]
     audit = None
     if msg.audited:
         audit = {'allocations': msg.allocations,
@@ -46,7 +60,8 @@ def breakdown_from_msg(msg):
     return TopicBreakdown(node=msg.node, pid=msg.pid, host=msg.host, topic=msg.topic,
                           window_s=msg.window, received=msg.received, processed=msg.processed,
                           dropped=msg.dropped, stages=stages, audit=audit,
-                          per_callback={n: getattr(msg, n) for n in PER_CALLBACK})
+                          per_callback={n: getattr(msg, n) for n in PER_CALLBACK},
+                          links=links, transport_note=getattr(msg, 'transport_note', ''))
 
 
 def status_msg(status):

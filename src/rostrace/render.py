@@ -64,7 +64,33 @@ def topic_block(b, *, color=False, title=None):
             row = (f'{mark} {label:<13}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
                    f'{human(s.p99):>10}{human(s.max):>10}')
         lines.append(BOLD + row + RESET if color and mark == '*' else row)
-    return lines + root_cause_lines(b)
+    return lines + root_cause_lines(b) + link_lines(b)
+
+
+LINK_LABELS = {'serialization': 'serialize', 'publish_queue': 'out queue',
+               'transport': 'transport', 'end_to_end': 'end-to-end'}
+
+
+def link_lines(b):
+    """One block per publisher: where its messages spent their time before ours."""
+    lines = []
+    for link in b.links:
+        where = 'intra-process' if link.intra_process else f'pid {link.pid}'
+        lines.append(f'  from {link.publisher} ({where}): {link.messages} messages, '
+                     f'{link.dropped} dropped in its outgoing queue')
+        for name, label in LINK_LABELS.items():
+            s = link.stages[name]
+            if not s.available:
+                row = f'    {label:<11}  {s.reason}'
+            elif not s.count:
+                continue
+            else:
+                row = (f'    {label:<11}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
+                       f'{human(s.p99):>10}{human(s.max):>10}')
+            lines.append(row[:100])
+    if b.transport_note:
+        lines.append(f'  note: {b.transport_note}'[:160])
+    return lines
 
 
 SPLIT_LABELS = {'queuing_busy': 'busy (other callbacks)', 'queuing_starved': 'starved',

@@ -277,3 +277,39 @@ def test_self_subscription_is_intra_process(ros, session, tmp_path, shared_ptr):
     _, e2e = truth_transport(read_csv(pub_truth), read_csv(self_truth))
     assert_close(link.stages['end_to_end'].mean, statistics.mean(e2e), 'intra end-to-end',
                  rel=0.10, floor_s=40 * US)
+
+
+def test_monitor_publishes_links_and_thresholds_them(ros, tmp_path):
+    """The monitor node: PublisherLink entries in LatencyBreakdown (rostopic echo) and a
+    transport threshold crossing in /diagnostics, naming the publisher."""
+    from monitoring import echo, echoed, start_monitor, statuses, write_config
+    config = write_config(tmp_path / 'm.yaml', '''
+publish_rate: 2
+window: 120
+targets:
+  - node: /sub
+    thresholds: {transport: {warn: 0.001}, end_to_end: {error: 1000}}
+''')
+    sub_truth = str(tmp_path / 'sub.csv')
+    ros.node('processing', 'sub', params={'work_ms': 0.5, 'truth_file': sub_truth})
+    latency = echo(ros, '/rostrace/latency', 'echo_latency')
+    diagnostics = echo(ros, '/diagnostics', 'echo_diagnostics')
+    monitor = start_monitor(ros, config, attached=['/sub'])
+    publish(ros, 'pub', '/processing/data', count=200, rate=100, start_delay=4.0)
+    wait_for(lambda: 'publisher side attached to /pub' in open(monitor.log_path).read(),
+             timeout=30, what='the publisher side to attach')
+    wait_for(lambda: count_rows(sub_truth) >= 200, timeout=60, interval=0.5,
+             what='200 callbacks')
+    time.sleep(1.5)
+    msg = [m for m in echoed(latency) if m['topic'] == '/processing/data'][-1]
+    (link,) = msg['publishers']
+    assert (link['publisher'], link['intra_process'], link['messages'], link['dropped']) == \
+        ('/pub', False, 200, 0)
+    for stage in ('serialization', 'publish_queue', 'transport', 'end_to_end'):
+        assert link[stage]['available'] and link[stage]['count'] == 200, stage
+    assert link['transport']['mean'] < link['end_to_end']['mean']
+    status = statuses(diagnostics, 'rostrace: /sub /processing/data')[-1]
+    assert status['level'] == 1, status
+    assert 'transport from /pub p99' in status['message']
+    values = {v['key']: v['value'] for v in status['values']}
+    assert values['from /pub messages'] == '200'

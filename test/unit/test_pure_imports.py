@@ -5,7 +5,7 @@ import sys
 PURE = ['rostrace.errors', 'rostrace.procfs', 'rostrace.histogram', 'rostrace.breakdown',
         'rostrace.symbols', 'rostrace.topics', 'rostrace.targets', 'rostrace.cli.main',
         'rostrace.config', 'rostrace.diagnostics', 'rostrace.render', 'rostrace.preflight',
-        'rostrace.node', 'rostrace.engine']
+        'rostrace.node', 'rostrace.engine', 'rostrace.transport']
 
 
 def test_pure_modules_import_without_bcc_or_rospy():
