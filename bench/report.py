@@ -65,7 +65,21 @@ def markdown(results):
                        f'| {fmt(x["added_us"])} | {x["entries_per_msg"]:.2f} + '
                        f'{x["returns_per_msg"]:.2f} | {x["expected_from_raw_us"]:.1f} | '
                        f'{x["ratio_to_raw"]:.2f} |')
-        out += ['', 'Publisher side: not traced yet (issue 7).', '']
+        out += ['']
+    rows = results.get('publisher_overhead')
+    if rows:
+        out += ['**2b. Traced publisher overhead** (CPU of the publishing node per message, '
+                'µs; its 2 uprobe entries per message and the sendto tracepoint hits per '
+                'subscriber socket counted in BPF)', '',
+                '| rate | subscribers | untraced | traced | added | entries / msg '
+                '| sendto hits / msg | raw entry cost × entries |',
+                '|---|---|---|---|---|---|---|---|']
+        for x in rows:
+            out.append(f'| {x["rate"]} msg/s | {x["subscribers"]} | {fmt(x["untraced_us"])} '
+                       f'| {fmt(x["traced_us"])} | {fmt(x["added_us"])} '
+                       f'| {x["entries_per_msg"]:.2f} | {x["send_hits_per_msg"]:.2f} '
+                       f'| {x["expected_from_raw_us"]:.1f} |')
+        out += ['']
     b = results.get('bystander')
     if b:
         out += ['**3. Untraced roscpp node while rostrace traces another** '

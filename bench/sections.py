@@ -126,6 +126,55 @@ def traced_overhead(bench, rates=(100, 1000, 5000), seconds=3.0):
     return out
 
 
+# -- 2b. publisher side ------------------------------------------------------------------------
+def publisher_overhead(bench, rate=1000, seconds=3.0, subscriber_counts=(1, 2)):
+    """CPU of a publishing roscpp node per message with and without the publisher-side
+    probes (TopicManager::publish + Publication::publish entries; a sendto tracepoint
+    hit per subscriber socket), and the hits counted in BPF per published message."""
+    from rostrace.targets import target_from_pid
+    tracer = bench.tracer
+    out = []
+    count = int(rate * seconds)
+    for n_subs in subscriber_counts:
+        topic = f'/bench/publisher{n_subs}'
+        truths = [bench.subscriber(uniq('pubside_sub'), topic)[1] for _ in range(n_subs)]
+        off, on, entries, sends = [], [], [], []
+        for _ in range(ROUNDS):
+            for traced in (False, True):
+                before_rows = [len(read_csv(t)) for t in truths]
+                name = uniq('pubside_pub')
+                pub = bench.ros.node('publisher', name, params={
+                    'topic': topic, 'rate': rate, 'count': count,
+                    'wait_subscribers': n_subs, 'start_delay': 2.0})
+                pid = node_pid(bench.ros, '/' + name)
+                if traced:
+                    tracer.attach_publisher(target_from_pid(pid, node='/' + name))
+                h0, c0 = tracer.probes.hits(), cpu_ns(pid)
+                for t, n in zip(truths, before_rows):
+                    wait_for(lambda: len(read_csv(t)) >= n + count, timeout=seconds + 60,
+                             interval=0.1, what=f'{count} messages on {topic}')
+                used = (cpu_ns(pid) - c0) / count / 1e3
+                h1 = tracer.probes.hits()
+                if traced:
+                    tracer.detach(pid)
+                    d = {k: h1[k] - h0[k] for k in h1}
+                    entries.append((d['topic_publish'] + d['publication_publish']) / count)
+                    sends.append(d['send'] / count)
+                    on.append(used)
+                else:
+                    off.append(used)
+                bench.ros.stop(pub)
+        added = [b - a for a, b in zip(off, on)]
+        e = spread(entries)['median']
+        expected_us = e * bench.raw['entry_ns'] / 1e3
+        out.append({'rate': rate, 'subscribers': n_subs, 'messages': count,
+                    'untraced_us': spread(off), 'traced_us': spread(on),
+                    'added_us': spread(added), 'entries_per_msg': e,
+                    'send_hits_per_msg': spread(sends)['median'],
+                    'expected_from_raw_us': expected_us})
+    return out
+
+
 # -- 3. a roscpp node that is not traced ----------------------------------------------------
 def bystander(bench, rate=1000, seconds=3.0):
     topic = '/bench/bystander'
@@ -450,6 +499,7 @@ def sched_tracepoints(bench, n=50000, rounds=5):
 SECTIONS = [
     ('raw_probe_cost', raw_probe_cost),
     ('traced_overhead', traced_overhead),
+    ('publisher_overhead', publisher_overhead),
     ('bystander', bystander),
     ('monitor_scale', monitor_scale),
     ('first_breakdown', first_breakdown),

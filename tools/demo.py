@@ -19,7 +19,7 @@ def live_view(duration):
     from diagnostic_msgs.msg import DiagnosticArray
     from rostrace.msg import LatencyBreakdown
     from rostrace.publishers import breakdown_from_msg
-    from rostrace.render import table
+    from rostrace.render import link_table, table
 
     latest, statuses = {}, {}
     rospy.init_node('rostrace_demo_view', anonymous=True, disable_signals=True)
@@ -33,7 +33,12 @@ def live_view(duration):
         if not latest:
             print('demo: waiting for the monitor (it compiles its BPF program first)...')
             continue
-        print('\n'.join(table([latest[k] for k in sorted(latest)])))
+        shown = [latest[k] for k in sorted(latest)]
+        print('\n'.join(table(shown)))
+        links = link_table(shown)
+        if links:
+            print('publishers (same host): ' + 'mean/p99 per stage')
+            print('\n'.join(links))
         worst = [f'{LEVELS.get(level, level)} {name[len("/rostrace/"):]}: {msg}'
                  for name, (level, msg) in sorted(statuses.items()) if level]
         print('diagnostics_agg: ' + ('; '.join(worst) if worst else 'all OK') + '\n',

@@ -60,8 +60,8 @@ def stage_values(breakdown):
         values.append((f'{who} messages', str(link.messages)))
         values.append((f'{who} dropped in outgoing queue', str(link.dropped)))
         for name in LINK_STAGES:
-            s = link.stages[name]
-            if s.available and s.count:
+            s = link.stages.get(name)
+            if s is not None and s.available and s.count:
                 for stat in ('mean', 'p99', 'max'):
                     values.append((f'{who} {name} {stat} (ms)', _ms(getattr(s, stat))))
     if breakdown.transport_note:

@@ -39,6 +39,24 @@ def table(breakdowns):
     return lines
 
 
+def link_table(breakdowns):
+    """One row per (topic, publisher): where messages spent their time before the
+    subscriber's queue, mean/p99."""
+    lines = []
+    for b in breakdowns:
+        for link in b.links:
+            if link.intra_process:
+                lines.append(f'  {b.topic[-22:]:<22} <- {link.publisher[-22:]:<22} '
+                             f'intra-process, end-to-end {_cell(link.stages["end_to_end"])}')
+                continue
+            lines.append(f'  {b.topic[-22:]:<22} <- {link.publisher[-22:]:<22} '
+                         f'serialize {_cell(link.stages["serialization"])}, out queue '
+                         f'{_cell(link.stages["publish_queue"])} ({link.dropped} dropped), '
+                         f'transport {_cell(link.stages["transport"])}, end-to-end '
+                         f'{_cell(link.stages["end_to_end"])}')
+    return lines
+
+
 BOLD, RESET = '\033[1m', '\033[0m'
 STAGE_LABELS = {'queuing': 'queuing', 'deserialization': 'deserialize',
                 'processing': 'processing', 'total': 'total'}

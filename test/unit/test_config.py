@@ -96,3 +96,13 @@ def test_thresholds_on_scheduler_splits():
     cfg = parse_config({'targets': [{'node': '/a', 'thresholds': {
         'queuing_starved': {'warn': 1}}}]})
     assert cfg.targets[0].thresholds['queuing_starved'].warn_ms == 1.0
+
+
+def test_link_stages_take_thresholds_and_the_example_config_loads():
+    cfg = parse_config({'targets': [{'node': '/a', 'thresholds': {
+        'transport': {'warn': 2}, 'end_to_end': {'error': 40, 'statistic': 'max'},
+        'serialization': {'warn': 1}, 'publish_queue': {'warn': 1}}}]})
+    assert cfg.targets[0].thresholds['end_to_end'].statistic == 'max'
+    import os
+    example = os.path.join(os.path.dirname(__file__), '..', '..', 'config', 'monitor.yaml')
+    assert 'transport' in load_config(example).targets[0].thresholds

@@ -82,3 +82,33 @@ def test_audit_findings_warn():
     assert s.level == diag.WARN
     assert 'critical callbacks allocate (3 malloc)' in s.message
     assert 'critical callbacks make syscalls (write x10, openat x10)' in s.message
+
+
+def _link(publisher, transport_p99_s, *, dropped=0, intra=False):
+    from rostrace.breakdown import LinkBreakdown
+    t = StageStats(True, 10, transport_p99_s / 2, 1e-5, transport_p99_s, 1e-4, 1e-4,
+                   transport_p99_s)
+    return LinkBreakdown(publisher=publisher, pid=9, intra_process=intra, messages=10,
+                         dropped=dropped, stages={'transport': t})
+
+
+def test_link_threshold_uses_the_worst_publisher_and_names_it():
+    b = breakdown()
+    b.links = [_link('/fast_cam', 0.001), _link('/slow_cam', 0.004, dropped=3)]
+    s = diag.topic_status(b, {'transport': Threshold(warn_ms=2)})
+    assert s.level == diag.WARN
+    assert s.message == 'transport from /slow_cam p99 4.00 ms > warn 2 ms'
+    assert ('from /slow_cam dropped in outgoing queue', '3') in s.values
+    assert ('from /fast_cam transport p99 (ms)', '1.000') in s.values
+
+
+def test_outgoing_drops_are_said_when_ok():
+    b = breakdown()
+    b.links = [_link('/cam', 0.001, dropped=4)]
+    s = diag.topic_status(b, {})
+    assert s.level == diag.OK and '4 dropped in /cam outgoing queue' in s.message
+
+
+def test_link_threshold_without_links_is_silent():
+    s = diag.topic_status(breakdown(), {'end_to_end': Threshold(warn_ms=0.001)})
+    assert s.level == diag.OK

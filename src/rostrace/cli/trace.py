@@ -118,6 +118,7 @@ def run(args):
                 e.hint += '\n  (use --wait to wait for it to start)'
                 raise
     from ..engine import Tracer
+    from ..probes.receive import RECEIVE_POINTS
     say('Compiling the BPF program and calibrating the probe cost (a few seconds)...')
     tracer = Tracer()
     try:
@@ -132,11 +133,15 @@ def run(args):
                 hint='subscribed topics: ' + ' '.join(subscribed))
         for name, reason in target.missing.items():
             say(f'rostrace: warning: probe point {name} unavailable: {reason}')
-        say(f'Tracing {2 * len(target.probe_points)} probes in {target.node} (pid '
+        receive = [p for p in target.probe_points if p in RECEIVE_POINTS]
+        say(f'Tracing {2 * len(receive)} probes in {target.node} (pid '
             f'{target.pid}), probe cost {tracer.probe_cost_us:.1f} us per entry+return... '
             'Hit Ctrl-C to end.')
         for node, why in sorted(tracer.publisher_notes.items()):
             say(f'rostrace: publisher {node} not traced: {why}')
+        if master is None:
+            say('rostrace: note: with --pid there is no master to find the publishers: '
+                'no publisher side, transport or end-to-end (use --node for those)')
         if tracer.publishers:
             say('Publisher side: ' + ', '.join(
                 f'{t.node} (pid {t.pid})' for t in tracer.publishers.values()))
