@@ -23,6 +23,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def default_sigint():
+    """Child processes answer SIGINT (how tests stop them) even when the test run
+    itself was started in the background, where POSIX shells ignore SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop_process(proc, *, timeout=5.0):
     """SIGINT the process group, then SIGKILL it; returns the exit code."""
     if proc.poll() is None:
@@ -78,7 +84,7 @@ class RosSystem:
         log = open(os.path.join(self.logdir, f'{name}.log'), 'w')
         proc = subprocess.Popen(argv, env=env or self.env, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=stdin or subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=default_sigint)
         proc.log_path = log.name
         self.procs.append(proc)
         return proc

@@ -11,7 +11,7 @@ import time
 import rosbag
 from std_msgs.msg import String
 
-from harness import PY, REPO, read_csv, wait_for
+from harness import PY, REPO, default_sigint, read_csv, wait_for
 from monitoring import echo, echoed
 from tracing import assert_mean_close, durations_s, publish
 
@@ -26,7 +26,9 @@ class PtyRun:
         master, slave = pty.openpty()
         self.fd = master
         self.proc = subprocess.Popen([*ROSTRACE, *args], env=ros.env, stdin=slave,
-                                     stdout=slave, stderr=slave, start_new_session=True)
+                                     stdout=slave, stderr=slave, start_new_session=True,
+                                     preexec_fn=default_sigint)
+        ros.procs.append(self.proc)     # ended with the test's processes, even on failure
         os.close(slave)
         self.screen = ''
 

@@ -40,7 +40,10 @@ def report_error(err):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     # SIGTERM ends a run like Ctrl-C: probes are removed on the way out.
+    # SIGINT and SIGTERM end a run cleanly (probes removed), also when started from a
+    # shell that ran us in the background with SIGINT ignored (POSIX does that).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.run(args)
     except RostraceError as err:

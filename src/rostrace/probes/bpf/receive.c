@@ -194,8 +194,8 @@ struct sock_state {
 };
 
 BPF_HASH(publisher_tgids, u32, u8, 4096);           /* set by user space on attach */
-BPF_HASH(publish_start, u32, u64, 16384);           /* tid -> hand-off time */
-BPF_HASH(publication_seq, struct queue_key, u64, STAT_ENTRIES);
+BPF_TABLE("lru_hash", u32, u64, publish_start, 16384);   /* tid -> hand-off time */
+BPF_TABLE("lru_hash", struct queue_key, u64, publication_seq, STAT_ENTRIES);
 BPF_TABLE("lru_hash", struct buf_key, struct pub_msg, pub_msgs, 65536);
 BPF_TABLE("lru_hash", struct sock_key, struct sock_state, sock_states, 16384);
 BPF_TABLE("lru_hash", struct buf_key, u32, recv_bufs, 65536);  /* recv() buffer -> fd */
