@@ -13,9 +13,10 @@ import pytest
 
 from harness import RosSystem, count_rows, read_csv, wait_for
 from netns import VethPair
-from tracing import publish
+from tracing import breakpoints, node_pid, publish
 
 from rostrace.breakdown import merge_numbers
+from rostrace.probes.receive import PUBLISH_POINTS, RECEIVE_POINTS
 from rostrace.targets import Master
 
 US = 1e-6
@@ -123,6 +124,13 @@ def test_transport_and_end_to_end_match_truth(ros, session, tmp_path, stamped):
                  rel=0.10, floor_s=40 * US)
     assert_close(stages['end_to_end'].mean, statistics.mean(e2e), 'end-to-end',
                  rel=0.03, floor_s=60 * US)
+    # Per PID: the publisher carries only the publish probes, the subscriber only the
+    # receive probes, and detaching restores every byte.
+    pub_pid, sub_pid = node_pid(ros, '/pub'), node_pid(ros, '/sub')
+    assert (breakpoints(pub_pid), breakpoints(sub_pid)) == (PUBLISH_POINTS, RECEIVE_POINTS)
+    session.detach(pub_pid)
+    session.detach(sub_pid)
+    assert breakpoints(pub_pid) == breakpoints(sub_pid) == set()
 
 
 def test_three_publishers_two_subscribers(ros, session, tmp_path):

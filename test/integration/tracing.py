@@ -118,6 +118,11 @@ def probe_bytes(pid):
     return out
 
 
+def breakpoints(pid):
+    """Names of the probe points that carry a breakpoint in process `pid`."""
+    return {name for name, byte in probe_bytes(pid).items() if byte == BREAKPOINT}
+
+
 def node_pid(ros, name):
     _, _, uri = ros.master().lookupNode('/test', name)
     return xmlrpc.client.ServerProxy(uri).getPid('/test')[2]
