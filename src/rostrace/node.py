@@ -13,6 +13,7 @@ from .errors import MasterUnreachable, NodeNotFound, ProcessGone, RostraceError,
 from .targets import resolve_node
 
 GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running
+PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looked up
 
 
 class Monitor:
@@ -32,6 +33,7 @@ class Monitor:
         self.attached = {}            # node -> TargetProcess
         self.problems = {}            # node or pattern -> reason it is not traced
         self.errors = []              # monitor-level problems of the last period
+        self._publishers_due = 0.0    # when to look up the publishers of traced topics next
         self.history = collections.deque()
 
     # -- configuration ------------------------------------------------------------------
@@ -77,6 +79,7 @@ class Monitor:
                         wanted.setdefault(node, spec)
             else:
                 wanted.setdefault(spec.node, spec)
+        attached_before = len(self.attached)
         for node, target in list(self.attached.items()):
             if node not in wanted or not self.tracer.procfs.alive(target.pid):
                 self._detach(node, 'not running')
@@ -87,6 +90,10 @@ class Monitor:
                 self.problems[node] = 'not running'
                 continue
             self._attach(node, spec)
+        now = time.monotonic()
+        if len(self.attached) == attached_before and now < self._publishers_due:
+            return
+        self._publishers_due = now + PUBLISHERS_PERIOD_S
         before = dict(self.tracer.publishers)
         self.tracer.follow_publishers(self.master)
         for pid, target in self.tracer.publishers.items():

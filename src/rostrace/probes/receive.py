@@ -41,7 +41,7 @@ KIND_TCP, KIND_INTRA = 1, 2
 
 
 class Fingerprint(ctypes.Structure):
-    _fields_ = [('len', ctypes.c_uint32), ('pad', ctypes.c_uint32),
+    _fields_ = [('len', ctypes.c_uint32), ('pad', ctypes.c_uint32), ('hash', ctypes.c_uint64),
                 ('head', ctypes.c_uint8 * FP_HEAD), ('tail', ctypes.c_uint8 * 8)]
 
 
@@ -58,11 +58,10 @@ class XferEvent(ctypes.Structure):
 
 
 def fingerprint_key(fp):
-    """What identifies a message's bytes: length, the bytes of the head that exist,
-    and the tail when the kernel read it."""
-    n = min(fp.len, FP_HEAD)
-    tail = bytes(fp.tail) if fp.len >= FP_HEAD + 8 else b''
-    return (fp.len, bytes(fp.head)[:n], tail)
+    """What identifies a message's bytes: its length and the kernel's hash of the first
+    min(len, FP_HEAD) bytes and (when len >= FP_HEAD + 8) the last 8."""
+    return (fp.len, fp.hash)
+
 
 
 def load_bcc():

@@ -135,6 +135,7 @@ struct queue_key {
 struct fingerprint {
     u32 len;
     u32 pad;
+    u64 hash;               /* FNV-1a of the bytes that count, computed here */
     u8 head[FP_HEAD];
     u8 tail[8];
 };
@@ -208,6 +209,16 @@ static __always_inline void fingerprint(struct fingerprint *fp, u64 data, u64 le
         bpf_probe_read_user(fp->head, n, (void *)data);
     if (len >= FP_HEAD + 8)
         bpf_probe_read_user(fp->tail, 8, (void *)(data + len - 8));
+    u64 h = 14695981039346656037ULL ^ len;
+#pragma unroll
+    for (int i = 0; i < FP_HEAD; i++) {
+        if (i < n)
+            h = (h ^ fp->head[i]) * 1099511628211ULL;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+        h = (h ^ fp->tail[i]) * 1099511628211ULL;  /* zero when not read */
+    fp->hash = h;
 }
 
 static __always_inline void lost_event(void)
