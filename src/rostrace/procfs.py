@@ -149,20 +149,16 @@ class ProcFS:
             return None
         return int(link[8:-1]) if link.startswith('socket:[') else None
 
-    def tcp_connection(self, pid, fd):
-        """(local (ip, port), remote (ip, port)) of TCP socket `fd` of `pid`, as seen
-        in the process's own network namespace; None if it is no TCP connection."""
-        inode = self.socket_inode(pid, fd)
-        if inode is None:
-            return None
+    def tcp_connections(self, pid):
+        """{socket inode: (local (ip, port), remote (ip, port))} of the TCP connections
+        in the network namespace of `pid` (IPv4 and IPv6)."""
+        found = {}
         for table in ('tcp', 'tcp6'):
             try:
-                found = parse_connections(self.read(pid, 'net', table)).get(inode)
+                found.update(parse_connections(self.read(pid, 'net', table)))
             except ProcessGone:
                 continue
-            if found:
-                return found
-        return None
+        return found
 
     def listening_ports(self, pid):
         """TCP ports on which process `pid` itself owns a listening socket."""
