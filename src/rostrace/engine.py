@@ -44,6 +44,17 @@ def discover_node_uri(procfs, pid):
     return '', _name_from_cmdline(procfs, pid)
 
 
+def _node_topics(target, method):
+    """Topic names from a node's slave API (getSubscriptions / getPublications);
+    empty when the node has no known URI or does not answer."""
+    if target is None or not target.uri:
+        return set()
+    try:
+        return {t for t, _ in targets_mod.node_call(target.uri, method)}
+    except (ProcessGone, TypeError, ValueError):
+        return set()
+
+
 class Tracer:
     """Owns one compiled BPF program and the processes it is attached to."""
 
@@ -111,14 +122,7 @@ class Tracer:
         return target
 
     def refresh_subscriptions(self, pid):
-        target = self.targets[pid]
-        topics = set()
-        if target.uri:
-            try:
-                topics = {t for t, _ in targets_mod.node_call(target.uri, 'getSubscriptions')}
-            except (ProcessGone, TypeError, ValueError):
-                topics = set()
-        self._subscribed[pid] = topics
+        self._subscribed[pid] = topics = _node_topics(self.targets[pid], 'getSubscriptions')
         return topics
 
     def subscribed(self, pid):
@@ -162,13 +166,7 @@ class Tracer:
 
     def _refresh_publications(self, pid):
         target = self.publishers.get(pid) or self.targets.get(pid)
-        topics = set()
-        if target is not None and target.uri:
-            try:
-                topics = {t for t, _ in targets_mod.node_call(target.uri, 'getPublications')}
-            except (ProcessGone, TypeError, ValueError):
-                topics = set()
-        self._published[pid] = topics
+        self._published[pid] = topics = _node_topics(target, 'getPublications')
         return topics
 
     def _publication_topic(self, pid, publication):
