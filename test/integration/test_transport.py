@@ -70,7 +70,17 @@ def follow(tracer, ros, subscribers, publishers):
     tracer.follow_publishers(master)
     traced = {t.node for t in tracer.publishers.values()}
     assert set(publishers) <= traced, (traced, tracer.publisher_notes)
-    return Totals(tracer)
+    totals = Totals(tracer)
+    totals.attached_ns = time.monotonic_ns()       # CLOCK_MONOTONIC, as the truth files
+    return totals
+
+
+def assert_attached_first(totals, *pub_truths):
+    """Precondition: every probe was in place before the first message was published
+    (attaching a uprobe briefly takes the mmap lock of every process that maps
+    libroscpp, which would show up as latency in messages sent meanwhile)."""
+    first = min(r['pub_start_ns'] for path in pub_truths for r in read_csv(path))
+    assert first > totals.attached_ns, 'publishing began before attaching ended: raise start_delay'
 
 
 def wait_rows(totals, path, n, timeout=60):
@@ -106,11 +116,12 @@ def test_transport_and_end_to_end_match_truth(ros, session, tmp_path, stamped):
     ros.node('processing', 'sub', params={'work_ms': 1.0, 'stamped': stamped,
                                           'truth_file': sub_truth})
     publish(ros, 'pub', '/processing/data', count=300, rate=100, size=512, stamped=stamped,
-            start_delay=3.0, truth_file=pub_truth)
+            start_delay=5.0, truth_file=pub_truth)
     totals = follow(session, ros, ['/sub'], ['/pub'])
     wait_rows(totals, sub_truth, 300)
     time.sleep(0.5)
 
+    assert_attached_first(totals, pub_truth)
     link = totals.links('/sub', '/processing/data')['/pub']
     assert not link.intra_process
     assert (link.messages, link.dropped) == (300, 0)
@@ -144,11 +155,12 @@ def test_three_publishers_two_subscribers(ros, session, tmp_path):
     for pub, n in counts.items():
         pub_truth[pub] = str(tmp_path / f'{pub[1:]}.csv')
         publish(ros, pub[1:], '/processing/data', count=n, rate=50, size=sizes[pub],
-                wait_subscribers=2, start_delay=3.0, truth_file=pub_truth[pub])
+                wait_subscribers=2, start_delay=8.0, truth_file=pub_truth[pub])
     totals = follow(session, ros, list(truths), list(counts))
     for path in truths.values():
         wait_rows(totals, path, sum(counts.values()))
     time.sleep(0.5)
+    assert_attached_first(totals, *pub_truth.values())
 
     for sub, path in truths.items():
         links = totals.links(sub, '/processing/data')
