@@ -17,10 +17,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from .breakdown import LINK_STAGES
 from .histogram import Accumulator
 from .probes.receive import EVENT_RECEIVED, EVENT_SENT, KIND_INTRA, fingerprint_key
 
-LINK_STAGES = ('serialization', 'publish_queue', 'transport', 'end_to_end')
+# What matching measures; serialization is aggregated in the kernel per publication.
+MATCHED_STAGES = tuple(s for s in LINK_STAGES if s != 'serialization')
 MAX_PENDING = 8192          # sent, not yet matched messages kept per connection
 RECENT = 64                 # matched messages kept for a topic's other callbacks
 RECHECK_S = 2.0             # how long a socket's (fd -> connection) answer is trusted
@@ -36,8 +38,7 @@ class LinkNumbers:
     intra: bool
     messages: int = 0
     dropped: int = 0            # dropped from the publisher's outgoing queue
-    stages: dict = field(default_factory=lambda: {s: Accumulator() for s in LINK_STAGES
-                                                  if s != 'serialization'})
+    stages: dict = field(default_factory=lambda: {s: Accumulator() for s in MATCHED_STAGES})
 
 
 class SocketTable:

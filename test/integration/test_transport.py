@@ -13,13 +13,12 @@ import pytest
 
 from harness import RosSystem, count_rows, read_csv, wait_for
 from netns import VethPair
-from tracing import breakpoints, node_pid, publish
+from tracing import US, breakpoints, node_pid, publish
 
 from rostrace.breakdown import merge_numbers
 from rostrace.probes.receive import PUBLISH_POINTS, RECEIVE_POINTS
 from rostrace.targets import Master
 
-US = 1e-6
 
 
 @pytest.fixture(scope='module')
