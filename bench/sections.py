@@ -1,6 +1,7 @@
 """The benchmark sections. Each takes the shared Bench and returns plain data."""
 import ctypes
 import itertools
+import math
 import os
 import subprocess
 import time
@@ -9,6 +10,11 @@ import xmlrpc.client
 from harness import PY, REPO, read_csv, read_log, wait_for
 
 from bench.measure import cpu_ns, rss_kib, spread
+from rostrace.engine import Tracer
+from rostrace.model.histogram import StageStats
+from rostrace.probes.calibrate import calibrate_binary, run_loop, target_address
+from rostrace.system.rosapi import Master
+from rostrace.system.targets import target_from_pid
 
 ROUNDS = 3
 _names = itertools.count()
@@ -27,7 +33,6 @@ class Bench:
     """The ROS system, one compiled tracer, the tmp dir: shared by every section."""
 
     def __init__(self, ros):
-        from rostrace.engine import Tracer
         self.ros = ros
         self.tracer = Tracer()
         self.tmp = os.path.join(ros.logdir, 'bench')
@@ -63,7 +68,6 @@ class Bench:
 
 # -- 1. raw probe cost ----------------------------------------------------------------------
 def raw_probe_cost(bench, calls=20000, rounds=5):
-    from rostrace.probes.calibrate import calibrate_binary, run_loop, target_address
     path = calibrate_binary()
     address = target_address(path)
     probes = bench.tracer.probes
@@ -131,7 +135,6 @@ def publisher_overhead(bench, rate=1000, seconds=3.0, subscriber_counts=(1, 2)):
     """CPU of a publishing roscpp node per message with and without the publisher-side
     probes (TopicManager::publish + Publication::publish entries; a sendto tracepoint
     hit per subscriber socket), and the hits counted in BPF per published message."""
-    from rostrace.targets import target_from_pid
     tracer = bench.tracer
     out = []
     count = int(rate * seconds)
@@ -296,7 +299,6 @@ def first_breakdown(bench, runs=3):
 
 # -- 6. accuracy against the scenario nodes' truth ------------------------------------------
 def _percentile(values, q):
-    import math
     v = sorted(values)
     return v[max(0, math.ceil(q * len(v)) - 1)]
 
@@ -314,7 +316,6 @@ def _traced(bench, node, run):
 
 
 def _master(bench):
-    from rostrace.targets import Master
     return Master(bench.ros.master_uri)
 
 
@@ -359,7 +360,6 @@ def accuracy(bench):
     waits = [r['wait_ns'] * 1e-9 for r in read_csv(truth) if r['topic'] == f'/{name}/fast']
     q = b.stages['queuing']
     deser = b.stages['deserialization'].mean
-    from rostrace.histogram import StageStats
     rows_out.append(_row('queuing (fast behind 20 ms)', 'queuing + deserialization',
                          StageStats(True, q.count, q.mean + deser, p99=q.p99 + deser),
                          waits))
@@ -449,7 +449,6 @@ def _switches(pid):
 
 def _ping_pong(bench, mode, n):
     bpf = bench.tracer.probes.bpf
-    from rostrace.probes.calibrate import calibrate_binary
     path = os.path.join(os.path.dirname(calibrate_binary()), 'rostrace_pingpong')
     proc = subprocess.Popen([path, str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)

@@ -18,8 +18,8 @@ def live_view(duration):
     import rospy
     from diagnostic_msgs.msg import DiagnosticArray
     from rostrace.msg import LatencyBreakdown
-    from rostrace.publishers import breakdown_from_msg
-    from rostrace.render import link_table, table
+    from rostrace.output.messages import breakdown_from_msg
+    from rostrace.views.render import link_table, table
 
     latest, statuses = {}, {}
     rospy.init_node('rostrace_demo_view', anonymous=True, disable_signals=True)

@@ -44,6 +44,10 @@ class ProcessGone(RostraceError):
         self.pid = pid
 
 
+class ProcEntryMissing(RostraceError):
+    """A /proc file this kernel or this process does not have (the process is alive)."""
+
+
 class UnsupportedNode(RostraceError):
     pass
 

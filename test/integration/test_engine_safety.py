@@ -9,7 +9,7 @@ from harness import PY, REPO, read_log, wait_for
 from tracing import (BREAKPOINT, breakpoints, node_pid, probe_bytes, start_trace, stop_trace,
                      topic_windows)
 
-from rostrace.probes.receive import RECEIVE_POINTS
+from rostrace.system.symbols import RECEIVE_POINTS
 
 
 def uprobe_events():

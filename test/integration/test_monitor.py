@@ -7,13 +7,13 @@ import time
 
 import rosbag
 
-from harness import PY, count_rows, read_csv, read_log, wait_for
+from harness import PY, count_rows, read_csv, wait_for
 from monitoring import (attached_lines, echo, echoed, rosdiagnostic, start_monitor, statuses,
-                        wait_for_attached, write_config)
+                        write_config)
 from tracing import (BREAKPOINT, assert_mean_close, assert_p99_close, breakpoints, durations_s,
                      node_pid, probe_bytes, publish)
 
-from rostrace.probes.receive import RECEIVE_POINTS
+from rostrace.system.symbols import RECEIVE_POINTS
 
 OK, WARN, ERROR = 0, 1, 2
 

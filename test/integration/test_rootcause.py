@@ -1,8 +1,6 @@
 """Issue 8 acceptance: where the time went, from kernel tracepoints, against known
 workloads (a SCHED_FIFO hog, sleeping and busy callbacks, fresh pages, a callback
 that allocates and writes)."""
-import subprocess
-import time
 
 from harness import PY, read_csv, wait_for
 from monitoring import echo, echoed, start_monitor, statuses, write_config

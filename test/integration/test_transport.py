@@ -15,9 +15,9 @@ from harness import RosSystem, count_rows, read_csv, wait_for
 from netns import VethPair
 from tracing import US, breakpoints, node_pid, publish
 
-from rostrace.breakdown import merge_numbers
-from rostrace.probes.receive import PUBLISH_POINTS, RECEIVE_POINTS
-from rostrace.targets import Master
+from rostrace.model.numbers import Window
+from rostrace.system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
+from rostrace.system.rosapi import Master
 
 
 
@@ -33,7 +33,7 @@ def tracer():
 def session(tracer):
     """The module's tracer, with everything a test attached detached after it."""
     yield tracer
-    for pid in list(tracer.targets) + list(tracer.publishers):
+    for pid in list(tracer.targets) + list(tracer.publisher_targets):
         tracer.detach(pid)
     tracer.publisher_notes.clear()
     tracer.collect()                    # drop what is left of the test's events
@@ -44,19 +44,15 @@ class Totals:
 
     def __init__(self, tracer):
         self.tracer = tracer
-        self.numbers = {}
-        self.elapsed = 0.0
+        self.window = Window(window_s=0.0)
 
     def collect(self):
-        window_s, per_topic = self.tracer.collect()
-        self.elapsed += window_s
-        for key, numbers in per_topic.items():
-            merge_numbers(self.numbers.setdefault(key, {}), numbers)
+        self.window.merge(self.tracer.collect())
 
     def links(self, node, topic):
         """{publisher node: LinkBreakdown} for `topic` in subscriber `node`."""
         self.collect()
-        for b in self.tracer.build(self.numbers, self.elapsed):
+        for b in self.tracer.build(self.window):
             if b.node == node and b.topic == topic:
                 return {link.publisher: link for link in b.links}
         return {}
@@ -67,7 +63,7 @@ def follow(tracer, ros, subscribers, publishers):
     for node in subscribers:
         tracer.attach_node(node, master=master)
     tracer.follow_publishers(master)
-    traced = {t.node for t in tracer.publishers.values()}
+    traced = {t.node for t in tracer.publisher_targets.values()}
     assert set(publishers) <= traced, (traced, tracer.publisher_notes)
     totals = Totals(tracer)
     totals.attached_ns = time.monotonic_ns()       # CLOCK_MONOTONIC, as the truth files
@@ -271,7 +267,7 @@ def test_outgoing_queue_drops_counted_exactly(ros_veth, veth, session, tmp_path)
     assert rows[-1]['seq'] == 200          # the newest always survives
     assert sum(r['gap'] for r in rows) == 200 - received
     assert (link.messages, link.dropped) == (received, 200 - received)
-    sub = next(b for b in session.build(totals.numbers, totals.elapsed)
+    sub = next(b for b in session.build(totals.window)
                if b.node == '/sub' and b.topic == '/processing/data')
     assert sub.dropped == 0                 # none of it was the subscriber's queue
 

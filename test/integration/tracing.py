@@ -9,9 +9,9 @@ from elftools.elf.elffile import ELFFile
 
 from harness import json_lines, read_log, wait_for
 
-from rostrace import symbols
-from rostrace.procfs import ProcFS
-from rostrace.targets import find_roscpp
+from rostrace.system import symbols
+from rostrace.system.procfs import ProcFS
+from rostrace.system.targets import find_roscpp
 
 
 def start_trace(ros, *args, name='rostrace'):

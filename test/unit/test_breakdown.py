@@ -1,32 +1,59 @@
-"""Kernel numbers -> TopicBreakdown; missing probe points make stages unavailable."""
-from rostrace.breakdown import (ALL_STAGES, STAGES, build_breakdown, merge_numbers,
-                                stage_availability)
-from rostrace.histogram import bucket_of
+"""Kernel map entries -> typed rows -> merged windows -> TopicBreakdown; missing probe
+points make stages unavailable."""
+from rostrace.model.breakdown import ALL_STAGES, STAGES, build_breakdown, stage_availability
+from rostrace.model.decode import decode_window
+from rostrace.model.histogram import bucket_of
+from rostrace.model.numbers import TopicNumbers
+from rostrace.probes import abi
+
+PID, QUEUE, PUBLICATION = 42, 0x5000, 0x6000
 
 
-def kernel_stage(*values):
-    buckets = {}
+def kernel(record, *values, obj=QUEUE):
+    """The stats entry and histogram entries the kernel would hold for `values`."""
+    stats = [(abi.StatKey(tgid=PID, record=record, object=obj),
+              abi.StatVal(count=len(values), sum_ns=sum(values), min_ns=min(values),
+                          max_ns=max(values)))]
+    hists = {}
     for v in values:
-        buckets[bucket_of(v)] = buckets.get(bucket_of(v), 0) + 1
-    return [len(values), sum(values), min(values), max(values), buckets]
+        hists[bucket_of(v)] = hists.get(bucket_of(v), 0) + 1
+    return stats, [(abi.HistKey(tgid=PID, record=record, object=obj, bucket=b), n)
+                   for b, n in hists.items()]
+
+
+def window(*entries):
+    """One QueueRow's TopicNumbers from kernel entries (histograms only for stages)."""
+    stats = [s for e in entries for s in e[0]]
+    hists = [h for e in entries for h in e[1]]
+    queues, publications = decode_window(stats, hists, syscall_name=lambda n: f'sys{n}')
+    assert not publications
+    assert [(q.pid, q.queue) for q in queues] == [(PID, QUEUE)]
+    return queues[0].numbers
+
+
+def count(record, n):
+    return ([(abi.StatKey(tgid=PID, record=record, object=QUEUE),
+              abi.StatVal(count=n, sum_ns=n, min_ns=1, max_ns=1))], [])
 
 
 def test_breakdown_from_two_collects():
-    numbers = {}
-    # window of 3 messages: queuing 1 ms, 2 ms, 3 ms; processing 5 ms each
-    merge_numbers(numbers, {'received': 2, 'processed': 2,
-                            'queuing': kernel_stage(1_000_000, 2_000_000),
-                            'processing': kernel_stage(5_000_000, 5_000_000)})
-    merge_numbers(numbers, {'received': 1, 'processed': 1, 'dropped': 1,
-                            'queuing': kernel_stage(3_000_000),
-                            'processing': kernel_stage(5_000_000)})
+    # window 1: queuing 1 ms, 2 ms, processing 5 ms each; window 2: queuing 3 ms, 1 drop
+    first = window(count(abi.COUNT_RECEIVED, 2), count(abi.COUNT_PROCESSED, 2),
+                   kernel(abi.STAGE_QUEUING, 1_000_000, 2_000_000),
+                   kernel(abi.STAGE_PROCESSING, 5_000_000, 5_000_000))
+    second = window(count(abi.COUNT_RECEIVED, 1), count(abi.COUNT_PROCESSED, 1),
+                    count(abi.COUNT_DROPPED, 1), kernel(abi.STAGE_QUEUING, 3_000_000),
+                    kernel(abi.STAGE_PROCESSING, 5_000_000))
+    numbers = TopicNumbers().merge(first).merge(second)
     b = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
                         numbers=numbers, missing={})
     assert (b.received, b.processed, b.dropped) == (3, 3, 1)
     assert b.stages['queuing'].mean == 0.002
     assert b.stages['queuing'].max == 0.003
+    assert sum(numbers.stages['queuing'].buckets.values()) == 3
     assert b.dominant_stage() == 'processing'
     assert set(b.as_dict()['stages']) == set(ALL_STAGES) > set(STAGES)
+    assert first.received == 2, 'merging must not change what was merged in'
 
 
 def test_missing_deserialize_disables_dependent_stages():
@@ -34,7 +61,7 @@ def test_missing_deserialize_disables_dependent_stages():
     disabled = stage_availability(missing)
     assert set(disabled) == set(ALL_STAGES)        # the scheduler splits too
     b = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
-                        numbers={}, missing=missing)
+                        numbers=TopicNumbers(), missing=missing)
     assert not b.stages['processing'].available
     assert 'not found' in b.stages['processing'].reason
     assert b.as_dict()['stages']['processing']['available'] is False
@@ -42,24 +69,43 @@ def test_missing_deserialize_disables_dependent_stages():
 
 def test_quiet_topic_is_available_with_zero_counts():
     b = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
-                        numbers={}, missing={})
+                        numbers=TopicNumbers(), missing={})
     assert all(s.available and s.count == 0 for s in b.stages.values())
     assert b.dominant_stage() is None
 
 
-def test_scheduler_splits_and_per_callback_counts():
-    numbers = {}
+def sums(record, callbacks, events):
+    return ([(abi.StatKey(tgid=PID, record=record, object=QUEUE),
+              abi.StatVal(count=callbacks, sum_ns=events, min_ns=0, max_ns=events))], [])
+
+
+def test_scheduler_splits_per_callback_counts_and_audit():
     # 2 callbacks: on CPU 3 ms + 1 ms, runqueue 1 ms + 0, blocked 0 + 4 ms;
-    # 1 + 3 voluntary switches, 6 page faults in all
-    merge_numbers(numbers, {'processed': 2,
-                            'processing_oncpu': kernel_stage(3_000_000, 1_000_000),
-                            'processing_runqueue': kernel_stage(1_000_000, 0),
-                            'processing_blocked': kernel_stage(1, 4_000_000),
-                            'sums': {'voluntary_switches': [2, 4], 'page_faults': [2, 6]}})
+    # 1 + 3 voluntary switches, 6 page faults in all; 2 write() calls, 5 mallocs
+    numbers = window(count(abi.COUNT_PROCESSED, 2),
+                     kernel(abi.STAGE_PROCESSING_ONCPU, 3_000_000, 1_000_000),
+                     kernel(abi.STAGE_PROCESSING_RUNQUEUE, 1_000_000, 0),
+                     kernel(abi.STAGE_PROCESSING_BLOCKED, 1, 4_000_000),
+                     sums(abi.SUM_VOLUNTARY_SWITCHES, 2, 4), sums(abi.SUM_PAGE_FAULTS, 2, 6),
+                     sums(abi.SUM_ALLOCATIONS, 2, 5), count(abi.SYSCALL_BASE + 1, 2))
     b = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
                         numbers=numbers, missing={}, audited=True)
     assert b.per_callback == {'voluntary_switches': 2.0, 'involuntary_switches': 0.0,
                               'page_faults': 3.0}
     assert abs(b.share('processing_blocked') - 4 / 9) < 1e-6
-    assert b.audit == {'allocations': 0, 'allocations_per_callback': 0.0, 'syscalls': {}}
+    assert b.audit == {'allocations': 5, 'allocations_per_callback': 2.5,
+                       'syscalls': {'sys1': 2}}
     assert 'audit' in b.as_dict() and 'per_callback' in b.as_dict()
+
+
+def test_publication_rows_are_told_apart_by_their_record_enum():
+    stats, hists = kernel(abi.STAGE_SERIALIZATION, 20_000, 40_000, obj=PUBLICATION)
+    stats += [(abi.StatKey(tgid=PID, record=abi.COUNT_PUBLISHED, object=PUBLICATION),
+               abi.StatVal(count=2, sum_ns=2, min_ns=1, max_ns=1))]
+    queues, publications = decode_window(stats, hists)
+    assert not queues
+    (row,) = publications
+    assert (row.pid, row.publication, row.numbers.published) == (PID, PUBLICATION, 2)
+    assert row.numbers.serialization.count == 2
+    assert row.numbers.serialization.stats().mean == 30e-6
+    assert sum(row.numbers.serialization.buckets.values()) == 2

@@ -1,7 +1,7 @@
 """Monitor config validation: each bad input gets its own message naming the key."""
 import pytest
 
-from rostrace.config import ConfigError, load_config, parse_config
+from rostrace.model.config import ConfigError, load_config, parse_config
 
 GOOD = {'publish_rate': 2, 'window': 5, 'targets': [
     {'node': 'talker', 'topics': ['chatter'],

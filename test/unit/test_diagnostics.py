@@ -1,8 +1,8 @@
 """Breakdown + thresholds -> status: highest level wins, messages name stage and bound."""
-from rostrace import diagnostics as diag
-from rostrace.breakdown import TopicBreakdown
-from rostrace.config import Threshold
-from rostrace.histogram import StageStats
+from rostrace.views import diagnostics as diag
+from rostrace.model.breakdown import TopicBreakdown
+from rostrace.model.config import Threshold
+from rostrace.model.histogram import StageStats
 
 
 def breakdown(processing_p99_s=0.012, processing_mean_s=0.010, queuing_p99_s=0.001,
@@ -85,7 +85,7 @@ def test_audit_findings_warn():
 
 
 def _link(publisher, transport_p99_s, *, dropped=0, intra=False):
-    from rostrace.breakdown import LinkBreakdown
+    from rostrace.model.breakdown import LinkBreakdown
     t = StageStats(True, 10, transport_p99_s / 2, 1e-5, transport_p99_s, 1e-4, 1e-4,
                    transport_p99_s)
     return LinkBreakdown(publisher=publisher, pid=9, intra_process=intra, messages=10,

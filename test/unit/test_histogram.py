@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from rostrace.histogram import Accumulator, bucket_bounds, bucket_of, percentile
+from rostrace.model.histogram import Accumulator, bucket_bounds, bucket_of, percentile
 
 
 @pytest.mark.parametrize('value', [0, 1, 15, 16, 17, 31, 32, 33, 1000, 999_999,

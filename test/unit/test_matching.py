@@ -1,8 +1,8 @@
 """TransportMatcher: pairing sent and received messages per TCP connection. [pure logic;
 the acceptance path with real processes and probes is test/integration/test_transport.py]"""
-from rostrace.probes.receive import (EVENT_RECEIVED, EVENT_SENT, FP_HEAD, KIND_INTRA,
-                                     KIND_TCP, XferEvent)
-from rostrace.transport import TransportMatcher
+from rostrace.probes.abi import (EVENT_RECEIVED, EVENT_SENT, FP_HEAD, KIND_INTRA, KIND_TCP,
+                                 XferEvent)
+from rostrace.model.matching import TransportMatcher
 
 PUB, SUB_A, SUB_B = 100, 200, 300
 PUB_ADDR = ('10.0.0.2', 40000)
@@ -109,7 +109,7 @@ def test_intra_process_has_end_to_end_and_no_transport():
                t_publish=1000, t_received=1100, t_done=1500, payload=b'')
     m.feed([ev])
     link = m.take()[(SUB_A, 0xAB, SUB_A, 0xCD, True)]
-    assert link.intra and link.messages == 1
+    assert link.link.intra and link.messages == 1
     assert link.stages['end_to_end'].sum_ns == 500
     assert link.stages['transport'].count == 0
 

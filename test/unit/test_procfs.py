@@ -1,5 +1,5 @@
 """/proc parsing from fixture text."""
-from rostrace.procfs import ProcFS, parse_listen_inodes, parse_maps, parse_nspid
+from rostrace.system.procfs import ProcFS, parse_listen_inodes, parse_maps, parse_nspid
 
 MAPS = """\
 55d0c0000000-55d0c0001000 r--p 00000000 fd:01 1234 /usr/lib/rostrace/processing

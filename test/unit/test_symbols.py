@@ -1,7 +1,7 @@
 """Probe points by mangled name: robust to ABI tags and argument lists."""
 import pytest
 
-from rostrace.symbols import PROBE_POINTS, nested_name
+from rostrace.system.symbols import PROBE_POINTS, nested_name
 
 ROSCPP_1_15 = ('_ZN3ros17SubscriptionQueue4pushERKN5boost10shared_ptrINS_26'
                'SubscriptionCallbackHelperEEERKNS2_INS_19MessageDeserializerEEEbRKNS1_8'

@@ -4,8 +4,12 @@ Exit status 0 only when tracing will work.
 """
 import os
 
-from .. import preflight
 from ..errors import RostraceError
+from ..probes.program import BpfProgram
+from ..system import preflight
+from ..system.procfs import ProcFS
+from ..system.rosapi import Master
+from ..system.targets import resolve_node
 
 EPILOG = '''examples:
   rostrace doctor
@@ -37,20 +41,16 @@ def _tracepoints():
 
 
 def _compile():
-    from ..probes.receive import ReceiveProbes
-    ReceiveProbes().close()
-    return 'the receive-path program compiles and loads (kernel headers found)'
+    BpfProgram().close()
+    return 'the BPF program compiles and loads (kernel headers found)'
 
 
 def _node_checks(results, node):
-    from ..procfs import ProcFS
-    from ..targets import Master, resolve_node
     master = Master()
     holder = {}
 
     def resolve():
-        holder['t'] = resolve_node(node if node.startswith('/') else '/' + node,
-                                   master=master, procfs=ProcFS())
+        holder['t'] = resolve_node(node, master=master, procfs=ProcFS())
         t = holder['t']
         ns = f', pid {t.ns_pid} in its own PID namespace' if t.ns_pid != t.pid else ''
         return f'{t.node} is host pid {t.pid}{ns}'

@@ -4,7 +4,7 @@ Prints a plain-text summary per topic (with its dominant stage) on stdout.
 """
 import sys
 
-from ..report import html_report, load_bags, text_summary
+from ..output.report import html_report, load_bags, text_summary
 
 EPILOG = '''examples:
   rosbag record -O run.bag /rostrace/latency /diagnostics     (while the monitor runs)

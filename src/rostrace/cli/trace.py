@@ -6,14 +6,19 @@ Shows a live view refreshed every interval (or one JSON object per interval with
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
-from .. import preflight
-from ..breakdown import merge_numbers
+from ..engine import Tracer
 from ..errors import EXIT_USAGE, MasterUnreachable, NodeNotFound, RostraceError
-from ..render import histogram, topic_block
-from ..targets import Master
+from ..model.names import absolute
+from ..model.numbers import TopicKey, Window
+from ..probes.program import BPF_DIR, program_text
+from ..system import preflight
+from ..system.rosapi import Master
+from ..system.symbols import RECEIVE_POINTS
+from ..views.render import histogram, topic_block
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
@@ -46,10 +51,6 @@ def add_arguments(p):
     p.add_argument('--ebpf', action='store_true', help=argparse.SUPPRESS)
 
 
-def _normalize(name):
-    return name if name.startswith('/') else '/' + name
-
-
 def say(text):
     print(text, file=sys.stderr, flush=True)
 
@@ -62,14 +63,16 @@ def report_json(tracer, target, breakdowns):
         'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid]})
 
 
-def view(breakdowns, *, numbers=None, hist=False, color=False, heading=''):
-    """The live view (or the summary): one block per topic, histograms with --hist."""
+def view(breakdowns, *, totals=None, hist=False, color=False, heading=''):
+    """The live view (or the summary): one block per topic, histograms (of the `totals`
+    Window) with --hist."""
     lines = [heading] if heading else []
     for b in breakdowns:
         lines += topic_block(b, color=color)
+        numbers = totals.topics.get(TopicKey(b.pid, b.topic)) if totals else None
         if hist and numbers is not None:
             for stage in ('queuing', 'deserialization', 'processing'):
-                acc = numbers.get((b.pid, b.topic), {}).get(stage)
+                acc = numbers.stages.get(stage)
                 if acc is not None and acc.count:
                     lines.append(f'  {stage} distribution:')
                     lines += histogram(acc.buckets)
@@ -99,16 +102,15 @@ def run(args):
         say('rostrace: error: --interval must be > 0 seconds')
         return EXIT_USAGE
     if args.ebpf:
-        from ..probes.receive import BPF_DIR
-        for name in ('rostrace.h', 'receive.c'):
-            with open(os.path.join(BPF_DIR, name)) as f:
-                sys.stdout.write(f.read())
+        with open(os.path.join(BPF_DIR, 'rostrace.h')) as f:
+            sys.stdout.write(f.read())
+        sys.stdout.write(program_text())
         return 0
     preflight.check_all('rostrace ' + ' '.join(sys.argv[1:]))
-    topics = [_normalize(t) for t in args.topic]
+    topics = [absolute(t) for t in args.topic]
     master = None if args.pid else Master()
     if master:
-        args.node = _normalize(args.node)
+        args.node = absolute(args.node)
         if args.wait:
             wait_for_node(master, args.node)
         else:
@@ -117,8 +119,6 @@ def run(args):
             except NodeNotFound as e:
                 e.hint += '\n  (use --wait to wait for it to start)'
                 raise
-    from ..engine import Tracer
-    from ..probes.receive import RECEIVE_POINTS
     say('Compiling the BPF program and calibrating the probe cost (a few seconds)...')
     tracer = Tracer()
     try:
@@ -142,34 +142,32 @@ def run(args):
         if master is None:
             say('rostrace: note: with --pid there is no master to find the publishers: '
                 'no publisher side, transport or end-to-end (use --node for those)')
-        if tracer.publishers:
+        if tracer.publisher_targets:
             say('Publisher side: ' + ', '.join(
-                f'{t.node} (pid {t.pid})' for t in tracer.publishers.values()))
+                f'{t.node} (pid {t.pid})' for t in tracer.publisher_targets.values()))
         return _loop(tracer, target, topics, args, master)
     finally:
-        import signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C during detach
         tracer.close()
 
 
 def _loop(tracer, target, topics, args, master=None):
     start = time.monotonic()    # the first window began when the probes were attached
-    totals = {}
+    totals = Window(window_s=0.0)
     live = sys.stdout.isatty() and not args.json
 
     def window():
-        window_s, per_topic = tracer.collect()
+        this = tracer.collect()
         if master is not None:
             tracer.follow_publishers(master)    # publishers that came (or went) since
-        for key, numbers in per_topic.items():
-            merge_numbers(totals.setdefault(key, {}), numbers)
-        breakdowns = tracer.build(per_topic, window_s, topics=topics)
+        totals.merge(this)
+        breakdowns = tracer.build(this, topics=topics)
         if args.json:
             print(report_json(tracer, target, breakdowns), flush=True)
         else:
             heading = (f'{target.node} (pid {target.pid}) on {target.host}: last '
-                       f'{window_s:.1f} s, mean/p50/p99/max, * = dominant stage')
-            print((CLEAR if live else '') + view(breakdowns, numbers=totals, hist=args.hist,
+                       f'{this.window_s:.1f} s, mean/p50/p99/max, * = dominant stage')
+            print((CLEAR if live else '') + view(breakdowns, totals=totals, hist=args.hist,
                                                  color=live, heading=heading), flush=True)
 
     ended = 0
@@ -189,8 +187,9 @@ def _loop(tracer, target, topics, args, master=None):
         window()                                        # the partial last window
     if not args.json:
         elapsed = time.monotonic() - start
-        summary = tracer.build(totals, elapsed, topics=topics)
-        print(view(summary, numbers=totals, hist=args.hist, color=live,
+        totals.window_s = elapsed
+        summary = tracer.build(totals, topics=topics)
+        print(view(summary, totals=totals, hist=args.hist, color=live,
                    heading=f'Summary of {elapsed:.1f} s in {target.node} (pid {target.pid})'),
               flush=True)
     return ended

@@ -8,8 +8,8 @@ the part that lands inside any measured span.
 import subprocess
 from dataclasses import dataclass
 
-from .. import symbols
 from ..errors import SystemNotReady
+from ..system import symbols
 
 TARGET_SYMBOL = 'rostrace_calibrate_target'
 
@@ -54,7 +54,7 @@ def run_loop(proc):
 
 
 def calibrate(probes, *, calls=20000, rounds=2):
-    """Run the calibration with `probes` (a ReceiveProbes) and load the result into it."""
+    """Run the calibration with `probes` (a BpfProgram) and load the result into it."""
     path = calibrate_binary()
     address = target_address(path)
     proc = subprocess.Popen([path, str(calls)], stdin=subprocess.PIPE,

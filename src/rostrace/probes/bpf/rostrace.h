@@ -1,34 +1,83 @@
-/* Shared definitions of rostrace's BPF programs: keys, stage ids, histogram buckets.
- * The Python side mirrors STAGE_* and the bucket layout in rostrace/histogram.py. */
+/* The contract between rostrace's BPF program and its Python loader: the one definition
+ * of every id, key and event layout both sides use.
+ *
+ * Python never retypes this file: rostrace/probes/abi.py is generated from it
+ * (`make abi`), and test/unit/test_abi.py fails when the two disagree -- an enum value,
+ * a field, its offset or its size (the layout is compiled here with the C compiler and
+ * compared with ctypes). Keep to what the generator reads: `enum name { A = n, B, ... };`
+ * and structs of u8/u32/u64, arrays of them (sized by a number or an enum constant)
+ * and structs defined above. */
 #ifndef ROSTRACE_H
 #define ROSTRACE_H
 
-#define STAGE_QUEUING 0
-#define STAGE_DESERIALIZATION 1
-#define STAGE_PROCESSING 2
-#define STAGE_TOTAL 3
-#define COUNT_RECEIVED 4
-#define COUNT_PROCESSED 5
-#define COUNT_DROPPED 6
-#define COUNT_PUBLISHED 7           /* publisher side: keyed by Publication*, not queue */
-/* Splits from the scheduler tracepoints (threads.h), with histograms. */
-#define STAGE_QUEUING_BUSY 8        /* serving spinner on CPU (other callbacks) */
-#define STAGE_QUEUING_STARVED 9     /* serving spinner runnable, not running */
-#define STAGE_QUEUING_IDLE 10       /* serving spinner blocked / idle */
-#define STAGE_PROCESSING_ONCPU 11
-#define STAGE_PROCESSING_RUNQUEUE 12
-#define STAGE_PROCESSING_BLOCKED 13
-#define STAGE_SERIALIZATION 14      /* publisher side: hand-off -> serialized buffer */
-/* Per-callback sums (count = callbacks, sum = events): no histogram. */
-#define SUM_VOLUNTARY_CS 16
-#define SUM_INVOLUNTARY_CS 17
-#define SUM_PAGE_FAULTS 18
-#define SUM_ALLOCATIONS 19          /* real-time audit only */
-#define SUM_SYSCALLS 20             /* real-time audit only */
-#define SYSCALL_BASE 1000           /* + syscall number: count per callback's syscalls */
+/* What a stats/hist key's `record` counts, per SubscriptionQueue* (`object`).
+ * STAGE_*: durations with a histogram; COUNT_*: counters; SUM_*: per-callback sums
+ * (count = callbacks, sum = events), no histogram. */
+enum queue_record {
+    STAGE_QUEUING = 0,
+    STAGE_DESERIALIZATION = 1,
+    STAGE_PROCESSING = 2,
+    STAGE_TOTAL = 3,
+    /* Splits from the scheduler tracepoints (sched.c). */
+    STAGE_QUEUING_BUSY = 4,         /* serving spinner on CPU (other callbacks) */
+    STAGE_QUEUING_STARVED = 5,      /* serving spinner runnable, not running */
+    STAGE_QUEUING_IDLE = 6,         /* serving spinner blocked / idle */
+    STAGE_PROCESSING_ONCPU = 7,
+    STAGE_PROCESSING_RUNQUEUE = 8,
+    STAGE_PROCESSING_BLOCKED = 9,
+    COUNT_RECEIVED = 16,
+    COUNT_PROCESSED = 17,
+    COUNT_DROPPED = 18,
+    SUM_VOLUNTARY_SWITCHES = 24,
+    SUM_INVOLUNTARY_SWITCHES = 25,
+    SUM_PAGE_FAULTS = 26,
+    SUM_ALLOCATIONS = 27,           /* real-time audit only */
+    SUM_SYSCALLS = 28,              /* real-time audit only */
+    SYSCALL_BASE = 1000,            /* + syscall number: count of a callback's syscalls */
+};
 
-#define HAS_HISTOGRAM(stage) ((stage) <= STAGE_TOTAL || \
-    ((stage) >= STAGE_QUEUING_BUSY && (stage) <= STAGE_SERIALIZATION))
+/* The same, per Publication* (`object`): the publisher side. */
+enum publication_record {
+    STAGE_SERIALIZATION = 32,       /* hand-off -> serialized buffer */
+    COUNT_PUBLISHED = 33,
+};
+
+#define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_BLOCKED || \
+    (record) == STAGE_SERIALIZATION)
+
+/* Probe hits per handler (the `hits` per-CPU array), so the benchmarks count the cost
+ * per message instead of assuming it. */
+enum hit {
+    HIT_PUSH = 0,
+    HIT_PUSH_RETURN = 1,
+    HIT_CALL = 2,
+    HIT_DESERIALIZE = 3,
+    HIT_DESERIALIZE_RETURN = 4,
+    HIT_CALL_RETURN = 5,
+    HIT_CALIBRATE = 6,
+    HIT_CALIBRATE_RETURN = 7,
+    HIT_TOPIC_PUBLISH = 8,
+    HIT_PUBLICATION_PUBLISH = 9,
+    HIT_SEND = 10,
+    HIT_RECV = 11,
+    HIT_COUNT = 12,
+};
+
+/* Transport events (ring buffer `xfer_events`). */
+enum event_type {
+    EVENT_SENT = 1,
+    EVENT_RECEIVED = 2,
+};
+
+enum origin_kind {
+    KIND_TCP = 1,               /* arrived through a TCP socket (fd known) */
+    KIND_INTRA = 2,             /* delivered inside the publishing process */
+};
+
+enum fingerprint_size {
+    FP_HEAD = 24,               /* bytes of a message's start that identify it */
+    FP_TAIL = 8,                /* ... and of its end */
+};
 
 #ifndef HIST_ENTRIES
 #define HIST_ENTRIES 65536
@@ -40,18 +89,18 @@
 #define PENDING_ENTRIES 65536
 #endif
 
-/* One topic of one process: roscpp's SubscriptionQueue object is the topic handle. */
+/* One record of one object (a SubscriptionQueue* or Publication*) of one process. */
 struct stat_key {
     u32 tgid;
-    u32 stage;
-    u64 queue;
+    u32 record;             /* enum queue_record / publication_record */
+    u64 object;
 };
 
 struct hist_key {
     u32 tgid;
-    u32 stage;
-    u64 queue;
-    u32 bucket;
+    u32 record;
+    u64 object;
+    u32 bucket;             /* bucket_of(value_ns) */
     u32 pad;
 };
 
@@ -62,9 +111,38 @@ struct stat_val {
     u64 max_ns;
 };
 
+/* Identifies a message's bytes across processes: its length, first FP_HEAD bytes
+ * (only min(len, FP_HEAD) of them count) and last FP_TAIL bytes (when
+ * len >= FP_HEAD + FP_TAIL). */
+struct fingerprint {
+    u32 len;
+    u32 pad;
+    u64 hash;               /* FNV-1a of the bytes that count, computed in the kernel */
+    u8 head[FP_HEAD];
+    u8 tail[FP_TAIL];
+};
+
+struct xfer_event {
+    u32 type;               /* enum event_type */
+    u32 tgid;
+    u32 fd;                 /* the socket, or 0 (intra-process) */
+    u32 kind;               /* received: enum origin_kind */
+    u64 object;             /* received: SubscriptionQueue* */
+    u64 publication;        /* sent, and received intra-process when known: Publication* */
+    u64 seq;                /* sent: message number of the publication */
+    u64 dropped;            /* sent: messages this socket's outgoing queue dropped since */
+    u64 t_publish;          /* hand-off to roscpp (TopicManager::publish entry), 0 unknown */
+    u64 t_serialized;       /* sent: Publication::publish entry */
+    u64 t_sent;             /* sent: first send() of the message on this socket */
+    u64 t_received;         /* received: SubscriptionQueue::push */
+    u64 t_done;             /* received: end of SubscriptionQueue::call (the callback) */
+    struct fingerprint fp;
+};
+
 /* Log-linear buckets: values below 16 ns are exact; above, each power of two is
  * split into 16 linear sub-buckets (relative width <= 6.25 %, so a percentile read
- * at a bucket's midpoint is within about 3 %). */
+ * at a bucket's midpoint is within about 3 %). rostrace/model/histogram.py mirrors
+ * bucket_of(); test/unit/test_histogram.py checks the pair on known values. */
 static __always_inline u32 log2_u64(u64 v)
 {
     u32 r = 0;

@@ -4,11 +4,13 @@ Every problem names the file, the key and what was wrong, e.g.
 "monitor.yaml: targets[2].thresholds.processing.warn: expected a number of
 milliseconds, got 'fast'".
 """
+import fnmatch
 from dataclasses import dataclass, field
 
 import yaml
 
 from .breakdown import ALL_STAGES, LINK_STAGES
+from .names import absolute
 
 STAGES = ALL_STAGES + LINK_STAGES     # per topic, then per publisher link (worst link)
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
@@ -51,6 +53,15 @@ class MonitorConfig:
     @property
     def window_s(self):
         return self.window if self.window is not None else 1.0 / self.publish_rate
+
+    def spec_for(self, node):
+        """The first target spec whose name or pattern matches `node`, or None."""
+        return next((s for s in self.targets if fnmatch.fnmatchcase(node, s.node)), None)
+
+    def wants(self, node, topic):
+        """True when a spec covers `node` and (if it lists topics) `topic`."""
+        spec = self.spec_for(node)
+        return spec is not None and (not spec.topics or topic in spec.topics)
 
 
 def _number(source, key, value, *, unit, positive=False):
@@ -103,11 +114,11 @@ def _target(source, index, value):
     if not isinstance(node, str) or not node.strip():
         raise ConfigError(source, f'{key}.node', f'expected a node name or pattern, got {node!r}')
     node = node.strip()
-    node = node if node.startswith('/') or node.startswith('*') else '/' + node
+    node = node if node.startswith('*') else absolute(node)      # '*' starts a pattern
     topics = value.get('topics', [])
     if not isinstance(topics, list) or not all(isinstance(t, str) and t for t in topics):
         raise ConfigError(source, f'{key}.topics', f'expected a list of topic names, got {topics!r}')
-    topics = tuple(t if t.startswith('/') else '/' + t for t in topics)
+    topics = tuple(absolute(t) for t in topics)
     thresholds = _mapping(source, f'{key}.thresholds', value.get('thresholds', {}))
     parsed = {}
     for stage, spec in thresholds.items():

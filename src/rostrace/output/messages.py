@@ -4,8 +4,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from rostrace.msg import LatencyBreakdown, PublisherLink, StageStats
 
-from .breakdown import ALL_STAGES, LINK_STAGES, PER_CALLBACK, LinkBreakdown, TopicBreakdown
-from .histogram import StageStats as Stats
+from ..model.breakdown import (ALL_STAGES, LINK_STAGES, PER_CALLBACK, LinkBreakdown,
+                               TopicBreakdown)
+from ..model.histogram import StageStats as Stats
 
 LATENCY_TOPIC = '/rostrace/latency'
 
@@ -70,7 +71,9 @@ def status_msg(status):
                             values=[KeyValue(key=k, value=v) for k, v in status.values])
 
 
-class Publishers:
+class RosOutput:
+    """The monitor's two ROS publishers: /rostrace/latency and /diagnostics."""
+
     def __init__(self):
         self.latency = rospy.Publisher(LATENCY_TOPIC, LatencyBreakdown, queue_size=1000)
         self.diagnostics = rospy.Publisher('/diagnostics', DiagnosticArray, queue_size=10)

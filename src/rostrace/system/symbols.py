@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from .errors import ProbePointMissing
+from ..errors import ProbePointMissing
 
 # Probe point -> qualified C++ name. Argument lists and ABI tags are ignored when
 # matching, so another roscpp build with different parameter types still matches.
@@ -17,6 +17,8 @@ PROBE_POINTS = {
     'topic_publish': ('ros', 'TopicManager', 'publish'),
     'publication_publish': ('ros', 'Publication', 'publish'),
 }
+RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize'})   # subscriber side
+PUBLISH_POINTS = frozenset({'topic_publish', 'publication_publish'})      # publisher side
 
 
 @dataclass(frozen=True)

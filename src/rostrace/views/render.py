@@ -1,4 +1,6 @@
 """Breakdowns as lines of text for a terminal (under 100 columns). [pure]"""
+from ..model.breakdown import SPLITS
+from ..model.histogram import bucket_bounds
 
 
 def human(seconds):
@@ -118,7 +120,6 @@ SPLIT_LABELS = {'queuing_busy': 'busy (other callbacks)', 'queuing_starved': 'st
 
 def root_cause_lines(b):
     """What the scheduler did meanwhile, the per-callback counts and the audit."""
-    from .breakdown import SPLITS
     lines = []
     for parent, splits in SPLITS.items():
         if not any(s in b.stages and b.stages[s].count for s in splits):
@@ -139,7 +140,6 @@ def root_cause_lines(b):
 
 def histogram(buckets, *, width=40):
     """bcc-style text histogram of a {log-linear bucket: count} map, by powers of two."""
-    from .histogram import bucket_bounds
     if not buckets:
         return ['  (no samples)']
     by_power = {}

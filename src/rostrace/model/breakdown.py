@@ -1,11 +1,12 @@
 """Kernel numbers of one window -> TopicBreakdown per (process, topic). [pure]"""
 from dataclasses import dataclass, field
 
-from .histogram import Accumulator, StageStats, unavailable
+from .histogram import StageStats, unavailable
+from .numbers import CallbackSum
 
 STAGES = ('queuing', 'deserialization', 'processing', 'total')
 PARTS = ('queuing', 'deserialization', 'processing')          # total = their sum
-# What the scheduler did meanwhile (kernel tracepoints, bpf/threads.h).
+# What the scheduler did meanwhile (kernel tracepoints, probes/bpf/sched.c).
 SPLITS = {'queuing': ('queuing_busy', 'queuing_starved', 'queuing_idle'),
           'processing': ('processing_oncpu', 'processing_runqueue', 'processing_blocked')}
 SPLIT_STAGES = SPLITS['queuing'] + SPLITS['processing']
@@ -18,7 +19,7 @@ LINK_STAGES = ('serialization', 'publish_queue', 'transport', 'end_to_end')
 INTRA_UNAVAILABLE = {'publish_queue': 'intra-process: no outgoing queue',
                      'transport': 'intra-process: no transport'}
 
-# Stage -> probe points it needs (see probes/bpf/receive.c).
+# Stage -> probe points it needs (see probes/bpf/subscriber.c).
 STAGE_NEEDS = {
     'queuing': ('queue_push', 'queue_call', 'deserialize'),
     'deserialization': ('queue_call', 'deserialize'),
@@ -48,9 +49,10 @@ class LinkBreakdown:
 
 
 def build_link(*, publisher, pid, intra, numbers):
+    """LinkBreakdown of one publisher from its LinkNumbers."""
     stages = {}
     for name in LINK_STAGES:
-        acc = numbers.get(name)
+        acc = numbers.stages.get(name)
         if intra and name in INTRA_UNAVAILABLE:
             stages[name] = unavailable(INTRA_UNAVAILABLE[name])
         elif intra and name == 'serialization' and not (acc and acc.count):
@@ -58,8 +60,7 @@ def build_link(*, publisher, pid, intra, numbers):
         else:
             stages[name] = acc.stats() if acc else StageStats(available=True)
     return LinkBreakdown(publisher=publisher, pid=pid, intra_process=intra,
-                         messages=numbers.get('messages', 0),
-                         dropped=numbers.get('dropped', 0), stages=stages)
+                         messages=numbers.messages, dropped=numbers.dropped, stages=stages)
 
 
 @dataclass
@@ -126,64 +127,30 @@ def stage_availability(missing):
 
 def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audited=False,
                     publisher_names=None, transport_note=''):
-    """numbers: {stage: Accumulator, 'received'|'processed'|'dropped': int,
-    'sums': {name: [callbacks, events]}, 'syscalls': {name: count}}."""
+    """TopicBreakdown of one topic from its TopicNumbers; stages whose probe points
+    are `missing` ({point: reason}) are unavailable, never 0."""
     disabled = stage_availability(missing)
     stages = {}
     for name in ALL_STAGES:
         if name in disabled:
             stages[name] = unavailable(disabled[name])
         else:
-            acc = numbers.get(name)
+            acc = numbers.stages.get(name)
             stages[name] = acc.stats() if acc else StageStats(available=True)
-    sums = numbers.get('sums', {})
-
-    def mean(name):
-        callbacks, events = sums.get(name, (0, 0))
-        return events / callbacks if callbacks else 0.0
+    sums = numbers.sums
     audit = None
     if audited:
-        audit = {'allocations': sums.get('allocations', (0, 0))[1],
-                 'allocations_per_callback': mean('allocations'),
-                 'syscalls': dict(sorted(numbers.get('syscalls', {}).items()))}
+        allocations = sums.get('allocations', CallbackSum())
+        audit = {'allocations': allocations.events,
+                 'allocations_per_callback': allocations.per_callback,
+                 'syscalls': dict(sorted(numbers.syscalls.items()))}
+    names = publisher_names or {}
+    links = [build_link(publisher=names.get(key.publisher_pid, f'pid:{key.publisher_pid}'),
+                        pid=key.publisher_pid, intra=key.intra, numbers=link)
+             for key, link in sorted(numbers.links.items())]
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
-                          received=numbers.get('received', 0),
-                          processed=numbers.get('processed', 0),
-                          dropped=numbers.get('dropped', 0), stages=stages,
-                          per_callback={name: mean(name) for name in PER_CALLBACK},
-                          audit=audit, transport_note=transport_note,
-                          links=[build_link(publisher=(publisher_names or {}).get(
-                                                pub_pid, f'pid:{pub_pid}'),
-                                            pid=pub_pid, intra=intra, numbers=link)
-                                 for (pub_pid, intra), link in
-                                 sorted(numbers.get('links', {}).items())])
-
-
-def merge_numbers(into, numbers):
-    """Add numbers of one queue or window into accumulated per-topic numbers.
-
-    Stage values are the kernel's [count, sum, min, max, buckets] or Accumulators.
-    """
-    for key, value in numbers.items():
-        if key in ALL_STAGES or key in LINK_STAGES:
-            acc = into.setdefault(key, Accumulator())
-            if isinstance(value, Accumulator):
-                acc.merge(value)
-            else:
-                acc.add(*value)
-        elif key == 'sums':
-            sums = into.setdefault('sums', {})
-            for name, (callbacks, events) in value.items():
-                c, e = sums.get(name, (0, 0))
-                sums[name] = [c + callbacks, e + events]
-        elif key == 'links':
-            links = into.setdefault('links', {})
-            for link_key, link in value.items():
-                merge_numbers(links.setdefault(link_key, {}), link)
-        elif key == 'syscalls':
-            calls = into.setdefault('syscalls', {})
-            for name, count in value.items():
-                calls[name] = calls.get(name, 0) + count
-        else:
-            into[key] = into.get(key, 0) + value
-    return into
+                          received=numbers.received, processed=numbers.processed,
+                          dropped=numbers.dropped, stages=stages,
+                          per_callback={name: sums.get(name, CallbackSum()).per_callback
+                                        for name in PER_CALLBACK},
+                          audit=audit, transport_note=transport_note, links=links)

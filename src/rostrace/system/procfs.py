@@ -1,9 +1,15 @@
-"""Parse /proc text (pure functions) and read it under a configurable procfs root."""
+"""Parse /proc text (pure functions) and read it under a configurable procfs root.
+
+Every OS error of a /proc read is translated in one place (`ProcFS.errors`): the
+process is gone only when /proc/PID itself is gone; a file this kernel or process
+does not have (no IPv6 table) is ProcEntryMissing; EACCES is NotPrivileged.
+"""
+import contextlib
 import ipaddress
 import os
 from dataclasses import dataclass
 
-from .errors import NotPrivileged, ProcessGone
+from ..errors import NotPrivileged, ProcEntryMissing, ProcessGone
 
 TCP_LISTEN = '0A'
 
@@ -88,17 +94,24 @@ class ProcFS:
     def path(self, pid, *parts):
         return os.path.join(self.root, str(pid), *parts)
 
-    def read(self, pid, *parts):
+    @contextlib.contextmanager
+    def errors(self, pid, what):
+        """Translate the OS errors of reading `what` of process `pid`."""
         try:
-            with open(self.path(pid, *parts)) as f:
-                return f.read()
-        except FileNotFoundError:
-            raise ProcessGone(pid) from None
+            yield
         except ProcessLookupError:
             raise ProcessGone(pid) from None
+        except FileNotFoundError:
+            if not os.path.exists(self.path(pid)):
+                raise ProcessGone(pid) from None
+            raise ProcEntryMissing(f'{what} does not exist') from None
         except PermissionError:
-            raise NotPrivileged(f'cannot read {self.path(pid, *parts)}',
-                                hint='run rostrace as root') from None
+            raise NotPrivileged(f'cannot read {what}', hint='run rostrace as root') from None
+
+    def read(self, pid, *parts):
+        path = self.path(pid, *parts)
+        with self.errors(pid, path), open(path) as f:
+            return f.read()
 
     def pids(self):
         return [int(d) for d in os.listdir(self.root) if d.isdigit()]
@@ -113,10 +126,9 @@ class ProcFS:
         return self.read(pid, 'comm').strip()
 
     def exe(self, pid):
-        try:
-            return os.readlink(self.path(pid, 'exe'))
-        except (FileNotFoundError, ProcessLookupError):
-            raise ProcessGone(pid) from None
+        path = self.path(pid, 'exe')
+        with self.errors(pid, path):
+            return os.readlink(path)
 
     def alive(self, pid):
         return os.path.exists(self.path(pid, 'status'))
@@ -128,10 +140,8 @@ class ProcFS:
     def socket_inodes(self, pid):
         inodes = set()
         fd_dir = self.path(pid, 'fd')
-        try:
+        with self.errors(pid, fd_dir):
             names = os.listdir(fd_dir)
-        except (FileNotFoundError, ProcessLookupError):
-            raise ProcessGone(pid) from None
         for name in names:
             try:
                 link = os.readlink(os.path.join(fd_dir, name))
@@ -156,8 +166,8 @@ class ProcFS:
         for table in ('tcp', 'tcp6'):
             try:
                 found.update(parse_connections(self.read(pid, 'net', table)))
-            except ProcessGone:
-                continue
+            except ProcEntryMissing:
+                continue        # no such table (IPv6 off)
         return found
 
     def listening_ports(self, pid):
@@ -166,8 +176,8 @@ class ProcFS:
         for table in ('tcp', 'tcp6'):
             try:
                 listening |= parse_listening(self.read(pid, 'net', table))
-            except ProcessGone:
-                continue        # no such table (IPv6 off); a gone process fails below
+            except ProcEntryMissing:
+                continue        # no such table (IPv6 off)
         owned = self.socket_inodes(pid)
         return sorted({port for port, inode in listening if inode in owned})
 
@@ -176,13 +186,13 @@ class ProcFS:
         return port in self.listening_ports(pid)
 
     def read_memory(self, pid, address, size):
+        """Bytes at `address` of `pid`, or b'' where nothing is mapped."""
+        path = self.path(pid, 'mem')
         try:
-            with open(self.path(pid, 'mem'), 'rb') as f:
+            with self.errors(pid, path), open(path, 'rb') as f:
                 f.seek(address)
                 return f.read(size)
-        except (FileNotFoundError, ProcessLookupError):
-            raise ProcessGone(pid) from None
-        except (OSError, ValueError, OverflowError):
+        except (OSError, ValueError, OverflowError, NotPrivileged):
             return b''
 
     def host_pid(self, ns_pid, *, port=None):
@@ -199,7 +209,7 @@ class ProcFS:
                 continue
             try:
                 chain = self.nspid(pid)
-            except (ProcessGone, NotPrivileged):
+            except (ProcessGone, ProcEntryMissing, NotPrivileged):
                 continue
             if chain and len(chain) > 1 and chain[-1] == ns_pid:
                 candidates.append(pid)

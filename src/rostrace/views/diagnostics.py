@@ -5,7 +5,7 @@ joined with "; ", keys carry their units.
 """
 from dataclasses import dataclass, field
 
-from .breakdown import ALL_STAGES, LINK_STAGES, PER_CALLBACK, SPLITS
+from ..model.breakdown import ALL_STAGES, LINK_STAGES, PER_CALLBACK, SPLITS
 
 STARVATION_SHARE = 0.5        # starved part of queuing that makes it "dominated"
 STARVATION_MIN_S = 1e-3       # ... when queuing itself is at least this long

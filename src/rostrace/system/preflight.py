@@ -1,7 +1,7 @@
 """What tracing needs from this machine, checked before anything is attached."""
 import os
 
-from .errors import NotPrivileged, SystemNotReady
+from ..errors import NotPrivileged, SystemNotReady
 
 TRACEFS = '/sys/kernel/tracing'
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39

@@ -1,27 +1,28 @@
-"""The receive-path BPF program: compiled once, attached per target PID."""
+"""rostrace's one BPF program (bpf/*.c): compiled once, its uprobes attached per PID.
+
+The program is split by concern, one file each, compiled as one text (BCC rewrites map
+accesses only in its main source, so the parts cannot be #included): common.c (which
+processes are traced, per-window aggregation, hit counters), sched.c (scheduler and
+page-fault accounting per thread), transport.c (what crosses processes), subscriber.c
+(the receive path), publisher.c (the publish side), audit.c (real-time audit) and
+calibrate.c (probe cost at start-up). bpf/rostrace.h is their contract with Python.
+"""
 import ctypes
 import os
 import platform
 import time
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
+from ..model.decode import HIT_NAMES, decode_window
+from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
+from . import abi
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
-
-# Stage ids of bpf/rostrace.h
-STAGE_IDS = {0: 'queuing', 1: 'deserialization', 2: 'processing', 3: 'total',
-             8: 'queuing_busy', 9: 'queuing_starved', 10: 'queuing_idle',
-             11: 'processing_oncpu', 12: 'processing_runqueue', 13: 'processing_blocked',
-             14: 'serialization'}
-COUNTERS = {4: 'received', 5: 'processed', 6: 'dropped', 7: 'published'}
-SUMS = {16: 'voluntary_switches', 17: 'involuntary_switches', 18: 'page_faults',
-        19: 'allocations', 20: 'syscalls'}
-SYSCALL_BASE = 1000
+SOURCES = ('common.c', 'sched.c', 'transport.c', 'subscriber.c', 'publisher.c', 'audit.c',
+           'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
 # Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own
 # probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).
-RECEIVE_POINTS = {'queue_push', 'queue_call', 'deserialize'}
-PUBLISH_POINTS = {'topic_publish', 'publication_publish'}
 URETPROBE_SYSCALL = {'x86_64': 335}.get(platform.machine(), -1)
 
 # probe point -> (entry handler, return handler or None)
@@ -33,47 +34,31 @@ HANDLERS = {
     'deserialize': ('on_message_deserializer_deserialize',
                     'on_message_deserializer_deserialize_return'),
 }
+# Per-process sets in common.c: which probe points put a process in which.
+TGID_SETS = ((b'traced_tgids', RECEIVE_POINTS), (b'publisher_tgids', PUBLISH_POINTS))
 
 
-FP_HEAD = 24
-EVENT_SENT, EVENT_RECEIVED = 1, 2
-KIND_TCP, KIND_INTRA = 1, 2
-
-
-class Fingerprint(ctypes.Structure):
-    _fields_ = [('len', ctypes.c_uint32), ('pad', ctypes.c_uint32), ('hash', ctypes.c_uint64),
-                ('head', ctypes.c_uint8 * FP_HEAD), ('tail', ctypes.c_uint8 * 8)]
-
-
-class XferEvent(ctypes.Structure):
-    """struct xfer_event of bpf/receive.c."""
-    _fields_ = [('type', ctypes.c_uint32), ('tgid', ctypes.c_uint32),
-                ('fd', ctypes.c_uint32), ('kind', ctypes.c_uint32),
-                ('object', ctypes.c_uint64), ('publication', ctypes.c_uint64),
-                ('seq', ctypes.c_uint64),
-                ('dropped', ctypes.c_uint64), ('t_publish', ctypes.c_uint64),
-                ('t_serialized', ctypes.c_uint64), ('t_sent', ctypes.c_uint64),
-                ('t_received', ctypes.c_uint64), ('t_done', ctypes.c_uint64),
-                ('fp', Fingerprint)]
-
-
-def fingerprint_key(fp):
-    """What identifies a message's bytes: its length and the kernel's hash of the first
-    min(len, FP_HEAD) bytes and (when len >= FP_HEAD + 8) the last 8."""
-    return (fp.len, fp.hash)
-
+def program_text():
+    """The program as BCC compiles it: the parts in order, each under a #line
+    directive so compiler errors name the part's own file and line."""
+    parts = ['#include <uapi/linux/ptrace.h>\n#include "rostrace.h"\n']
+    for name in SOURCES:
+        with open(os.path.join(BPF_DIR, name)) as f:
+            parts.append(f'#line 1 "{name}"\n{f.read()}')
+    return ''.join(parts)
 
 
 def load_bcc():
     try:
         import bcc
+        import bcc.syscall
     except ImportError:
         raise SystemNotReady('BCC is not installed for this Python (import bcc failed)',
                              hint='apt-get install python3-bpfcc, and run with /usr/bin/python3')
     return bcc
 
 
-class ReceiveProbes:
+class BpfProgram:
     """One compiled program; `attach(target)` puts its probes into one process only.
 
     Failure to attach leaves nothing of that target attached. `close()` removes
@@ -82,8 +67,9 @@ class ReceiveProbes:
 
     def __init__(self, *, cflags=()):
         bcc = load_bcc()
+        self._syscall_name = lambda n: bcc.syscall.syscall_name(n).decode()
         try:
-            self.bpf = bcc.BPF(src_file=os.path.join(BPF_DIR, 'receive.c').encode(),
+            self.bpf = bcc.BPF(text=program_text().encode(),
                                cflags=['-I' + BPF_DIR,
                                        f'-DURETPROBE_SYSCALL={URETPROBE_SYSCALL}', *cflags])
         except Exception as e:  # bcc raises bare Exception on compile errors
@@ -101,14 +87,14 @@ class ReceiveProbes:
         self.bpf[b'xfer_events'].open_ring_buffer(self._on_event)
 
     def _on_event(self, _ctx, data, size):
-        if size >= ctypes.sizeof(XferEvent):
-            ev = XferEvent()
-            ctypes.memmove(ctypes.byref(ev), data, ctypes.sizeof(XferEvent))
+        if size >= ctypes.sizeof(abi.XferEvent):
+            ev = abi.XferEvent()
+            ctypes.memmove(ctypes.byref(ev), data, ctypes.sizeof(abi.XferEvent))
             self._events.append(ev)
 
     def events(self):
-        """Transport events (XferEvent) since the previous call, oldest first, and how
-        many the full ring buffer refused meanwhile."""
+        """Transport events (abi.XferEvent) since the previous call, oldest first, and
+        how many the full ring buffer refused meanwhile."""
         self.bpf.ring_buffer_consume()
         events, self._events = self._events, []
         lost_table = self.bpf[b'xfer_lost']
@@ -154,10 +140,9 @@ class ReceiveProbes:
                                 hint='check `rostrace doctor`') from None
         self._attached.setdefault(target.pid, []).extend(done)
         have.update(wanted)
-        if have & RECEIVE_POINTS:
-            self.bpf[b'traced_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
-        if have & PUBLISH_POINTS:
-            self.bpf[b'publisher_tgids'][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
+        for table, points_of_set in TGID_SETS:
+            if have & points_of_set:
+                self.bpf[table][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
 
     def audit(self, pid, libc_path, malloc_address):
         """Real-time audit of an attached process: malloc() and syscalls in callbacks."""
@@ -192,9 +177,9 @@ class ReceiveProbes:
     def detach(self, pid):
         self._detach_events(self._attached.pop(pid, []))
         self._points.pop(pid, None)
-        for name in ('traced_tgids', 'audited_tgids', 'publisher_tgids'):
+        for name in (b'traced_tgids', b'audited_tgids', b'publisher_tgids'):
             try:
-                del self.bpf[name.encode()][ctypes.c_uint(pid)]
+                del self.bpf[name][ctypes.c_uint(pid)]
             except KeyError:
                 pass
         if pid in self._audited:
@@ -211,15 +196,11 @@ class ReceiveProbes:
         self.bpf.cleanup()
 
     # -- reading ----------------------------------------------------------------------
-    HIT_NAMES = ('push', 'push_return', 'call', 'deserialize', 'deserialize_return',
-                 'call_return', 'calibrate', 'calibrate_return', 'topic_publish',
-                 'publication_publish', 'send', 'recv')
-
     def hits(self):
-        """Probe hits so far per handler (summed over CPUs), for cost accounting."""
+        """Probe hits so far per handler (summed over CPUs), for cost accounting:
+        {'push': n, 'push_return': n, ...} (enum hit of rostrace.h)."""
         table = self.bpf[b'hits']
-        return {name: sum(table.getvalue(ctypes.c_int(i)))
-                for i, name in enumerate(self.HIT_NAMES)}
+        return {name: sum(table.getvalue(ctypes.c_int(i))) for i, name in HIT_NAMES.items()}
 
     def calibration_span(self):
         span = self.bpf[b'calib_span']
@@ -228,36 +209,14 @@ class ReceiveProbes:
         return total, count
 
     def collect(self):
-        """Numbers since the previous collect: {(tgid, queue): {name: value}}.
-
-        Stages map to [count, sum_ns, min_ns, max_ns, {bucket: count}]; counters
-        (received, processed, dropped) to ints; 'sums' to {name: [callbacks, events]};
-        'syscalls' to {name: count}. The kernel writes the other generation
-        meanwhile, so nothing recorded during the read is lost.
-        """
+        """([QueueRow], [PublicationRow]) since the previous collect. The kernel writes
+        the other generation meanwhile, so nothing recorded during the read is lost."""
         old = self._generation
         self._generation = 1 - old
         self.bpf[b'generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
         time.sleep(0.0005)   # let handlers that read the old generation finish
-        result = {}
-        for key, val in self._drain(f'stats{old}'):
-            entry = result.setdefault((key.tgid, key.queue), {})
-            if key.stage in COUNTERS:
-                entry[COUNTERS[key.stage]] = val.count
-            elif key.stage in STAGE_IDS:
-                entry[STAGE_IDS[key.stage]] = [val.count, val.sum_ns, val.min_ns, val.max_ns,
-                                               {}]
-            elif key.stage in SUMS:
-                entry.setdefault('sums', {})[SUMS[key.stage]] = [val.count, val.sum_ns]
-            elif key.stage >= SYSCALL_BASE:
-                from bcc.syscall import syscall_name
-                name = syscall_name(key.stage - SYSCALL_BASE).decode()
-                entry.setdefault('syscalls', {})[name] = val.count
-        for key, count in self._drain(f'hist{old}'):
-            stage = result.get((key.tgid, key.queue), {}).get(STAGE_IDS.get(key.stage))
-            if stage is not None:
-                stage[4][key.bucket] = getattr(count, "value", count)
-        return result
+        return decode_window(self._drain(f'stats{old}'), self._drain(f'hist{old}'),
+                             syscall_name=self._syscall_name)
 
     def _drain(self, name):
         table = self.bpf[name.encode()]

@@ -1,16 +1,14 @@
 """ROS node name -> TargetProcess: master XML-RPC, the node's own getPid, /proc."""
 import os
 import socket
-import xmlrpc.client
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from ..errors import ProcessGone, UnsupportedNode
+from ..model.names import absolute
 from . import symbols
-from .errors import MasterUnreachable, NodeNotFound, ProcessGone, UnsupportedNode
 from .procfs import ProcFS
-
-CALLER_ID = '/rostrace'
-XMLRPC_TIMEOUT_S = 3.0
+from .rosapi import Node
 
 
 @dataclass
@@ -22,61 +20,14 @@ class TargetProcess:
     library: str             # ELF holding roscpp, reachable from here
     probe_points: dict = field(default_factory=dict)
     missing: dict = field(default_factory=dict)    # probe point -> reason
-    uri: str = ''
+    uri: str = ''            # the node's slave API, '' when unknown
 
+    def subscriptions(self):
+        """Topics the node itself says it subscribes to (empty when it cannot say)."""
+        return Node(self.uri).subscriptions() if self.uri else set()
 
-class _TimeoutTransport(xmlrpc.client.Transport):
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = XMLRPC_TIMEOUT_S
-        return conn
-
-
-def _proxy(uri):
-    return xmlrpc.client.ServerProxy(uri, transport=_TimeoutTransport())
-
-
-class Master:
-    """The few master and slave API calls rostrace needs (ROS Master API)."""
-
-    def __init__(self, uri=None):
-        self.uri = uri or os.environ.get('ROS_MASTER_URI', 'http://localhost:11311')
-
-    def _call(self, method, *args):
-        try:
-            code, msg, value = getattr(_proxy(self.uri), method)(CALLER_ID, *args)
-        except (OSError, xmlrpc.client.Error) as e:
-            raise MasterUnreachable(f'cannot reach the ROS master at {self.uri}: {e}',
-                                    hint='start roscore or set ROS_MASTER_URI') from None
-        return code, msg, value
-
-    def nodes(self):
-        _, _, state = self._call('getSystemState')
-        return sorted({n for kind in state for _, names in kind for n in names})
-
-    def lookup_node(self, node):
-        code, _, uri = self._call('lookupNode', node)
-        if code != 1:
-            raise NodeNotFound(node, self.uri, self.nodes())
-        return uri
-
-    def publishers(self, topics):
-        """{topic: [publisher nodes]} for the given topics."""
-        _, _, state = self._call('getSystemState')
-        return {topic: sorted(names) for topic, names in state[0] if topic in topics}
-
-    def subscriptions(self, node):
-        """Topics `node` subscribes to, as the master knows them."""
-        _, _, state = self._call('getSystemState')
-        return sorted(topic for topic, names in state[1] if node in names)
-
-
-def node_call(uri, method, *args):
-    try:
-        code, msg, value = getattr(_proxy(uri), method)(CALLER_ID, *args)
-    except (OSError, xmlrpc.client.Error) as e:
-        raise ProcessGone(0, f'node at {uri} does not answer ({e})') from None
-    return value
+    def publications(self):
+        return Node(self.uri).publications() if self.uri else set()
 
 
 def _local_host():
@@ -125,14 +76,46 @@ def target_from_pid(pid, *, node='', procfs=None, uri=''):
                          missing=missing, uri=uri)
 
 
+def name_from_cmdline(procfs, pid):
+    """The node name given as `__name:=` on the command line, if any."""
+    try:
+        args = procfs.read(pid, 'cmdline').split('\0')
+    except ProcessGone:
+        return ''
+    for arg in args:
+        if arg.startswith('__name:='):
+            return absolute(arg[len('__name:='):])
+    return ''
+
+
+def discover_node_uri(procfs, pid):
+    """The slave API URI of the ROS node run by `pid` (no master needed): the listening
+    port whose getPid answers this process's own (namespaced) PID; '' if none does."""
+    chain = procfs.nspid(pid) or [pid]
+    for port in procfs.listening_ports(pid):
+        uri = f'http://127.0.0.1:{port}/'
+        try:
+            if Node(uri).pid() == chain[-1]:
+                return uri
+        except ProcessGone:
+            continue
+    return ''
+
+
+def target_of_pid(pid, *, node='', procfs=None):
+    """TargetProcess of a roscpp process known only by its host PID."""
+    procfs = procfs or ProcFS()
+    return target_from_pid(pid, node=node or name_from_cmdline(procfs, pid), procfs=procfs,
+                           uri=discover_node_uri(procfs, pid))
+
+
 def resolve_node(node, *, master, procfs=None):
     """Resolve a ROS node name to the host process that runs it."""
     procfs = procfs or ProcFS()
-    if not node.startswith('/'):
-        node = '/' + node
+    node = absolute(node)
     uri = master.lookup_node(node)
-    ns_pid = node_call(uri, 'getPid')
-    if not isinstance(ns_pid, int):
+    ns_pid = Node(uri).pid()
+    if ns_pid is None:
         raise ProcessGone(0, f'node {node} gave no PID')
     port = urlparse(uri).port
     pid = procfs.host_pid(ns_pid, port=port)

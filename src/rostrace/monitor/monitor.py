@@ -1,23 +1,23 @@
-"""The monitor node: follows the ROS graph, attaches to configured roscpp nodes,
-publishes LatencyBreakdown and /diagnostics every period, even when nothing arrives."""
-import collections
+"""The monitor: follows the ROS graph, attaches to configured roscpp nodes, publishes
+breakdowns and statuses every period, even when nothing arrives. No rospy here:
+`publish(breakdowns, statuses)` is given (monitor/ros_node.py wires it to ROS)."""
 import fnmatch
 import os
 import socket
 import time
 
-from . import diagnostics as diag
-from .breakdown import merge_numbers
-from .config import ConfigError, load_config
-from .errors import MasterUnreachable, NodeNotFound, ProcessGone, RostraceError, UnsupportedNode
-from .targets import resolve_node
+from ..errors import MasterUnreachable, NodeNotFound, ProcessGone, RostraceError, UnsupportedNode
+from ..model.config import ConfigError, load_config
+from ..model.history import WindowHistory
+from ..system.targets import resolve_node
+from ..views.statuses import MonitorState, monitor_statuses
 
 GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running
 PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looked up
 
 
 class Monitor:
-    """Pure-ish core of the monitor: no rospy; `publish(breakdowns, statuses)` is given."""
+    """Configuration reload, graph following and the publishing loop."""
 
     def __init__(self, config, *, tracer, master, publish, config_path=None, own_name='',
                  log=print):
@@ -34,7 +34,7 @@ class Monitor:
         self.problems = {}            # node or pattern -> reason it is not traced
         self.errors = []              # monitor-level problems of the last period
         self._publishers_due = 0.0    # when to look up the publishers of traced topics next
-        self.history = collections.deque()
+        self.history = WindowHistory()
 
     # -- configuration ------------------------------------------------------------------
     def _mtime(self):
@@ -57,12 +57,6 @@ class Monitor:
         self.log(f'rostrace_monitor: reloaded {self.config_path}')
         return True
 
-    def spec_for(self, node):
-        for spec in self.config.targets:
-            if fnmatch.fnmatchcase(node, spec.node):
-                return spec
-        return None
-
     # -- graph ----------------------------------------------------------------------------
     def follow_graph(self):
         """Attach to configured nodes that appeared or restarted, detach the gone."""
@@ -71,14 +65,7 @@ class Monitor:
         except MasterUnreachable as e:
             self.errors.append(str(e))
             return
-        wanted = {}
-        for spec in self.config.targets:
-            if spec.is_pattern:
-                for node in fnmatch.filter(sorted(running), spec.node):
-                    if node != self.own_name:
-                        wanted.setdefault(node, spec)
-            else:
-                wanted.setdefault(spec.node, spec)
+        wanted = self._wanted(running)
         attached_before = len(self.attached)
         for node, target in list(self.attached.items()):
             if node not in wanted or not self.tracer.procfs.alive(target.pid):
@@ -90,13 +77,30 @@ class Monitor:
                 self.problems[node] = 'not running'
                 continue
             self._attach(node, spec)
+        self._follow_publishers(changed=len(self.attached) != attached_before)
+
+    def _wanted(self, running):
+        """{node: spec} of the configured nodes (patterns matched against `running`)."""
+        wanted = {}
+        for spec in self.config.targets:
+            if spec.is_pattern:
+                for node in fnmatch.filter(sorted(running), spec.node):
+                    if node != self.own_name:
+                        wanted.setdefault(node, spec)
+            else:
+                wanted.setdefault(spec.node, spec)
+        return wanted
+
+    def _follow_publishers(self, *, changed):
+        """Look the publishers of traced topics up once a period, or at once when the
+        traced nodes changed."""
         now = time.monotonic()
-        if len(self.attached) == attached_before and now < self._publishers_due:
+        if not changed and now < self._publishers_due:
             return
         self._publishers_due = now + PUBLISHERS_PERIOD_S
-        before = dict(self.tracer.publishers)
+        before = dict(self.tracer.publisher_targets)
         self.tracer.follow_publishers(self.master)
-        for pid, target in self.tracer.publishers.items():
+        for pid, target in self.tracer.publisher_targets.items():
             if pid not in before:
                 self.log(f'rostrace_monitor: publisher side attached to {target.node} '
                          f'(pid {pid})')
@@ -131,63 +135,23 @@ class Monitor:
     # -- windows --------------------------------------------------------------------------
     def window(self):
         """Collect one period; breakdowns over the configured window."""
-        window_s, per_topic = self.tracer.collect()
-        self.history.append((window_s, per_topic))
-        covered = 0.0
-        kept = collections.deque()
-        for w, numbers in reversed(self.history):
-            if kept and covered + w > self.config.window_s * 1.001:
-                break
-            kept.appendleft((w, numbers))
-            covered += w
-        self.history = kept
-        merged = {}
-        for _, numbers in kept:
-            for key, values in numbers.items():
-                merge_numbers(merged.setdefault(key, {}), values)
-        return self.tracer.build(merged, covered)
+        merged = self.history.add(self.tracer.collect(), window_s=self.config.window_s)
+        return self.tracer.build(merged)
+
+    def state(self):
+        """What the statuses are computed from (plain values)."""
+        return MonitorState(
+            host=self.host, problems=dict(self.problems), errors=list(self.errors),
+            attached={node: (t.pid, set(self.tracer.subscribed(t.pid)))
+                      for node, t in self.attached.items()},
+            publishers=[(t.node, t.pid) for t in self.tracer.publisher_targets.values()],
+            probe_cost_us=self.tracer.probe_cost_us, lost_events=self.tracer.transport.lost)
 
     def statuses(self, breakdowns, *, stopped=False):
-        out = []
-        for b in breakdowns:
-            spec = self.spec_for(b.node)
-            if spec is None or (spec.topics and b.topic not in spec.topics):
-                continue
-            out.append(diag.topic_status(b, spec.thresholds))
-        for node, target in self.attached.items():
-            spec = self.spec_for(node)
-            subscribed = set(self.tracer.subscribed(target.pid))
-            for topic in (spec.topics if spec else ()):
-                if topic not in subscribed:
-                    out.append(diag.Status(name=diag.status_name(node, topic),
-                                           hardware_id=self.host, level=diag.WARN,
-                                           message=f'{node} does not subscribe to {topic}'))
-        for node, reason in sorted(self.problems.items()):
-            if reason and node not in self.attached:
-                out.append(diag.not_running_status(node, self.host, reason))
-        for spec in self.config.targets:
-            if spec.is_pattern and not any(fnmatch.fnmatchcase(n, spec.node)
-                                           for n in list(self.attached) + list(self.problems)):
-                out.append(diag.not_running_status(spec.node, self.host,
-                                                   'not running: no node matches'))
-        out.append(diag.monitor_status(
-            host=self.host, attached=[(n, t.pid) for n, t in self.attached.items()],
-            configured=len(self.config.targets), probe_cost_us=self.tracer.probe_cost_us,
-            errors=self.errors, stopped=stopped,
-            publishers=[(t.node, t.pid) for t in self.tracer.publishers.values()],
-            lost_events=self.tracer.transport.lost))
-        return out
-
-    def wanted_breakdowns(self, breakdowns):
-        out = []
-        for b in breakdowns:
-            spec = self.spec_for(b.node)
-            if spec is not None and (not spec.topics or b.topic in spec.topics):
-                out.append(b)
-        return out
+        return monitor_statuses(self.config, breakdowns, self.state(), stopped=stopped)
 
     def publish(self):
-        breakdowns = self.wanted_breakdowns(self.window())
+        breakdowns = [b for b in self.window() if self.config.wants(b.node, b.topic)]
         self.publish_fn(breakdowns, self.statuses(breakdowns))
         self.errors = []
 

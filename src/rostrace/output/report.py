@@ -6,7 +6,8 @@ import io
 import os
 from dataclasses import dataclass, field
 
-from .errors import RostraceError
+from ..errors import RostraceError
+from ..views.render import human
 
 DATATYPE = 'rostrace/LatencyBreakdown'
 PARTS = ('queuing', 'deserialization', 'processing')
@@ -95,7 +96,6 @@ def load_bags(paths):
 
 
 def text_summary(series):
-    from .render import human
     lines = []
     for s in sorted(series.values(), key=lambda s: s.key):
         received = sum(w.received for w in s.windows)
@@ -143,7 +143,6 @@ def plot_series(s):
 
 
 def html_report(series, *, sources):
-    from .render import human
     esc = html.escape
     parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>rostrace report</title>',
              '<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}'

@@ -3,9 +3,12 @@ import signal
 import sys
 import time
 
-from .config import ConfigError, load_config
-from .errors import EXIT_USAGE, RostraceError
-from .preflight import check_all
+from ..engine import Tracer
+from ..errors import EXIT_USAGE, RostraceError
+from ..model.config import ConfigError, load_config
+from ..system.preflight import check_all
+from ..system.rosapi import Master
+from .monitor import Monitor
 
 OVERRIDABLE = ('targets', 'publish_rate', 'window')
 
@@ -39,18 +42,15 @@ def main(argv=None):
         rospy.logerr(str(e))
         return _fail(e, 'fix the configuration (see config/monitor.yaml)', EXIT_USAGE)
 
-    from .engine import Tracer
-    from .node import Monitor
-    from .publishers import Publishers
-    from .targets import Master
-    publishers = Publishers()
+    from ..output.messages import RosOutput      # rospy: only once the checks passed
+    output = RosOutput()
     rospy.loginfo('rostrace_monitor: compiling the BPF program and calibrating probe cost')
     try:
         tracer = Tracer()
     except RostraceError as e:
         rospy.logerr(str(e))
         return _fail(e, e.hint, e.exit_code)
-    monitor = Monitor(config, tracer=tracer, master=Master(), publish=publishers.publish,
+    monitor = Monitor(config, tracer=tracer, master=Master(), publish=output.publish,
                       config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo)
     rospy.loginfo(f'rostrace_monitor: probe cost {tracer.probe_cost_us:.2f} us per pair; '
                   f'{len(config.targets)} target(s), publishing at {config.publish_rate:g} Hz')

@@ -1,0 +1,114 @@
+"""Which processes carry which probes: traced subscribers (receive path, optionally
+the real-time audit) and the publishers that feed their topics (publish side)."""
+from ..errors import MasterUnreachable, RostraceError
+from ..system import targets
+from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
+
+
+class Attachments:
+    """Attaches and detaches processes in one BpfProgram; knows who is attached.
+
+    A failed attach leaves nothing of that process attached. A process can be both a
+    subscriber and a publisher (a nodelet manager, a relay): it is detached once
+    neither role remains.
+    """
+
+    def __init__(self, program, procfs, names):
+        self.program = program
+        self.procfs = procfs
+        self.names = names              # ObjectNames: forgets a detached process
+        self.subscribers = {}           # pid -> TargetProcess with the receive probes
+        self.publishers = {}            # pid -> TargetProcess with the publish probes
+        self.audited = set()            # pids under the real-time audit
+        self.publisher_notes = {}       # publisher node -> why it is not traced
+        self.on_forget = []             # callables(pid) run when a process is detached
+
+    def target(self, pid):
+        return self.subscribers.get(pid) or self.publishers.get(pid)
+
+    def node_name(self, pid):
+        target = self.target(pid)
+        return target.node if target else f'pid:{pid}'
+
+    # -- subscribers --------------------------------------------------------------------
+    def attach_subscriber(self, target, *, audit=False):
+        """The receive-path probes; `audit` adds the real-time audit (malloc and
+        syscalls inside callbacks; costs a probe hit per malloc)."""
+        if not target.probe_points:
+            raise RostraceError(f'no probe point found in {target.library}',
+                                hint='; '.join(target.missing.values()))
+        self.program.attach(target, points=RECEIVE_POINTS)
+        self.subscribers[target.pid] = target
+        if audit:
+            try:
+                self.program.audit(target.pid, *targets.find_malloc(self.procfs, target.pid))
+            except BaseException:
+                self.detach(target.pid)
+                raise
+            self.audited.add(target.pid)
+        self.names.reported('queue', target, refresh=True)
+        return target
+
+    def subscribed(self, pid):
+        """Topics subscriber `pid` reported, sorted."""
+        target = self.subscribers.get(pid)
+        return sorted(self.names.reported('queue', target)) if target else []
+
+    # -- publishers ---------------------------------------------------------------------
+    def attach_publisher(self, target):
+        missing = PUBLISH_POINTS - set(target.probe_points)
+        if missing:
+            raise RostraceError(f'{target.node}: no publish probe point '
+                                f'({", ".join(sorted(missing))}) in {target.library}')
+        self.program.attach(target, points=PUBLISH_POINTS)
+        self.publishers[target.pid] = target
+        self.publisher_notes.pop(target.node, None)
+
+    def follow_publishers(self, master):
+        """Attach the publisher side to every process on this host that publishes a
+        topic a subscriber reported; detach the gone and those no longer needed.
+        Publishers elsewhere get a note, not a number."""
+        for pid in [p for p in self.publishers if not self.procfs.alive(p)]:
+            self._detach_publisher(pid)
+        wanted = {t for pid in self.subscribers for t in self.subscribed(pid)}
+        if not wanted:
+            return
+        try:
+            publishers = master.topic_publishers(wanted)
+        except MasterUnreachable:
+            return
+        needed = {n for names in publishers.values() for n in names}
+        for pid, target in list(self.publishers.items()):
+            if target.node not in needed:
+                self._detach_publisher(pid)
+        traced = {t.node for t in self.publishers.values()}
+        for node in sorted(needed - traced):
+            try:
+                self.attach_publisher(targets.resolve_node(node, master=master,
+                                                           procfs=self.procfs))
+            except RostraceError as e:
+                self.publisher_notes[node] = str(e)
+
+    def _detach_publisher(self, pid):
+        if self.publishers.pop(pid, None) is not None and pid not in self.subscribers:
+            self.program.detach(pid)     # a subscriber's publish probes go with detach()
+            self._forget(pid)
+
+    # -- both -------------------------------------------------------------------------
+    def detach(self, pid):
+        """Every probe of process `pid`, and what was known about it."""
+        self.program.detach(pid)
+        self.subscribers.pop(pid, None)
+        self.publishers.pop(pid, None)
+        self.audited.discard(pid)
+        self._forget(pid)
+
+    def _forget(self, pid):
+        self.names.forget(pid)
+        for forget in self.on_forget:
+            forget(pid)
+
+    def close(self):
+        self.program.close()
+        self.subscribers.clear()
+        self.publishers.clear()

@@ -1,0 +1,124 @@
+"""Library API: attach to roscpp processes, take per-window snapshots, detach.
+
+A thin front over the parts that do the work, so the CLI, the monitor and the
+benchmarks read the same: Attachments (who carries which probes), ObjectNames (which
+topic a kernel object is), WindowCollector (one window of numbers, with the transport
+matcher) and model.breakdown (numbers -> TopicBreakdown). Usable without a ROS master
+when given a PID: topic names are then checked against the node's own slave API
+(found through its listening sockets).
+"""
+from ..model.breakdown import build_breakdown
+from ..model.matching import TransportMatcher
+from ..probes import calibrate as calibration
+from ..probes.program import BpfProgram
+from ..system import targets
+from ..system.procfs import ProcFS
+from ..system.sockets import SocketTable
+from .attach import Attachments
+from .collect import WindowCollector
+from .naming import ObjectNames
+
+
+class Tracer:
+    """Owns one compiled BPF program and the processes it is attached to."""
+
+    def __init__(self, *, procfs=None, calibrate=True, cflags=()):
+        self.procfs = procfs or ProcFS()
+        self.probes = BpfProgram(cflags=cflags)
+        self.calibration = None
+        try:
+            if calibrate:
+                self.calibration = calibration.calibrate(self.probes)
+        except BaseException:
+            self.probes.close()
+            raise
+        self.names = ObjectNames(self.procfs)
+        self.attachments = Attachments(self.probes, self.procfs, self.names)
+        sockets = SocketTable(self.procfs)
+        self.transport = TransportMatcher(sockets)
+        self.attachments.on_forget += [sockets.forget, self.transport.forget]
+        self.collector = WindowCollector(self.probes, self.attachments, self.names,
+                                         self.transport)
+
+    @property
+    def probe_cost_us(self):
+        return self.calibration.pair_ns / 1000.0 if self.calibration else 0.0
+
+    @property
+    def targets(self):
+        """pid -> TargetProcess of the traced subscribers."""
+        return self.attachments.subscribers
+
+    @property
+    def publisher_targets(self):
+        """pid -> TargetProcess of the publishers traced for them."""
+        return self.attachments.publishers
+
+    @property
+    def publisher_notes(self):
+        return self.attachments.publisher_notes
+
+    @property
+    def last_window_s(self):
+        return self.collector.last_window_s
+
+    # -- attaching ----------------------------------------------------------------------
+    def attach_node(self, node, *, master, audit=False):
+        target = targets.resolve_node(node, master=master, procfs=self.procfs)
+        self.attach_target(target, audit=audit)
+        self.follow_publishers(master)
+        return target
+
+    def attach_pid(self, pid, *, node='', audit=False):
+        return self.attach_target(targets.target_of_pid(pid, node=node, procfs=self.procfs),
+                                  audit=audit)
+
+    def attach_target(self, target, *, audit=False):
+        if not self.attachments.subscribers and not self.collector.last_window_s:
+            self.collector.window_start = self.collector.clock()   # the first window
+        return self.attachments.attach_subscriber(target, audit=audit)
+
+    def attach_publisher(self, target):
+        self.attachments.attach_publisher(target)
+
+    def follow_publishers(self, master):
+        self.attachments.follow_publishers(master)
+
+    def subscribed(self, pid):
+        return self.attachments.subscribed(pid)
+
+    def detach(self, pid):
+        self.attachments.detach(pid)
+
+    def close(self):
+        self.attachments.close()
+
+    # -- windows ------------------------------------------------------------------------
+    def collect(self, *, now=None):
+        """The Window (model.numbers) since the previous collect."""
+        return self.collector.collect(now=now)
+
+    def build(self, window, *, topics=None):
+        """TopicBreakdowns of a Window; `topics` limits them to those names."""
+        result = []
+        note = self._transport_note()
+        for key, numbers in sorted(window.topics.items()):
+            target = self.attachments.subscribers.get(key.pid)
+            if (topics and key.topic not in topics) or target is None:
+                continue
+            names = {k.publisher_pid: self.attachments.node_name(k.publisher_pid)
+                     for k in numbers.links}
+            result.append(build_breakdown(
+                node=target.node, pid=key.pid, host=target.host, topic=key.topic,
+                window_s=window.window_s, numbers=numbers, missing=target.missing,
+                audited=key.pid in self.attachments.audited, publisher_names=names,
+                transport_note=note))
+        return result
+
+    def _transport_note(self):
+        return '; '.join(f'publisher {node} not traced: {why}'
+                         for node, why in sorted(self.publisher_notes.items()))
+
+    def snapshot(self, *, topics=None, now=None):
+        """TopicBreakdowns of the window since the previous snapshot."""
+        return self.build(self.collect(now=now), topics=topics)

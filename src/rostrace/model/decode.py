@@ -1,0 +1,82 @@
+"""The kernel's window maps (stats, hist; keys and values of probes/abi.py) -> typed
+rows: one QueueRow per SubscriptionQueue, one PublicationRow per Publication. [pure]
+
+Which object a key names is decided by its record's enum in rostrace.h
+(queue_record or publication_record), never by which names a row happens to hold.
+"""
+from ..probes import abi
+from .histogram import Accumulator
+from .numbers import CallbackSum, PublicationNumbers, PublicationRow, QueueRow, TopicNumbers
+
+PREFIXES = ('STAGE_', 'COUNT_', 'SUM_')
+
+
+def _name(member):
+    """STAGE_QUEUING_BUSY -> 'queuing_busy', COUNT_RECEIVED -> 'received'."""
+    for prefix in PREFIXES:
+        if member.startswith(prefix):
+            return member[len(prefix):].lower()
+    return None
+
+
+def _records(enum):
+    """{record id: (kind, name)}; kind is 'STAGE', 'COUNT' or 'SUM'."""
+    return {value: (member.split('_', 1)[0], _name(member))
+            for member, value in enum.items() if _name(member)}
+
+
+QUEUE_RECORDS = _records(abi.QUEUE_RECORD)
+PUBLICATION_RECORDS = _records(abi.PUBLICATION_RECORD)
+HIT_NAMES = {value: member[len('HIT_'):].lower() for member, value in abi.HIT.items()
+             if member != 'HIT_COUNT'}
+
+
+def _add_queue_record(numbers, record, value, syscall_name):
+    kind, name = QUEUE_RECORDS.get(record, (None, None))
+    if kind == 'STAGE':
+        numbers.stages[name] = Accumulator(value.count, value.sum_ns, value.min_ns,
+                                           value.max_ns)
+    elif kind == 'COUNT':
+        setattr(numbers, name, value.count)
+    elif kind == 'SUM':
+        numbers.sums[name] = CallbackSum(callbacks=value.count, events=value.sum_ns)
+    elif record >= abi.SYSCALL_BASE:
+        numbers.syscalls[syscall_name(record - abi.SYSCALL_BASE)] = value.count
+
+
+def _add_publication_record(numbers, record, value):
+    kind, name = PUBLICATION_RECORDS[record]
+    if kind == 'STAGE':
+        numbers.serialization = Accumulator(value.count, value.sum_ns, value.min_ns,
+                                            value.max_ns)
+    else:
+        numbers.published = value.count
+
+
+def decode_window(stats, hists, *, syscall_name=str):
+    """stats: [(StatKey, StatVal)], hists: [(HistKey, count)] of one generation ->
+    ([QueueRow], [PublicationRow]). `syscall_name(number)` names audited syscalls."""
+    queues, publications = {}, {}
+    for key, value in stats:
+        if key.record in PUBLICATION_RECORDS:
+            numbers = publications.setdefault((key.tgid, key.object), PublicationNumbers())
+            _add_publication_record(numbers, key.record, value)
+        else:
+            numbers = queues.setdefault((key.tgid, key.object), TopicNumbers())
+            _add_queue_record(numbers, key.record, value, syscall_name)
+    for key, count in hists:
+        acc = _histogram_owner(queues, publications, key)
+        if acc is not None:
+            acc.buckets[key.bucket] = getattr(count, 'value', count)
+    return ([QueueRow(pid, queue, n) for (pid, queue), n in queues.items()],
+            [PublicationRow(pid, pub, n) for (pid, pub), n in publications.items()])
+
+
+def _histogram_owner(queues, publications, key):
+    """The Accumulator a histogram entry belongs to, or None (stats entry not seen)."""
+    if key.record in PUBLICATION_RECORDS:
+        numbers = publications.get((key.tgid, key.object))
+        return numbers.serialization if numbers is not None else None
+    numbers = queues.get((key.tgid, key.object))
+    _, name = QUEUE_RECORDS.get(key.record, (None, None))
+    return numbers.stages.get(name) if numbers is not None and name else None

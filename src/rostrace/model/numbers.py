@@ -1,0 +1,122 @@
+"""What one window measured, as named types that merge: the data model between the
+kernel's maps and a TopicBreakdown. [pure]
+
+    QueueRow / PublicationRow   one kernel object (SubscriptionQueue* / Publication*)
+    TopicNumbers                one subscribed topic of one process, with its links
+    LinkNumbers                 one publisher of that topic (LinkKey)
+    Window                      every topic over one stretch of time
+"""
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .histogram import Accumulator
+
+
+class TopicKey(NamedTuple):
+    pid: int
+    topic: str
+
+
+class LinkKey(NamedTuple):
+    """One publisher of a subscriber's topic; intra-process delivery is its own link."""
+    publisher_pid: int
+    intra: bool
+
+
+def _merge_accumulators(into, other):
+    for name, acc in other.items():
+        into.setdefault(name, Accumulator()).merge(acc)
+
+
+@dataclass
+class CallbackSum:
+    """Events counted per callback (context switches, page faults, allocations)."""
+    callbacks: int = 0
+    events: int = 0
+
+    def merge(self, other):
+        self.callbacks += other.callbacks
+        self.events += other.events
+        return self
+
+    @property
+    def per_callback(self):
+        return self.events / self.callbacks if self.callbacks else 0.0
+
+
+@dataclass
+class LinkNumbers:
+    """One publisher -> this subscriber's topic: matched messages and link stages."""
+    messages: int = 0           # matched messages that reached a callback
+    dropped: int = 0            # dropped from the publisher's outgoing queue to us
+    stages: dict = field(default_factory=dict)     # LINK_STAGES name -> Accumulator
+
+    def merge(self, other):
+        self.messages += other.messages
+        self.dropped += other.dropped
+        _merge_accumulators(self.stages, other.stages)
+        return self
+
+
+@dataclass
+class TopicNumbers:
+    """One subscribed topic of one process over a window (or several, merged)."""
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    stages: dict = field(default_factory=dict)     # stage name -> Accumulator
+    sums: dict = field(default_factory=dict)       # PER_CALLBACK/audit name -> CallbackSum
+    syscalls: dict = field(default_factory=dict)   # syscall name -> count (audit)
+    links: dict = field(default_factory=dict)      # LinkKey -> LinkNumbers
+
+    def merge(self, other):
+        self.received += other.received
+        self.processed += other.processed
+        self.dropped += other.dropped
+        _merge_accumulators(self.stages, other.stages)
+        for name, s in other.sums.items():
+            self.sums.setdefault(name, CallbackSum()).merge(s)
+        for name, count in other.syscalls.items():
+            self.syscalls[name] = self.syscalls.get(name, 0) + count
+        for key, link in other.links.items():
+            self.links.setdefault(key, LinkNumbers()).merge(link)
+        return self
+
+
+@dataclass
+class PublicationNumbers:
+    """One Publication (a published topic) of one traced publisher over a window."""
+    published: int = 0
+    serialization: Accumulator = field(default_factory=Accumulator)
+
+    def merge(self, other):
+        self.published += other.published
+        self.serialization.merge(other.serialization)
+        return self
+
+
+class QueueRow(NamedTuple):
+    """What the kernel aggregated for one SubscriptionQueue of one process."""
+    pid: int
+    queue: int
+    numbers: TopicNumbers
+
+
+class PublicationRow(NamedTuple):
+    """What the kernel aggregated for one Publication of one process."""
+    pid: int
+    publication: int
+    numbers: PublicationNumbers
+
+
+@dataclass
+class Window:
+    """Every topic's numbers over `window_s` seconds."""
+    window_s: float
+    topics: dict = field(default_factory=dict)     # TopicKey -> TopicNumbers
+
+    def merge(self, other):
+        self.window_s += other.window_s
+        for key, numbers in other.topics.items():
+            self.topics.setdefault(key, TopicNumbers()).merge(numbers)
+        return self

@@ -1,0 +1,169 @@
+"""The kernel<->user contract for Python: GENERATED from bpf/rostrace.h by
+`make abi` (python3 -m rostrace.probes.contract). Do not edit; edit rostrace.h.
+test/unit/test_abi.py fails while this file and the compiled header disagree."""
+import ctypes
+
+# enum queue_record
+STAGE_QUEUING = 0
+STAGE_DESERIALIZATION = 1
+STAGE_PROCESSING = 2
+STAGE_TOTAL = 3
+STAGE_QUEUING_BUSY = 4
+STAGE_QUEUING_STARVED = 5
+STAGE_QUEUING_IDLE = 6
+STAGE_PROCESSING_ONCPU = 7
+STAGE_PROCESSING_RUNQUEUE = 8
+STAGE_PROCESSING_BLOCKED = 9
+COUNT_RECEIVED = 16
+COUNT_PROCESSED = 17
+COUNT_DROPPED = 18
+SUM_VOLUNTARY_SWITCHES = 24
+SUM_INVOLUNTARY_SWITCHES = 25
+SUM_PAGE_FAULTS = 26
+SUM_ALLOCATIONS = 27
+SUM_SYSCALLS = 28
+SYSCALL_BASE = 1000
+QUEUE_RECORD = {
+    'STAGE_QUEUING': STAGE_QUEUING,
+    'STAGE_DESERIALIZATION': STAGE_DESERIALIZATION,
+    'STAGE_PROCESSING': STAGE_PROCESSING,
+    'STAGE_TOTAL': STAGE_TOTAL,
+    'STAGE_QUEUING_BUSY': STAGE_QUEUING_BUSY,
+    'STAGE_QUEUING_STARVED': STAGE_QUEUING_STARVED,
+    'STAGE_QUEUING_IDLE': STAGE_QUEUING_IDLE,
+    'STAGE_PROCESSING_ONCPU': STAGE_PROCESSING_ONCPU,
+    'STAGE_PROCESSING_RUNQUEUE': STAGE_PROCESSING_RUNQUEUE,
+    'STAGE_PROCESSING_BLOCKED': STAGE_PROCESSING_BLOCKED,
+    'COUNT_RECEIVED': COUNT_RECEIVED,
+    'COUNT_PROCESSED': COUNT_PROCESSED,
+    'COUNT_DROPPED': COUNT_DROPPED,
+    'SUM_VOLUNTARY_SWITCHES': SUM_VOLUNTARY_SWITCHES,
+    'SUM_INVOLUNTARY_SWITCHES': SUM_INVOLUNTARY_SWITCHES,
+    'SUM_PAGE_FAULTS': SUM_PAGE_FAULTS,
+    'SUM_ALLOCATIONS': SUM_ALLOCATIONS,
+    'SUM_SYSCALLS': SUM_SYSCALLS,
+    'SYSCALL_BASE': SYSCALL_BASE,
+}
+
+# enum publication_record
+STAGE_SERIALIZATION = 32
+COUNT_PUBLISHED = 33
+PUBLICATION_RECORD = {
+    'STAGE_SERIALIZATION': STAGE_SERIALIZATION,
+    'COUNT_PUBLISHED': COUNT_PUBLISHED,
+}
+
+# enum hit
+HIT_PUSH = 0
+HIT_PUSH_RETURN = 1
+HIT_CALL = 2
+HIT_DESERIALIZE = 3
+HIT_DESERIALIZE_RETURN = 4
+HIT_CALL_RETURN = 5
+HIT_CALIBRATE = 6
+HIT_CALIBRATE_RETURN = 7
+HIT_TOPIC_PUBLISH = 8
+HIT_PUBLICATION_PUBLISH = 9
+HIT_SEND = 10
+HIT_RECV = 11
+HIT_COUNT = 12
+HIT = {
+    'HIT_PUSH': HIT_PUSH,
+    'HIT_PUSH_RETURN': HIT_PUSH_RETURN,
+    'HIT_CALL': HIT_CALL,
+    'HIT_DESERIALIZE': HIT_DESERIALIZE,
+    'HIT_DESERIALIZE_RETURN': HIT_DESERIALIZE_RETURN,
+    'HIT_CALL_RETURN': HIT_CALL_RETURN,
+    'HIT_CALIBRATE': HIT_CALIBRATE,
+    'HIT_CALIBRATE_RETURN': HIT_CALIBRATE_RETURN,
+    'HIT_TOPIC_PUBLISH': HIT_TOPIC_PUBLISH,
+    'HIT_PUBLICATION_PUBLISH': HIT_PUBLICATION_PUBLISH,
+    'HIT_SEND': HIT_SEND,
+    'HIT_RECV': HIT_RECV,
+    'HIT_COUNT': HIT_COUNT,
+}
+
+# enum event_type
+EVENT_SENT = 1
+EVENT_RECEIVED = 2
+EVENT_TYPE = {
+    'EVENT_SENT': EVENT_SENT,
+    'EVENT_RECEIVED': EVENT_RECEIVED,
+}
+
+# enum origin_kind
+KIND_TCP = 1
+KIND_INTRA = 2
+ORIGIN_KIND = {
+    'KIND_TCP': KIND_TCP,
+    'KIND_INTRA': KIND_INTRA,
+}
+
+# enum fingerprint_size
+FP_HEAD = 24
+FP_TAIL = 8
+FINGERPRINT_SIZE = {
+    'FP_HEAD': FP_HEAD,
+    'FP_TAIL': FP_TAIL,
+}
+
+
+class StatKey(ctypes.Structure):
+    """struct stat_key"""
+    _fields_ = [
+        ('tgid', ctypes.c_uint32),
+        ('record', ctypes.c_uint32),
+        ('object', ctypes.c_uint64),
+    ]
+
+
+class HistKey(ctypes.Structure):
+    """struct hist_key"""
+    _fields_ = [
+        ('tgid', ctypes.c_uint32),
+        ('record', ctypes.c_uint32),
+        ('object', ctypes.c_uint64),
+        ('bucket', ctypes.c_uint32),
+        ('pad', ctypes.c_uint32),
+    ]
+
+
+class StatVal(ctypes.Structure):
+    """struct stat_val"""
+    _fields_ = [
+        ('count', ctypes.c_uint64),
+        ('sum_ns', ctypes.c_uint64),
+        ('min_ns', ctypes.c_uint64),
+        ('max_ns', ctypes.c_uint64),
+    ]
+
+
+class Fingerprint(ctypes.Structure):
+    """struct fingerprint"""
+    _fields_ = [
+        ('len', ctypes.c_uint32),
+        ('pad', ctypes.c_uint32),
+        ('hash', ctypes.c_uint64),
+        ('head', ctypes.c_uint8 * 24),
+        ('tail', ctypes.c_uint8 * 8),
+    ]
+
+
+class XferEvent(ctypes.Structure):
+    """struct xfer_event"""
+    _fields_ = [
+        ('type', ctypes.c_uint32),
+        ('tgid', ctypes.c_uint32),
+        ('fd', ctypes.c_uint32),
+        ('kind', ctypes.c_uint32),
+        ('object', ctypes.c_uint64),
+        ('publication', ctypes.c_uint64),
+        ('seq', ctypes.c_uint64),
+        ('dropped', ctypes.c_uint64),
+        ('t_publish', ctypes.c_uint64),
+        ('t_serialized', ctypes.c_uint64),
+        ('t_sent', ctypes.c_uint64),
+        ('t_received', ctypes.c_uint64),
+        ('t_done', ctypes.c_uint64),
+        ('fp', Fingerprint),
+    ]

@@ -1,0 +1,69 @@
+/* What every part of the program uses: which processes are traced (set by user space
+ * on attach), the per-window aggregation user space reads, the probe-hit counters and
+ * the calibrated probe cost.
+ *
+ * Aggregation: record() adds one value to the (tgid, record, object) entry of the
+ * current generation -- count, sum, min, max and, for durations, a log-linear
+ * histogram bucket. User space flips `generation` once per window and drains the
+ * other one, so its cost does not grow with the message rate. */
+
+BPF_HASH(traced_tgids, u32, u8, 4096);      /* receive path attached */
+BPF_HASH(publisher_tgids, u32, u8, 4096);   /* publish side attached */
+BPF_HASH(audited_tgids, u32, u8, 1024);     /* real-time audit (audit.c) */
+
+BPF_ARRAY(generation, u32, 1);
+BPF_HASH(stats0, struct stat_key, struct stat_val, STAT_ENTRIES);
+BPF_HASH(stats1, struct stat_key, struct stat_val, STAT_ENTRIES);
+BPF_HASH(hist0, struct hist_key, u64, HIST_ENTRIES);
+BPF_HASH(hist1, struct hist_key, u64, HIST_ENTRIES);
+
+/* calib[0]: cost of one entry+return probe pair as seen from outside it (ns);
+ * calib[1]: part of that pair which falls inside the span it measures (ns). */
+BPF_ARRAY(calib, u64, 2);
+
+BPF_PERCPU_ARRAY(hits, u64, HIT_COUNT);
+
+static __always_inline void count_hit(u32 handler)
+{
+    u64 *n = hits.lookup(&handler);
+    if (n)
+        (*n)++;
+}
+
+static __always_inline u64 calib_ns(u32 index)
+{
+    u64 *v = calib.lookup(&index);
+    return v ? *v : 0;
+}
+
+static __always_inline u64 delta(u64 end, u64 start)
+{
+    return end > start ? end - start : 0;
+}
+
+static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
+{
+    u32 zero = 0;
+    u32 *gen = generation.lookup(&zero);
+    u32 g = gen ? *gen : 0;
+    struct stat_key sk = {.tgid = tgid, .record = rec, .object = object};
+    struct stat_val init = {.count = 0, .sum_ns = 0, .min_ns = value_ns, .max_ns = value_ns};
+    struct stat_val *s = g ? stats1.lookup_or_try_init(&sk, &init)
+                           : stats0.lookup_or_try_init(&sk, &init);
+    if (!s)
+        return;
+    __sync_fetch_and_add(&s->count, 1);
+    __sync_fetch_and_add(&s->sum_ns, value_ns);
+    if (value_ns < s->min_ns)
+        s->min_ns = value_ns;   /* racy across CPUs: min/max may miss a concurrent sample */
+    if (value_ns > s->max_ns)
+        s->max_ns = value_ns;
+    if (!HAS_HISTOGRAM(rec))
+        return;                 /* plain counters and sums have no histogram */
+    struct hist_key hk = {.tgid = tgid, .record = rec, .object = object,
+                          .bucket = bucket_of(value_ns)};
+    u64 one = 0;
+    u64 *c = g ? hist1.lookup_or_try_init(&hk, &one) : hist0.lookup_or_try_init(&hk, &one);
+    if (c)
+        __sync_fetch_and_add(c, 1);
+}

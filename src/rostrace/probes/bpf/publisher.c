@@ -1,0 +1,108 @@
+/* roscpp publisher side, per PID as well:
+ *   publishing thread TopicManager::publish             entry (hand-off to roscpp)
+ *                     Publication::publish              entry (serialized buffer ready)
+ * = 2 uprobe entries per published message, whatever the number of subscribers.
+ * The moment a message leaves a connection's outgoing queue is its first send() on
+ * that socket (syscalls:sys_enter_sendto, buffer == the message's buffer): no uprobe,
+ * one ring-buffer event per sent message and socket (transport.c).
+ * See clients/roscpp/src/libros/topic_manager.cpp, publication.cpp,
+ * transport_subscriber_link.cpp, connection.cpp (ros_comm 1.15). */
+
+struct sock_key {
+    u32 tgid;
+    u32 fd;
+};
+
+struct sock_state {
+    u64 publication;
+    u64 last_seq;
+};
+
+BPF_TABLE("lru_hash", struct object_key, u64, publication_seq, STAT_ENTRIES);
+BPF_TABLE("lru_hash", struct sock_key, struct sock_state, sock_states, 16384);
+
+int on_topic_manager_publish(struct pt_regs *ctx)
+{
+    count_hit(HIT_TOPIC_PUBLISH);
+    u64 now = bpf_ktime_get_ns();
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    publish_start.update(&tid, &now);
+    return 0;
+}
+
+/* Publication::publish(this, SerializedMessage& m), called by TopicManager::publish
+ * on the same thread once the message is serialized (m.buf is then set). */
+int on_publication_publish(struct pt_regs *ctx)
+{
+    count_hit(HIT_PUBLICATION_PUBLISH);
+    u64 now = bpf_ktime_get_ns();
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    u64 m[3] = {};          /* buf (shared_array: pointer, count), num_bytes */
+    bpf_probe_read_user(m, sizeof(m), (void *)PT_REGS_PARM2(ctx));
+    if (!m[0])
+        return 0;           /* not serialized: no-copy intra-process subscribers only */
+    struct object_key pk = {.tgid = tgid, .object = PT_REGS_PARM1(ctx)};
+    u64 zero = 0;
+    u64 *seq = publication_seq.lookup_or_try_init(&pk, &zero);
+    if (!seq)
+        return 0;
+    *seq += 1;              /* TopicManager::publish holds advertised_topics_mutex_ */
+    struct pub_msg pm = {.t_serialized = now, .publication = pk.object, .seq = *seq,
+                         .len = m[2]};
+    u64 *start = publish_start.lookup(&tid);
+    if (start && now >= *start && now - *start < 1000000000ULL) {
+        pm.t_publish = *start;
+        record(tgid, pk.object, STAGE_SERIALIZATION, now - *start);
+    }
+    record(tgid, pk.object, COUNT_PUBLISHED, 1);
+    struct buf_key bk = {.tgid = tgid, .buf = m[0]};
+    pub_msgs.update(&bk, &pm);
+    return 0;
+}
+
+/* A traced publisher's first send() of a message on a socket: the message left that
+ * connection's outgoing queue. Sequence numbers skipped on a socket were dropped from
+ * its queue (TransportSubscriberLink::enqueueMessage tosses the oldest when full). */
+TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32;
+    if (!publisher_tgids.lookup(&tgid))
+        return 0;
+    struct buf_key bk = {.tgid = tgid, .buf = (u64)args->buff};
+    struct pub_msg *pm = pub_msgs.lookup(&bk);
+    if (!pm)
+        return 0;           /* a header, or the rest of a partly written message */
+    count_hit(HIT_SEND);
+    u64 now = bpf_ktime_get_ns();
+    struct sock_key sk = {.tgid = tgid, .fd = (u32)args->fd};
+    struct sock_state *ss = sock_states.lookup(&sk);
+    u64 dropped = 0;
+    if (ss && ss->publication == pm->publication && pm->seq > ss->last_seq) {
+        dropped = pm->seq - ss->last_seq - 1;
+        ss->last_seq = pm->seq;
+    } else if (!ss || ss->publication != pm->publication) {
+        struct sock_state init = {.publication = pm->publication, .last_seq = pm->seq};
+        sock_states.update(&sk, &init);
+    }
+    struct xfer_event *e = xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
+    if (!e) {
+        lost_event();
+        return 0;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->type = EVENT_SENT;
+    e->tgid = tgid;
+    e->fd = (u32)args->fd;
+    e->publication = pm->publication;
+    e->seq = pm->seq;
+    e->dropped = dropped;
+    e->t_publish = pm->t_publish;
+    e->t_serialized = pm->t_serialized;
+    e->t_sent = now;
+    if (pm->len > 4)
+        fingerprint(&e->fp, bk.buf + 4, pm->len - 4);   /* after the length prefix */
+    xfer_events.ringbuf_submit(e, 0);
+    return 0;
+}

@@ -1,0 +1,117 @@
+/* Per-thread scheduler accounting of the traced processes, from kernel tracepoints
+ * only (no uprobe per message): time on CPU, waiting in the runqueue and blocked,
+ * voluntary/involuntary context switches and user page faults, cumulative per
+ * thread. The receive path (subscriber.c) takes a snapshot at the start and end of
+ * each span and splits the span by the difference.
+ *
+ * Cost: sched_switch, sched_waking and page_fault_user fire for every task on the
+ * machine; for tasks outside the traced processes each hit is one hash lookup.
+ * State of a switched-out task, from prev_state (kernel/sched, trace/events/sched.h):
+ * 0 or TASK_REPORT_MAX (preempted) means still runnable; anything else blocked. */
+#define THREAD_RUNNING 0
+#define THREAD_RUNNABLE 1
+#define THREAD_BLOCKED 2
+
+struct thread_acct {
+    u64 since_ns;           /* start of the current state */
+    u32 state;
+    u32 pad;
+    u64 oncpu_ns;
+    u64 runq_ns;
+    u64 blocked_ns;
+    u64 vol_cs;
+    u64 invol_cs;
+    u64 faults;
+};
+
+/* A snapshot of a thread's counters with the current state's time folded in. */
+struct acct_snap {
+    u64 oncpu_ns;
+    u64 runq_ns;
+    u64 blocked_ns;
+    u64 vol_cs;
+    u64 invol_cs;
+    u64 faults;
+};
+
+BPF_TABLE("lru_hash", u32, struct thread_acct, threads, 65536);
+
+static __always_inline struct thread_acct *thread_of(u32 tid, u64 now, u32 state)
+{
+    struct thread_acct init = {.since_ns = now, .state = state};
+    return threads.lookup_or_try_init(&tid, &init);
+}
+
+static __always_inline void snapshot(u32 tid, u64 now, struct acct_snap *s)
+{
+    struct thread_acct *a = threads.lookup(&tid);
+    if (!a) {
+        a = thread_of(tid, now, THREAD_RUNNING);
+        if (!a)
+            return;
+    }
+    u64 partial = now > a->since_ns ? now - a->since_ns : 0;
+    s->oncpu_ns = a->oncpu_ns + (a->state == THREAD_RUNNING ? partial : 0);
+    s->runq_ns = a->runq_ns + (a->state == THREAD_RUNNABLE ? partial : 0);
+    s->blocked_ns = a->blocked_ns + (a->state == THREAD_BLOCKED ? partial : 0);
+    s->vol_cs = a->vol_cs;
+    s->invol_cs = a->invol_cs;
+    s->faults = a->faults;
+}
+
+TRACEPOINT_PROBE(sched, sched_switch)
+{
+    u64 now = bpf_ktime_get_ns();
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 prev = args->prev_pid, next = args->next_pid;
+    if (traced_tgids.lookup(&tgid)) {
+        struct thread_acct *a = thread_of(prev, now, THREAD_RUNNING);
+        if (a) {
+            if (a->state == THREAD_RUNNING)
+                a->oncpu_ns += delta(now, a->since_ns);
+            if ((args->prev_state & 0xff) == 0) {
+                a->state = THREAD_RUNNABLE;
+                a->invol_cs++;
+            } else {
+                a->state = THREAD_BLOCKED;
+                a->vol_cs++;
+            }
+            a->since_ns = now;
+        }
+    }
+    struct thread_acct *n = threads.lookup(&next);
+    if (n) {
+        if (n->state == THREAD_RUNNABLE)
+            n->runq_ns += delta(now, n->since_ns);
+        else if (n->state == THREAD_BLOCKED)
+            n->blocked_ns += delta(now, n->since_ns);
+        n->state = THREAD_RUNNING;
+        n->since_ns = now;
+    }
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_waking)
+{
+    u64 now = bpf_ktime_get_ns();
+    u32 pid = args->pid;
+    struct thread_acct *a = threads.lookup(&pid);
+    if (a && a->state == THREAD_BLOCKED) {
+        a->blocked_ns += delta(now, a->since_ns);
+        a->state = THREAD_RUNNABLE;
+        a->since_ns = now;
+    }
+    return 0;
+}
+
+TRACEPOINT_PROBE(exceptions, page_fault_user)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    if (!traced_tgids.lookup(&tgid))
+        return 0;
+    struct thread_acct *a = thread_of(tid, bpf_ktime_get_ns(), THREAD_RUNNING);
+    if (a)
+        a->faults++;
+    return 0;
+}

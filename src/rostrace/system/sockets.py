@@ -1,0 +1,44 @@
+"""Which TCP connection a process's socket fd is, from /proc (cached: asked per message)."""
+import time
+
+RECHECK_S = 2.0             # how long a socket's (fd -> connection) answer is trusted
+
+
+class SocketTable:
+    """(pid, fd) -> (local, remote) address pairs of TCP connections, cached.
+
+    An fd's socket inode is re-read at most every RECHECK_S (fds get reused); the
+    namespace's connection table is parsed once and re-parsed only for an inode it
+    does not hold yet (a node with 1000 connections parses it once, not 1000 times).
+    """
+
+    def __init__(self, procfs, clock=time.monotonic):
+        self.procfs = procfs
+        self.clock = clock
+        self._cache = {}        # (pid, fd) -> (inode, connection, checked_at)
+        self._tables = {}       # pid -> (parsed_at, {inode: connection})
+
+    def __call__(self, pid, fd):
+        now = self.clock()
+        cached = self._cache.get((pid, fd))
+        if cached and now - cached[2] < RECHECK_S:
+            return cached[1]
+        inode = self.procfs.socket_inode(pid, fd)
+        connection = None
+        if cached and inode == cached[0] and cached[1] is not None:
+            connection = cached[1]
+        elif inode is not None:
+            connection = self._lookup(pid, inode, now)
+        self._cache[(pid, fd)] = (inode, connection, now)
+        return connection
+
+    def _lookup(self, pid, inode, now):
+        parsed_at, table = self._tables.get(pid, (None, {}))
+        if inode not in table and (parsed_at is None or now - parsed_at > 0.1):
+            table = self.procfs.tcp_connections(pid)
+            self._tables[pid] = (now, table)
+        return table.get(inode)
+
+    def forget(self, pid):
+        self._cache = {k: v for k, v in self._cache.items() if k[0] != pid}
+        self._tables.pop(pid, None)

@@ -1,0 +1,89 @@
+"""The kernel<->user contract: probes/bpf/rostrace.h (compiled with the C compiler) and
+the generated probes/abi.py (ctypes) must agree on every enum value, field, offset and
+size; and the Python histogram must bucket like the header's bucket_of()."""
+import ctypes
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from rostrace.model.histogram import bucket_of
+from rostrace.probes import abi, contract
+
+CC = shutil.which('cc') or shutil.which('gcc')
+PRELUDE = '''#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+typedef uint8_t u8; typedef uint32_t u32; typedef uint64_t u64;
+#define __always_inline inline __attribute__((always_inline))
+#include "rostrace.h"
+'''
+BUCKET_VALUES = [0, 1, 15, 16, 17, 31, 32, 33, 100, 1000, 4095, 4096, 65537, 999999,
+                 8_000_000, 8_350_000, 1 << 40, (1 << 63) + 12345]
+
+
+def compiled_facts(tmp_path):
+    """Lines `enum NAME value`, `field STRUCT FIELD offset size`, `size STRUCT n` and
+    `bucket VALUE n`, printed by a program built from rostrace.h."""
+    enums, structs = contract.parse_header()
+    body = []
+    for members in enums.values():
+        body += [f'printf("enum {m} %lld\\n", (long long){m});' for m in members]
+    for name, fields in structs.items():
+        body.append(f'printf("size {name} %zu\\n", sizeof(struct {name}));')
+        body += [f'printf("field {name} {f} %zu %zu\\n", offsetof(struct {name}, {f}), '
+                 f'sizeof(((struct {name} *)0)->{f}));' for f, _, _ in fields]
+    body += [f'printf("bucket {v}ULL %u\\n", bucket_of({v}ULL));' for v in BUCKET_VALUES]
+    src = tmp_path / 'layout.c'
+    src.write_text(PRELUDE + 'int main(void) {\n' + '\n'.join(body) + '\nreturn 0;\n}\n')
+    exe = tmp_path / 'layout'
+    subprocess.run([CC, '-O0', '-I', os.path.dirname(contract.HEADER), '-o', str(exe),
+                    str(src)], check=True, capture_output=True, text=True)
+    return subprocess.run([str(exe)], check=True, capture_output=True,
+                          text=True).stdout.splitlines()
+
+
+def python_facts():
+    """The same lines from the generated ctypes module."""
+    enums, structs = contract.parse_header()
+    lines = [f'enum {m} {getattr(abi, m)}' for members in enums.values() for m in members]
+    for name in structs:
+        cls = getattr(abi, contract.class_name(name))
+        lines.append(f'size {name} {ctypes.sizeof(cls)}')
+        lines += [f'field {name} {f} {getattr(cls, f).offset} {getattr(cls, f).size}'
+                  for f, _ in cls._fields_]
+    lines += [f'bucket {v}ULL {bucket_of(v)}' for v in BUCKET_VALUES]
+    return lines
+
+
+@pytest.mark.skipif(CC is None, reason='no C compiler (make test installs one)')
+def test_ctypes_layout_equals_the_compiled_header(tmp_path):
+    c, py = compiled_facts(tmp_path), python_facts()
+    only_c = [line for line in c if line not in py]
+    only_py = [line for line in py if line not in c]
+    assert not only_c and not only_py, (
+        'rostrace.h and abi.py disagree (run `make abi` after editing rostrace.h)\n'
+        f'  compiled C: {only_c}\n  abi.py:     {only_py}')
+
+
+def test_abi_module_is_generated_from_the_header():
+    with open(contract.GENERATED) as f:
+        committed = f.read()
+    assert committed == contract.generate(*contract.parse_header()), (
+        'probes/abi.py is stale: run `make abi` after editing rostrace.h')
+
+
+def test_parser_follows_c_enum_rules_and_rejects_what_it_cannot_mirror():
+    enums = contract.parse_enums('enum e { A = 3, B, /* c */ C = 0x10, D };')
+    assert enums == {'e': {'A': 3, 'B': 4, 'C': 16, 'D': 17}}
+    with pytest.raises(contract.ContractError, match='double'):
+        contract.parse_structs('struct s { double x; };', {})
+    with pytest.raises(contract.ContractError, match='unknown array length'):
+        contract.parse_structs('struct s { u8 x[N]; };', {})
+
+
+def test_every_hit_and_record_has_a_name():
+    names = [abi.HIT[h] for h in abi.HIT if h != 'HIT_COUNT']
+    assert names == list(range(abi.HIT_COUNT))
+    assert not set(abi.QUEUE_RECORD.values()) & set(abi.PUBLICATION_RECORD.values())
