@@ -4,7 +4,7 @@ WS      := $(CURDIR)/ws
 ENV     := . $(WS)/devel/setup.bash &&
 PYTEST  ?= -ra
 
-.PHONY: all setup build test unit demo bench clean
+.PHONY: all setup build test unit abi demo bench clean
 
 all: build
 
@@ -19,6 +19,9 @@ test: build
 
 unit:
 	@$(PY) -m pytest -q test/unit
+
+abi:	# after editing src/rostrace/probes/bpf/rostrace.h
+	@cd src && $(PY) -m rostrace.probes.contract
 
 bench: build
 	@bash -c '$(ENV) cd $(CURDIR) && exec $(PY) -m bench.run'

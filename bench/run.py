@@ -30,6 +30,7 @@ def main():
     try:
         bench = sections.Bench(ros)
         only = [n for n in os.environ.get('BENCH_ONLY', '').split(',') if n]
+        only += [sections.NEEDS[n] for n in only if n in sections.NEEDS]
         for name, fn in sections.SECTIONS:
             if only and name not in only:
                 continue

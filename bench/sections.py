@@ -495,6 +495,9 @@ def sched_tracepoints(bench, n=50000, rounds=5):
             'added_traced_ns': spread(per_switch['traced'])['median'] - base}
 
 
+# Sections that read another's result (bench.raw): BENCH_ONLY runs that one too.
+NEEDS = {'traced_overhead': 'raw_probe_cost', 'publisher_overhead': 'raw_probe_cost'}
+
 SECTIONS = [
     ('raw_probe_cost', raw_probe_cost),
     ('traced_overhead', traced_overhead),

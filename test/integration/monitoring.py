@@ -40,12 +40,22 @@ def echo(ros, topic, name):
     return ros.spawn(['rostopic', 'echo', topic], name)
 
 
+class _EchoLoader(yaml.SafeLoader):
+    """YAML 1.1 reads a float printed without a dot ('5e-06', as rostopic prints an
+    exact 5 us) as a string: read it as the float it is."""
+
+
+_EchoLoader.add_implicit_resolver('tag:yaml.org,2002:float',
+                                  re.compile(r'^[-+]?[0-9]+[eE][-+]?[0-9]+$'),
+                                  list('-+0123456789'))
+
+
 def echoed(proc):
     """Messages `rostopic echo` printed so far (a partial last one is left out)."""
     out = []
     for doc in read_log(proc).split('\n---\n')[:-1]:
         try:
-            msg = yaml.safe_load(doc)
+            msg = yaml.load(doc, Loader=_EchoLoader)
         except yaml.YAMLError:
             continue
         if isinstance(msg, dict):

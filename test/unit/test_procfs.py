@@ -1,4 +1,7 @@
-"""/proc parsing from fixture text."""
+"""/proc parsing from fixture text, and its errors translated in one place."""
+import pytest
+
+from rostrace.errors import ProcEntryMissing, ProcessGone
 from rostrace.system.procfs import ProcFS, parse_listen_inodes, parse_maps, parse_nspid
 
 MAPS = """\
@@ -47,3 +50,18 @@ def test_host_pid_from_fixture_tree(tmp_path):
     procfs = ProcFS(str(tmp_path))
     assert procfs.host_pid(7, port=0xA0F1) == 4242
     assert procfs.host_pid(7, port=22) is None
+
+
+def test_a_missing_file_of_a_live_process_is_not_a_gone_process(tmp_path):
+    (tmp_path / '4242' / 'net').mkdir(parents=True)
+    (tmp_path / '4242' / 'net' / 'tcp').write_text(TCP)       # no tcp6: IPv6 off
+    (tmp_path / '4242' / 'fd').mkdir()
+    procfs = ProcFS(root=str(tmp_path))
+    with pytest.raises(ProcEntryMissing):
+        procfs.read(4242, 'net', 'tcp6')
+    with pytest.raises(ProcessGone):
+        procfs.read(4243, 'net', 'tcp')
+    assert set(procfs.tcp_connections(4242)) == {222}          # tcp read, tcp6 skipped
+    assert procfs.listening_ports(4242) == []                  # owns none of the sockets
+    with pytest.raises(ProcessGone):
+        procfs.listening_ports(4243)

@@ -1,4 +1,4 @@
-"""Kernel numbers of one window -> TopicBreakdown per (process, topic). [pure]"""
+"""TopicNumbers of one window -> TopicBreakdown per (process, topic). [pure]"""
 from dataclasses import dataclass, field
 
 from .histogram import StageStats, unavailable

@@ -1,0 +1,1 @@
+"""The monitor node: its loop (monitor.py) and its rospy wiring (ros_node.py)."""

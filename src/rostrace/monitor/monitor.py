@@ -16,14 +16,44 @@ GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running
 PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looked up
 
 
+class ConfigWatcher:
+    """Notices edits of the monitor's config file (by modification time)."""
+
+    def __init__(self, path, log=print):
+        self.path = path
+        self.log = log
+        self._mtime = self._read_mtime()
+
+    def _read_mtime(self):
+        try:
+            return os.stat(self.path).st_mtime_ns if self.path else None
+        except OSError:
+            return None
+
+    def poll(self, overrides=None):
+        """(new config, None) when the file changed since the last call; (None, the
+        ConfigError) when the changed file is broken (read again after the next edit);
+        (None, None) when nothing changed."""
+        mtime = self._read_mtime()
+        if mtime == self._mtime:
+            return None, None
+        self._mtime = mtime
+        try:
+            config = load_config(self.path, overrides=overrides)
+        except ConfigError as e:
+            self.log(f'rostrace_monitor: config not reloaded, keeping the previous one: {e}')
+            return None, e
+        self.log(f'rostrace_monitor: reloaded {self.path}')
+        return config, None
+
+
 class Monitor:
     """Configuration reload, graph following and the publishing loop."""
 
     def __init__(self, config, *, tracer, master, publish, config_path=None, own_name='',
                  log=print):
         self.config = config
-        self.config_path = config_path
-        self._config_mtime = self._mtime()
+        self.watcher = ConfigWatcher(config_path, log)
         self.tracer = tracer
         self.master = master
         self.publish_fn = publish
@@ -37,25 +67,12 @@ class Monitor:
         self.history = WindowHistory()
 
     # -- configuration ------------------------------------------------------------------
-    def _mtime(self):
-        try:
-            return os.stat(self.config_path).st_mtime_ns if self.config_path else None
-        except OSError:
-            return None
-
     def reload_if_changed(self, overrides=None):
-        mtime = self._mtime()
-        if mtime == self._config_mtime:
-            return False
-        self._config_mtime = mtime
-        try:
-            self.config = load_config(self.config_path, overrides=overrides)
-        except ConfigError as e:
-            self.errors.append(f'config not reloaded: {e}')
-            self.log(f'rostrace_monitor: config not reloaded, keeping the previous one: {e}')
-            return False
-        self.log(f'rostrace_monitor: reloaded {self.config_path}')
-        return True
+        """Take a changed config file; a broken edit is reported, the old config stays."""
+        config, error = self.watcher.poll(overrides)
+        if error:
+            self.errors.append(f'config not reloaded: {error}')
+        self.config = config or self.config
 
     # -- graph ----------------------------------------------------------------------------
     def follow_graph(self):

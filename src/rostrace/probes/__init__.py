@@ -1,1 +1,1 @@
-"""The only package that imports bcc: BPF programs and their attachment."""
+"""The only package that imports bcc: the BPF program, its contract with Python, calibration."""

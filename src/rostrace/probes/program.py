@@ -83,25 +83,12 @@ class BpfProgram:
         # wanted while a critical target is audited.
         self.bpf.detach_tracepoint(SYS_ENTER)
         self.set_calibration(pair_ns=0, inner_ns=0)
-        self._events = []
-        self.bpf[b'xfer_events'].open_ring_buffer(self._on_event)
-
-    def _on_event(self, _ctx, data, size):
-        if size >= ctypes.sizeof(abi.XferEvent):
-            ev = abi.XferEvent()
-            ctypes.memmove(ctypes.byref(ev), data, ctypes.sizeof(abi.XferEvent))
-            self._events.append(ev)
+        self._events = TransportEvents(self.bpf)
 
     def events(self):
         """Transport events (abi.XferEvent) since the previous call, oldest first, and
         how many the full ring buffer refused meanwhile."""
-        self.bpf.ring_buffer_consume()
-        events, self._events = self._events, []
-        lost_table = self.bpf[b'xfer_lost']
-        lost = lost_table[ctypes.c_int(0)].value
-        if lost:
-            lost_table[ctypes.c_int(0)] = ctypes.c_ulonglong(0)
-        return events, lost
+        return self._events.take()
 
     def set_calibration(self, *, pair_ns, inner_ns):
         calib = self.bpf[b'calib']
@@ -215,18 +202,44 @@ class BpfProgram:
         self._generation = 1 - old
         self.bpf[b'generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
         time.sleep(0.0005)   # let handlers that read the old generation finish
-        return decode_window(self._drain(f'stats{old}'), self._drain(f'hist{old}'),
+        return decode_window(drain(self.bpf[f'stats{old}'.encode()]),
+                             drain(self.bpf[f'hist{old}'.encode()]),
                              syscall_name=self._syscall_name)
 
-    def _drain(self, name):
-        table = self.bpf[name.encode()]
-        try:
-            return list(table.items_lookup_and_delete_batch())
-        except Exception:
-            items = list(table.items())
-            for k, _ in items:
-                try:
-                    del table[k]
-                except KeyError:
-                    pass
-            return items
+
+def drain(table):
+    """Every (key, value) of a BPF hash map, which is left empty."""
+    try:
+        return list(table.items_lookup_and_delete_batch())
+    except Exception:         # kernels or BCC builds without batch operations
+        items = list(table.items())
+        for k, _ in items:
+            try:
+                del table[k]
+            except KeyError:
+                pass
+        return items
+
+
+class TransportEvents:
+    """The `xfer_events` ring buffer and the count of events it refused (`xfer_lost`)."""
+
+    def __init__(self, bpf):
+        self.bpf = bpf
+        self._events = []
+        bpf[b'xfer_events'].open_ring_buffer(self._on_event)
+
+    def _on_event(self, _ctx, data, size):
+        if size >= ctypes.sizeof(abi.XferEvent):
+            ev = abi.XferEvent()
+            ctypes.memmove(ctypes.byref(ev), data, ctypes.sizeof(abi.XferEvent))
+            self._events.append(ev)
+
+    def take(self):
+        self.bpf.ring_buffer_consume()
+        events, self._events = self._events, []
+        lost_table = self.bpf[b'xfer_lost']
+        lost = lost_table[ctypes.c_int(0)].value
+        if lost:
+            lost_table[ctypes.c_int(0)] = ctypes.c_ulonglong(0)
+        return events, lost

@@ -1,0 +1,1 @@
+"""Pure presentation: breakdowns -> diagnostic statuses and terminal text."""
