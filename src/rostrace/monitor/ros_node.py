@@ -29,7 +29,7 @@ def main(argv=None):
         check_all('rosrun rostrace rostrace_monitor')
     except RostraceError as e:
         return _fail(e, e.hint, e.exit_code)
-    import rospy
+    import rospy         # after the checks: a missing privilege says so without ROS noise
     rospy.init_node('rostrace_monitor', argv=argv, disable_signals=True)
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):

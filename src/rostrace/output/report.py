@@ -59,7 +59,7 @@ def _stage_dict(s):
 
 def load_bags(paths):
     """{(node, topic): Series} from every LatencyBreakdown in the bags, by stamp."""
-    import rosbag
+    import rosbag        # only the report verb needs it (and a sourced ROS)
     series = {}
     for path in paths:
         if not os.path.isfile(path):
@@ -117,7 +117,7 @@ def _png(fig):
 
 def plot_series(s):
     """One PNG (base64): stacked stage means, total p99/max, drops, over time."""
-    import matplotlib
+    import matplotlib    # slow to import; only reports plot
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     t0 = s.windows[0].stamp

@@ -28,7 +28,7 @@ class Calibration:
 
 def calibrate_binary():
     try:
-        from catkin.find_in_workspaces import find_in_workspaces
+        from catkin.find_in_workspaces import find_in_workspaces   # absent without ROS
         found = find_in_workspaces(['libexec'], project='rostrace',
                                    path='rostrace_calibrate', first_matching_workspace_only=True)
     except ImportError:
