@@ -58,13 +58,23 @@ class Totals:
         return {}
 
 
+def trace_publishers(tracer, ros, publishers):
+    """Follow the publishers until `publishers` are traced (as the monitor does once a
+    second): a node just started may not have registered its publication yet."""
+    master = Master(ros.master_uri)
+
+    def traced():
+        tracer.follow_publishers(master)
+        return set(publishers) <= {t.node for t in tracer.publisher_targets.values()}
+    wait_for(traced, timeout=30, interval=0.2,
+             what=f'publishers {publishers} traced ({tracer.publisher_notes})')
+
+
 def follow(tracer, ros, subscribers, publishers):
     master = Master(ros.master_uri)
     for node in subscribers:
         tracer.attach_node(node, master=master)
-    tracer.follow_publishers(master)
-    traced = {t.node for t in tracer.publisher_targets.values()}
-    assert set(publishers) <= traced, (traced, tracer.publisher_notes)
+    trace_publishers(tracer, ros, publishers)
     totals = Totals(tracer)
     totals.attached_ns = time.monotonic_ns()       # CLOCK_MONOTONIC, as the truth files
     return totals
@@ -222,7 +232,7 @@ def test_transport_over_rate_limited_link(ros_veth, veth, session, tmp_path):
     slow_truth = str(tmp_path / 'slow.csv')
     publish_in_ns(ros, veth, 'pslow', count=20, rate=4, size=size + 1, start_delay=3.0,
                   truth_file=slow_truth)
-    session.follow_publishers(Master(ros.master_uri))
+    trace_publishers(session, ros, ['/pslow'])
     wait_rows(totals, sub_truth, 40)
     time.sleep(0.5)
     link = totals.links('/sub', '/processing/data')['/pslow']
