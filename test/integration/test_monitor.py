@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import time
+import xmlrpc.client
 
 import rosbag
 
@@ -37,6 +38,12 @@ targets:
     assert 'processing p99' in out and '> error 8 ms' in out
     assert '/rostrace/rostrace: monitor - tracing 2 node(s)' in out
 
+    # A broken live edit (an impossible date used to kill the monitor) is reported and
+    # ignored: the monitor goes on and takes the next good edit.
+    write_config(tmp_path / 'demo.yaml', 'window: 2001-13-45\ntargets: [{node: /x}]\n')
+    time.sleep(1.5)
+    _, _, uri = ros.master().lookupNode('/test', '/rostrace_monitor')
+    assert xmlrpc.client.ServerProxy(uri).getPid('/test')[0] == 1     # still answers
     write_config(tmp_path / 'demo.yaml', '''
 targets:
   - node: /processing_delay_node
@@ -141,6 +148,9 @@ BAD_CONFIGS = [
     ('targets: [{node: /a, thresholds: {processing: {warn: 9, error: 3}}}]\n',
      'warn (9 ms) is above error (3 ms)'),
     ('targets: [{node: /a}]\nrate: 3\n', 'rate: unknown key'),
+    ('targets: [{node: /a}]\nwindow: 2001-13-45\n', 'bad value'),
+    ('targets: [{node: /a}]\npublish_rate: .nan\n', 'publish_rate: expected a finite number'),
+    ('targets: [{node: "/a b"}]\n', 'is not a legal ROS name'),
 ]
 
 

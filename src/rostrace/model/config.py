@@ -2,9 +2,14 @@
 
 Every problem names the file, the key and what was wrong, e.g.
 "monitor.yaml: targets[2].thresholds.processing.warn: expected a number of
-milliseconds, got 'fast'".
+milliseconds, got 'fast'". Whatever the file holds (bytes that are not UTF-8, YAML tags,
+impossible dates, huge or non-finite numbers, deep nesting, aliases, duplicate keys),
+the only exception that leaves load_config() is ConfigError, and its message is short.
 """
 import fnmatch
+import math
+import re
+import reprlib
 from dataclasses import dataclass, field
 
 import yaml
@@ -17,6 +22,20 @@ STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 TOP_KEYS = {'targets', 'publish_rate', 'window'}
 TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical'}
 THRESHOLD_KEYS = {'warn', 'error', 'statistic'}
+
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 16                  # nesting of YAML collections
+MAX_TARGETS = 1000
+MAX_NAME = 256
+# Ranges: a value outside them is a typo or an attack, never a setting.
+PUBLISH_RATE_HZ = (0.01, 100.0)
+WINDOW_S = (0.01, 86400.0)
+THRESHOLD_MS = (1e-6, 3.6e6)    # or exactly 0
+# ROS graph names (roslib.names.is_legal_name), absolute: /token[/token...]
+LEGAL_NAME = re.compile(r'^(/[A-Za-z][A-Za-z0-9_]*)+$')
+LEGAL_PATTERN = re.compile(r'^[/*?\[][A-Za-z0-9_/*?\[\]!-]*$')
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
 
 
 class ConfigError(ValueError):
@@ -64,25 +83,61 @@ class MonitorConfig:
         return spec is not None and (not spec.topics or topic in spec.topics)
 
 
-def _number(source, key, value, *, unit, positive=False):
+def show(value):
+    """A value as an error message shows it: repr, at most ~60 characters."""
+    return _REPR.repr(value)
+
+
+def _key(key):
+    """A mapping key as a message shows it: as written when short text."""
+    return key if isinstance(key, str) and len(key) <= 60 else show(key)
+
+
+def _number(source, key, value, *, unit, span, positive=False):
+    """A finite float within `span` (low, high); with positive=False also exactly 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(source, key, f'expected a number of {unit}, got {value!r}')
-    if value < 0 or (positive and value == 0):
+        raise ConfigError(source, key, f'expected a number of {unit}, got {show(value)}')
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(source, key, f'expected a finite number of {unit}, got {show(value)}')
+    if number < 0 or (positive and number == 0):
         raise ConfigError(source, key, f'expected a {"positive" if positive else "non-negative"}'
-                          f' number of {unit}, got {value!r}')
-    return float(value)
+                          f' number of {unit}, got {show(value)}')
+    low, high = span
+    if not (low <= number <= high or (number == 0 and not positive)):
+        raise ConfigError(source, key, f'{show(value)} {unit} is out of range '
+                          f'({low:g} to {high:g}{"" if positive else ", or 0"})')
+    return number
+
+
+def _name(source, key, value, *, what, pattern=False):
+    """An absolute ROS graph name (or, with `pattern`, a glob over names)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(source, key, f'expected a {what}, got {show(value)}')
+    name = value.strip()
+    is_pattern = pattern and any(c in name for c in '*?[')
+    name = name if is_pattern and name.startswith(('*', '?', '[')) else absolute(name)
+    legal = LEGAL_PATTERN if is_pattern else LEGAL_NAME
+    if len(name) > MAX_NAME or not legal.match(name) or '//' in name:
+        raise ConfigError(source, key, f'{show(value)} is not a legal ROS name (letters, '
+                          'digits, _ and / separating tokens that start with a letter'
+                          f'{"; * ? [ ] for patterns" if pattern else ""})')
+    return name
 
 
 def _unknown(source, key, mapping, allowed):
     extra = sorted(set(mapping) - allowed, key=str)
     if extra:
-        where = f'{key}.{extra[0]}' if key else str(extra[0])
+        where = f'{key}.{_key(extra[0])}' if key else _key(extra[0])
         raise ConfigError(source, where, f'unknown key (allowed: {", ".join(sorted(allowed))})')
 
 
 def _mapping(source, key, value):
     if not isinstance(value, dict):
-        raise ConfigError(source, key, f'expected a mapping, got {value!r}')
+        raise ConfigError(source, key, f'expected a mapping, got {show(value)}')
     return value
 
 
@@ -90,17 +145,17 @@ def _threshold(source, key, value):
     _mapping(source, key, value)
     _unknown(source, key, value, THRESHOLD_KEYS)
     statistic = value.get('statistic', 'p99')
-    if statistic not in STATISTICS:
+    if not isinstance(statistic, str) or statistic not in STATISTICS:
         raise ConfigError(source, f'{key}.statistic',
-                          f'expected one of {", ".join(STATISTICS)}, got {statistic!r}')
+                          f'expected one of {", ".join(STATISTICS)}, got {show(statistic)}')
     warn = value.get('warn')
     error = value.get('error')
     if warn is None and error is None:
         raise ConfigError(source, key, 'give warn and/or error (milliseconds)')
     if warn is not None:
-        warn = _number(source, f'{key}.warn', warn, unit='milliseconds')
+        warn = _number(source, f'{key}.warn', warn, unit='milliseconds', span=THRESHOLD_MS)
     if error is not None:
-        error = _number(source, f'{key}.error', error, unit='milliseconds')
+        error = _number(source, f'{key}.error', error, unit='milliseconds', span=THRESHOLD_MS)
     if warn is not None and error is not None and warn > error:
         raise ConfigError(source, key, f'warn ({warn:g} ms) is above error ({error:g} ms)')
     return Threshold(warn_ms=warn, error_ms=error, statistic=statistic)
@@ -110,25 +165,25 @@ def _target(source, index, value):
     key = f'targets[{index}]'
     _mapping(source, key, value)
     _unknown(source, key, value, TARGET_KEYS)
-    node = value.get('node')
-    if not isinstance(node, str) or not node.strip():
-        raise ConfigError(source, f'{key}.node', f'expected a node name or pattern, got {node!r}')
-    node = node.strip()
-    node = node if node.startswith('*') else absolute(node)      # '*' starts a pattern
+    node = _name(source, f'{key}.node', value.get('node'), what='node name or pattern',
+                 pattern=True)
     topics = value.get('topics', [])
-    if not isinstance(topics, list) or not all(isinstance(t, str) and t for t in topics):
-        raise ConfigError(source, f'{key}.topics', f'expected a list of topic names, got {topics!r}')
-    topics = tuple(absolute(t) for t in topics)
+    if not isinstance(topics, list):
+        raise ConfigError(source, f'{key}.topics',
+                          f'expected a list of topic names, got {show(topics)}')
+    topics = tuple(_name(source, f'{key}.topics[{i}]', t, what='topic name')
+                   for i, t in enumerate(topics))
     thresholds = _mapping(source, f'{key}.thresholds', value.get('thresholds', {}))
     parsed = {}
     for stage, spec in thresholds.items():
-        if stage not in STAGES:
-            raise ConfigError(source, f'{key}.thresholds.{stage}',
+        if not isinstance(stage, str) or stage not in STAGES:
+            raise ConfigError(source, f'{key}.thresholds.{_key(stage)}',
                               f'unknown stage (stages: {", ".join(STAGES)})')
         parsed[stage] = _threshold(source, f'{key}.thresholds.{stage}', spec)
     critical = value.get('critical', False)
     if not isinstance(critical, bool):
-        raise ConfigError(source, f'{key}.critical', f'expected true or false, got {critical!r}')
+        raise ConfigError(source, f'{key}.critical',
+                          f'expected true or false, got {show(critical)}')
     return TargetSpec(node=node, topics=topics, thresholds=parsed, critical=critical)
 
 
@@ -142,28 +197,87 @@ def parse_config(data, *, source='config'):
         raise ConfigError(source, 'targets', 'missing: list the nodes to trace')
     targets = data['targets']
     if not isinstance(targets, list) or not targets:
-        raise ConfigError(source, 'targets', f'expected a non-empty list, got {targets!r}')
+        raise ConfigError(source, 'targets', f'expected a non-empty list, got {show(targets)}')
+    if len(targets) > MAX_TARGETS:
+        raise ConfigError(source, 'targets', f'{len(targets)} targets: at most {MAX_TARGETS}'
+                          ' (use patterns)')
     rate = _number(source, 'publish_rate', data.get('publish_rate', 1.0), unit='Hz',
-                   positive=True)
+                   positive=True, span=PUBLISH_RATE_HZ)
     window = data.get('window')
     if window is not None:
-        window = _number(source, 'window', window, unit='seconds', positive=True)
+        window = _number(source, 'window', window, unit='seconds', positive=True,
+                         span=WINDOW_S)
     return MonitorConfig(targets=tuple(_target(source, i, t) for i, t in enumerate(targets)),
                          publish_rate=rate, window=window)
 
 
-def load_yaml(path):
-    """Read a YAML file; syntax errors and missing files become ConfigError."""
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader that refuses what a config never needs and an attacker would use:
+    aliases (billion laughs), nesting deeper than MAX_DEPTH, duplicate keys."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, 'aliases (*name) are not allowed',
+                                              self.peek_event().start_mark)
+        self._depth = getattr(self, '_depth', 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f'nested deeper than {MAX_DEPTH}',
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, 'a mapping key must be a plain value', key_node.start_mark)
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f'duplicate key {show(key)}', key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_text(path):
     try:
-        with open(path) as f:
-            return yaml.safe_load(f)
+        with open(path, 'rb') as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(path, '', 'file not found') from None
+    except IsADirectoryError:
+        raise ConfigError(path, '', 'is a directory, not a YAML file') from None
+    except OSError as e:
+        raise ConfigError(path, '', f'cannot read: {e.strerror or e}') from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(path, '', f'larger than {MAX_FILE_BYTES >> 20} MiB')
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise ConfigError(path, '', f'not UTF-8 text (byte {e.start})') from None
+
+
+def load_yaml(path):
+    """Read a YAML file; every failure becomes ConfigError with a short message."""
+    text = _read_text(path)
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, 'problem_mark', None)
         where = f'line {mark.line + 1}, column {mark.column + 1}: ' if mark else ''
-        raise ConfigError(path, '', f'YAML syntax error: {where}'
-                          f'{getattr(e, "problem", None) or e}') from None
+        problem = str(getattr(e, 'problem', None) or e)[:200]
+        raise ConfigError(path, '', f'YAML syntax error: {where}{problem}') from None
+    except RecursionError:
+        raise ConfigError(path, '', 'nested too deeply') from None
+    except Exception as e:      # PyYAML's constructors on explicit tags and odd values
+        # raise what they happen to (ValueError for 2001-13-45 or !!int xyz,
+        # AttributeError for !!timestamp 20, ...): the file is at fault, not us.
+        raise ConfigError(path, '', f'bad value: {type(e).__name__}: {str(e)[:200]}') from None
 
 
 def load_config(path, *, overrides=None):
@@ -172,5 +286,7 @@ def load_config(path, *, overrides=None):
     if data is not None and not isinstance(data, dict):
         raise ConfigError(path, '', f'expected a mapping at the top, got {type(data).__name__}')
     merged = dict(data or {})
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ConfigError('parameters', '', f'expected a mapping, got {show(overrides)}')
     merged.update(overrides or {})
     return parse_config(merged, source=path or 'parameters')

@@ -41,10 +41,14 @@ class ConfigWatcher:
         try:
             config = load_config(self.path, overrides=overrides)
         except ConfigError as e:
-            self.log(f'rostrace_monitor: config not reloaded, keeping the previous one: {e}')
-            return None, e
-        self.log(f'rostrace_monitor: reloaded {self.path}')
-        return config, None
+            error = e
+        except Exception as e:      # only ConfigError by contract; never end a running monitor
+            error = ConfigError(self.path, '', f'{type(e).__name__}: {str(e)[:200]}')
+        else:
+            self.log(f'rostrace_monitor: reloaded {self.path}')
+            return config, None
+        self.log(f'rostrace_monitor: config not reloaded, keeping the previous one: {error}')
+        return None, error
 
 
 class Monitor:
