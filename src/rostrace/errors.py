@@ -44,6 +44,14 @@ class ProcessGone(RostraceError):
         self.pid = pid
 
 
+class BadPeer(RostraceError):
+    """A node (or the master about it) answered, but nothing rostrace can trust."""
+
+    def __init__(self, node, reason):
+        super().__init__(f'{node} answers nonsense: {reason}')
+        self.node = node
+
+
 class ProcEntryMissing(RostraceError):
     """A /proc file this kernel or this process does not have (the process is alive)."""
 

@@ -51,6 +51,30 @@ class ConfigWatcher:
         return None, error
 
 
+class Backoff:
+    """When to try a failing target again: 1 s, 2 s, 4 s ... 30 s after each failure."""
+
+    FIRST_S, MAX_S = 1.0, 30.0
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._next = {}             # node -> (delay_s, next try)
+
+    def due(self, node):
+        return self.clock() >= self._next.get(node, (0.0, 0.0))[1]
+
+    def failed(self, node):
+        delay = min(self._next.get(node, (self.FIRST_S / 2, 0.0))[0] * 2, self.MAX_S)
+        self._next[node] = (delay, self.clock() + delay)
+
+    def succeeded(self, node):
+        self._next.pop(node, None)
+
+    def keep(self, nodes):
+        """Forget the nodes no longer wanted (patterns over short-lived nodes)."""
+        self._next = {n: v for n, v in self._next.items() if n in nodes}
+
+
 class Monitor:
     """Configuration reload, graph following and the publishing loop."""
 
@@ -69,6 +93,7 @@ class Monitor:
         self.errors = []              # monitor-level problems of the last period
         self._publishers_due = 0.0    # when to look up the publishers of traced topics next
         self.history = WindowHistory()
+        self.backoff = Backoff()      # targets that answered nonsense or could not be traced
 
     # -- configuration ------------------------------------------------------------------
     def reload_if_changed(self, overrides=None):
@@ -87,6 +112,7 @@ class Monitor:
             self.errors.append(str(e))
             return
         wanted = self._wanted(running)
+        self.backoff.keep(wanted)
         attached_before = len(self.attached)
         for node, target in list(self.attached.items()):
             if node not in wanted or not self.tracer.procfs.alive(target.pid):
@@ -96,8 +122,8 @@ class Monitor:
                 continue
             if node not in running:
                 self.problems[node] = 'not running'
-                continue
-            self._attach(node, spec)
+            elif self.backoff.due(node):
+                self._attach(node, spec)
         self._follow_publishers(changed=len(self.attached) != attached_before)
 
     def _wanted(self, running):
@@ -131,14 +157,18 @@ class Monitor:
             target = resolve_node(node, master=self.master, procfs=self.tracer.procfs)
             self.tracer.attach_target(target, audit=spec.critical)
         except (NodeNotFound, ProcessGone):
-            self.problems[node] = 'not running'
+            self.problems[node] = 'not running'     # retried at once: a restart is quick
             return
         except UnsupportedNode as e:
             self.problems[node] = str(e) if not spec.is_pattern else None
+            self.backoff.failed(node)
             return
-        except RostraceError as e:
-            self.problems[node] = f'cannot trace: {e}'
+        except Exception as e:      # BadPeer, any RostraceError -- and, as a last line,
+            why = e if isinstance(e, RostraceError) else f'{type(e).__name__}: {e}'  # bugs
+            self.problems[node] = f'cannot trace: {why}'[:500]
+            self.backoff.failed(node)
             return
+        self.backoff.succeeded(node)
         self.attached[node] = target
         self.problems.pop(node, None)
         self.log(f'rostrace_monitor: attached to {node} (pid {target.pid})')
@@ -180,12 +210,13 @@ class Monitor:
         self.publish_fn([], self.statuses([], stopped=True))
 
     def _guarded(self, step):
-        """A target vanishing mid-step must not end the monitor: report it instead."""
+        """Nothing a target or peer does mid-step may end the monitor: report it."""
         try:
             step()
-        except (RostraceError, OSError) as e:
-            self.errors.append(f'{step.__name__}: {e}')
-            self.log(f'rostrace_monitor: {step.__name__} failed: {e}')
+        except Exception as e:
+            why = e if isinstance(e, RostraceError) else f'{type(e).__name__}: {e}'
+            self.errors.append(f'{step.__name__}: {why}'[:500])
+            self.log(f'rostrace_monitor: {step.__name__} failed: {why}')
 
     def run(self, should_stop, *, overrides=None, clock=time.monotonic, sleep=time.sleep):
         """Follow the graph and publish until should_stop() is true."""

@@ -1,26 +1,138 @@
-"""The ROS Master and slave APIs (XML-RPC) rostrace calls, with timeouts.
+"""The ROS Master and slave APIs (XML-RPC) rostrace calls.
 
-Everything a master or node answers is untrusted input: a failed or malformed call is
-MasterUnreachable (master) or ProcessGone (node), never a crash.
+Everything a master or node answers is untrusted input (rostrace runs as root next to
+them). Each call has a total deadline (connect, send and every byte of the reply, not a
+per-recv timeout a peer can trickle past) and a reply size cap; every reply's shape is
+checked before use. Failures become MasterUnreachable (the master), ProcessGone (a node
+that is not there: connection refused) or BadPeer (a node that answers, but nonsense),
+never another exception.
 """
 import os
+import socket
+import time
 import xmlrpc.client
+from urllib.parse import urlsplit
 
-from ..errors import MasterUnreachable, NodeNotFound, ProcessGone
+from ..errors import BadPeer, MasterUnreachable, NodeNotFound, ProcessGone
 
 CALLER_ID = '/rostrace'
-XMLRPC_TIMEOUT_S = 3.0
+MASTER_DEADLINE_S = 3.0
+NODE_DEADLINE_S = 1.0          # a healthy node answers getPid in milliseconds
+MAX_REPLY_BYTES = 16 << 20     # getSystemState of a large system stays far below
 
 
-class _TimeoutTransport(xmlrpc.client.Transport):
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = XMLRPC_TIMEOUT_S
-        return conn
+class CallFailed(Exception):
+    """One XML-RPC exchange failed; `refused` when nothing listens there."""
+
+    def __init__(self, reason, *, refused=False):
+        super().__init__(reason)
+        self.refused = refused
 
 
-def _proxy(uri):
-    return xmlrpc.client.ServerProxy(uri, transport=_TimeoutTransport())
+def split_uri(uri):
+    """(host, port) of an http:// XML-RPC URI, or CallFailed naming what is wrong."""
+    if not isinstance(uri, str) or len(uri) > 1024:
+        raise CallFailed(f'not a URI: {uri!r:.80}')
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError as e:
+        raise CallFailed(f'bad URI {uri!r:.80}: {e}') from None
+    if parts.scheme != 'http' or not parts.hostname:
+        raise CallFailed(f'not an http:// URI: {uri!r:.80}')
+    if port is None:
+        raise CallFailed(f'URI without a port: {uri!r:.80}')
+    return parts.hostname, port
+
+
+def _read_reply(sock, deadline):
+    """The HTTP reply body, read under the total deadline and the size cap."""
+    data = b''
+    while True:
+        if len(data) >= 5 and not data.startswith(b'HTTP/'):
+            raise CallFailed(f'not an HTTP reply: {data[:40]!r}')
+        head_end = data.find(b'\r\n\r\n')
+        if head_end >= 0:
+            length = _content_length(data[:head_end])
+            if length is not None and len(data) >= head_end + 4 + length:
+                return _status_ok(data[:head_end]), data[head_end + 4:head_end + 4 + length]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        chunk = sock.recv(65536)
+        if not chunk:
+            if head_end < 0:
+                raise CallFailed('connection closed before an HTTP reply')
+            return _status_ok(data[:head_end]), data[head_end + 4:]
+        data += chunk
+        if len(data) > MAX_REPLY_BYTES:
+            raise CallFailed(f'reply larger than {MAX_REPLY_BYTES >> 20} MiB')
+
+
+def _content_length(head):
+    for line in head.split(b'\r\n')[1:]:
+        name, _, value = line.partition(b':')
+        if name.strip().lower() == b'content-length':
+            try:
+                return max(0, int(value.strip()))
+            except ValueError:
+                raise CallFailed('bad Content-Length') from None
+    return None
+
+
+def _status_ok(head):
+    status = head.split(b'\r\n', 1)[0].split()
+    if len(status) < 2 or not status[0].startswith(b'HTTP/'):
+        raise CallFailed(f'not an HTTP reply: {head[:40]!r}')
+    if status[1] != b'200':
+        raise CallFailed(f'HTTP status {status[1][:10].decode("ascii", "replace")}')
+    return True
+
+
+def call(uri, method, *args, deadline_s):
+    """(code, status message, value) of one XML-RPC call, or CallFailed."""
+    host, port = split_uri(uri)
+    body = xmlrpc.client.dumps((CALLER_ID, *args), method).encode()
+    request = (f'POST /RPC2 HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: rostrace\r\n'
+               f'Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n').encode()
+    deadline = time.monotonic() + deadline_s
+    try:
+        with socket.create_connection((host, port), timeout=deadline_s) as sock:
+            sock.sendall(request + body)
+            _, reply = _read_reply(sock, deadline)
+    except ConnectionRefusedError:
+        raise CallFailed('connection refused', refused=True) from None
+    except TimeoutError:
+        raise CallFailed(f'no complete reply within the deadline ({deadline_s:g} s)') from None
+    except (OSError, UnicodeError, ValueError) as e:
+        raise CallFailed(f'{type(e).__name__}: {e}') from None
+    try:
+        (result,), _ = xmlrpc.client.loads(reply)
+    except xmlrpc.client.Fault as e:
+        raise CallFailed(f'fault: {str(e.faultString)[:100]}') from None
+    except Exception as e:          # expat, ResponseError, shapes: the reply is garbage
+        raise CallFailed(f'not an XML-RPC reply ({type(e).__name__})') from None
+    if not (isinstance(result, (list, tuple)) and len(result) == 3
+            and type(result[0]) is int):
+        raise CallFailed(f'not a [code, message, value] reply: {result!r:.80}')
+    return result
+
+
+def _names(value):
+    return isinstance(value, list) and all(isinstance(n, str) for n in value)
+
+
+def _check_state(state):
+    """getSystemState's [[topic, [nodes]] x3] or ValueError."""
+    if not (isinstance(state, list) and len(state) == 3):
+        raise ValueError('not three lists')
+    for kind in state:
+        if not isinstance(kind, list) or not all(
+                isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and _names(e[1])
+                for e in kind):
+            raise ValueError('not [name, [node, ...]] entries')
+    return state
 
 
 class Master:
@@ -31,59 +143,73 @@ class Master:
 
     def _call(self, method, *args):
         try:
-            code, msg, value = getattr(_proxy(self.uri), method)(CALLER_ID, *args)
-        except (OSError, xmlrpc.client.Error) as e:
+            return call(self.uri, method, *args, deadline_s=MASTER_DEADLINE_S)
+        except CallFailed as e:
             raise MasterUnreachable(f'cannot reach the ROS master at {self.uri}: {e}',
                                     hint='start roscore or set ROS_MASTER_URI') from None
-        return code, msg, value
+
+    def _state(self):
+        _, _, state = self._call('getSystemState')
+        try:
+            return _check_state(state)
+        except ValueError as e:
+            raise MasterUnreachable(f'the ROS master at {self.uri} answered a malformed '
+                                    f'system state ({e})') from None
 
     def nodes(self):
-        _, _, state = self._call('getSystemState')
-        return sorted({n for kind in state for _, names in kind for n in names})
+        return sorted({n for kind in self._state() for _, names in kind for n in names})
 
     def lookup_node(self, node):
         code, _, uri = self._call('lookupNode', node)
         if code != 1:
             raise NodeNotFound(node, self.uri, self.nodes())
+        if not isinstance(uri, str):
+            raise BadPeer(node, f'the master gave {uri!r:.80} as its URI')
         return uri
 
     def topic_publishers(self, topics):
         """{topic: [publisher nodes]} for the given topics."""
-        _, _, state = self._call('getSystemState')
-        return {topic: sorted(names) for topic, names in state[0] if topic in topics}
+        return {topic: sorted(names) for topic, names in self._state()[0] if topic in topics}
 
     def subscriptions(self, node):
         """Topics `node` subscribes to, as the master knows them."""
-        _, _, state = self._call('getSystemState')
-        return sorted(topic for topic, names in state[1] if node in names)
+        return sorted(topic for topic, names in self._state()[1] if node in names)
 
 
 class Node:
-    """A node's slave API at `uri`."""
+    """A node's slave API at `uri`; `name` is only for messages."""
 
-    def __init__(self, uri):
+    def __init__(self, uri, name=''):
         self.uri = uri
+        self.name = name or uri
 
     def call(self, method, *args):
         try:
-            code, msg, value = getattr(_proxy(self.uri), method)(CALLER_ID, *args)
-        except (OSError, xmlrpc.client.Error) as e:
-            raise ProcessGone(0, f'node at {self.uri} does not answer ({e})') from None
+            code, _, value = call(self.uri, method, *args, deadline_s=NODE_DEADLINE_S)
+        except CallFailed as e:
+            if e.refused:
+                raise ProcessGone(0, f'node at {self.uri} does not answer ({e})') from None
+            raise BadPeer(self.name, f'{method} at {self.uri}: {e}') from None
         return code, value
 
     def pid(self):
-        """The node's PID in its own PID namespace, or None."""
+        """The node's PID in its own PID namespace."""
         code, value = self.call('getPid')
-        return value if code == 1 and isinstance(value, int) else None
+        if code != 1 or type(value) is not int or not 0 < value < 1 << 22:
+            raise BadPeer(self.name, f'getPid answered {value!r:.80} (code {code})')
+        return value
 
     def topics(self, method):
         """Topic names of getSubscriptions / getPublications; empty when the node does
         not answer or answers nonsense."""
         try:
-            _, value = self.call(method)
-            return {t for t, _ in value}
-        except (ProcessGone, TypeError, ValueError):
+            code, value = self.call(method)
+        except (ProcessGone, BadPeer):
             return set()
+        if code != 1 or not isinstance(value, list):
+            return set()
+        return {e[0] for e in value if isinstance(e, list) and len(e) == 2
+                and isinstance(e[0], str) and len(e[0]) <= 1024}
 
     def subscriptions(self):
         return self.topics('getSubscriptions')

@@ -2,13 +2,11 @@
 import os
 import socket
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
-
-from ..errors import ProcessGone, UnsupportedNode
+from ..errors import BadPeer, ProcessGone, UnsupportedNode
 from ..model.names import absolute
 from . import symbols
 from .procfs import ProcFS
-from .rosapi import Node
+from .rosapi import CallFailed, Node, split_uri
 
 
 @dataclass
@@ -97,7 +95,7 @@ def discover_node_uri(procfs, pid):
         try:
             if Node(uri).pid() == chain[-1]:
                 return uri
-        except ProcessGone:
+        except (ProcessGone, BadPeer):
             continue
     return ''
 
@@ -114,10 +112,11 @@ def resolve_node(node, *, master, procfs=None):
     procfs = procfs or ProcFS()
     node = absolute(node)
     uri = master.lookup_node(node)
-    ns_pid = Node(uri).pid()
-    if ns_pid is None:
-        raise ProcessGone(0, f'node {node} gave no PID')
-    port = urlparse(uri).port
+    try:
+        _, port = split_uri(uri)
+    except CallFailed as e:
+        raise BadPeer(node, str(e)) from None
+    ns_pid = Node(uri, node).pid()
     pid = procfs.host_pid(ns_pid, port=port)
     if pid is None:
         raise ProcessGone(ns_pid, f'no local process serves {node} at {uri} '

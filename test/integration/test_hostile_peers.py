@@ -1,0 +1,105 @@
+"""Issue 12 (first part): nodes that register with the real master but answer nonsense
+on their XML-RPC port. Each is one ERROR status naming it; the monitor goes on publishing
+a healthy target's breakdowns every period and attaches to nothing else."""
+import time
+
+from harness import PY, free_port, wait_for
+from monitoring import echo, echoed, start_monitor, statuses, write_config
+from tracing import publish
+
+# A fake node: serves `behaviour` on a TCP port and registers with the master as a
+# subscriber of /hostile/topic with that port as its slave API (or with `uri` as is).
+PEER = r'''
+import socket, sys, threading, time, xmlrpc.client
+master, name, behaviour, port, uri = sys.argv[1:6]
+uri = uri or f'http://127.0.0.1:{port}/'
+
+def reply(conn, value):
+    body = xmlrpc.client.dumps(((1, 'ok', value),), methodresponse=True).encode()
+    conn.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+
+def serve(conn):
+    conn.recv(65536)
+    if behaviour == 'garbage':
+        conn.sendall(b'SSH-2.0-OpenSSH_9.2\r\n\x00\xff')
+    elif behaviour == 'trickle':
+        try:
+            conn.sendall(b'HTTP/1.0 200 OK\r\nX-Slow: ')
+            while True:                 # one byte per 50 ms, never the end of the headers
+                conn.sendall(b'a')
+                time.sleep(0.05)
+        except OSError:
+            pass
+    elif behaviour == 'bool_pid':
+        reply(conn, True)
+    elif behaviour == 'str_pid':
+        reply(conn, '4242')
+    elif behaviour == 'bad_xml':
+        conn.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\n<methodRespo')
+    conn.close()
+
+if behaviour not in ('noport', 'badport'):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(('127.0.0.1', int(port)))
+    srv.listen(16)
+    threading.Thread(target=lambda: [threading.Thread(target=serve, args=(c,), daemon=True)
+                                     .start() for c, _ in iter(srv.accept, None)],
+                     daemon=True).start()
+xmlrpc.client.ServerProxy(master).registerSubscriber(name, '/hostile/topic', 'std_msgs/Empty',
+                                                     uri)
+print('registered', flush=True)
+time.sleep(3600)
+'''
+PEERS = {  # name -> (behaviour, uri override, what the ERROR must say)
+    '/hostile_garbage': ('garbage', '', 'not an HTTP reply'),
+    '/hostile_trickle': ('trickle', '', 'within the deadline'),
+    '/hostile_bool_pid': ('bool_pid', '', 'getPid answered True'),
+    '/hostile_str_pid': ('str_pid', '', "getPid answered '4242'"),
+    '/hostile_bad_xml': ('bad_xml', '', 'not an XML-RPC reply'),
+    '/hostile_noport': ('noport', 'http://127.0.0.1/', 'URI without a port'),
+    '/hostile_badport': ('badport', 'http://127.0.0.1:99999/', 'bad URI'),
+}
+
+
+def test_hostile_peers_are_one_error_each_and_the_healthy_target_goes_on(ros, tmp_path):
+    ros.node('processing', 'healthy', params={'work_ms': 1.0})
+    publish(ros, 'healthy_pub', '/processing/data', count=100000, rate=50)
+    for name, (behaviour, uri, _) in PEERS.items():
+        ros.spawn([PY, '-c', PEER, ros.master_uri, name, behaviour, str(free_port()), uri],
+                  name[1:])
+    wait_for(lambda: all(n in ros.master().getSystemState('/t')[2][1][-1][1] for n in PEERS)
+             if any(t == '/hostile/topic' for t, _ in ros.master().getSystemState('/t')[2][1])
+             else False, timeout=30, what='the hostile peers registered')
+    config = write_config(tmp_path / 'm.yaml', '''
+publish_rate: 2
+targets:
+  - node: /healthy
+  - node: /hostile_*
+''')
+    diagnostics = echo(ros, '/diagnostics', 'echo_diag')
+    latency = echo(ros, '/rostrace/latency', 'echo_latency')
+    monitor = start_monitor(ros, config, attached=['/healthy'])
+
+    def errors():
+        found = {}
+        for name in PEERS:
+            got = statuses(diagnostics, f'rostrace: {name}')
+            if got and got[-1]['level'] == 2:
+                found[name] = got[-1]['message']
+        return found if len(found) == len(PEERS) else None
+    found = wait_for(errors, timeout=60, interval=0.5, what='an ERROR per hostile peer')
+    for name, (_, _, reason) in PEERS.items():
+        print(f'\n{name}: {found[name]}')
+        assert name in found[name] and reason in found[name], (name, found[name])
+
+    # The healthy target's breakdowns keep coming every period (2 Hz) meanwhile.
+    before = len([m for m in echoed(latency) if m['node'] == '/healthy'])
+    time.sleep(6.0)
+    during = [m for m in echoed(latency) if m['node'] == '/healthy'][before:]
+    assert len(during) >= 10, len(during)           # 12 periods, minus edges
+    assert all(m['processed'] > 0 for m in during[1:-1])
+    monitor_status = statuses(diagnostics, 'rostrace: monitor')[-1]
+    attached = dict((v['key'], v['value']) for v in monitor_status['values'])['attached']
+    assert attached.startswith('/healthy (') and attached.count('(') == 1, attached
+    assert monitor.poll() is None
