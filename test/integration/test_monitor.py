@@ -183,6 +183,25 @@ def test_not_root_and_missing_tracefs_are_refused_clearly(ros, tmp_path):
     assert os.path.exists('/sys/kernel/tracing/uprobe_events')
 
 
+def test_a_bpf_compile_failure_is_an_error_on_diagnostics(ros, tmp_path):
+    """No kernel headers (hidden in a private mount namespace): the monitor says why on
+    /diagnostics before it exits."""
+    config = write_config(tmp_path / 'm.yaml', 'targets: [{node: /a}]\n')
+    diagnostics = echo(ros, '/diagnostics', 'echo_diag')
+    time.sleep(1.0)                     # rostopic echo registered with the master
+    r = subprocess.run(['unshare', '--mount', 'sh', '-c',
+                        'mount -t tmpfs none /lib/modules/$(uname -r) && exec rosrun rostrace '
+                        f'rostrace_monitor _config:={config} __name:=headerless'],
+                       env=ros.env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert 'BPF program failed to compile' in r.stderr and 'Traceback' not in r.stderr
+    status = wait_for(lambda: statuses(diagnostics, 'rostrace: monitor'), timeout=10,
+                      what='the monitor status')[-1]
+    assert status['level'] == 2 and 'cannot start: BPF program failed to compile' in \
+        status['message'], status
+    assert os.listdir(f'/lib/modules/{os.uname().release}/build')     # host untouched
+
+
 def test_published_numbers_agree_with_truth(ros, tmp_path):
     config = write_config(tmp_path / 'm.yaml', '''
 publish_rate: 2

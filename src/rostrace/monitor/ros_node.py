@@ -1,5 +1,6 @@
 """`rostrace_monitor`: the privileged rospy node (wiring, signals, shutdown)."""
 import signal
+import socket
 import sys
 import time
 
@@ -8,6 +9,7 @@ from ..errors import EXIT_USAGE, RostraceError
 from ..model.config import ConfigError, load_config
 from ..system.preflight import check_all
 from ..system.rosapi import Master
+from ..views.diagnostics import ERROR, PREFIX, Status
 from .monitor import Monitor
 
 OVERRIDABLE = ('targets', 'publish_rate', 'window')
@@ -22,6 +24,19 @@ def _fail(message, hint=None, code=1):
 
 def _param_overrides(rospy):
     return {key: rospy.get_param('~' + key) for key in OVERRIDABLE if rospy.has_param('~' + key)}
+
+
+def _publish_failure(rospy, output, message, wait_s=2.0):
+    """One ERROR 'rostrace: monitor' status on /diagnostics before the monitor exits, so
+    rqt_runtime_monitor and the aggregator show why (listeners get up to `wait_s` to
+    connect)."""
+    deadline = time.monotonic() + wait_s
+    while output.diagnostics.get_num_connections() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = Status(name=f'{PREFIX}: monitor', hardware_id=socket.gethostname(),
+                    level=ERROR, message=message[:500])
+    output.publish([], [status])
+    time.sleep(0.3)                                      # let it leave before we do
 
 
 def main(argv=None):
@@ -49,6 +64,7 @@ def main(argv=None):
         tracer = Tracer()
     except RostraceError as e:
         rospy.logerr(str(e))
+        _publish_failure(rospy, output, f'cannot start: {e}')
         return _fail(e, e.hint, e.exit_code)
     monitor = Monitor(config, tracer=tracer, master=Master(), publish=output.publish,
                       config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo)
