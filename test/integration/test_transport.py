@@ -238,13 +238,18 @@ def test_transport_over_rate_limited_link(ros_veth, veth, session, tmp_path):
     link = totals.links('/sub', '/processing/data')['/pslow']
     assert (link.messages, link.dropped) == (20, 0)
     expected = serialized_bytes(size + 1) * 8 / rate_bit_s + base
-    measured = link.stages['transport'].mean
-    print(f'\ntransport over {rate_bit_s / 1e6:.0f} Mbit/s: rostrace {measured * 1e3:.2f} ms, '
-          f'S*8/R + base = {expected * 1e3:.2f} ms (base {base * 1e3:.3f} ms)')
-    assert abs(measured - expected) <= 0.10 * expected
+    measured = link.stages['transport']
     rows = [r for r in read_csv(sub_truth) if r['size'] == size + 1]
     slow_t, _ = truth_transport(read_csv(slow_truth), rows)
-    assert_close(measured, statistics.mean(slow_t), 'transport vs truth', rel=0.03,
+    print(f'\ntransport over {rate_bit_s / 1e6:.0f} Mbit/s: rostrace mean {measured.mean * 1e3:.2f}'
+          f' ms, p50 {measured.p50 * 1e3:.2f} ms; truth median '
+          f'{statistics.median(slow_t) * 1e3:.2f} ms; S*8/R + base = {expected * 1e3:.2f} ms')
+    # The link shapes as modelled (on the median: one message delayed by a busy CPU
+    # moved a CI run's mean 10.6 % above the model while rostrace matched the truth).
+    assert abs(statistics.median(slow_t) - expected) <= 0.10 * expected
+    # rostrace sees the shaping: its p50 is the truth's within the histogram's resolution
+    assert abs(measured.p50 - statistics.median(slow_t)) <= (1 / 16 + 0.02) * expected
+    assert_close(measured.mean, statistics.mean(slow_t), 'transport vs truth', rel=0.03,
                  floor_s=200 * US)
 
 

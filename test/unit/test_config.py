@@ -106,3 +106,10 @@ def test_link_stages_take_thresholds_and_the_example_config_loads():
     import os
     example = os.path.join(os.path.dirname(__file__), '..', '..', 'config', 'monitor.yaml')
     assert 'transport' in load_config(example).targets[0].thresholds
+
+
+def test_wanted_nodes_are_exact_names_and_running_pattern_matches():
+    cfg = parse_config({'targets': [{'node': '/a'}, {'node': '/cam*'}]})
+    running = {'/cam1', '/cam2', '/b', '/cam_monitor'}
+    assert set(cfg.wanted(running, exclude='/cam_monitor')) == {'/a', '/cam1', '/cam2'}
+    assert cfg.wanted(running)['/cam1'].node == '/cam*'

@@ -77,6 +77,19 @@ class MonitorConfig:
         """The first target spec whose name or pattern matches `node`, or None."""
         return next((s for s in self.targets if fnmatch.fnmatchcase(node, s.node)), None)
 
+    def wanted(self, running, *, exclude=''):
+        """{node: spec} of the configured nodes: exact names whether running or not,
+        patterns matched against the `running` node names (never `exclude`)."""
+        wanted = {}
+        for spec in self.targets:
+            if spec.is_pattern:
+                for node in fnmatch.filter(sorted(running), spec.node):
+                    if node != exclude:
+                        wanted.setdefault(node, spec)
+            else:
+                wanted.setdefault(spec.node, spec)
+        return wanted
+
     def wants(self, node, topic):
         """True when a spec covers `node` and (if it lists topics) `topic`."""
         spec = self.spec_for(node)

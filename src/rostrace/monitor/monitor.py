@@ -1,7 +1,6 @@
 """The monitor: follows the ROS graph, attaches to configured roscpp nodes, publishes
 breakdowns and statuses every period, even when nothing arrives. No rospy here:
 `publish(breakdowns, statuses)` is given (monitor/ros_node.py wires it to ROS)."""
-import fnmatch
 import os
 import socket
 import time
@@ -111,7 +110,7 @@ class Monitor:
         except MasterUnreachable as e:
             self.errors.append(str(e))
             return
-        wanted = self._wanted(running)
+        wanted = self.config.wanted(running, exclude=self.own_name)
         self.backoff.keep(wanted)
         attached_before = len(self.attached)
         for node, target in list(self.attached.items()):
@@ -125,18 +124,6 @@ class Monitor:
             elif self.backoff.due(node):
                 self._attach(node, spec)
         self._follow_publishers(changed=len(self.attached) != attached_before)
-
-    def _wanted(self, running):
-        """{node: spec} of the configured nodes (patterns matched against `running`)."""
-        wanted = {}
-        for spec in self.config.targets:
-            if spec.is_pattern:
-                for node in fnmatch.filter(sorted(running), spec.node):
-                    if node != self.own_name:
-                        wanted.setdefault(node, spec)
-            else:
-                wanted.setdefault(spec.node, spec)
-        return wanted
 
     def _follow_publishers(self, *, changed):
         """Look the publishers of traced topics up once a period, or at once when the
