@@ -17,6 +17,10 @@ class WindowCollector:
         self.window_start = clock()
         self.last_window_s = 0.0
 
+    def restart(self):
+        """The next window starts now (when the first target is attached)."""
+        self.window_start = self.clock()
+
     def collect(self, *, now=None):
         """The Window since the previous collect (or since the first attach)."""
         now = self.clock() if now is None else now

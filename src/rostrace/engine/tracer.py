@@ -75,7 +75,7 @@ class Tracer:
 
     def attach_target(self, target, *, audit=False):
         if not self.attachments.subscribers and not self.collector.last_window_s:
-            self.collector.window_start = self.collector.clock()   # the first window
+            self.collector.restart()                                # the first window
         return self.attachments.attach_subscriber(target, audit=audit)
 
     def attach_publisher(self, target):

@@ -9,7 +9,7 @@ from ..errors import EXIT_USAGE, RostraceError
 from ..model.config import ConfigError, load_config
 from ..system.preflight import check_all
 from ..system.rosapi import Master
-from ..views.diagnostics import ERROR, PREFIX, Status
+from ..views.diagnostics import start_failed_status
 from .monitor import Monitor
 
 OVERRIDABLE = ('targets', 'publish_rate', 'window')
@@ -33,9 +33,7 @@ def _publish_failure(rospy, output, message, wait_s=2.0):
     deadline = time.monotonic() + wait_s
     while output.diagnostics.get_num_connections() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    status = Status(name=f'{PREFIX}: monitor', hardware_id=socket.gethostname(),
-                    level=ERROR, message=message[:500])
-    output.publish([], [status])
+    output.publish([], [start_failed_status(socket.gethostname(), message)])
     time.sleep(0.3)                                      # let it leave before we do
 
 
@@ -64,7 +62,7 @@ def main(argv=None):
         tracer = Tracer()
     except RostraceError as e:
         rospy.logerr(str(e))
-        _publish_failure(rospy, output, f'cannot start: {e}')
+        _publish_failure(rospy, output, str(e))
         return _fail(e, e.hint, e.exit_code)
     monitor = Monitor(config, tracer=tracer, master=Master(), publish=output.publish,
                       config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo)

@@ -164,7 +164,7 @@ class BpfProgram:
     def detach(self, pid):
         self._detach_events(self._attached.pop(pid, []))
         self._points.pop(pid, None)
-        for name in (b'traced_tgids', b'audited_tgids', b'publisher_tgids'):
+        for name in [table for table, _ in TGID_SETS] + [b'audited_tgids']:
             try:
                 del self.bpf[name][ctypes.c_uint(pid)]
             except KeyError:

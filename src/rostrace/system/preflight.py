@@ -2,6 +2,7 @@
 import os
 
 from ..errors import NotPrivileged, SystemNotReady
+from ..probes.program import load_bcc
 
 TRACEFS = '/sys/kernel/tracing'
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
@@ -38,12 +39,7 @@ def check_kernel(tracefs=TRACEFS):
 
 
 def check_bcc():
-    try:
-        import bcc  # noqa: F401
-    except ImportError:
-        raise SystemNotReady('BCC is not installed for this Python (import bcc failed)',
-                             hint='apt-get install python3-bpfcc, and run with /usr/bin/python3'
-                             ) from None
+    load_bcc()
 
 
 def check_all(command='rostrace'):

@@ -47,15 +47,9 @@ def split_uri(uri):
 
 def _read_reply(sock, deadline):
     """The HTTP reply body, read under the total deadline and the size cap."""
-    data = b''
-    while True:
-        if len(data) >= 5 and not data.startswith(b'HTTP/'):
-            raise CallFailed(f'not an HTTP reply: {data[:40]!r}')
-        head_end = data.find(b'\r\n\r\n')
-        if head_end >= 0:
-            length = _content_length(data[:head_end])
-            if length is not None and len(data) >= head_end + 4 + length:
-                return _status_ok(data[:head_end]), data[head_end + 4:head_end + 4 + length]
+    data = bytearray()
+    head_end, length = -1, None
+    while head_end < 0 or length is None or len(data) < head_end + 4 + length:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
@@ -64,10 +58,20 @@ def _read_reply(sock, deadline):
         if not chunk:
             if head_end < 0:
                 raise CallFailed('connection closed before an HTTP reply')
-            return _status_ok(data[:head_end]), data[head_end + 4:]
+            return bytes(data[head_end + 4:])          # no Content-Length: up to EOF
+        searched = max(0, len(data) - 3)
         data += chunk
         if len(data) > MAX_REPLY_BYTES:
             raise CallFailed(f'reply larger than {MAX_REPLY_BYTES >> 20} MiB')
+        if len(data) >= 5 and not data.startswith(b'HTTP/'):
+            raise CallFailed(f'not an HTTP reply: {bytes(data[:40])!r}')
+        if head_end < 0:
+            head_end = data.find(b'\r\n\r\n', searched)
+            if head_end >= 0:
+                head = bytes(data[:head_end])
+                _check_status(head)
+                length = _content_length(head)
+    return bytes(data[head_end + 4:head_end + 4 + length])
 
 
 def _content_length(head):
@@ -81,13 +85,12 @@ def _content_length(head):
     return None
 
 
-def _status_ok(head):
+def _check_status(head):
     status = head.split(b'\r\n', 1)[0].split()
     if len(status) < 2 or not status[0].startswith(b'HTTP/'):
         raise CallFailed(f'not an HTTP reply: {head[:40]!r}')
     if status[1] != b'200':
         raise CallFailed(f'HTTP status {status[1][:10].decode("ascii", "replace")}')
-    return True
 
 
 def call(uri, method, *args, deadline_s):
@@ -100,7 +103,7 @@ def call(uri, method, *args, deadline_s):
     try:
         with socket.create_connection((host, port), timeout=deadline_s) as sock:
             sock.sendall(request + body)
-            _, reply = _read_reply(sock, deadline)
+            reply = _read_reply(sock, deadline)
     except ConnectionRefusedError:
         raise CallFailed('connection refused', refused=True) from None
     except TimeoutError:
@@ -163,9 +166,7 @@ class Master:
         code, _, uri = self._call('lookupNode', node)
         if code != 1:
             raise NodeNotFound(node, self.uri, self.nodes())
-        if not isinstance(uri, str):
-            raise BadPeer(node, f'the master gave {uri!r:.80} as its URI')
-        return uri
+        return uri              # checked where it is used (split_uri)
 
     def topic_publishers(self, topics):
         """{topic: [publisher nodes]} for the given topics."""

@@ -135,6 +135,12 @@ def not_running_status(node, host, reason='not running'):
     return Status(name=status_name(node), hardware_id=host, level=ERROR, message=reason)
 
 
+def start_failed_status(host, message):
+    """The monitor's status when it cannot start (it exits right after)."""
+    return Status(name=f'{PREFIX}: monitor', hardware_id=host, level=ERROR,
+                  message=f'cannot start: {message}'[:500])
+
+
 def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped=False,
                    publishers=(), lost_events=0):
     """The monitor's own status: what it traces, what it costs, what went wrong."""
