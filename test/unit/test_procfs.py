@@ -2,7 +2,8 @@
 import pytest
 
 from rostrace.errors import ProcEntryMissing, ProcessGone
-from rostrace.system.procfs import ProcFS, parse_listen_inodes, parse_maps, parse_nspid
+from rostrace.system.procfs import (ProcFS, parse_connection_inode, parse_maps, parse_nspid,
+                                    parse_stat)
 
 MAPS = """\
 55d0c0000000-55d0c0001000 r--p 00000000 fd:01 1234 /usr/lib/rostrace/processing
@@ -33,12 +34,20 @@ def test_nspid_chain():
     assert parse_nspid('Name:\tx\n') is None
 
 
-def test_listen_inodes_only_listening_on_port():
-    assert parse_listen_inodes(TCP, 0xA0F1) == {111}
-    assert parse_listen_inodes(TCP, 22) == {333}
+def test_connection_inode_by_address_pair():
+    server, client = ('127.0.0.1', 0xA0F1), ('127.0.0.1', 0xC350)
+    assert parse_connection_inode(TCP, server, client) == 222
+    assert parse_connection_inode(TCP, client, server) is None      # the other end
+    assert parse_connection_inode(TCP.replace(' 222 ', ' 0 '), server, client) == 0
 
 
-def test_host_pid_from_fixture_tree(tmp_path):
+def test_stat_state_and_start_time_past_a_hostile_comm():
+    # comm may hold spaces and parentheses: the fields start after the last ')'.
+    stat = '4242 (a) b (c) S 1 4242 4242 0 -1 4194560 ' + ' '.join(['0'] * 12) + ' 987654 0'
+    assert parse_stat(stat) == ('S', 987654)
+
+
+def test_pid_candidates_and_connections_from_fixture_tree(tmp_path):
     # pid 4242 on the host is pid 7 in its namespace; host pid 7 is unrelated.
     for pid, status, inode in ((4242, STATUS, 111), (7, 'Name:\tother\nNSpid:\t7\n', 999)):
         d = tmp_path / str(pid)
@@ -48,8 +57,8 @@ def test_host_pid_from_fixture_tree(tmp_path):
         (d / 'net' / 'tcp').write_text(TCP)
         (d / 'fd' / '3').symlink_to(f'socket:[{inode}]')
     procfs = ProcFS(str(tmp_path))
-    assert procfs.host_pid(7, port=0xA0F1) == 4242
-    assert procfs.host_pid(7, port=22) is None
+    assert procfs.pid_candidates(7) == [7, 4242]
+    assert procfs.connection_inode(4242, ('127.0.0.1', 0xA0F1), ('127.0.0.1', 0xC350)) == 222
 
 
 def test_a_missing_file_of_a_live_process_is_not_a_gone_process(tmp_path):

@@ -177,7 +177,7 @@ def _loop(tracer, target, topics, args, master=None):
             time.sleep(min(args.interval, remaining) if remaining is not None
                        else args.interval)
             window()
-            if not tracer.procfs.alive(target.pid):
+            if not tracer.alive(target):
                 say(f'rostrace: target {target.node} (pid {target.pid}) exited')
                 ended = 1
                 break

@@ -1,6 +1,9 @@
 """Which processes carry which probes: traced subscribers (receive path, optionally
 the real-time audit) and the publishers that feed their topics (publish side)."""
-from ..errors import MasterUnreachable, RostraceError
+import time
+
+from ..errors import MasterUnreachable, ProcessGone, RostraceError
+from ..model.backoff import Backoff
 from ..system import targets
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
 
@@ -21,6 +24,7 @@ class Attachments:
         self.publishers = {}            # pid -> TargetProcess with the publish probes
         self.audited = set()            # pids under the real-time audit
         self.publisher_notes = {}       # publisher node -> why it is not traced
+        self.publisher_backoff = Backoff(time.monotonic)
         self.on_forget = []             # callables(pid) run when a process is detached
 
     def target(self, pid):
@@ -37,7 +41,7 @@ class Attachments:
         if not target.probe_points:
             raise RostraceError(f'no probe point found in {target.library}',
                                 hint='; '.join(target.missing.values()))
-        self.program.attach(target, points=RECEIVE_POINTS)
+        self._attach_probes(target, RECEIVE_POINTS)
         self.subscribers[target.pid] = target
         if audit:
             try:
@@ -60,15 +64,16 @@ class Attachments:
         if missing:
             raise RostraceError(f'{target.node}: no publish probe point '
                                 f'({", ".join(sorted(missing))}) in {target.library}')
-        self.program.attach(target, points=PUBLISH_POINTS)
+        self._attach_probes(target, PUBLISH_POINTS)
         self.publishers[target.pid] = target
         self.publisher_notes.pop(target.node, None)
 
-    def follow_publishers(self, master):
+    def follow_publishers(self, master, *, deadline=None):
         """Attach the publisher side to every process on this host that publishes a
         topic a subscriber reported; detach the gone and those no longer needed.
-        Publishers elsewhere get a note, not a number."""
-        for pid in [p for p in self.publishers if not self.procfs.alive(p)]:
+        Publishers elsewhere get a note, not a number, and are tried again with backoff;
+        no new publisher is tried after `deadline` (time.monotonic())."""
+        for pid in [p for p, t in self.publishers.items() if not self.alive(t)]:
             self._detach_publisher(pid)
         wanted = {t for pid in self.subscribers for t in self.subscribed(pid)}
         if not wanted:
@@ -81,13 +86,23 @@ class Attachments:
         for pid, target in list(self.publishers.items()):
             if target.node not in needed:
                 self._detach_publisher(pid)
+        self.publisher_notes = {n: why for n, why in self.publisher_notes.items()
+                                if n in needed}
+        self.publisher_backoff.keep(needed)
         traced = {t.node for t in self.publishers.values()}
         for node in sorted(needed - traced):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if not self.publisher_backoff.due(node):
+                continue
             try:
                 self.attach_publisher(targets.resolve_node(node, master=master,
                                                            procfs=self.procfs))
             except RostraceError as e:
-                self.publisher_notes[node] = str(e)
+                self.publisher_notes[node] = str(e)[:300]
+                self.publisher_backoff.failed(node)
+            else:
+                self.publisher_backoff.succeeded(node)
 
     def _detach_publisher(self, pid):
         if self.publishers.pop(pid, None) is not None and pid not in self.subscribers:
@@ -95,6 +110,23 @@ class Attachments:
             self._forget(pid)
 
     # -- both -------------------------------------------------------------------------
+    def alive(self, target):
+        return targets.same_process(self.procfs, target)
+
+    def _attach_probes(self, target, points):
+        """Attach only to the process that was resolved: its identity (PID and start
+        time) is checked right before and right after, so a PID reused meanwhile
+        (the node restarted) gets no probe."""
+        if not self.alive(target):
+            raise ProcessGone(target.pid, f'{target.node}: process {target.pid} exited or '
+                              'was replaced before attaching')
+        self.program.attach(target, points=points)
+        if not self.alive(target):
+            if target.pid not in self.subscribers and target.pid not in self.publishers:
+                self.program.detach(target.pid)
+            raise ProcessGone(target.pid, f'{target.node}: process {target.pid} exited or '
+                              'was replaced while attaching')
+
     def detach(self, pid):
         """Every probe of process `pid`, and what was known about it."""
         self.program.detach(pid)

@@ -1,5 +1,6 @@
 """One window: the kernel's rows and transport events -> a Window of TopicNumbers."""
 import time
+from collections import Counter
 
 from ..model.numbers import LinkKey, LinkNumbers, TopicKey, TopicNumbers, Window
 
@@ -16,6 +17,8 @@ class WindowCollector:
         self.clock = clock
         self.window_start = clock()
         self.last_window_s = 0.0
+        self.lost = Counter()           # what the kernel could not record, ever
+        self.lost_recent = {}           # ... in the last window
 
     def restart(self):
         """The next window starts now (when the first target is attached)."""
@@ -35,7 +38,9 @@ class WindowCollector:
             topic = (self.names.topic('queue', target, row.queue)
                      or f'<unresolved queue 0x{row.queue:x}>')
             window.topics.setdefault(TopicKey(row.pid, topic), TopicNumbers()).merge(row.numbers)
-        self.matcher.feed(*self.program.events())
+        self.matcher.feed(self.program.events())
+        self.lost_recent = {k: n for k, n in self.program.lost().items() if n}
+        self.lost.update(self.lost_recent)
         serialization = {(row.pid, row.publication): row.numbers.serialization
                          for row in publications}
         self._add_links(window, serialization)

@@ -19,6 +19,9 @@ from .collect import WindowCollector
 from .naming import ObjectNames
 
 
+NOTED_PUBLISHERS = 3        # untraced publishers a breakdown's note names
+
+
 class Tracer:
     """Owns one compiled BPF program and the processes it is attached to."""
 
@@ -81,14 +84,18 @@ class Tracer:
     def attach_publisher(self, target):
         self.attachments.attach_publisher(target)
 
-    def follow_publishers(self, master):
-        self.attachments.follow_publishers(master)
+    def follow_publishers(self, master, *, deadline=None):
+        self.attachments.follow_publishers(master, deadline=deadline)
 
     def subscribed(self, pid):
         return self.attachments.subscribed(pid)
 
     def detach(self, pid):
         self.attachments.detach(pid)
+
+    def alive(self, target):
+        """Same process as when it was resolved (PID and start time), not a zombie."""
+        return self.attachments.alive(target)
 
     def close(self):
         self.attachments.close()
@@ -116,8 +123,12 @@ class Tracer:
         return result
 
     def _transport_note(self):
-        return '; '.join(f'publisher {node} not traced: {why}'
-                         for node, why in sorted(self.publisher_notes.items()))
+        notes = sorted(self.publisher_notes.items())
+        text = '; '.join(f'publisher {node} not traced: {why}'
+                         for node, why in notes[:NOTED_PUBLISHERS])
+        if len(notes) > NOTED_PUBLISHERS:
+            text += f'; and {len(notes) - NOTED_PUBLISHERS} more publishers not traced'
+        return text
 
     def snapshot(self, *, topics=None, now=None):
         """TopicBreakdowns of the window since the previous snapshot."""

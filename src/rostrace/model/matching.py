@@ -25,6 +25,10 @@ from .histogram import Accumulator
 MATCHED_STAGES = tuple(s for s in LINK_STAGES if s != 'serialization')
 MAX_PENDING = 8192          # sent, not yet matched messages kept per connection
 RECENT = 64                 # matched messages kept for a topic's other callbacks
+# A connection none of whose sent messages reached a traced callback for this long goes
+# to a subscriber rostrace does not trace (rosbag, rviz, another host): its messages
+# are not kept until a subscriber is attached.
+UNCONFIRMED_NS = 20 * 10**9
 
 
 def fingerprint_key(fp):
@@ -75,11 +79,11 @@ class TransportMatcher:
         self._drops = {}        # connection -> drops not yet given to a link
         self._link_of = {}      # connection -> LinkId
         self._links = {}        # LinkId -> MatchedLink (this window)
+        self._ignored = {}      # connection -> publisher pid: to an untraced subscriber
+        self._latest_ns = 0     # the newest kernel timestamp seen
         self.unmatched = 0      # received messages with no sent counterpart
-        self.lost = 0           # events the kernel could not deliver
 
-    def feed(self, events, lost=0):
-        self.lost += lost
+    def feed(self, events):
         for ev in events:
             if ev.type == EVENT_SENT:
                 self._sent(ev)
@@ -88,11 +92,29 @@ class TransportMatcher:
 
     def forget(self, pid):
         """A process left: drop what waits on its connections."""
-        for conn in [c for c, link in self._link_of.items()
-                     if pid in (link.publisher_pid, link.subscriber_pid)]:
-            del self._link_of[conn]
+        gone = [c for c, link in self._link_of.items()
+                if pid in (link.publisher_pid, link.subscriber_pid)]
+        gone += [c for c, queue in self._pending.items() if queue and queue[0].pid == pid]
+        for conn in gone:
+            self._link_of.pop(conn, None)
             self._pending.pop(conn, None)
             self._recent.pop(conn, None)
+            self._drops.pop(conn, None)
+        self._ignored = {c: p for c, p in self._ignored.items() if p != pid}
+
+    def subscriber_added(self):
+        """A subscriber is traced now: its connections may be among the ignored."""
+        self._ignored.clear()
+
+    def pending_count(self):
+        return sum(len(q) for q in self._pending.values())
+
+    def _prune(self):
+        """Free the messages kept for connections no traced callback confirmed."""
+        horizon = self._latest_ns - UNCONFIRMED_NS
+        for conn in [c for c, q in self._pending.items()
+                     if c not in self._link_of and q and q[0].t_sent < horizon]:
+            self._ignored[conn] = self._pending.pop(conn)[0].pid
             self._drops.pop(conn, None)
 
     # -- events -------------------------------------------------------------------------
@@ -102,6 +124,9 @@ class TransportMatcher:
             return
         local, remote = conn
         key = (remote, local)                   # (subscriber addr, publisher addr)
+        self._latest_ns = max(self._latest_ns, ev.t_sent)
+        if key in self._ignored:
+            return
         queue = self._pending.setdefault(key, deque(maxlen=MAX_PENDING))
         queue.append(_Sent(fingerprint_key(ev.fp), ev.tgid, ev.publication, ev.t_publish,
                            ev.t_serialized, ev.t_sent))
@@ -163,5 +188,6 @@ class TransportMatcher:
 
     def take(self):
         """{LinkId: MatchedLink} of the window, and start a new one."""
+        self._prune()
         links, self._links = self._links, {}
         return links

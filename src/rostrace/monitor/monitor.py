@@ -6,6 +6,7 @@ import socket
 import time
 
 from ..errors import MasterUnreachable, NodeNotFound, ProcessGone, RostraceError, UnsupportedNode
+from ..model.backoff import Backoff
 from ..model.config import ConfigError, load_config
 from ..model.history import WindowHistory
 from ..system.targets import resolve_node
@@ -13,6 +14,10 @@ from ..views.statuses import MonitorState, monitor_statuses
 
 GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running
 PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looked up
+# A graph step starts no new target after this long (the rest wait for the next step),
+# so following a large or slow graph delays a publishing period by at most this plus
+# one remote call's deadline (system/rosapi.py) and one attach.
+GRAPH_BUDGET_S = 0.5
 
 
 class ConfigWatcher:
@@ -50,30 +55,6 @@ class ConfigWatcher:
         return None, error
 
 
-class Backoff:
-    """When to try a failing target again: 1 s, 2 s, 4 s ... 30 s after each failure."""
-
-    FIRST_S, MAX_S = 1.0, 30.0
-
-    def __init__(self, clock=time.monotonic):
-        self.clock = clock
-        self._next = {}             # node -> (delay_s, next try)
-
-    def due(self, node):
-        return self.clock() >= self._next.get(node, (0.0, 0.0))[1]
-
-    def failed(self, node):
-        delay = min(self._next.get(node, (self.FIRST_S / 2, 0.0))[0] * 2, self.MAX_S)
-        self._next[node] = (delay, self.clock() + delay)
-
-    def succeeded(self, node):
-        self._next.pop(node, None)
-
-    def keep(self, nodes):
-        """Forget the nodes no longer wanted (patterns over short-lived nodes)."""
-        self._next = {n: v for n, v in self._next.items() if n in nodes}
-
-
 class Monitor:
     """Configuration reload, graph following and the publishing loop."""
 
@@ -92,7 +73,7 @@ class Monitor:
         self.errors = []              # monitor-level problems of the last period
         self._publishers_due = 0.0    # when to look up the publishers of traced topics next
         self.history = WindowHistory()
-        self.backoff = Backoff()      # targets that answered nonsense or could not be traced
+        self.backoff = Backoff(time.monotonic)    # targets that answered nonsense or failed
 
     # -- configuration ------------------------------------------------------------------
     def reload_if_changed(self, overrides=None):
@@ -110,22 +91,26 @@ class Monitor:
         except MasterUnreachable as e:
             self.errors.append(str(e))
             return
+        deadline = time.monotonic() + GRAPH_BUDGET_S
         wanted = self.config.wanted(running, exclude=self.own_name)
         self.backoff.keep(wanted)
         attached_before = len(self.attached)
         for node, target in list(self.attached.items()):
-            if node not in wanted or not self.tracer.procfs.alive(target.pid):
+            if node not in wanted or not self.tracer.alive(target):
                 self._detach(node, 'not running')
+        # Nodes a pattern matched that left are no longer anybody's concern.
+        self.problems = {n: why for n, why in self.problems.items() if n in wanted}
         for node, spec in wanted.items():
             if node in self.attached:
                 continue
             if node not in running:
                 self.problems[node] = 'not running'
-            elif self.backoff.due(node):
+            elif self.backoff.due(node) and time.monotonic() < deadline:
                 self._attach(node, spec)
-        self._follow_publishers(changed=len(self.attached) != attached_before)
+        self._follow_publishers(changed=len(self.attached) != attached_before,
+                                deadline=deadline)
 
-    def _follow_publishers(self, *, changed):
+    def _follow_publishers(self, *, changed, deadline):
         """Look the publishers of traced topics up once a period, or at once when the
         traced nodes changed."""
         now = time.monotonic()
@@ -133,7 +118,7 @@ class Monitor:
             return
         self._publishers_due = now + PUBLISHERS_PERIOD_S
         before = dict(self.tracer.publisher_targets)
-        self.tracer.follow_publishers(self.master)
+        self.tracer.follow_publishers(self.master, deadline=deadline)
         for pid, target in self.tracer.publisher_targets.items():
             if pid not in before:
                 self.log(f'rostrace_monitor: publisher side attached to {target.node} '
@@ -183,7 +168,8 @@ class Monitor:
             attached={node: (t.pid, set(self.tracer.subscribed(t.pid)))
                       for node, t in self.attached.items()},
             publishers=[(t.node, t.pid) for t in self.tracer.publisher_targets.values()],
-            probe_cost_us=self.tracer.probe_cost_us, lost_events=self.tracer.transport.lost)
+            probe_cost_us=self.tracer.probe_cost_us, lost=dict(self.tracer.collector.lost),
+            lost_recent=dict(self.tracer.collector.lost_recent))
 
     def statuses(self, breakdowns, *, stopped=False):
         return monitor_statuses(self.config, breakdowns, self.state(), stopped=stopped)

@@ -83,6 +83,18 @@ HIT = {
     'HIT_COUNT': HIT_COUNT,
 }
 
+# enum lost_kind
+LOST_EVENTS = 0
+LOST_STATS = 1
+LOST_HIST = 2
+LOST_COUNT = 3
+LOST_KIND = {
+    'LOST_EVENTS': LOST_EVENTS,
+    'LOST_STATS': LOST_STATS,
+    'LOST_HIST': LOST_HIST,
+    'LOST_COUNT': LOST_COUNT,
+}
+
 # enum event_type
 EVENT_SENT = 1
 EVENT_RECEIVED = 2

@@ -36,6 +36,9 @@ HANDLERS = {
 }
 # Per-process sets in common.c: which probe points put a process in which.
 TGID_SETS = ((b'traced_tgids', RECEIVE_POINTS), (b'publisher_tgids', PUBLISH_POINTS))
+LOST_NAMES = {abi.LOST_EVENTS: 'events', abi.LOST_STATS: 'stats', abi.LOST_HIST: 'hist'}
+# A handler runs for microseconds; a vCPU the host preempts may hold one for longer.
+WRITERS_WAIT_S = 0.2
 
 
 def program_text():
@@ -86,8 +89,8 @@ class BpfProgram:
         self._events = TransportEvents(self.bpf)
 
     def events(self):
-        """Transport events (abi.XferEvent) since the previous call, oldest first, and
-        how many the full ring buffer refused meanwhile."""
+        """Transport events (abi.XferEvent) since the previous call, oldest first (the
+        ones a full ring buffer refused are counted by lost())."""
         return self._events.take()
 
     def set_calibration(self, *, pair_ns, inner_ns):
@@ -197,14 +200,30 @@ class BpfProgram:
 
     def collect(self):
         """([QueueRow], [PublicationRow]) since the previous collect. The kernel writes
-        the other generation meanwhile, so nothing recorded during the read is lost."""
+        the other generation meanwhile; the old one is read once no handler writes it
+        any more (record() in common.c), so no sample falls between two windows."""
         old = self._generation
         self._generation = 1 - old
         self.bpf[b'generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
-        time.sleep(0.0005)   # let handlers that read the old generation finish
+        writers = self.bpf[b'writers']
+        deadline = time.monotonic() + WRITERS_WAIT_S
+        while writers[ctypes.c_int(old)].value and time.monotonic() < deadline:
+            time.sleep(0.0001)
         return decode_window(drain(self.bpf[f'stats{old}'.encode()]),
                              drain(self.bpf[f'hist{old}'.encode()]),
                              syscall_name=self._syscall_name)
+
+    def lost(self):
+        """{'events': n, 'stats': n, 'hist': n}: what the kernel could not record since
+        the previous call (a full ring buffer or map; enum lost_kind of rostrace.h)."""
+        table = self.bpf[b'lost']
+        out = {}
+        for kind, name in LOST_NAMES.items():
+            n = table[ctypes.c_int(kind)].value
+            if n:
+                table[ctypes.c_int(kind)] = ctypes.c_ulonglong(0)
+            out[name] = n
+        return out
 
 
 def drain(table):
@@ -222,7 +241,7 @@ def drain(table):
 
 
 class TransportEvents:
-    """The `xfer_events` ring buffer and the count of events it refused (`xfer_lost`)."""
+    """The `xfer_events` ring buffer."""
 
     def __init__(self, bpf):
         self.bpf = bpf
@@ -238,8 +257,4 @@ class TransportEvents:
     def take(self):
         self.bpf.ring_buffer_consume()
         events, self._events = self._events, []
-        lost_table = self.bpf[b'xfer_lost']
-        lost = lost_table[ctypes.c_int(0)].value
-        if lost:
-            lost_table[ctypes.c_int(0)] = ctypes.c_ulonglong(0)
-        return events, lost
+        return events

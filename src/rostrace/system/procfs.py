@@ -55,11 +55,6 @@ def parse_listening(net_tcp_text):
     return found
 
 
-def parse_listen_inodes(net_tcp_text, port):
-    """Socket inodes listening on `port` in /proc/PID/net/tcp{,6} text."""
-    return {inode for p, inode in parse_listening(net_tcp_text) if p == port}
-
-
 def parse_address(text):
     """'0100007F:1F90' (or the 32-hex-digit IPv6 form) of /proc/net/tcp{,6} ->
     (ip string, port); IPv4-mapped IPv6 addresses read as IPv4."""
@@ -83,6 +78,23 @@ def parse_connections(net_tcp_text):
             if inode:
                 found[inode] = (parse_address(fields[1]), parse_address(fields[2]))
     return found
+
+
+def parse_connection_inode(net_tcp_text, local, remote):
+    """Inode of the socket with this (local, remote) address pair in /proc/PID/net/tcp{,6}
+    text: 0 while the connection waits in its listener's accept queue, None if absent."""
+    for line in net_tcp_text.splitlines()[1:]:
+        fields = line.split()
+        if (len(fields) >= 10 and fields[3] != TCP_LISTEN
+                and parse_address(fields[1]) == local and parse_address(fields[2]) == remote):
+            return int(fields[9])
+    return None
+
+
+def parse_stat(stat_text):
+    """(state letter, start time in clock ticks since boot) of /proc/PID/stat text."""
+    fields = stat_text[stat_text.rindex(')') + 2:].split()
+    return fields[0], int(fields[19])
 
 
 class ProcFS:
@@ -181,10 +193,6 @@ class ProcFS:
         owned = self.socket_inodes(pid)
         return sorted({port for port, inode in listening if inode in owned})
 
-    def listens_on(self, pid, port):
-        """True when process `pid` owns a TCP socket listening on `port`."""
-        return port in self.listening_ports(pid)
-
     def read_memory(self, pid, address, size):
         """Bytes at `address` of `pid`, or b'' where nothing is mapped."""
         path = self.path(pid, 'mem')
@@ -195,12 +203,16 @@ class ProcFS:
         except (OSError, ValueError, OverflowError, NotPrivileged):
             return b''
 
-    def host_pid(self, ns_pid, *, port=None):
-        """Host PID of a process known by its PID in its own namespace.
+    def identity(self, pid):
+        """What tells this process from a later one with the same PID: its start time.
+        A zombie or dead process is gone."""
+        state, start = parse_stat(self.read(pid, 'stat'))
+        if state in ('Z', 'X', 'x'):
+            raise ProcessGone(pid, f'process {pid} has exited (state {state})')
+        return start
 
-        A PID from another namespace may name an unrelated host process, so a
-        candidate is accepted only when it owns the node's XML-RPC `port`.
-        """
+    def pid_candidates(self, ns_pid):
+        """Host PIDs that are `ns_pid` in their own innermost PID namespace."""
         candidates = []
         if self.alive(ns_pid):
             candidates.append(ns_pid)
@@ -213,12 +225,16 @@ class ProcFS:
                 continue
             if chain and len(chain) > 1 and chain[-1] == ns_pid:
                 candidates.append(pid)
-        for pid in candidates:
-            if port is None:
-                return pid
+        return candidates
+
+    def connection_inode(self, pid, local, remote):
+        """Inode of the TCP socket (local, remote) in the network namespace of `pid`
+        (0: not accepted yet), or None when that namespace holds no such connection."""
+        for table in ('tcp', 'tcp6'):
             try:
-                if self.listens_on(pid, port):
-                    return pid
-            except ProcessGone:
+                inode = parse_connection_inode(self.read(pid, 'net', table), local, remote)
+            except ProcEntryMissing:
                 continue
+            if inode is not None:
+                return inode
         return None

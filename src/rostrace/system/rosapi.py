@@ -7,6 +7,7 @@ checked before use. Failures become MasterUnreachable (the master), ProcessGone 
 that is not there: connection refused) or BadPeer (a node that answers, but nonsense),
 never another exception.
 """
+import ipaddress
 import os
 import socket
 import time
@@ -93,8 +94,20 @@ def _check_status(head):
         raise CallFailed(f'HTTP status {status[1][:10].decode("ascii", "replace")}')
 
 
-def call(uri, method, *args, deadline_s):
-    """(code, status message, value) of one XML-RPC call, or CallFailed."""
+def _address(sockaddr):
+    """(ip, port) of a socket address as /proc/net/tcp reads (procfs.parse_address)."""
+    ip = ipaddress.ip_address(sockaddr[0].split('%')[0])
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip), sockaddr[1]
+
+
+def call(uri, method, *args, deadline_s, hold=None):
+    """(code, status message, value) of one XML-RPC call, or CallFailed.
+
+    `hold(local, remote, deadline)`, if given, runs while the peer holds the connection
+    open waiting for the request's last byte: the connection is then in the peer's fd
+    table (system/targets.py proves who answers by it)."""
     host, port = split_uri(uri)
     body = xmlrpc.client.dumps((CALLER_ID, *args), method).encode()
     request = (f'POST /RPC2 HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: rostrace\r\n'
@@ -102,6 +115,11 @@ def call(uri, method, *args, deadline_s):
     deadline = time.monotonic() + deadline_s
     try:
         with socket.create_connection((host, port), timeout=deadline_s) as sock:
+            if hold:
+                sock.sendall(request + body[:-1])
+                hold(_address(sock.getsockname()), _address(sock.getpeername()), deadline)
+                body = body[-1:]
+                request = b''
             sock.sendall(request + body)
             reply = _read_reply(sock, deadline)
     except ConnectionRefusedError:
@@ -184,18 +202,19 @@ class Node:
         self.uri = uri
         self.name = name or uri
 
-    def call(self, method, *args):
+    def call(self, method, *args, hold=None):
         try:
-            code, _, value = call(self.uri, method, *args, deadline_s=NODE_DEADLINE_S)
+            code, _, value = call(self.uri, method, *args, deadline_s=NODE_DEADLINE_S,
+                                  hold=hold)
         except CallFailed as e:
             if e.refused:
                 raise ProcessGone(0, f'node at {self.uri} does not answer ({e})') from None
             raise BadPeer(self.name, f'{method} at {self.uri}: {e}') from None
         return code, value
 
-    def pid(self):
-        """The node's PID in its own PID namespace."""
-        code, value = self.call('getPid')
+    def pid(self, *, hold=None):
+        """The node's PID in its own PID namespace (`hold`: see call())."""
+        code, value = self.call('getPid', hold=hold)
         if code != 1 or type(value) is not int or not 0 < value < 1 << 22:
             raise BadPeer(self.name, f'getPid answered {value!r:.80} (code {code})')
         return value

@@ -1,7 +1,9 @@
 """ROS node name -> TargetProcess: master XML-RPC, the node's own getPid, /proc."""
 import os
 import socket
+import time
 from dataclasses import dataclass, field
+
 from ..errors import BadPeer, ProcessGone, UnsupportedNode
 from ..model.names import absolute
 from . import symbols
@@ -19,6 +21,7 @@ class TargetProcess:
     probe_points: dict = field(default_factory=dict)
     missing: dict = field(default_factory=dict)    # probe point -> reason
     uri: str = ''            # the node's slave API, '' when unknown
+    start_time: int = 0      # procfs.identity: tells this process from a later same PID
 
     def subscriptions(self):
         """Topics the node itself says it subscribes to (empty when it cannot say)."""
@@ -66,12 +69,21 @@ def find_malloc(procfs, pid):
 
 def target_from_pid(pid, *, node='', procfs=None, uri=''):
     procfs = procfs or ProcFS()
+    start_time = procfs.identity(pid)
     chain = procfs.nspid(pid) or [pid]
     library = find_roscpp(procfs, pid)
     found, missing = symbols.find_probe_points(library)
     return TargetProcess(node=node or f'pid:{pid}', pid=pid, ns_pid=chain[-1],
                          host=_local_host(), library=library, probe_points=found,
-                         missing=missing, uri=uri)
+                         missing=missing, uri=uri, start_time=start_time)
+
+
+def same_process(procfs, target):
+    """True while `target` still runs: same PID, same start time, not a zombie."""
+    try:
+        return procfs.identity(target.pid) == target.start_time
+    except ProcessGone:
+        return False
 
 
 def name_from_cmdline(procfs, pid):
@@ -107,18 +119,50 @@ def target_of_pid(pid, *, node='', procfs=None):
                            uri=discover_node_uri(procfs, pid))
 
 
+class _ServerProof:
+    """Which of `candidates` holds the server end of the connection a call opened: the
+    socket (peer address, our address) must be in that process's fd table."""
+
+    def __init__(self, procfs, candidates):
+        self.procfs = procfs
+        self.candidates = candidates
+        self.owner = None
+
+    def __call__(self, local, remote, deadline):
+        while True:
+            accepting = False
+            for pid in self.candidates:
+                try:
+                    inode = self.procfs.connection_inode(pid, remote, local)
+                    if inode and inode in self.procfs.socket_inodes(pid):
+                        self.owner = pid
+                        return
+                except ProcessGone:
+                    continue
+                accepting = accepting or inode == 0
+            if not accepting or time.monotonic() >= deadline:
+                return          # not in any candidate's namespace, or never accepted
+            time.sleep(0.002)
+
+
 def resolve_node(node, *, master, procfs=None):
-    """Resolve a ROS node name to the host process that runs it."""
+    """Resolve a ROS node name to the host process that runs it, proven: getPid is
+    asked twice, the second time over a connection whose server end must be in the
+    answering process's own fd table (a process elsewhere that answers getPid with
+    another one's PID cannot redirect the probes)."""
     procfs = procfs or ProcFS()
     node = absolute(node)
     uri = master.lookup_node(node)
     try:
-        _, port = split_uri(uri)
+        split_uri(uri)
     except CallFailed as e:
         raise BadPeer(node, str(e)) from None
     ns_pid = Node(uri, node).pid()
-    pid = procfs.host_pid(ns_pid, port=port)
-    if pid is None:
-        raise ProcessGone(ns_pid, f'no local process serves {node} at {uri} '
-                          '(is it on another host? run rostrace on that host)')
-    return target_from_pid(pid, node=node, procfs=procfs, uri=uri)
+    proof = _ServerProof(procfs, procfs.pid_candidates(ns_pid))
+    again = Node(uri, node).pid(hold=proof)
+    if again != ns_pid:
+        raise BadPeer(node, f'getPid answered {ns_pid}, then {again}')
+    if proof.owner is None:
+        raise ProcessGone(ns_pid, f'no local process with PID {ns_pid} serves {node} at '
+                          f'{uri} (is it on another host? run rostrace on that host)')
+    return target_from_pid(proof.owner, node=node, procfs=procfs, uri=uri)

@@ -141,21 +141,34 @@ def start_failed_status(host, message):
                   message=f'cannot start: {message}'[:500])
 
 
+LOST_LABELS = {'events': 'lost transport events',
+               'stats': 'lost samples (stats map full)',
+               'hist': 'lost histogram samples (hist map full)'}
+LOST_FIX = {'events': 'ring buffer full: raise publish_rate so it is read more often',
+            'stats': 'trace fewer nodes or topics per monitor',
+            'hist': 'trace fewer nodes or topics per monitor'}
+
+
 def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped=False,
-                   publishers=(), lost_events=0):
-    """The monitor's own status: what it traces, what it costs, what went wrong."""
+                   publishers=(), lost=None, lost_recent=None):
+    """The monitor's own status: what it traces, what it costs, what went wrong.
+    lost / lost_recent: {'events'|'stats'|'hist': count} the kernel could not record
+    since start / in the last window (a WARN: numbers are missing)."""
+    lost, lost_recent = lost or {}, lost_recent or {}
     status = Status(name=f'{PREFIX}: monitor', hardware_id=host)
     status.values = [('targets attached', str(len(attached))),
                      ('targets configured', str(configured)),
                      ('attached', ' '.join(f'{n} ({p})' for n, p in sorted(attached))),
                      ('publishers traced', ' '.join(f'{n} ({p})' for n, p in sorted(publishers))),
                      ('probe cost per entry+return (us)', f'{probe_cost_us:.2f}'),
-                     ('lost transport events', str(lost_events)),
+                     *[(label, str(lost.get(kind, 0))) for kind, label in LOST_LABELS.items()],
                      ('errors', str(len(errors)))]
+    problems = list(errors) + [f'{n} {LOST_LABELS[kind]} in the last window ({LOST_FIX[kind]})'
+                               for kind, n in sorted(lost_recent.items()) if n]
     if stopped:
         status.level, status.message = WARN, 'monitor stopped: probes removed'
-    elif errors:
-        status.level, status.message = WARN, '; '.join(errors)
+    elif problems:
+        status.level, status.message = WARN, '; '.join(problems)
     else:
         status.level, status.message = OK, f'tracing {len(attached)} node(s)'
     return status

@@ -15,7 +15,8 @@ class MonitorState:
     errors: list = field(default_factory=list)     # monitor-level problems this period
     publishers: list = field(default_factory=list)  # [(node, pid)] publisher side traced
     probe_cost_us: float = 0.0
-    lost_events: int = 0
+    lost: dict = field(default_factory=dict)         # kind -> count, since start
+    lost_recent: dict = field(default_factory=dict)  # kind -> count, last window
 
 
 def _missing_topics(config, state):
@@ -53,5 +54,5 @@ def monitor_statuses(config, breakdowns, state, *, stopped=False):
         host=state.host, attached=[(n, pid) for n, (pid, _) in state.attached.items()],
         configured=len(config.targets), probe_cost_us=state.probe_cost_us,
         errors=state.errors, stopped=stopped, publishers=state.publishers,
-        lost_events=state.lost_events))
+        lost=state.lost, lost_recent=state.lost_recent))
     return out

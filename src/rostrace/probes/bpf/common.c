@@ -5,13 +5,20 @@
  * Aggregation: record() adds one value to the (tgid, record, object) entry of the
  * current generation -- count, sum, min, max and, for durations, a log-linear
  * histogram bucket. User space flips `generation` once per window and drains the
- * other one, so its cost does not grow with the message rate. */
+ * other one, so its cost does not grow with the message rate.
+ *
+ * No sample is lost at the flip: record() announces itself in `writers` of the
+ * generation it writes before writing and re-reads `generation` after announcing;
+ * user space flips, then waits until the old generation has no writer before it
+ * drains it. Either user space sees the writer, or the writer sees the flip (both
+ * sides order their write before their read: lock xadd here, syscalls there). */
 
 BPF_HASH(traced_tgids, u32, u8, 4096);      /* receive path attached */
 BPF_HASH(publisher_tgids, u32, u8, 4096);   /* publish side attached */
 BPF_HASH(audited_tgids, u32, u8, 1024);     /* real-time audit (audit.c) */
 
 BPF_ARRAY(generation, u32, 1);
+BPF_ARRAY(writers, u64, 2);                 /* record() calls in flight, per generation */
 BPF_HASH(stats0, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(stats1, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(hist0, struct hist_key, u64, HIST_ENTRIES);
@@ -22,12 +29,20 @@ BPF_HASH(hist1, struct hist_key, u64, HIST_ENTRIES);
 BPF_ARRAY(calib, u64, 2);
 
 BPF_PERCPU_ARRAY(hits, u64, HIT_COUNT);
+BPF_ARRAY(lost, u64, LOST_COUNT);           /* enum lost_kind */
 
 static __always_inline void count_hit(u32 handler)
 {
     u64 *n = hits.lookup(&handler);
     if (n)
         (*n)++;
+}
+
+static __always_inline void lose(u32 kind)
+{
+    u64 *n = lost.lookup(&kind);
+    if (n)
+        __sync_fetch_and_add(n, 1);
 }
 
 static __always_inline u64 calib_ns(u32 index)
@@ -41,17 +56,23 @@ static __always_inline u64 delta(u64 end, u64 start)
     return end > start ? end - start : 0;
 }
 
-static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
+static __always_inline u32 current_generation(void)
 {
     u32 zero = 0;
     u32 *gen = generation.lookup(&zero);
-    u32 g = gen ? *gen : 0;
+    return gen ? *(volatile u32 *)gen & 1 : 0;
+}
+
+static __always_inline void record_in(u32 g, u32 tgid, u64 object, u32 rec, u64 value_ns)
+{
     struct stat_key sk = {.tgid = tgid, .record = rec, .object = object};
     struct stat_val init = {.count = 0, .sum_ns = 0, .min_ns = value_ns, .max_ns = value_ns};
     struct stat_val *s = g ? stats1.lookup_or_try_init(&sk, &init)
                            : stats0.lookup_or_try_init(&sk, &init);
-    if (!s)
+    if (!s) {
+        lose(LOST_STATS);
         return;
+    }
     __sync_fetch_and_add(&s->count, 1);
     __sync_fetch_and_add(&s->sum_ns, value_ns);
     if (value_ns < s->min_ns)
@@ -66,4 +87,26 @@ static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
     u64 *c = g ? hist1.lookup_or_try_init(&hk, &one) : hist0.lookup_or_try_init(&hk, &one);
     if (c)
         __sync_fetch_and_add(c, 1);
+    else
+        lose(LOST_HIST);
+}
+
+static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
+{
+    u32 g = current_generation();
+    u64 *w = writers.lookup(&g);
+    if (!w)
+        return;
+    __sync_fetch_and_add(w, 1);
+    u32 now_g = current_generation();
+    if (now_g != g) {           /* flipped meanwhile: user space may be draining g */
+        __sync_fetch_and_add(w, -1);
+        g = now_g;
+        w = writers.lookup(&g);
+        if (!w)
+            return;
+        __sync_fetch_and_add(w, 1);
+    }
+    record_in(g, tgid, object, rec, value_ns);
+    __sync_fetch_and_add(w, -1);
 }

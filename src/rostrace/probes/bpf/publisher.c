@@ -88,7 +88,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
     }
     struct xfer_event *e = xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
     if (!e) {
-        lost_event();
+        lose(LOST_EVENTS);
         return 0;
     }
     __builtin_memset(e, 0, sizeof(*e));

@@ -63,6 +63,15 @@ enum hit {
     HIT_COUNT = 12,
 };
 
+/* What the program could not record (the `lost` array): a full ring buffer or map.
+ * User space reports any of them as a WARN on the monitor status. */
+enum lost_kind {
+    LOST_EVENTS = 0,            /* transport events the full ring buffer refused */
+    LOST_STATS = 1,             /* samples: the stats map was full */
+    LOST_HIST = 2,              /* histogram samples: the hist map was full */
+    LOST_COUNT = 3,
+};
+
 /* Transport events (ring buffer `xfer_events`). */
 enum event_type {
     EVENT_SENT = 1,

@@ -63,10 +63,10 @@ struct pending_msg {
 
 /* Messages pushed and not yet served. LRU: entries of dropped messages age out. */
 BPF_TABLE("lru_hash", struct msg_key, struct pending_msg, pending, PENDING_ENTRIES);
-BPF_HASH(queue_server, struct object_key, u32, STAT_ENTRIES);
-BPF_HASH(process_server, u32, u32, 4096);    /* tgid -> thread of the last call() */
-BPF_HASH(push_by_tid, u32, struct push_ctx, 16384);
-BPF_HASH(call_by_tid, u32, struct call_ctx, 16384);
+BPF_TABLE("lru_hash", struct object_key, u32, queue_server, STAT_ENTRIES);
+BPF_TABLE("lru_hash", u32, u32, process_server, 4096);    /* tgid -> thread of the last call() */
+BPF_TABLE("lru_hash", u32, struct push_ctx, push_by_tid, 16384);
+BPF_TABLE("lru_hash", u32, struct call_ctx, call_by_tid, 16384);
 
 /* The user callback running on this thread (after roscpp's own deserialization),
  * or 0. */
@@ -218,7 +218,7 @@ static __always_inline void emit_received(struct call_ctx *cc, u32 tgid, u64 now
 {
     struct xfer_event *e = xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
     if (!e) {
-        lost_event();
+        lose(LOST_EVENTS);
         return;
     }
     __builtin_memset(e, 0, sizeof(*e));

@@ -14,7 +14,6 @@ struct origin {
 };
 
 BPF_RINGBUF_OUTPUT(xfer_events, 1024);       /* pages: 4 MiB */
-BPF_ARRAY(xfer_lost, u64, 1);                /* events the full ring buffer refused */
 
 struct buf_key {
     u32 tgid;
@@ -60,12 +59,4 @@ static __always_inline void fingerprint(struct fingerprint *fp, u64 data, u64 le
     for (int i = 0; i < FP_TAIL; i++)
         h = (h ^ fp->tail[i]) * 1099511628211ULL;  /* zero when not read */
     fp->hash = h;
-}
-
-static __always_inline void lost_event(void)
-{
-    u32 zero = 0;
-    u64 *n = xfer_lost.lookup(&zero);
-    if (n)
-        __sync_fetch_and_add(n, 1);
 }
