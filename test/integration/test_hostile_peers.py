@@ -1,18 +1,21 @@
-"""Issue 12 (first part): nodes that register with the real master but answer nonsense
-on their XML-RPC port. Each is one ERROR status naming it; the monitor goes on publishing
-a healthy target's breakdowns every period and attaches to nothing else."""
+"""Issue 12: nodes that register with the real master but answer nonsense on their
+XML-RPC port, claim another process's PID or die while being attached. Each is one ERROR
+status naming it; the monitor goes on publishing a healthy target's breakdowns every
+period and puts no probe into any process but its targets (int3 bytes read back)."""
+import os
 import time
 
 from harness import PY, free_port, wait_for
 from monitoring import echo, echoed, start_monitor, statuses, write_config
-from tracing import publish
+from tracing import breakpoints, node_pid, publish
 
 # A fake node: serves `behaviour` on a TCP port and registers with the master as a
 # subscriber of /hostile/topic with that port as its slave API (or with `uri` as is).
 PEER = r'''
-import socket, sys, threading, time, xmlrpc.client
-master, name, behaviour, port, uri = sys.argv[1:6]
-uri = uri or f'http://127.0.0.1:{port}/'
+import os, socket, sys, threading, time, xmlrpc.client
+master, name, behaviour, port, uri, victim = sys.argv[1:7]
+host = '::1' if behaviour == 'spoof' else '127.0.0.1'
+uri = uri or ('http://[::1]:%s/' % port if behaviour == 'spoof' else f'http://127.0.0.1:{port}/')
 
 def reply(conn, value):
     body = xmlrpc.client.dumps(((1, 'ok', value),), methodresponse=True).encode()
@@ -36,12 +39,20 @@ def serve(conn):
         reply(conn, '4242')
     elif behaviour == 'bad_xml':
         conn.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\n<methodRespo')
+    elif behaviour == 'spoof':          # another process's PID, from [::1] on its port
+        reply(conn, int(victim))
+    elif behaviour == 'dies':           # its own PID, then it is gone
+        reply(conn, os.getpid())
+        conn.close()
+        os._exit(0)
     conn.close()
 
 if behaviour not in ('noport', 'badport'):
-    srv = socket.socket()
+    srv = socket.socket(socket.AF_INET6 if host == '::1' else socket.AF_INET)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(('127.0.0.1', int(port)))
+    if host == '::1':
+        srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    srv.bind((host, int(port)))
     srv.listen(16)
     threading.Thread(target=lambda: [threading.Thread(target=serve, args=(c,), daemon=True)
                                      .start() for c, _ in iter(srv.accept, None)],
@@ -59,15 +70,23 @@ PEERS = {  # name -> (behaviour, uri override, what the ERROR must say)
     '/hostile_bad_xml': ('bad_xml', '', 'not an XML-RPC reply'),
     '/hostile_noport': ('noport', 'http://127.0.0.1/', 'URI without a port'),
     '/hostile_badport': ('badport', 'http://127.0.0.1:99999/', 'bad URI'),
+    # Serves getPid on [::1]:P answering the PID of /victim, a roscpp node listening on
+    # 0.0.0.0:P (the same port number): the connection proves it is not /victim.
+    '/hostile_spoof': ('spoof', '', 'does not hold the connection'),
+    '/hostile_dies': ('dies', '', 'not running'),
 }
 
 
 def test_hostile_peers_are_one_error_each_and_the_healthy_target_goes_on(ros, tmp_path):
     ros.node('processing', 'healthy', params={'work_ms': 1.0})
+    ros.node('processing', 'victim', params={'work_ms': 1.0})
     publish(ros, 'healthy_pub', '/processing/data', count=100000, rate=50)
+    _, _, victim_uri = ros.master().lookupNode('/test', '/victim')
+    victim_pid, victim_port = node_pid(ros, '/victim'), victim_uri.rstrip('/').rsplit(':', 1)[1]
     for name, (behaviour, uri, _) in PEERS.items():
-        ros.spawn([PY, '-c', PEER, ros.master_uri, name, behaviour, str(free_port()), uri],
-                  name[1:])
+        port = victim_port if behaviour == 'spoof' else str(free_port())
+        ros.spawn([PY, '-c', PEER, ros.master_uri, name, behaviour, port, uri,
+                                 str(victim_pid)], name[1:])
     wait_for(lambda: all(n in ros.master().getSystemState('/t')[2][1][-1][1] for n in PEERS)
              if any(t == '/hostile/topic' for t, _ in ros.master().getSystemState('/t')[2][1])
              else False, timeout=30, what='the hostile peers registered')
@@ -91,7 +110,7 @@ targets:
     found = wait_for(errors, timeout=60, interval=0.5, what='an ERROR per hostile peer')
     for name, (_, _, reason) in PEERS.items():
         print(f'\n{name}: {found[name]}')
-        assert name in found[name] and reason in found[name], (name, found[name])
+        assert reason in found[name], (name, found[name])      # status name: rostrace: NODE
 
     # The healthy target's breakdowns keep coming every period (2 Hz) meanwhile.
     before = len([m for m in echoed(latency) if m['node'] == '/healthy'])
@@ -103,3 +122,6 @@ targets:
     attached = dict((v['key'], v['value']) for v in monitor_status['values'])['attached']
     assert attached.startswith('/healthy (') and attached.count('(') == 1, attached
     assert monitor.poll() is None
+    # No breakpoint in the spoofed roscpp process (the peers hold no roscpp to probe).
+    assert os.path.exists(f'/proc/{victim_pid}')
+    assert breakpoints(victim_pid) == set()

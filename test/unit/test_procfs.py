@@ -39,6 +39,8 @@ def test_connection_inode_by_address_pair():
     assert parse_connection_inode(TCP, server, client) == 222
     assert parse_connection_inode(TCP, client, server) is None      # the other end
     assert parse_connection_inode(TCP.replace(' 222 ', ' 0 '), server, client) == 0
+    closed = TCP.replace(' 222 ', ' 0 ').replace('C350 01 ', 'C350 04 ')     # FIN_WAIT1
+    assert parse_connection_inode(closed, server, client) == -1
 
 
 def test_stat_state_and_start_time_past_a_hostile_comm():

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..errors import NotPrivileged, ProcEntryMissing, ProcessGone
 
 TCP_LISTEN = '0A'
+TCP_ESTABLISHED = '01'
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,14 @@ def parse_connections(net_tcp_text):
 
 def parse_connection_inode(net_tcp_text, local, remote):
     """Inode of the socket with this (local, remote) address pair in /proc/PID/net/tcp{,6}
-    text: 0 while the connection waits in its listener's accept queue, None if absent."""
+    text: 0 while the connection waits in its listener's accept queue, -1 once its owner
+    has closed it, None if absent."""
     for line in net_tcp_text.splitlines()[1:]:
         fields = line.split()
         if (len(fields) >= 10 and fields[3] != TCP_LISTEN
                 and parse_address(fields[1]) == local and parse_address(fields[2]) == remote):
-            return int(fields[9])
+            inode = int(fields[9])
+            return inode if inode or fields[3] == TCP_ESTABLISHED else -1
     return None
 
 

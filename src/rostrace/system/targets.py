@@ -127,6 +127,7 @@ class _ServerProof:
         self.procfs = procfs
         self.candidates = candidates
         self.owner = None
+        self.seen = False       # a candidate's network namespace holds the connection
 
     def __call__(self, local, remote, deadline):
         while True:
@@ -134,11 +135,12 @@ class _ServerProof:
             for pid in self.candidates:
                 try:
                     inode = self.procfs.connection_inode(pid, remote, local)
-                    if inode and inode in self.procfs.socket_inodes(pid):
+                    if inode and inode > 0 and inode in self.procfs.socket_inodes(pid):
                         self.owner = pid
                         return
                 except ProcessGone:
                     continue
+                self.seen = self.seen or inode is not None
                 accepting = accepting or inode == 0
             if not accepting or time.monotonic() >= deadline:
                 return          # not in any candidate's namespace, or never accepted
@@ -162,6 +164,9 @@ def resolve_node(node, *, master, procfs=None):
     again = Node(uri, node).pid(hold=proof)
     if again != ns_pid:
         raise BadPeer(node, f'getPid answered {ns_pid}, then {again}')
+    if proof.owner is None and proof.seen:
+        raise BadPeer(node, f'getPid at {uri} answered {ns_pid}, but process {ns_pid} '
+                      'does not hold the connection: the answer is not its own')
     if proof.owner is None:
         raise ProcessGone(ns_pid, f'no local process with PID {ns_pid} serves {node} at '
                           f'{uri} (is it on another host? run rostrace on that host)')
