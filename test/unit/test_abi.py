@@ -87,3 +87,36 @@ def test_every_hit_and_record_has_a_name():
     names = [abi.HIT[h] for h in abi.HIT if h != 'HIT_COUNT']
     assert names == list(range(abi.HIT_COUNT))
     assert not set(abi.QUEUE_RECORD.values()) & set(abi.PUBLICATION_RECORD.values())
+
+
+ROSCPP_LAYOUT = '''#include <deque>
+#include <string>
+#include <boost/enable_shared_from_this.hpp>
+#include <boost/thread/mutex.hpp>
+#include <boost/thread/recursive_mutex.hpp>
+#include <ros/forwards.h>
+#include <ros/callback_queue_interface.h>
+#include <ros/time.h>
+#define private public
+#include <ros/subscription_queue.h>
+#undef private
+#include <cstddef>
+#include <cstdio>
+int main() {
+  std::printf("%zu %zu\\n", offsetof(ros::SubscriptionQueue, size_),
+              offsetof(ros::SubscriptionQueue, queue_size_));
+}
+'''
+
+
+@pytest.mark.skipif(not shutil.which('g++') or not os.path.exists('/usr/include/ros'),
+                    reason='needs g++ and the roscpp headers')
+def test_subscription_queue_offsets_match_the_installed_roscpp(tmp_path):
+    """GAUGE_QUEUED reads SubscriptionQueue::size_ and queue_size_ at the header's
+    offsets: the installed roscpp's layout must put them there."""
+    src, exe = tmp_path / 'sq.cpp', tmp_path / 'sq'
+    src.write_text(ROSCPP_LAYOUT)
+    subprocess.run(['g++', '-Wno-invalid-offsetof', '-o', str(exe), str(src)], check=True)
+    size, length = map(int, subprocess.run([str(exe)], capture_output=True, text=True,
+                                           check=True).stdout.split())
+    assert (size, length) == (abi.SQ_SIZE_OFFSET, abi.SQ_LENGTH_OFFSET)

@@ -19,6 +19,7 @@ class WindowCollector:
         self.last_window_s = 0.0
         self.lost = Counter()           # what the kernel could not record, ever
         self.lost_recent = {}           # ... in the last window
+        self._queued = {}               # (pid, queue) -> its length when last seen
 
     def restart(self):
         """The next window starts now (when the first target is attached)."""
@@ -31,13 +32,21 @@ class WindowCollector:
         self.window_start = now
         self.last_window_s = window.window_s
         queues, publications = self.program.collect()
+        self._queued = {k: n for k, n in self._queued.items()
+                        if k[0] in self.attachments.subscribers}
+        quiet = dict(self._queued)      # queues neither pushed nor served: length kept
         for row in queues:
-            target = self.attachments.subscribers.get(row.pid)
+            quiet.pop((row.pid, row.queue), None)
+            if row.numbers.queued is not None:
+                self._queued[(row.pid, row.queue)] = row.numbers.queued
+        rows = [(pid, queue, TopicNumbers(queued=n)) for (pid, queue), n in quiet.items()]
+        for pid, queue, numbers in rows + [(r.pid, r.queue, r.numbers) for r in queues]:
+            target = self.attachments.subscribers.get(pid)
             if target is None:
                 continue
-            topic = (self.names.topic('queue', target, row.queue)
-                     or f'<unresolved queue 0x{row.queue:x}>')
-            window.topics.setdefault(TopicKey(row.pid, topic), TopicNumbers()).merge(row.numbers)
+            topic = (self.names.topic('queue', target, queue)
+                     or f'<unresolved queue 0x{queue:x}>')
+            window.topics.setdefault(TopicKey(pid, topic), TopicNumbers()).merge(numbers)
         self.matcher.feed(self.program.events())
         self.lost_recent = {k: n for k, n in self.program.lost().items() if n}
         self.lost.update(self.lost_recent)

@@ -73,6 +73,7 @@ class TopicBreakdown:
     received: int = 0
     processed: int = 0
     dropped: int = 0
+    queued: int = -1          # in the subscription queue at the window's end (-1: not known)
     stages: dict = field(default_factory=dict)     # stage -> StageStats
     per_callback: dict = field(default_factory=dict)   # PER_CALLBACK name -> mean
     audit: dict = None        # real-time audit: {'allocations', 'syscalls': {name: n}}
@@ -82,6 +83,7 @@ class TopicBreakdown:
     def as_dict(self):
         out = {'topic': self.topic, 'received': self.received,
                'processed': self.processed, 'dropped': self.dropped,
+               'queued': self.queued,
                'stages': {name: self.stages[name].as_dict() for name in ALL_STAGES
                           if name in self.stages},
                'per_callback': dict(self.per_callback)}
@@ -150,7 +152,9 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
              for key, link in sorted(numbers.links.items())]
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
                           received=numbers.received, processed=numbers.processed,
-                          dropped=numbers.dropped, stages=stages,
+                          dropped=numbers.dropped,
+                          queued=-1 if numbers.queued is None else numbers.queued,
+                          stages=stages,
                           per_callback={name: sums.get(name, CallbackSum()).per_callback
                                         for name in PER_CALLBACK},
                           audit=audit, transport_note=transport_note, links=links)

@@ -8,7 +8,7 @@ from ..probes import abi
 from .histogram import Accumulator
 from .numbers import CallbackSum, PublicationNumbers, PublicationRow, QueueRow, TopicNumbers
 
-PREFIXES = ('STAGE_', 'COUNT_', 'SUM_')
+PREFIXES = ('STAGE_', 'COUNT_', 'SUM_', 'GAUGE_')
 
 
 def _name(member):
@@ -20,7 +20,7 @@ def _name(member):
 
 
 def _records(enum):
-    """{record id: (kind, name)}; kind is 'STAGE', 'COUNT' or 'SUM'."""
+    """{record id: (kind, name)}; kind is 'STAGE', 'COUNT', 'SUM' or 'GAUGE'."""
     return {value: (member.split('_', 1)[0], _name(member))
             for member, value in enum.items() if _name(member)}
 
@@ -40,6 +40,8 @@ def _add_queue_record(numbers, record, value, syscall_name):
         setattr(numbers, name, value.count)
     elif kind == 'SUM':
         numbers.sums[name] = CallbackSum(callbacks=value.count, events=value.sum_ns)
+    elif kind == 'GAUGE':
+        setattr(numbers, name, value.sum_ns)
     elif record >= abi.SYSCALL_BASE:
         numbers.syscalls[syscall_name(record - abi.SYSCALL_BASE)] = value.count
 

@@ -64,6 +64,7 @@ class TopicNumbers:
     received: int = 0
     processed: int = 0
     dropped: int = 0
+    queued: int = None          # in the queue at the window's end (None: not known)
     stages: dict = field(default_factory=dict)     # stage name -> Accumulator
     sums: dict = field(default_factory=dict)       # PER_CALLBACK/audit name -> CallbackSum
     syscalls: dict = field(default_factory=dict)   # syscall name -> count (audit)
@@ -73,6 +74,8 @@ class TopicNumbers:
         self.received += other.received
         self.processed += other.processed
         self.dropped += other.dropped
+        if other.queued is not None:        # `other` is the later window
+            self.queued = other.queued
         _merge_accumulators(self.stages, other.stages)
         for name, s in other.sums.items():
             self.sums.setdefault(name, CallbackSum()).merge(s)

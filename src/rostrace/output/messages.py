@@ -19,7 +19,7 @@ def stage_msg(stats):
 def breakdown_msg(b, stamp):
     msg = LatencyBreakdown(host=b.host, node=b.node, pid=b.pid, topic=b.topic,
                            window=b.window_s, received=b.received, processed=b.processed,
-                           dropped=b.dropped)
+                           dropped=b.dropped, queued=b.queued)
     msg.header.stamp = stamp
     for name in ALL_STAGES:
         setattr(msg, name, stage_msg(b.stages[name]))
@@ -60,7 +60,7 @@ def breakdown_from_msg(msg):
                  'syscalls': dict(zip(msg.syscall_names, msg.syscall_counts))}
     return TopicBreakdown(node=msg.node, pid=msg.pid, host=msg.host, topic=msg.topic,
                           window_s=msg.window, received=msg.received, processed=msg.processed,
-                          dropped=msg.dropped, stages=stages, audit=audit,
+                          dropped=msg.dropped, queued=msg.queued, stages=stages, audit=audit,
                           per_callback={n: getattr(msg, n) for n in PER_CALLBACK},
                           links=links, transport_note=getattr(msg, 'transport_note', ''))
 

@@ -35,6 +35,7 @@ def _ms(seconds):
 def stage_values(breakdown):
     values = [('pid', str(breakdown.pid)), ('window (s)', f'{breakdown.window_s:.3f}'),
               ('received', str(breakdown.received)), ('processed', str(breakdown.processed)),
+              ('queued', str(breakdown.queued)),
               ('dropped', str(breakdown.dropped))]
     for name in ALL_STAGES:
         s = breakdown.stages.get(name)

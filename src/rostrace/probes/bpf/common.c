@@ -91,22 +91,57 @@ static __always_inline void record_in(u32 g, u32 tgid, u64 object, u32 rec, u64 
         lose(LOST_HIST);
 }
 
-static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
+/* Enter the current generation as a writer: every record_in()/gauge_in() until
+ * leave_generation() goes to generation *g, which user space drains only once its
+ * writers have left. Returns the writers counter to leave, or 0 (then write nothing). */
+static __always_inline u64 *enter_generation(u32 *g)
 {
-    u32 g = current_generation();
-    u64 *w = writers.lookup(&g);
+    *g = current_generation();
+    u64 *w = writers.lookup(g);
     if (!w)
-        return;
+        return 0;
     __sync_fetch_and_add(w, 1);
     u32 now_g = current_generation();
-    if (now_g != g) {           /* flipped meanwhile: user space may be draining g */
+    if (now_g != *g) {          /* flipped meanwhile: user space may be draining *g */
         __sync_fetch_and_add(w, -1);
-        g = now_g;
-        w = writers.lookup(&g);
-        if (!w)
-            return;
-        __sync_fetch_and_add(w, 1);
+        *g = now_g;
+        w = writers.lookup(g);
+        if (w)
+            __sync_fetch_and_add(w, 1);
     }
-    record_in(g, tgid, object, rec, value_ns);
+    return w;
+}
+
+static __always_inline void leave_generation(u64 *w)
+{
     __sync_fetch_and_add(w, -1);
+}
+
+/* The last value of a gauge in generation g (count = writes, sum = value). */
+static __always_inline void gauge_in(u32 g, u32 tgid, u64 object, u32 rec, u64 value)
+{
+    struct stat_key sk = {.tgid = tgid, .record = rec, .object = object};
+    struct stat_val init = {};
+    struct stat_val *s = g ? stats1.lookup_or_try_init(&sk, &init)
+                           : stats0.lookup_or_try_init(&sk, &init);
+    if (!s) {
+        lose(LOST_STATS);
+        return;
+    }
+    s->count += 1;
+    s->sum_ns = value;
+    s->min_ns = value;
+    s->max_ns = value;
+}
+
+/* One value into the current generation (handlers writing several use
+ * enter_generation() once and record_in()). */
+static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
+{
+    u32 g;
+    u64 *w = enter_generation(&g);
+    if (!w)
+        return;
+    record_in(g, tgid, object, rec, value_ns);
+    leave_generation(w);
 }

@@ -12,7 +12,8 @@
 
 /* What a stats/hist key's `record` counts, per SubscriptionQueue* (`object`).
  * STAGE_*: durations with a histogram; COUNT_*: counters; SUM_*: per-callback sums
- * (count = callbacks, sum = events), no histogram. */
+ * (count = callbacks, sum = events), no histogram; GAUGE_*: the last value written in
+ * the window (sum), no histogram. */
 enum queue_record {
     STAGE_QUEUING = 0,
     STAGE_DESERIALIZATION = 1,
@@ -28,12 +29,21 @@ enum queue_record {
     COUNT_RECEIVED = 16,
     COUNT_PROCESSED = 17,
     COUNT_DROPPED = 18,
+    GAUGE_QUEUED = 19,              /* messages in the queue after its last push/call */
     SUM_VOLUNTARY_SWITCHES = 24,
     SUM_INVOLUNTARY_SWITCHES = 25,
     SUM_PAGE_FAULTS = 26,
     SUM_ALLOCATIONS = 27,           /* real-time audit only */
     SUM_SYSCALLS = 28,              /* real-time audit only */
     SYSCALL_BASE = 1000,            /* + syscall number: count of a callback's syscalls */
+};
+
+/* roscpp's SubscriptionQueue (ros/subscription_queue.h, x86_64): where its configured
+ * size (int32 size_, <= 0: unbounded) and its current length (uint32 queue_size_) are.
+ * test/unit/test_abi.py compiles the installed header and compares. */
+enum subscription_queue_layout {
+    SQ_SIZE_OFFSET = 56,
+    SQ_LENGTH_OFFSET = 184,
 };
 
 /* The same, per Publication* (`object`): the publisher side. */

@@ -108,12 +108,30 @@ static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64
     }
 }
 
+/* The queue's length now (GAUGE_QUEUED), read from roscpp's SubscriptionQueue; nothing
+ * when the bytes there do not look like its layout. */
+static __always_inline void note_length(u32 g, u32 tgid, u64 queue)
+{
+    s32 size = 0;
+    u32 length = 0;
+    if (bpf_probe_read_user(&size, sizeof(size), (void *)(queue + SQ_SIZE_OFFSET)) ||
+        bpf_probe_read_user(&length, sizeof(length), (void *)(queue + SQ_LENGTH_OFFSET)))
+        return;
+    if (size > 0 && length > (u32)size)
+        return;
+    gauge_in(g, tgid, queue, GAUGE_QUEUED, length);
+}
+
+/* Counting starts once every probe of the process is in place (user space adds it to
+ * traced_tgids last), so a window never counts pushes whose calls it cannot see. */
 int on_subscription_queue_push(struct pt_regs *ctx)
 {
     count_hit(HIT_PUSH);
     u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
+    if (!traced_tgids.lookup(&tgid))
+        return 0;
     /* push(this, helper&, const MessageDeserializerPtr& deserializer, bool, weak_ptr&,
      *      bool, ros::Time receipt_time, bool* was_full): the last two on the stack. */
     struct msg_key mk = {.tgid = tgid, .queue = PT_REGS_PARM1(ctx)};
@@ -133,7 +151,6 @@ int on_subscription_queue_push(struct pt_regs *ctx)
     struct push_ctx pc = {.queue = mk.queue};
     bpf_probe_read_user(&pc.was_full, sizeof(pc.was_full), (void *)(PT_REGS_SP(ctx) + 16));
     push_by_tid.update(&tid, &pc);
-    record(tgid, mk.queue, COUNT_RECEIVED, 1);
     return 0;
 }
 
@@ -148,9 +165,18 @@ int on_subscription_queue_push_return(struct pt_regs *ctx)
     u8 was_full = 0;
     if (pc->was_full)
         bpf_probe_read_user(&was_full, 1, (void *)pc->was_full);
-    if (was_full)
-        record(id >> 32, pc->queue, COUNT_DROPPED, 1);
+    u64 queue = pc->queue;
     push_by_tid.delete(&tid);
+    /* Received, dropped and the length after it land in one window together. */
+    u32 g;
+    u64 *w = enter_generation(&g);
+    if (!w)
+        return 0;
+    record_in(g, id >> 32, queue, COUNT_RECEIVED, 1);
+    if (was_full)
+        record_in(g, id >> 32, queue, COUNT_DROPPED, 1);
+    note_length(g, id >> 32, queue);
+    leave_generation(w);
     return 0;
 }
 
@@ -159,11 +185,12 @@ int on_subscription_queue_call(struct pt_regs *ctx)
     count_hit(HIT_CALL);
     u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
-    u32 tid = (u32)id;
+    u32 tid = (u32)id, tgid = id >> 32;
+    if (!traced_tgids.lookup(&tgid))
+        return 0;
     struct call_ctx cc = {.queue = PT_REGS_PARM1(ctx), .start_ns = now};
     snapshot(tid, now, &cc.start);
     call_by_tid.update(&tid, &cc);
-    u32 tgid = id >> 32;
     struct object_key qk = {.tgid = tgid, .object = cc.queue};
     queue_server.update(&qk, &tid);
     process_server.update(&tgid, &tid);
@@ -236,20 +263,22 @@ static __always_inline void emit_received(struct call_ctx *cc, u32 tgid, u64 now
 }
 
 /* What the scheduler did during the call, and the audit's counts (audit.c). */
-static __always_inline void record_call_splits(struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
+static __always_inline void record_call_splits(u32 g, struct call_ctx *cc, u32 tgid, u32 tid,
+                                               u64 now)
 {
     struct acct_snap end = {};
     snapshot(tid, now, &end);
-    record(tgid, cc->queue, STAGE_PROCESSING_ONCPU, delta(end.oncpu_ns, cc->start.oncpu_ns));
-    record(tgid, cc->queue, STAGE_PROCESSING_RUNQUEUE, delta(end.runq_ns, cc->start.runq_ns));
-    record(tgid, cc->queue, STAGE_PROCESSING_BLOCKED,
-           delta(end.blocked_ns, cc->start.blocked_ns));
-    record(tgid, cc->queue, SUM_VOLUNTARY_SWITCHES, delta(end.vol_cs, cc->start.vol_cs));
-    record(tgid, cc->queue, SUM_INVOLUNTARY_SWITCHES, delta(end.invol_cs, cc->start.invol_cs));
-    record(tgid, cc->queue, SUM_PAGE_FAULTS, delta(end.faults, cc->start.faults));
+    u64 q = cc->queue;
+    record_in(g, tgid, q, STAGE_PROCESSING_ONCPU, delta(end.oncpu_ns, cc->start.oncpu_ns));
+    record_in(g, tgid, q, STAGE_PROCESSING_RUNQUEUE, delta(end.runq_ns, cc->start.runq_ns));
+    record_in(g, tgid, q, STAGE_PROCESSING_BLOCKED,
+              delta(end.blocked_ns, cc->start.blocked_ns));
+    record_in(g, tgid, q, SUM_VOLUNTARY_SWITCHES, delta(end.vol_cs, cc->start.vol_cs));
+    record_in(g, tgid, q, SUM_INVOLUNTARY_SWITCHES, delta(end.invol_cs, cc->start.invol_cs));
+    record_in(g, tgid, q, SUM_PAGE_FAULTS, delta(end.faults, cc->start.faults));
     if (audited_tgids.lookup(&tgid)) {
-        record(tgid, cc->queue, SUM_ALLOCATIONS, cc->allocs);
-        record(tgid, cc->queue, SUM_SYSCALLS, cc->syscalls);
+        record_in(g, tgid, q, SUM_ALLOCATIONS, cc->allocs);
+        record_in(g, tgid, q, SUM_SYSCALLS, cc->syscalls);
     }
 }
 
@@ -272,22 +301,29 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
     u64 call_ns = now - cc.start_ns;
     u64 outside = cc.deser_ns + pair_ns - inner_ns;
     u64 processing_ns = call_ns > outside + inner_ns ? call_ns - outside - inner_ns : 0;
-    record(tgid, cc.queue, COUNT_PROCESSED, 1);
-    record(tgid, cc.queue, STAGE_DESERIALIZATION, deser_ns);
-    record(tgid, cc.queue, STAGE_PROCESSING, processing_ns);
+    /* Everything of one call lands in one window (the queue's length too). */
+    u32 g;
+    u64 *w = enter_generation(&g);
+    if (!w)
+        return 0;
+    record_in(g, tgid, cc.queue, COUNT_PROCESSED, 1);
+    record_in(g, tgid, cc.queue, STAGE_DESERIALIZATION, deser_ns);
+    record_in(g, tgid, cc.queue, STAGE_PROCESSING, processing_ns);
     if (cc.push_ns && cc.start_ns > cc.push_ns) {
         u64 queuing_ns = cc.start_ns - cc.push_ns;
-        record(tgid, cc.queue, STAGE_QUEUING, queuing_ns);
-        record(tgid, cc.queue, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
+        record_in(g, tgid, cc.queue, STAGE_QUEUING, queuing_ns);
+        record_in(g, tgid, cc.queue, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
         if (cc.q_split) {
-            record(tgid, cc.queue, STAGE_QUEUING_BUSY, cc.q_busy_ns);
-            record(tgid, cc.queue, STAGE_QUEUING_STARVED, cc.q_starved_ns);
-            record(tgid, cc.queue, STAGE_QUEUING_IDLE, cc.q_idle_ns);
+            record_in(g, tgid, cc.queue, STAGE_QUEUING_BUSY, cc.q_busy_ns);
+            record_in(g, tgid, cc.queue, STAGE_QUEUING_STARVED, cc.q_starved_ns);
+            record_in(g, tgid, cc.queue, STAGE_QUEUING_IDLE, cc.q_idle_ns);
         }
     }
     if (cc.origin.kind && cc.push_ns)
         emit_received(&cc, tgid, now);
-    record_call_splits(&cc, tgid, tid, now);
+    record_call_splits(g, &cc, tgid, tid, now);
+    note_length(g, tgid, cc.queue);
+    leave_generation(w);
     return 0;
 }
 

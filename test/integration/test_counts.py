@@ -1,0 +1,72 @@
+"""Issue 12: counts that add up. In every window, what a queue received is what its
+callbacks processed, what it dropped and what is still queued at the window's end,
+minus what was queued at its start: received - processed - dropped <= queued (messages
+queued before tracing began are processed without having been received while traced).
+Attached mid-stream, on Debian's topic_tools relay (nobody here wrote it) and on a
+scenario node whose queue overflows."""
+import time
+
+import pytest
+
+from harness import wait_for
+from tracing import publish
+
+from rostrace.system.rosapi import Master
+
+
+@pytest.fixture(scope='module')
+def tracer():
+    from rostrace.engine import Tracer
+    t = Tracer()
+    yield t
+    t.close()
+
+
+def windows_of(tracer, ros, node, topic, *, seconds, period=0.5):
+    """[TopicBreakdown] of `topic` in `node`, one per `period`, from attach on."""
+    target = tracer.attach_node(node, master=Master(ros.master_uri))
+    out = []
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(period)
+            out += [b for b in tracer.snapshot(topics=[topic])]
+    finally:
+        tracer.detach(target.pid)
+    return out
+
+
+def assert_counts_add_up(windows, *, queue_size):
+    assert windows and all(w.queued >= 0 for w in windows), [w.queued for w in windows]
+    for i, w in enumerate(windows):
+        print(f'window {i}: received {w.received} processed {w.processed} '
+              f'dropped {w.dropped} queued {w.queued}')
+        assert w.queued <= queue_size
+        assert w.received - w.processed - w.dropped <= w.queued, i
+    # Over the run: at most `queue_size` messages were queued when tracing began.
+    total = sum(w.received - w.processed - w.dropped for w in windows)
+    assert windows[-1].queued - queue_size <= total <= windows[-1].queued
+
+
+def test_relay_counts_add_up_in_every_window(ros, tracer):
+    publish(ros, 'relay_source', '/relay_in', count=100000, rate=50)
+    ros.spawn(['rosrun', 'topic_tools', 'relay', '/relay_in', '/relay_out',
+               '__name:=relay'], 'relay')
+    ros.wait_node('/relay', timeout=30)
+    master = Master(ros.master_uri)
+    wait_for(lambda: '/relay_in' in master.subscriptions('/relay'), timeout=30,
+             what='the relay subscribed')
+    time.sleep(1.0)                         # mid-stream, as a user attaches
+    windows = windows_of(tracer, ros, '/relay', '/relay_in', seconds=6)
+    assert sum(w.processed for w in windows) > 200          # 50 Hz for 6 s
+    assert_counts_add_up(windows, queue_size=100)           # relay's subscriber queue
+
+
+def test_an_overflowing_queue_adds_up(ros, tracer):
+    ros.node('processing', 'slow', params={'work_ms': 20.0, 'queue_size': 5,
+                                           'topic': '/flood'})
+    publish(ros, 'flood', '/flood', count=100000, rate=150)
+    time.sleep(1.0)
+    windows = windows_of(tracer, ros, '/slow', '/flood', seconds=5)
+    assert sum(w.dropped for w in windows) > 100            # ~150 in, ~50 out per second
+    assert_counts_add_up(windows, queue_size=5)
