@@ -142,6 +142,15 @@ def markdown(results):
                 f'{t["added_untraced_ns"]:+.0f} |',
                 f'| attached, processes traced | {fmt(ns["traced"])} | '
                 f'{t["added_traced_ns"]:+.0f} |', '']
+    k = results.get('soak')
+    if k:
+        out += [f'**10. Soak** ({k["seconds"]:.0f} s): target SIGKILL + restart '
+                f'x{k["target_kills"]}, master restart x{k["master_restarts"]}: re-attached every '
+                f'time; monitor SIGKILL x{k["monitor_kills"]}: no breakpoint and no uprobe entry '
+                'left. The surviving monitor:', '',
+                '| after | open fds | RSS (MiB) |', '|---|---|---|']
+        out += [f'| {u["phase"]} | {u["fds"]} | {u["rss_mib"]:.1f} |' for u in k['monitor_usage']]
+        out.append('')
     return '\n'.join(out)
 
 

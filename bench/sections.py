@@ -495,6 +495,26 @@ def sched_tracepoints(bench, n=50000, rounds=5):
             'added_traced_ns': spread(per_switch['traced'])['median'] - base}
 
 
+# -- 10. soak: churn against a running monitor (issue 12) -----------------------------------
+def soak(bench, target_kills=100, master_restarts=5, monitor_kills=20):
+    import sys
+    sys.path.insert(0, os.path.join(REPO, 'test', 'integration'))
+    from soak import Soak
+    started = time.monotonic()
+    s = Soak(bench.ros, bench.tmp)
+    s.start()
+    s.kill_targets(target_kills)
+    s.restart_master(master_restarts)
+    s.flat(fd_slack=4, rss_slack_kib=32 * 1024)
+    s.kill_monitor(monitor_kills)
+    for proc in (s.monitor, s.target, s.source):
+        bench.ros.stop(proc)
+    return {'target_kills': target_kills, 'master_restarts': master_restarts,
+            'monitor_kills': monitor_kills, 'seconds': time.monotonic() - started,
+            'monitor_usage': [{'phase': p, 'fds': f, 'rss_mib': r / 1024}
+                              for p, f, r in s.usage]}
+
+
 # Sections that read another's result (bench.raw): BENCH_ONLY runs that one too.
 NEEDS = {'traced_overhead': 'raw_probe_cost', 'publisher_overhead': 'raw_probe_cost'}
 
@@ -508,4 +528,5 @@ SECTIONS = [
     ('accuracy', accuracy),
     ('versus_builtins', versus_builtins),
     ('sched_tracepoints', sched_tracepoints),
+    ('soak', soak),            # last: it restarts the master
 ]

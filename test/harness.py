@@ -80,6 +80,11 @@ class RosSystem:
     def master(self):
         return xmlrpc.client.ServerProxy(self.master_uri)
 
+    def restart_master(self):
+        """A new roscore on the same port: it knows none of the running nodes."""
+        self.stop(self.roscore)
+        return self.start()
+
     def spawn(self, argv, name, *, env=None, stdin=None):
         log = open(os.path.join(self.logdir, f'{name}.log'), 'w')
         proc = subprocess.Popen(argv, env=env or self.env, stdout=log,

@@ -118,3 +118,30 @@ def test_unknown_socket_counts_unmatched():
     m = matcher()
     m.feed([received(SUB_A, msg(1), fd=42)])
     assert m.take() == {} and m.unmatched == 1
+
+
+def test_messages_for_an_untraced_subscriber_are_freed_and_not_kept_again():
+    from rostrace.model.matching import UNCONFIRMED_NS
+    m = matcher()
+    m.feed([sent(7, n, msg(n), t=n * 1000) for n in range(1, 101)])     # to A, never read
+    m.take()
+    assert m.pending_count() == 100                     # young: A may still read them
+    m.feed([sent(8, 1, msg(1), t=UNCONFIRMED_NS + 10**9)])             # time passes (to B)
+    m.take()
+    assert m.pending_count() == 1                       # A's 100 freed, B's one kept
+    m.feed([sent(7, n, msg(n), t=UNCONFIRMED_NS + 2 * 10**9) for n in range(101, 201)])
+    assert m.pending_count() == 1                       # A's connection is ignored now
+    m.subscriber_added()                                # ... until a subscriber is traced
+    m.feed([sent(7, 201, msg(201), t=UNCONFIRMED_NS + 3 * 10**9)])
+    m.feed([received(SUB_A, msg(201), t=UNCONFIRMED_NS + 3 * 10**9)])
+    assert m.take()                                     # and then it is matched
+
+
+def test_a_confirmed_connection_is_never_pruned():
+    from rostrace.model.matching import UNCONFIRMED_NS
+    m = matcher()
+    m.feed([sent(7, 1, msg(1)), received(SUB_A, msg(1)), sent(7, 2, msg(2))])
+    m.feed([sent(8, 1, msg(1), t=UNCONFIRMED_NS * 3)])
+    m.take()
+    m.feed([received(SUB_A, msg(2))])
+    assert sum(link.messages for link in m.take().values()) == 1

@@ -46,7 +46,7 @@ def test_connection_inode_by_address_pair():
 def test_stat_state_and_start_time_past_a_hostile_comm():
     # comm may hold spaces and parentheses: the fields start after the last ')'.
     stat = '4242 (a) b (c) S 1 4242 4242 0 -1 4194560 ' + ' '.join(['0'] * 12) + ' 987654 0'
-    assert parse_stat(stat) == ('S', 987654)
+    assert parse_stat(stat) == ('S', 4194560, 987654)
 
 
 def test_pid_candidates_and_connections_from_fixture_tree(tmp_path):

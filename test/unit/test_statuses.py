@@ -70,3 +70,16 @@ def test_history_merges_the_newest_windows_that_cover_the_configured_window():
     assert last.links[LinkKey(99, False)].messages == 50
     assert len(history) == 2
     assert merged[1].topics[key].received == 30, 'a merged window is a new object'
+
+
+def test_what_the_kernel_could_not_record_is_a_warning_while_it_happens():
+    lost = {'events': 3, 'stats': 2}
+    state = MonitorState(host='robot', attached={'/n': (7, {'/t'})}, lost=lost,
+                         lost_recent={'stats': 2})
+    monitor = by_name(monitor_statuses(CONFIG, [breakdown()], state))['rostrace: monitor']
+    assert monitor.level == diag.WARN
+    assert monitor.message.startswith('2 lost samples (stats map full) in the last window')
+    assert ('lost transport events', '3') in monitor.values
+    state.lost_recent = {}
+    monitor = by_name(monitor_statuses(CONFIG, [breakdown()], state))['rostrace: monitor']
+    assert monitor.level == diag.OK and ('lost samples (stats map full)', '2') in monitor.values

@@ -8,6 +8,9 @@ from ..system import targets
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
 
 
+EXIT_WAIT_S = 0.5
+
+
 class Attachments:
     """Attaches and detaches processes in one BpfProgram; knows who is attached.
 
@@ -26,6 +29,7 @@ class Attachments:
         self.publisher_notes = {}       # publisher node -> why it is not traced
         self.publisher_backoff = Backoff(time.monotonic)
         self.on_forget = []             # callables(pid) run when a process is detached
+        self.on_subscriber = []         # callables() run when a subscriber is attached
 
     def target(self, pid):
         return self.subscribers.get(pid) or self.publishers.get(pid)
@@ -51,6 +55,8 @@ class Attachments:
                 raise
             self.audited.add(target.pid)
         self.names.reported('queue', target, refresh=True)
+        for added in self.on_subscriber:
+            added()
         return target
 
     def subscribed(self, pid):
@@ -129,11 +135,24 @@ class Attachments:
 
     def detach(self, pid):
         """Every probe of process `pid`, and what was known about it."""
-        self.program.detach(pid)
-        self.subscribers.pop(pid, None)
-        self.publishers.pop(pid, None)
-        self.audited.discard(pid)
-        self._forget(pid)
+        self.detach_many([pid])
+
+    def detach_many(self, pids):
+        """detach() of several processes at once (their probes go in parallel).
+
+        A process caught in the middle of exiting is given EXIT_WAIT_S to finish: the
+        kernel cannot take a breakpoint out of memory being torn down and then logs
+        'uprobe: ... failed to unregister, leaking uprobe' (the uprobe's few hundred
+        bytes stay allocated until reboot; the exiting process is not harmed)."""
+        deadline = time.monotonic() + EXIT_WAIT_S
+        while any(self.procfs.exiting(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.program.detach_many(pids)
+        for pid in pids:
+            self.subscribers.pop(pid, None)
+            self.publishers.pop(pid, None)
+            self.audited.discard(pid)
+            self._forget(pid)
 
     def _forget(self, pid):
         self.names.forget(pid)

@@ -40,6 +40,7 @@ class Tracer:
         sockets = SocketTable(self.procfs)
         self.transport = TransportMatcher(sockets)
         self.attachments.on_forget += [sockets.forget, self.transport.forget]
+        self.attachments.on_subscriber.append(self.transport.subscriber_added)
         self.collector = WindowCollector(self.probes, self.attachments, self.names,
                                          self.transport)
 
@@ -92,6 +93,9 @@ class Tracer:
 
     def detach(self, pid):
         self.attachments.detach(pid)
+
+    def detach_many(self, pids):
+        self.attachments.detach_many(pids)
 
     def alive(self, target):
         """Same process as when it was resolved (PID and start time), not a zombie."""

@@ -13,6 +13,7 @@ from ..errors import NotPrivileged, ProcEntryMissing, ProcessGone
 
 TCP_LISTEN = '0A'
 TCP_ESTABLISHED = '01'
+PF_EXITING = 0x4                # include/linux/sched.h
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,10 @@ def parse_connection_inode(net_tcp_text, local, remote):
 
 
 def parse_stat(stat_text):
-    """(state letter, start time in clock ticks since boot) of /proc/PID/stat text."""
+    """(state letter, kernel flags, start time in clock ticks since boot) of
+    /proc/PID/stat text."""
     fields = stat_text[stat_text.rindex(')') + 2:].split()
-    return fields[0], int(fields[19])
+    return fields[0], int(fields[6]), int(fields[19])
 
 
 class ProcFS:
@@ -209,10 +211,19 @@ class ProcFS:
     def identity(self, pid):
         """What tells this process from a later one with the same PID: its start time.
         A zombie or dead process is gone."""
-        state, start = parse_stat(self.read(pid, 'stat'))
+        state, _, start = parse_stat(self.read(pid, 'stat'))
         if state in ('Z', 'X', 'x'):
             raise ProcessGone(pid, f'process {pid} has exited (state {state})')
         return start
+
+    def exiting(self, pid):
+        """True while process `pid` is in the middle of exiting (PF_EXITING, not yet a
+        zombie): its memory is being torn down."""
+        try:
+            state, flags, _ = parse_stat(self.read(pid, 'stat'))
+        except (ProcessGone, ProcEntryMissing):
+            return False
+        return bool(flags & PF_EXITING) and state not in ('Z', 'X', 'x')
 
     def pid_candidates(self, ns_pid):
         """Host PIDs that are `ns_pid` in their own innermost PID namespace."""
