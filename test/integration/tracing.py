@@ -5,7 +5,6 @@ import os
 import time
 import xmlrpc.client
 
-from elftools.elf.elffile import ELFFile
 
 from harness import json_lines, read_log, wait_for
 
@@ -92,14 +91,6 @@ def publish(ros, name, topic, *, count, rate, **params):
 BREAKPOINT = 0xcc
 
 
-def file_offset(path, vaddr):
-    with open(path, 'rb') as f:
-        for seg in ELFFile(f).iter_segments():
-            if seg['p_type'] == 'PT_LOAD' and seg['p_vaddr'] <= vaddr < seg['p_vaddr'] + seg['p_memsz']:
-                return vaddr - seg['p_vaddr'] + seg['p_offset']
-    raise AssertionError(f'{vaddr:#x} not in a PT_LOAD segment of {path}')
-
-
 def probe_bytes(pid):
     """First byte of every probe point as the process `pid` sees it in memory."""
     procfs = ProcFS()
@@ -108,7 +99,7 @@ def probe_bytes(pid):
     found, _ = symbols.find_probe_points(library)
     out = {}
     for name, point in found.items():
-        offset = file_offset(library, point.address)
+        offset = symbols.file_offset(library, point.address)
         for m in procfs.maps(pid):
             if (os.path.realpath(procfs.in_root(pid, m.path)) == real_path
                     and m.offset <= offset < m.offset + (m.end - m.start)):

@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
 from ..model.decode import HIT_NAMES, decode_window
-from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
-from . import abi
+from ..system.procfs import ProcFS
+from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, file_offset, symbol_address
+from . import abi, links
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
 SOURCES = ('common.c', 'sched.c', 'transport.c', 'subscriber.c', 'publisher.c', 'audit.c',
@@ -93,7 +94,7 @@ class BpfProgram:
         except Exception as e:  # bcc raises bare Exception on compile errors
             raise SystemNotReady(f'BPF program failed to compile: {e}',
                                  hint='run `make setup` (kernel headers, tracefs) as root')
-        self._attached = {}      # pid -> [uprobe event names]
+        self._attached = {}      # pid -> [link fds, or BCC's uprobe event names]
         self._points = {}        # pid -> probe point names attached
         self._generation = 0
         self._audited = set()
@@ -102,6 +103,7 @@ class BpfProgram:
         self.bpf.detach_tracepoint(SYS_ENTER)
         self.set_calibration(pair_ns=0, inner_ns=0)
         self._events = TransportEvents(self.bpf)
+        self._links = os.environ.get('ROSTRACE_PERF_UPROBES') != '1' and self._links_work()
 
     def events(self):
         """Transport events (abi.XferEvent) since the previous call, oldest first (the
@@ -114,7 +116,27 @@ class BpfProgram:
         calib[ctypes.c_int(1)] = ctypes.c_ulonglong(int(inner_ns))
 
     # -- attachment -------------------------------------------------------------------
+    def _links_work(self):
+        """True when this kernel attaches uprobes as links (probes/links.py): tried once
+        on a no-op program at this process's own libc getpid."""
+        try:
+            fn = self.bpf.load_func(b'rostrace_link_check', self._bcc.BPF.KPROBE,
+                                    attach_type=links.BPF_TRACE_UPROBE_MULTI)
+            libc = next(m.path for m in ProcFS().maps(os.getpid())
+                        if os.path.basename(m.path).startswith('libc.so'))
+            offset = file_offset(libc, symbol_address(libc, 'getpid'))
+            os.close(links.uprobe_link(fn.fd, libc, offset, os.getpid()))
+            return True
+        except Exception:
+            return False
+
     def _attach_one(self, attach, library, address, fn_name, pid, done):
+        if self._links:
+            fn = self.bpf.load_func(fn_name.encode(), self._bcc.BPF.KPROBE,
+                                    attach_type=links.BPF_TRACE_UPROBE_MULTI)
+            done.append(links.uprobe_link(fn.fd, library, file_offset(library, address), pid,
+                                          is_return=attach == self.bpf.attach_uretprobe))
+            return
         before = set(self.bpf.uprobe_fds)
         attach(name=library.encode(), addr=address, fn_name=fn_name.encode(), pid=pid)
         done.extend(set(self.bpf.uprobe_fds) - before)
@@ -170,14 +192,19 @@ class BpfProgram:
                              pid, done)
         self._attached[pid] = done
 
-    def _detach_events(self, ev_names):
-        """Remove uprobes by event name (works after the target and the ELF path through
-        its /proc/PID/root are gone, where BCC's detach_uprobe() cannot resolve it).
+    def _detach_events(self, attached):
+        """Remove uprobes: links by closing them, BCC's by event name (works after the
+        target and the ELF path through its /proc/PID/root are gone, where BCC's
+        detach_uprobe() cannot resolve it).
 
-        Closing a uprobe's perf event waits for the kernel's RCU grace periods (~0.1 s
-        here, each); the closes run in parallel so their waits overlap: 100 targets
-        stop in about a second instead of a minute."""
-        ev_names = [e for e in ev_names if e in self.bpf.uprobe_fds]
+        Closing a uprobe waits for the kernel's RCU grace periods (~0.1 s here, each);
+        the closes run in parallel so their waits overlap where the kernel lets them
+        (links: 100 targets in well under a second; perf events: serialized)."""
+        fds = [a for a in attached if isinstance(a, int)]
+        if fds:
+            with ThreadPoolExecutor(max_workers=min(DETACH_THREADS, len(fds))) as pool:
+                list(pool.map(_close, fds))
+        ev_names = [e for e in attached if not isinstance(e, int) and e in self.bpf.uprobe_fds]
         if len(ev_names) > 1 and all(hasattr(x, n) for x, n in (
                 (self._bcc.lib, 'bpf_close_perf_event_fd'), (self._bcc.lib, 'bpf_detach_uprobe'),
                 (self.bpf, '_del_uprobe_fd'))):
@@ -258,6 +285,13 @@ class BpfProgram:
                 table[ctypes.c_int(kind)] = ctypes.c_ulonglong(0)
             out[name] = n
         return out
+
+
+def _close(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def drain(table):

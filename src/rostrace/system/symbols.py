@@ -1,5 +1,5 @@
 """Probe points as constants, found in an ELF by their mangled names (pyelftools)."""
-import functools
+import collections
 import os
 from dataclasses import dataclass
 
@@ -80,8 +80,7 @@ def _defined_functions(path):
                     yield sym.name, sym['st_value']
 
 
-@functools.lru_cache(maxsize=64)
-def _function_symbols(path, _inode, _mtime):
+def _function_symbols(path):
     """{qualified name: (mangled, address)} of the defined functions in an ELF."""
     found = {}
     for name, address in _defined_functions(path):
@@ -91,17 +90,41 @@ def _function_symbols(path, _inode, _mtime):
     return found
 
 
+def file_offset(path, vaddr):
+    """Offset in the ELF file at `path` of virtual address `vaddr` (what a uprobe takes)."""
+    with open(path, 'rb') as f:
+        for seg in ELFFile(f).iter_segments():
+            if (seg['p_type'] == 'PT_LOAD'
+                    and seg['p_vaddr'] <= vaddr < seg['p_vaddr'] + seg['p_memsz']):
+                return vaddr - seg['p_vaddr'] + seg['p_offset']
+    raise ProbePointMissing(f'{vaddr:#x} is in no loadable segment of {path}')
+
+
 def symbol_address(path, name):
     """Address of the plain (C) function `name` in the ELF at `path`, or None."""
     return next((address for sym, address in _defined_functions(path) if sym == name), None)
 
 
+_SYMBOLS = collections.OrderedDict()    # file identity -> _function_symbols(), LRU
+SYMBOL_CACHE_FILES = 16
+
+
 def function_symbols(path):
+    """_function_symbols() of the file at `path`, read once per file: by its identity,
+    not its path (every process reaches the same libroscpp by its own /proc/PID/root)."""
     st = os.stat(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    found = _SYMBOLS.get(key)
+    if found is not None:
+        _SYMBOLS.move_to_end(key)
+        return found
     try:
-        return _function_symbols(path, st.st_ino, st.st_mtime_ns)
+        found = _SYMBOLS[key] = _function_symbols(path)
     except ELFError as e:
         raise ProbePointMissing(f'{path} is not a readable ELF file: {e}') from None
+    if len(_SYMBOLS) > SYMBOL_CACHE_FILES:
+        _SYMBOLS.popitem(last=False)
+    return found
 
 
 def find_probe_points(path, names=tuple(PROBE_POINTS)):

@@ -31,3 +31,10 @@ int on_calibrate_target_return(struct pt_regs *ctx)
     calib_start.delete(&tid);
     return 0;
 }
+
+/* Loaded at start-up to learn whether this kernel attaches uprobes as links
+ * (probes/links.py); attached for an instant, it does nothing. */
+int rostrace_link_check(struct pt_regs *ctx)
+{
+    return 0;
+}
