@@ -90,16 +90,17 @@ def markdown(results):
     s = results.get('monitor_scale')
     if s:
         out += ['**4. Monitor CPU and memory** (rostrace_monitor at 1 Hz; five 1 s samples '
-                'after attaching)', '', '| load | monitor CPU (% of a core) | RSS (MiB) |', '|---|---|---|']
+                'after attaching; stop: SIGINT to exit, every probe detached)', '',
+                '| load | monitor CPU (% of a core) | RSS (MiB) | stop (s) |', '|---|---|---|---|']
         for x in s['rate']:
             out.append(f'| {x["msgs_per_s"]} msg/s over 10 topics | {fmt(x["cpu_percent"], "", 2)} | '
-                       f'{x["rss_mib"]:.0f} |')
+                       f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
         for x in s['topics']:
             out.append(f'| {x["topics"]} topics at 1 Hz | {fmt(x["cpu_percent"], "", 2)} | '
-                       f'{x["rss_mib"]:.0f} |')
+                       f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
         for x in s['nodes']:
             out.append(f'| {x["nodes"]} nodes, 1 topic each | {fmt(x["cpu_percent"], "", 2)} | '
-                       f'{x["rss_mib"]:.0f} |')
+                       f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
         out.append('')
     f = results.get('first_breakdown')
     if f:

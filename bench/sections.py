@@ -214,7 +214,9 @@ def _monitor_run(bench, pattern, expected_nodes, samples=5):
         time.sleep(1.0)
         percent.append(100.0 * (cpu_ns(pid) - c0) / 1e9)
     result = {'cpu_percent': spread(percent), 'rss_mib': rss_kib(pid) / 1024}
-    bench.ros.stop(proc)
+    started = time.monotonic()
+    bench.ros.stop(proc)                        # SIGINT: detach everything, exit
+    result['stop_s'] = time.monotonic() - started
     return result
 
 

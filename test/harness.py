@@ -129,8 +129,9 @@ class RosSystem:
             time.sleep(0.05)
         raise RuntimeError(f'{node} did not subscribe to {topic}')
 
-    def rostrace(self, *args, name='rostrace'):
-        return self.spawn([PY, os.path.join(REPO, 'scripts', 'rostrace'), *args], name)
+    def rostrace(self, *args, name='rostrace', env=None):
+        return self.spawn([PY, os.path.join(REPO, 'scripts', 'rostrace'), *args], name,
+                          env=dict(self.env, **env) if env else None)
 
     def stop(self, proc):
         rc = stop_process(proc)

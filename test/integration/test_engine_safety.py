@@ -5,6 +5,8 @@ import re
 import signal
 import subprocess
 
+import pytest
+
 from harness import PY, REPO, read_log, wait_for
 from tracing import (BREAKPOINT, breakpoints, node_pid, probe_bytes, start_trace, stop_trace,
                      topic_windows)
@@ -17,26 +19,41 @@ def uprobe_events():
         return f.read()
 
 
-def test_only_the_target_gets_breakpoints_and_detach_removes_them(ros):
+# Uprobes as BPF links where the kernel has them, BCC's perf events elsewhere (forced).
+UPROBE_KINDS = pytest.mark.parametrize('env', [None, {'ROSTRACE_PERF_UPROBES': '1'}],
+                                       ids=['links', 'perf_events'])
+
+
+def bpf_links(pid):
+    """How many BPF link fds process `pid` holds."""
+    fd_dir = f'/proc/{pid}/fd'
+    return sum(os.readlink(os.path.join(fd_dir, fd)) == 'anon_inode:bpf_link'
+               for fd in os.listdir(fd_dir))
+
+
+@UPROBE_KINDS
+def test_only_the_target_gets_breakpoints_and_detach_removes_them(ros, env):
     ros.node('processing', 'traced', params={'topic': '/a', 'work_ms': 1.0})
     ros.node('processing', 'bystander', params={'topic': '/b', 'work_ms': 1.0})
     traced, bystander = node_pid(ros, '/traced'), node_pid(ros, '/bystander')
     before = probe_bytes(traced)
     assert BREAKPOINT not in before.values()
 
-    trace = start_trace(ros, '--node', '/traced')
+    trace = start_trace(ros, '--node', '/traced', env=env)
     assert breakpoints(traced) == RECEIVE_POINTS     # a subscriber: no publish probe
+    assert bpf_links(trace.pid) == (0 if env else 2 * len(RECEIVE_POINTS))
     assert probe_bytes(bystander) == before            # not a single breakpoint
     stop_trace(ros, trace)
     assert probe_bytes(traced) == before
     assert 'libroscpp' not in uprobe_events()
 
 
-def test_sigkill_of_the_tracer_leaves_no_uprobe(ros):
+@UPROBE_KINDS
+def test_sigkill_of_the_tracer_leaves_no_uprobe(ros, env):
     ros.node('processing', 'victim', params={'work_ms': 1.0})
     pid = node_pid(ros, '/victim')
     before = probe_bytes(pid)
-    trace = start_trace(ros, '--node', '/victim')
+    trace = start_trace(ros, '--node', '/victim', env=env)
     assert breakpoints(pid) == RECEIVE_POINTS     # a subscriber: no publish probe
     os.killpg(trace.pid, signal.SIGKILL)
     trace.wait(timeout=10)

@@ -13,8 +13,8 @@ from rostrace.system.procfs import ProcFS
 from rostrace.system.targets import find_roscpp
 
 
-def start_trace(ros, *args, name='rostrace'):
-    proc = ros.rostrace('trace', '--json', *args, name=name)
+def start_trace(ros, *args, name='rostrace', env=None):
+    proc = ros.rostrace('trace', '--json', *args, name=name, env=env)
     wait_for(lambda: 'Tracing' in read_log(proc) or proc.poll() is not None,
              timeout=60, what='rostrace to attach')
     assert proc.poll() is None, read_log(proc)

@@ -72,8 +72,11 @@ def main(argv=None):
         monitor.run(lambda: bool(stop) or rospy.is_shutdown(), overrides=overrides)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C during detach
+        started, count = time.monotonic(), len(monitor.attached)
         monitor.detach_all()
         tracer.close()
+        rospy.loginfo(f'rostrace_monitor: detached from {count} target(s) in '
+                      f'{time.monotonic() - started:.2f} s')
         if not rospy.is_shutdown():
             monitor.publish_stopped()
             time.sleep(0.3)                              # let subscribers receive it
