@@ -14,6 +14,8 @@ from tracing import breakpoints, node_pid, publish
 PEER = r'''
 import os, socket, sys, threading, time, xmlrpc.client
 master, name, behaviour, port, uri, victim = sys.argv[1:7]
+publisher = behaviour.startswith('pub_')        # registers as a publisher of the topic
+behaviour = behaviour[4:] if publisher else behaviour
 host = '::1' if behaviour == 'spoof' else '127.0.0.1'
 uri = uri or ('http://[::1]:%s/' % port if behaviour == 'spoof' else f'http://127.0.0.1:{port}/')
 
@@ -57,8 +59,11 @@ if behaviour not in ('noport', 'badport'):
     threading.Thread(target=lambda: [threading.Thread(target=serve, args=(c,), daemon=True)
                                      .start() for c, _ in iter(srv.accept, None)],
                      daemon=True).start()
-xmlrpc.client.ServerProxy(master).registerSubscriber(name, '/hostile/topic', 'std_msgs/Empty',
-                                                     uri)
+if publisher:
+    xmlrpc.client.ServerProxy(master).registerPublisher(name, '/processing/data', '*', uri)
+else:
+    xmlrpc.client.ServerProxy(master).registerSubscriber(name, '/hostile/topic',
+                                                         'std_msgs/Empty', uri)
 print('registered', flush=True)
 time.sleep(3600)
 '''
@@ -83,10 +88,11 @@ def test_hostile_peers_are_one_error_each_and_the_healthy_target_goes_on(ros, tm
     publish(ros, 'healthy_pub', '/processing/data', count=100000, rate=50)
     _, _, victim_uri = ros.master().lookupNode('/test', '/victim')
     victim_pid, victim_port = node_pid(ros, '/victim'), victim_uri.rstrip('/').rsplit(':', 1)[1]
+    peers = {}
     for name, (behaviour, uri, _) in PEERS.items():
         port = victim_port if behaviour == 'spoof' else str(free_port())
-        ros.spawn([PY, '-c', PEER, ros.master_uri, name, behaviour, port, uri,
-                                 str(victim_pid)], name[1:])
+        peers[name] = ros.spawn([PY, '-c', PEER, ros.master_uri, name, behaviour, port, uri,
+                                 str(victim_pid)], name[1:]), port
     wait_for(lambda: all(n in ros.master().getSystemState('/t')[2][1][-1][1] for n in PEERS)
              if any(t == '/hostile/topic' for t, _ in ros.master().getSystemState('/t')[2][1])
              else False, timeout=30, what='the hostile peers registered')
@@ -125,3 +131,51 @@ targets:
     # No breakpoint in the spoofed roscpp process (the peers hold no roscpp to probe).
     assert os.path.exists(f'/proc/{victim_pid}')
     assert breakpoints(victim_pid) == set()
+
+    # A node the pattern matched that left the master: its status goes with it.
+    proc, port = peers['/hostile_garbage']
+    ros.stop(proc)
+    ros.master().unregisterSubscriber('/hostile_garbage', '/hostile/topic',
+                                      f'http://127.0.0.1:{port}/')
+
+    def latest_names():
+        msgs = [m for m in echoed(diagnostics)
+                if any(s['name'] == 'rostrace: monitor' for s in m.get('status', []))]
+        return {s['name'] for s in msgs[-1]['status']} if msgs else set()
+    wait_for(lambda: 'rostrace: /hostile_garbage' not in latest_names(), timeout=30,
+             interval=0.5, what='the status of the node that left removed')
+    assert 'rostrace: /hostile_trickle' in latest_names()
+
+
+def test_untraceable_publishers_are_noted_briefly_and_forgotten_when_gone(ros, tmp_path):
+    """Publishers of a traced topic that cannot be traced (here: twelve that answer
+    garbage) are a short note on its breakdowns, retried with backoff, and the note
+    forgets them once they left the master."""
+    ros.node('processing', 'healthy', params={'work_ms': 1.0})
+    publish(ros, 'healthy_pub', '/processing/data', count=100000, rate=50)
+    fakes = {}
+    for i in range(12):
+        name, port = f'/fake_pub_{i:02d}', free_port()
+        fakes[name] = (ros.spawn([PY, '-c', PEER, ros.master_uri, name, 'pub_garbage',
+                                  str(port), '', '0'], name[1:]),
+                       f'http://127.0.0.1:{port}/')
+    config = write_config(tmp_path / 'm.yaml', 'publish_rate: 2\ntargets:\n  - node: /healthy\n')
+    latency = echo(ros, '/rostrace/latency', 'echo_latency')
+    start_monitor(ros, config, attached=['/healthy'])
+
+    def note():
+        got = [m for m in echoed(latency) if m['node'] == '/healthy']
+        return got[-1]['transport_note'] if got else None
+    wait_for(lambda: 'and 9 more publishers not traced' in (note() or ''), timeout=60,
+             interval=0.5, what='the untraced publishers noted')
+    text = note()
+    print(f'\nnote: {text}')
+    assert len(text) < 1000 and text.count('publisher /fake_pub_') == 3, text
+    wait_for(lambda: [p['publisher'] for p in [m for m in echoed(latency)
+                                               if m['node'] == '/healthy'][-1]['publishers']]
+             == ['/healthy_pub'], timeout=30, interval=0.5, what='the traced publisher linked')
+    master = ros.master()
+    for name, (proc, uri) in fakes.items():
+        ros.stop(proc)
+        master.unregisterPublisher(name, '/processing/data', uri)
+    wait_for(lambda: note() == '', timeout=30, interval=0.5, what='the note emptied')
