@@ -70,3 +70,21 @@ def test_an_overflowing_queue_adds_up(ros, tracer):
     windows = windows_of(tracer, ros, '/slow', '/flood', seconds=5)
     assert sum(w.dropped for w in windows) > 100            # ~150 in, ~50 out per second
     assert_counts_add_up(windows, queue_size=5)
+
+
+def test_a_full_stats_map_is_counted_never_silent(ros):
+    """With room for 4 stats entries, a traced subscriber's samples overflow the map:
+    the collector counts what was lost (the monitor's status turns WARN on it)."""
+    from rostrace.engine import Tracer
+    tracer = Tracer(calibrate=False, cflags=['-DSTAT_ENTRIES=4'])
+    try:
+        ros.node('processing', 'small', params={'work_ms': 0.5, 'topic': '/small'})
+        publish(ros, 'small_pub', '/small', count=100000, rate=100)
+        target = tracer.attach_node('/small', master=Master(ros.master_uri))
+        time.sleep(2.0)
+        tracer.collect()
+        tracer.detach(target.pid)
+    finally:
+        tracer.close()
+    print(f'\nlost: {dict(tracer.collector.lost)}')
+    assert tracer.collector.lost['stats'] > 100
