@@ -143,6 +143,19 @@ def markdown(results):
                 f'{t["added_untraced_ns"]:+.0f} |',
                 f'| attached, processes traced | {fmt(ns["traced"])} | '
                 f'{t["added_traced_ns"]:+.0f} |', '']
+    m = results.get('versus_minimal')
+    if m:
+        ratio = fmt(m['ratio'], '', 2) if m['ratio'] else 'n/a'
+        out += [f'**11. rostrace against the simplest tracer** (subscriber at {m["rate"]} msg/s, '
+                f'interleaved rounds; added CPU of the traced node per message, µs; hits per '
+                'message counted in BPF)', '',
+                '| tracer | hits / msg | added µs / msg |', '|---|---|---|',
+                f'| minimal: 4 counting uprobes (bench/minimal.py) | '
+                f'{m["minimal_hits_per_msg"]:.2f} | {fmt(m["minimal_added_us"])} |',
+                f'| rostrace receive path | {m["rostrace_hits_per_msg"]:.2f} | '
+                f'{fmt(m["rostrace_added_us"])} |', '',
+                f'rostrace ÷ minimal: {ratio} (untraced node: {fmt(m["untraced_us"], " µs")} '
+                'per message).', '']
     k = results.get('soak')
     if k:
         out += [f'**10. Soak** ({k["seconds"]:.0f} s): target SIGKILL + restart '

@@ -517,6 +517,57 @@ def soak(bench, target_kills=100, master_restarts=5, monitor_kills=20):
                               for p, f, r in s.usage]}
 
 
+# -- 11. rostrace against the simplest tracer (issue 13) ------------------------------------
+RECEIVE_HITS = ('push', 'push_return', 'call', 'call_return', 'deserialize',
+                'deserialize_return')
+
+
+def _receive_hits(tracer):
+    """uprobe hits of rostrace's receive path so far (tracepoint hits not included)."""
+    h = tracer.probes.hits()
+    return sum(h[k] for k in RECEIVE_HITS)
+
+
+def versus_minimal(bench, rate=1000, seconds=3.0, rounds=5):
+    """Added CPU per message of the traced subscriber: the minimal 4-hit counting tracer
+    (bench/minimal.py) and rostrace's receive path, interleaved rounds on one node."""
+    from bench.minimal import MinimalTracer
+    topic = '/bench/minimal'
+    pid, truth = bench.subscriber(uniq('minimal_sub'), topic)
+    target = target_from_pid(pid)
+    minimal, tracer = MinimalTracer(), bench.tracer
+    count = int(rate * seconds)
+    cpu = {'off': [], 'minimal': [], 'rostrace': []}
+    hits = {'minimal': [], 'rostrace': []}
+    try:
+        for _ in range(rounds):
+            for mode in cpu:
+                if mode == 'minimal':
+                    minimal.attach(pid, target.library)
+                    h0 = minimal.hits()
+                elif mode == 'rostrace':
+                    tracer.attach_pid(pid)
+                    h0 = _receive_hits(tracer)
+                cpu[mode].append(bench.feed(topic, rate=rate, count=count, truths=[truth],
+                                            cpu_pids=[pid])[0] / count / 1e3)
+                if mode == 'minimal':
+                    hits[mode].append((minimal.hits() - h0) / count)
+                    minimal.detach(pid, target.library)
+                elif mode == 'rostrace':
+                    hits[mode].append((_receive_hits(tracer) - h0) / count)
+                    tracer.detach(pid)
+    finally:
+        minimal.close()
+    added = {m: [v - o for v, o in zip(cpu[m], cpu['off'])] for m in ('minimal', 'rostrace')}
+    ratios = [r / m for r, m in zip(added['rostrace'], added['minimal']) if m > 0]
+    return {'rate': rate, 'messages': count, 'untraced_us': spread(cpu['off']),
+            'minimal_added_us': spread(added['minimal']),
+            'rostrace_added_us': spread(added['rostrace']),
+            'minimal_hits_per_msg': spread(hits['minimal'])['median'],
+            'rostrace_hits_per_msg': spread(hits['rostrace'])['median'],
+            'ratio': spread(ratios) if ratios else None}
+
+
 # Sections that read another's result (bench.raw): BENCH_ONLY runs that one too.
 NEEDS = {'traced_overhead': 'raw_probe_cost', 'publisher_overhead': 'raw_probe_cost'}
 
@@ -530,5 +581,6 @@ SECTIONS = [
     ('accuracy', accuracy),
     ('versus_builtins', versus_builtins),
     ('sched_tracepoints', sched_tracepoints),
+    ('versus_minimal', versus_minimal),
     ('soak', soak),            # last: it restarts the master
 ]
