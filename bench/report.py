@@ -156,6 +156,16 @@ def markdown(results):
                 f'{fmt(m["rostrace_added_us"])} |', '',
                 f'rostrace ÷ minimal: {ratio} (untraced node: {fmt(m["untraced_us"], " µs")} '
                 'per message).', '']
+    a = results.get('attach_stall')
+    if a:
+        out += [f'**12. An untraced pair while rostrace attaches elsewhere** ({a["rate"]} msg/s, '
+                f'{a["messages"]} messages per round; latency publish → callback start from the '
+                f'nodes\' own truth, µs; {a["attaches_per_round"]} attach+detach of another node '
+                'per round)', '', '| | p50 | p99 | max |', '|---|---|---|---|']
+        for mode in ('quiet', 'attaching'):
+            out.append(f'| {mode} | {fmt(a[mode]["p50_us"])} | {fmt(a[mode]["p99_us"])} | '
+                       f'{fmt(a[mode]["max_us"])} |')
+        out.append('')
     k = results.get('soak')
     if k:
         out += [f'**10. Soak** ({k["seconds"]:.0f} s): target SIGKILL + restart '

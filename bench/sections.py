@@ -568,6 +568,45 @@ def versus_minimal(bench, rate=1000, seconds=3.0, rounds=5):
             'ratio': spread(ratios) if ratios else None}
 
 
+# -- 12. do other roscpp processes stall while rostrace attaches? (issue 13) ---------------
+def attach_stall(bench, rate=200, seconds=6.0, rounds=3, attaches=10):
+    """Latency (publish -> callback start, both nodes' own truth) of an untraced
+    publisher/subscriber pair while rostrace attaches to and detaches from another
+    roscpp node `attaches` times, against the same pair with nothing attached. Every
+    uprobe registration walks every process that maps libroscpp (the kernel takes each
+    one's mmap lock), so a stall would show in this pair's worst messages."""
+    ros, tracer = bench.ros, bench.tracer
+    topic = '/bench/stall'
+    target_pid, _ = bench.subscriber(uniq('stall_target'), '/bench/stall_other')
+    _, sub_truth = bench.subscriber(uniq('stall_sub'), topic)
+    out = {'quiet': [], 'attaching': []}
+    count = int(rate * seconds)
+    for _ in range(rounds):
+        for mode in out:
+            pub_truth = bench.path(uniq('stall_pub') + '.csv')
+            n0 = len(read_csv(sub_truth))
+            pub = ros.node('publisher', uniq('stall_pub'), params={
+                'topic': topic, 'rate': rate, 'count': count, 'wait_subscribers': 1,
+                'truth_file': pub_truth})
+            if mode == 'attaching':
+                time.sleep(1.0)
+                for _ in range(attaches):
+                    tracer.attach_pid(target_pid)
+                    tracer.detach(target_pid)
+                    time.sleep(0.2)
+            wait_for(lambda: len(read_csv(sub_truth)) >= n0 + count,
+                     timeout=seconds + 60, interval=0.1, what='the stall pair')
+            sent = {r['seq']: r['pub_start_ns'] for r in read_csv(pub_truth)}
+            lat = sorted((r['cb_start_ns'] - sent[r['seq']]) / 1e3
+                         for r in read_csv(sub_truth)[n0:] if r['seq'] in sent)
+            out[mode].append({'p50_us': lat[len(lat) // 2],
+                              'p99_us': _percentile(lat, 0.99), 'max_us': lat[-1]})
+            ros.stop(pub)
+    return {'rate': rate, 'messages': count, 'attaches_per_round': attaches,
+            **{mode: {k: spread([r[k] for r in rows]) for k in ('p50_us', 'p99_us', 'max_us')}
+               for mode, rows in out.items()}}
+
+
 # Sections that read another's result (bench.raw): BENCH_ONLY runs that one too.
 NEEDS = {'traced_overhead': 'raw_probe_cost', 'publisher_overhead': 'raw_probe_cost'}
 
@@ -582,5 +621,6 @@ SECTIONS = [
     ('versus_builtins', versus_builtins),
     ('sched_tracepoints', sched_tracepoints),
     ('versus_minimal', versus_minimal),
+    ('attach_stall', attach_stall),
     ('soak', soak),            # last: it restarts the master
 ]
