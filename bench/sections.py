@@ -588,8 +588,8 @@ def attach_stall(bench, rate=200, seconds=6.0, rounds=3, attaches=10):
             pub = ros.node('publisher', uniq('stall_pub'), params={
                 'topic': topic, 'rate': rate, 'count': count, 'wait_subscribers': 1,
                 'truth_file': pub_truth})
+            time.sleep(1.0)                 # both modes: the same start-up
             if mode == 'attaching':
-                time.sleep(1.0)
                 for _ in range(attaches):
                     tracer.attach_pid(target_pid)
                     tracer.detach(target_pid)
