@@ -32,15 +32,16 @@ class WindowCollector:
         self.window_start = now
         self.last_window_s = window.window_s
         queues, publications = self.program.collect()
-        self._queued = {k: n for k, n in self._queued.items()
+        lengths = {(r.pid, r.queue): r.numbers.queued for r in queues
+                   if r.numbers.queued is not None}
+        self._queued = {k: n for k, n in {**self._queued, **lengths}.items()
                         if k[0] in self.attachments.subscribers}
-        quiet = dict(self._queued)      # queues neither pushed nor served: length kept
-        for row in queues:
-            quiet.pop((row.pid, row.queue), None)
-            if row.numbers.queued is not None:
-                self._queued[(row.pid, row.queue)] = row.numbers.queued
-        rows = [(pid, queue, TopicNumbers(queued=n)) for (pid, queue), n in quiet.items()]
-        for pid, queue, numbers in rows + [(r.pid, r.queue, r.numbers) for r in queues]:
+        active = [(r.pid, r.queue, r.numbers) for r in queues]
+        seen = {(pid, queue) for pid, queue, _ in active}
+        # A queue neither pushed nor served this window kept its length.
+        quiet = [(pid, queue, TopicNumbers(queued=n))
+                 for (pid, queue), n in self._queued.items() if (pid, queue) not in seen]
+        for pid, queue, numbers in quiet + active:
             target = self.attachments.subscribers.get(pid)
             if target is None:
                 continue

@@ -29,6 +29,8 @@ QUEUE_RECORDS = _records(abi.QUEUE_RECORD)
 PUBLICATION_RECORDS = _records(abi.PUBLICATION_RECORD)
 HIT_NAMES = {value: member[len('HIT_'):].lower() for member, value in abi.HIT.items()
              if member != 'HIT_COUNT'}
+LOST_NAMES = {value: member[len('LOST_'):].lower() for member, value in abi.LOST_KIND.items()
+              if member != 'LOST_COUNT'}
 
 
 def _add_queue_record(numbers, record, value, syscall_name):

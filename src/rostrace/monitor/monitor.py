@@ -146,17 +146,20 @@ class Monitor:
         self.log(f'rostrace_monitor: attached to {node} (pid {target.pid})')
 
     def _detach(self, node, reason):
-        target = self.attached.pop(node)
-        self.tracer.detach(target.pid)
-        self.problems[node] = reason
-        self.log(f'rostrace_monitor: detached from {node} (pid {target.pid}): {reason}')
+        self._detach_nodes([node], reason)
 
     def detach_all(self):
         """Every probe at once: 100 targets stop in about a second (probes/program.py)."""
-        pids = [t.pid for t in self.attached.values()] + list(self.tracer.publisher_targets)
-        self.tracer.detach_many(pids)
-        for node in list(self.attached):
-            self._detach(node, 'monitor stopped')
+        self._detach_nodes(list(self.attached), 'monitor stopped',
+                           also=list(self.tracer.publisher_targets))
+
+    def _detach_nodes(self, nodes, reason, *, also=()):
+        """Detach these targets (and the processes `also`) in one go."""
+        gone = [(node, self.attached.pop(node)) for node in nodes]
+        self.tracer.detach_many([t.pid for _, t in gone] + list(also))
+        for node, target in gone:
+            self.problems[node] = reason
+            self.log(f'rostrace_monitor: detached from {node} (pid {target.pid}): {reason}')
 
     # -- windows --------------------------------------------------------------------------
     def window(self):

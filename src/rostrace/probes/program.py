@@ -15,9 +15,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
-from ..model.decode import HIT_NAMES, decode_window
+from ..model.decode import HIT_NAMES, LOST_NAMES, decode_window
 from ..system.procfs import ProcFS
-from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, file_offset, symbol_address
+from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, file_offset
+from ..system.targets import libc_function
 from . import abi, links
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
@@ -39,7 +40,6 @@ HANDLERS = {
 }
 # Per-process sets in common.c: which probe points put a process in which.
 TGID_SETS = ((b'traced_tgids', RECEIVE_POINTS), (b'publisher_tgids', PUBLISH_POINTS))
-LOST_NAMES = {abi.LOST_EVENTS: 'events', abi.LOST_STATS: 'stats', abi.LOST_HIST: 'hist'}
 # A handler runs for microseconds; a vCPU the host preempts may hold one for longer.
 WRITERS_WAIT_S = 0.2
 DETACH_THREADS = 64
@@ -122,30 +122,29 @@ class BpfProgram:
         try:
             fn = self.bpf.load_func(b'rostrace_link_check', self._bcc.BPF.KPROBE,
                                     attach_type=links.BPF_TRACE_UPROBE_MULTI)
-            libc = next(m.path for m in ProcFS().maps(os.getpid())
-                        if os.path.basename(m.path).startswith('libc.so'))
-            offset = file_offset(libc, symbol_address(libc, 'getpid'))
+            libc, address = libc_function(ProcFS(), os.getpid(), 'getpid')
+            offset = file_offset(libc, address)
             os.close(links.uprobe_link(fn.fd, libc, offset, os.getpid()))
             return True
         except Exception:
             return False
 
-    def _attach_one(self, attach, library, address, fn_name, pid, done):
+    def _attach_one(self, library, address, fn_name, pid, done, *, is_return=False):
         if self._links:
             fn = self.bpf.load_func(fn_name.encode(), self._bcc.BPF.KPROBE,
                                     attach_type=links.BPF_TRACE_UPROBE_MULTI)
             done.append(links.uprobe_link(fn.fd, library, file_offset(library, address), pid,
-                                          is_return=attach == self.bpf.attach_uretprobe))
+                                          is_return=is_return))
             return
+        attach = self.bpf.attach_uretprobe if is_return else self.bpf.attach_uprobe
         before = set(self.bpf.uprobe_fds)
         attach(name=library.encode(), addr=address, fn_name=fn_name.encode(), pid=pid)
         done.extend(set(self.bpf.uprobe_fds) - before)
 
     def _attach_pair(self, pid, library, address, entry_fn, return_fn, done):
-        self._attach_one(self.bpf.attach_uprobe, library, address, entry_fn, pid, done)
+        self._attach_one(library, address, entry_fn, pid, done)
         if return_fn:
-            self._attach_one(self.bpf.attach_uretprobe, library, address, return_fn, pid,
-                             done)
+            self._attach_one(library, address, return_fn, pid, done, is_return=True)
 
     def attach(self, target, *, points=None):
         """Attach the available probe points of `target` (a TargetProcess): all of
@@ -174,8 +173,7 @@ class BpfProgram:
     def audit(self, pid, libc_path, malloc_address):
         """Real-time audit of an attached process: malloc() and syscalls in callbacks."""
         done = self._attached.setdefault(pid, [])
-        self._attach_one(self.bpf.attach_uprobe, libc_path, malloc_address, 'on_malloc',
-                         pid, done)
+        self._attach_one(libc_path, malloc_address, 'on_malloc', pid, done)
         self.bpf[b'audited_tgids'][ctypes.c_uint(pid)] = ctypes.c_ubyte(1)
         if not self._audited:
             self.bpf.attach_tracepoint(tp=SYS_ENTER, fn_name=b'tracepoint__raw_syscalls__sys_enter')
@@ -188,8 +186,7 @@ class BpfProgram:
             self._attach_pair(pid, path, address, 'on_calibrate_target',
                               'on_calibrate_target_return', done)
         else:
-            self._attach_one(self.bpf.attach_uprobe, path, address, 'on_calibrate_target',
-                             pid, done)
+            self._attach_one(path, address, 'on_calibrate_target', pid, done)
         self._attached[pid] = done
 
     def _detach_events(self, attached):
@@ -197,25 +194,14 @@ class BpfProgram:
         target and the ELF path through its /proc/PID/root are gone, where BCC's
         detach_uprobe() cannot resolve it).
 
-        Closing a uprobe waits for the kernel's RCU grace periods (~0.1 s here, each);
-        the closes run in parallel so their waits overlap where the kernel lets them
-        (links: 100 targets in well under a second; perf events: serialized)."""
+        Closing a uprobe waits for the kernel's RCU grace periods (~0.1 s here, each).
+        Links close in parallel, so their waits overlap (100 targets in 0.55 s); the
+        kernel serializes perf-event uprobes whatever we do (~0.65 s per node)."""
         fds = [a for a in attached if isinstance(a, int)]
         if fds:
             with ThreadPoolExecutor(max_workers=min(DETACH_THREADS, len(fds))) as pool:
                 list(pool.map(_close, fds))
-        ev_names = [e for e in attached if not isinstance(e, int) and e in self.bpf.uprobe_fds]
-        if len(ev_names) > 1 and all(hasattr(x, n) for x, n in (
-                (self._bcc.lib, 'bpf_close_perf_event_fd'), (self._bcc.lib, 'bpf_detach_uprobe'),
-                (self.bpf, '_del_uprobe_fd'))):
-            fds = [self.bpf.uprobe_fds[e] for e in ev_names]
-            with ThreadPoolExecutor(max_workers=min(DETACH_THREADS, len(fds))) as pool:
-                list(pool.map(self._bcc.lib.bpf_close_perf_event_fd, fds))
-            for ev_name in ev_names:       # what detach_uprobe_event() does after close
-                self._bcc.lib.bpf_detach_uprobe(ev_name)
-                self.bpf._del_uprobe_fd(ev_name)
-            return
-        for ev_name in ev_names:
+        for ev_name in [e for e in attached if not isinstance(e, int)]:
             try:
                 self.bpf.detach_uprobe_event(ev_name)
             except Exception:

@@ -64,10 +64,14 @@ def parse_address(text):
     raw = bytes.fromhex(hex_ip)
     # The kernel prints the address as 32-bit words in host (little-endian) order.
     raw = b''.join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    ip = ipaddress.ip_address(raw)
+    return canonical_ip(ipaddress.ip_address(raw)), int(hex_port, 16)
+
+
+def canonical_ip(ip):
+    """An address as rostrace compares them: IPv4-mapped IPv6 addresses read as IPv4."""
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return str(ip), int(hex_port, 16)
+    return str(ip)
 
 
 def parse_connections(net_tcp_text):

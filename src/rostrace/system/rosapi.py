@@ -15,6 +15,7 @@ import xmlrpc.client
 from urllib.parse import urlsplit
 
 from ..errors import BadPeer, MasterUnreachable, NodeNotFound, ProcessGone
+from .procfs import canonical_ip
 
 CALLER_ID = '/rostrace'
 MASTER_DEADLINE_S = 3.0
@@ -96,10 +97,7 @@ def _check_status(head):
 
 def _address(sockaddr):
     """(ip, port) of a socket address as /proc/net/tcp reads (procfs.parse_address)."""
-    ip = ipaddress.ip_address(sockaddr[0].split('%')[0])
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return str(ip), sockaddr[1]
+    return canonical_ip(ipaddress.ip_address(sockaddr[0].split('%')[0])), sockaddr[1]
 
 
 def call(uri, method, *args, deadline_s, hold=None):

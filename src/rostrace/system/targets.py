@@ -56,15 +56,23 @@ def find_roscpp(procfs, pid):
                           hint='rostrace traces roscpp (C++) nodes')
 
 
-def find_malloc(procfs, pid):
-    """(libc path reachable from here, address of malloc) for the real-time audit."""
+def libc_function(procfs, pid, name):
+    """(path reachable from here, address) of C function `name` in the libc `pid` maps."""
     for m in procfs.maps(pid):
         if os.path.basename(m.path).startswith('libc.so'):
             path = procfs.in_root(pid, m.path)
-            address = symbols.symbol_address(path, 'malloc')
+            address = symbols.symbol_address(path, name)
             if address:
                 return path, address
-    raise UnsupportedNode(f'process {pid} maps no libc with malloc: cannot audit allocations')
+    raise UnsupportedNode(f'process {pid} maps no libc with {name}')
+
+
+def find_malloc(procfs, pid):
+    """(libc path reachable from here, address of malloc) for the real-time audit."""
+    try:
+        return libc_function(procfs, pid, 'malloc')
+    except UnsupportedNode as e:
+        raise UnsupportedNode(f'{e}: cannot audit allocations') from None
 
 
 def target_from_pid(pid, *, node='', procfs=None, uri=''):
