@@ -103,18 +103,22 @@ ROSCPP_LAYOUT = '''#include <deque>
 #include <cstddef>
 #include <cstdio>
 int main() {
-  std::printf("%zu %zu\\n", offsetof(ros::SubscriptionQueue, size_),
+  std::printf("%zu %zu %zu\\n", offsetof(ros::SubscriptionQueue, size_),
+              offsetof(ros::SubscriptionQueue, full_),
               offsetof(ros::SubscriptionQueue, queue_size_));
 }
 '''
 
 
 def test_subscription_queue_offsets_match_the_installed_roscpp(tmp_path):
-    """GAUGE_QUEUED reads SubscriptionQueue::size_ and queue_size_ at the header's
-    offsets: the installed roscpp's layout must put them there."""
+    """Drops and GAUGE_QUEUED read SubscriptionQueue::size_, full_ and queue_size_ at
+    the header's offsets: the installed roscpp's layout must put them there (full_ in
+    the 8 bytes read from size_ on)."""
     src, exe = tmp_path / 'sq.cpp', tmp_path / 'sq'
     src.write_text(ROSCPP_LAYOUT)
     subprocess.run(['g++', '-Wno-invalid-offsetof', '-o', str(exe), str(src)], check=True)
-    size, length = map(int, subprocess.run([str(exe)], capture_output=True, text=True,
-                                           check=True).stdout.split())
-    assert (size, length) == (abi.SQ_SIZE_OFFSET, abi.SQ_LENGTH_OFFSET)
+    size, full, length = map(int, subprocess.run([str(exe)], capture_output=True, text=True,
+                                                 check=True).stdout.split())
+    assert (size, full, length) == (abi.SQ_SIZE_OFFSET, abi.SQ_FULL_OFFSET,
+                                    abi.SQ_LENGTH_OFFSET)
+    assert 0 <= abi.SQ_FULL_OFFSET - abi.SQ_SIZE_OFFSET < 8

@@ -126,7 +126,9 @@ class Attachments:
         if not self.alive(target):
             raise ProcessGone(target.pid, f'{target.node}: process {target.pid} exited or '
                               'was replaced before attaching')
-        self.program.attach(target, points=points)
+        call_site = (targets.runtime_range(self.procfs, target, 'queue_call')
+                     if 'queue_call' in points else None)
+        self.program.attach(target, points=points, call_site=call_site)
         if not self.alive(target):
             if target.pid not in self.subscribers and target.pid not in self.publishers:
                 self.program.detach(target.pid)

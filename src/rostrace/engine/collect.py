@@ -32,6 +32,7 @@ class WindowCollector:
         self.window_start = now
         self.last_window_s = window.window_s
         queues, publications = self.program.collect()
+        self.program.learned()
         lengths = {(r.pid, r.queue): r.numbers.queued for r in queues
                    if r.numbers.queued is not None}
         self._queued = {k: n for k, n in {**self._queued, **lengths}.items()

@@ -38,8 +38,10 @@ def _add_queue_record(numbers, record, value, syscall_name):
     if kind == 'STAGE':
         numbers.stages[name] = Accumulator(value.count, value.sum_ns, value.min_ns,
                                            value.max_ns)
+    elif name == 'drops_retracted':     # a drop guessed at a push that did not drop
+        numbers.dropped -= value.count
     elif kind == 'COUNT':
-        setattr(numbers, name, value.count)
+        setattr(numbers, name, getattr(numbers, name) + value.count)
     elif kind == 'SUM':
         numbers.sums[name] = CallbackSum(callbacks=value.count, events=value.sum_ns)
     elif kind == 'GAUGE':
@@ -72,6 +74,8 @@ def decode_window(stats, hists, *, syscall_name=str):
         acc = _histogram_owner(queues, publications, key)
         if acc is not None:
             acc.buckets[key.bucket] = getattr(count, 'value', count)
+    for numbers in queues.values():
+        numbers.dropped = max(numbers.dropped, 0)   # retracted in the window after its guess
     return ([QueueRow(pid, queue, n) for (pid, queue), n in queues.items()],
             [PublicationRow(pid, pub, n) for (pid, pub), n in publications.items()])
 

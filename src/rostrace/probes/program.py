@@ -29,15 +29,18 @@ SYS_ENTER = b'raw_syscalls:sys_enter'
 # probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).
 URETPROBE_SYSCALL = {'x86_64': 335}.get(platform.machine(), -1)
 
-# probe point -> (entry handler, return handler or None)
+# probe point -> (entry handler or None, return handler or None)
 HANDLERS = {
     'topic_publish': ('on_topic_manager_publish', None),
     'publication_publish': ('on_publication_publish', None),
-    'queue_push': ('on_subscription_queue_push', 'on_subscription_queue_push_return'),
-    'queue_call': ('on_subscription_queue_call', 'on_subscription_queue_call_return'),
+    'queue_push': ('on_subscription_queue_push', None),
+    'queue_call': (None, 'on_subscription_queue_call_return'),
     'deserialize': ('on_message_deserializer_deserialize',
                     'on_message_deserializer_deserialize_return'),
 }
+# Until the queue register of a process is learned (subscriber.c), SubscriptionQueue::call
+# has its entry probe too.
+CALL_ENTRY = 'on_subscription_queue_call'
 # Per-process sets in common.c: which probe points put a process in which.
 TGID_SETS = ((b'traced_tgids', RECEIVE_POINTS), (b'publisher_tgids', PUBLISH_POINTS))
 # A handler runs for microseconds; a vCPU the host preempts may hold one for longer.
@@ -96,6 +99,8 @@ class BpfProgram:
                                  hint='run `make setup` (kernel headers, tracefs) as root')
         self._attached = {}      # pid -> [link fds, or BCC's uprobe event names]
         self._points = {}        # pid -> probe point names attached
+        self._call_entry = {}    # pid -> (library identity, its call-entry probe) to remove
+        self._learned = {}       # library identity -> queue register (subscriber.c)
         self._generation = 0
         self._audited = set()
         # BCC attaches every TRACEPOINT_PROBE at load; the per-syscall one is only
@@ -142,33 +147,86 @@ class BpfProgram:
         done.extend(set(self.bpf.uprobe_fds) - before)
 
     def _attach_pair(self, pid, library, address, entry_fn, return_fn, done):
-        self._attach_one(library, address, entry_fn, pid, done)
+        if entry_fn:
+            self._attach_one(library, address, entry_fn, pid, done)
         if return_fn:
             self._attach_one(library, address, return_fn, pid, done, is_return=True)
 
-    def attach(self, target, *, points=None):
+    def attach(self, target, *, points=None, call_site=None):
         """Attach the available probe points of `target` (a TargetProcess): all of
-        them, or those named in `points`. Attaching again adds what is missing."""
+        them, or those named in `points`. Attaching again adds what is missing.
+        `call_site`: SubscriptionQueue::call's [lo, hi) in the target's memory; without
+        it, that function gets its entry probe too (see subscriber.c)."""
         done = []
         have = self._points.setdefault(target.pid, set())
         wanted = [n for n in target.probe_points if (points is None or n in points)
                   and n not in have]
+        call_entry = None
         try:
             for name in wanted:
                 entry_fn, return_fn = HANDLERS[name]
-                self._attach_pair(target.pid, target.library, target.probe_points[name].address,
-                                  entry_fn, return_fn, done)
+                address = target.probe_points[name].address
+                self._attach_pair(target.pid, target.library, address, entry_fn, return_fn, done)
+                if name == 'queue_call':
+                    call_entry = self._call_site(target, address, call_site, done)
         except Exception as e:
             self._detach_events(done)
+            self._forget_call_site(target.pid)
             if not os.path.exists(f'/proc/{target.pid}'):
                 raise ProcessGone(target.pid, 'exited while attaching') from None
             raise RostraceError(f'attaching uprobes to pid {target.pid} failed: {e}',
                                 hint='check `rostrace doctor`') from None
         self._attached.setdefault(target.pid, []).extend(done)
         have.update(wanted)
+        if call_entry:
+            self._call_entry[target.pid] = call_entry
         for table, points_of_set in TGID_SETS:
             if have & points_of_set:
                 self.bpf[table][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
+
+    def learned(self):
+        """Remove SubscriptionQueue::call's entry probe from every process whose queue
+        register the kernel has learned, and remember that register for its library
+        build (a process of the same build starts without that probe). Returns the
+        pids changed."""
+        changed = [pid for pid in self._call_entry if self.queue_register(pid) is not None]
+        for pid in changed:
+            library, fds = self._call_entry.pop(pid)
+            self._learned[library] = self.queue_register(pid)
+            self._detach_events(fds)
+            self._attached[pid] = [a for a in self._attached.get(pid, []) if a not in fds]
+        return changed
+
+    def queue_register(self, pid):
+        """The learned enum saved_register of `pid`, or None."""
+        try:
+            reg = self.bpf[b'queue_regs'][ctypes.c_uint(pid)].reg
+        except KeyError:
+            return None
+        return None if reg == abi.REG_UNKNOWN else reg
+
+    def _call_site(self, target, address, call_site, done):
+        """Where the receive path believes a register for the served queue, and that
+        register when this library build already taught it; else the entry probe.
+        Returns (library identity, entry probe) to remove once learned, or None."""
+        pid, library = target.pid, _identity(target.library)
+        if call_site:
+            self.bpf[b'call_sites'][ctypes.c_uint(pid)] = abi.CallSite(*call_site)
+        if call_site and library in self._learned:
+            self.bpf[b'queue_regs'][ctypes.c_uint(pid)] = abi.QueueReg(self._learned[library], 0)
+            return None
+        fds = []
+        self._attach_one(target.library, address, CALL_ENTRY, pid, fds)
+        done.extend(fds)
+        return (library, fds) if call_site else None
+
+    def _forget_call_site(self, pid):
+        self._call_entry.pop(pid, None)
+        for name in (b'call_sites', b'queue_regs'):
+            try:
+                del self.bpf[name][ctypes.c_uint(pid)]
+            except KeyError:
+                pass
 
     def audit(self, pid, libc_path, malloc_address):
         """Real-time audit of an attached process: malloc() and syscalls in callbacks."""
@@ -215,6 +273,7 @@ class BpfProgram:
         self._detach_events([e for pid in pids for e in self._attached.pop(pid, [])])
         for pid in pids:
             self._points.pop(pid, None)
+            self._forget_call_site(pid)
             for name in [table for table, _ in TGID_SETS] + [b'audited_tgids']:
                 try:
                     del self.bpf[name][ctypes.c_uint(pid)]
@@ -235,7 +294,7 @@ class BpfProgram:
     # -- reading ----------------------------------------------------------------------
     def hits(self):
         """Probe hits so far per handler (summed over CPUs), for cost accounting:
-        {'push': n, 'push_return': n, ...} (enum hit of rostrace.h)."""
+        {'push': n, 'call': n, ...} (enum hit of rostrace.h)."""
         table = self.bpf[b'hits']
         return {name: sum(table.getvalue(ctypes.c_int(i))) for i, name in HIT_NAMES.items()}
 
@@ -271,6 +330,11 @@ class BpfProgram:
                 table[ctypes.c_int(kind)] = ctypes.c_ulonglong(0)
             out[name] = n
         return out
+
+
+def _identity(path):
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _close(fd):

@@ -27,6 +27,7 @@ class ProbePoint:
     symbol: str        # mangled name as found
     address: int       # st_value (virtual address in the ELF)
     path: str          # ELF path as opened
+    size: int = 0      # st_size (bytes of code), 0 when the ELF does not say
 
 
 def _source_name(mangled, pos):
@@ -67,7 +68,7 @@ def nested_name(mangled):
 
 
 def _defined_functions(path):
-    """(name, address) of every defined function in .dynsym and .symtab."""
+    """(name, address, size) of every defined function in .dynsym and .symtab."""
     with open(path, 'rb') as f:
         elf = ELFFile(f)
         for section_name in ('.dynsym', '.symtab'):
@@ -77,16 +78,16 @@ def _defined_functions(path):
             for sym in section.iter_symbols():
                 if (sym['st_info']['type'] == 'STT_FUNC' and sym['st_value'] != 0
                         and sym['st_shndx'] != 'SHN_UNDEF'):
-                    yield sym.name, sym['st_value']
+                    yield sym.name, sym['st_value'], sym['st_size']
 
 
 def _function_symbols(path):
-    """{qualified name: (mangled, address)} of the defined functions in an ELF."""
+    """{qualified name: (mangled, address, size)} of the defined functions in an ELF."""
     found = {}
-    for name, address in _defined_functions(path):
+    for name, address, size in _defined_functions(path):
         qualified = nested_name(name)
         if qualified and qualified not in found:
-            found[qualified] = (name, address)
+            found[qualified] = (name, address, size)
     return found
 
 
@@ -102,7 +103,8 @@ def file_offset(path, vaddr):
 
 def symbol_address(path, name):
     """Address of the plain (C) function `name` in the ELF at `path`, or None."""
-    return next((address for sym, address in _defined_functions(path) if sym == name), None)
+    return next((address for sym, address, _ in _defined_functions(path) if sym == name),
+                None)
 
 
 _SYMBOLS = collections.OrderedDict()    # file identity -> _function_symbols(), LRU
@@ -134,8 +136,8 @@ def find_probe_points(path, names=tuple(PROBE_POINTS)):
     for name in names:
         qualified = PROBE_POINTS[name]
         if qualified in symbols:
-            mangled, address = symbols[qualified]
-            found[name] = ProbePoint(name, mangled, address, path)
+            mangled, address, size = symbols[qualified]
+            found[name] = ProbePoint(name, mangled, address, path, size)
         else:
             missing[name] = f"{'::'.join(qualified)} not found in .dynsym/.symtab of {path}"
     return found, missing

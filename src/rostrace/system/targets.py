@@ -67,6 +67,21 @@ def libc_function(procfs, pid, name):
     raise UnsupportedNode(f'process {pid} maps no libc with {name}')
 
 
+def runtime_range(procfs, target, point):
+    """[lo, hi) of probe point `point`'s function in the memory of `target`, or None
+    when its size is unknown or the library is not mapped where the ELF says."""
+    found = target.probe_points.get(point)
+    if found is None or not found.size:
+        return None
+    offset = symbols.file_offset(target.library, found.address)
+    inode = os.stat(target.library).st_ino
+    for m in procfs.maps(target.pid):
+        if m.inode == inode and m.offset <= offset < m.offset + (m.end - m.start):
+            lo = m.start + offset - m.offset
+            return lo, lo + found.size
+    return None
+
+
 def find_malloc(procfs, pid):
     """(libc path reachable from here, address of malloc) for the real-time audit."""
     try:

@@ -30,6 +30,7 @@ enum queue_record {
     COUNT_PROCESSED = 17,
     COUNT_DROPPED = 18,
     GAUGE_QUEUED = 19,              /* messages in the queue after its last push/call */
+    COUNT_DROPS_RETRACTED = 20,     /* drops counted at a push that roscpp did not make */
     SUM_VOLUNTARY_SWITCHES = 24,
     SUM_INVOLUNTARY_SWITCHES = 25,
     SUM_PAGE_FAULTS = 26,
@@ -39,10 +40,12 @@ enum queue_record {
 };
 
 /* roscpp's SubscriptionQueue (ros/subscription_queue.h, x86_64): where its configured
- * size (int32 size_, <= 0: unbounded) and its current length (uint32 queue_size_) are.
- * test/unit/test_abi.py compiles the installed header and compares. */
+ * size (int32 size_, <= 0: unbounded), whether its last push dropped (bool full_) and
+ * its current length (uint32 queue_size_) are. test/unit/test_abi.py compiles the
+ * installed header and compares. */
 enum subscription_queue_layout {
     SQ_SIZE_OFFSET = 56,
+    SQ_FULL_OFFSET = 60,
     SQ_LENGTH_OFFSET = 184,
 };
 
@@ -59,18 +62,30 @@ enum publication_record {
  * per message instead of assuming it. */
 enum hit {
     HIT_PUSH = 0,
-    HIT_PUSH_RETURN = 1,
-    HIT_CALL = 2,
-    HIT_DESERIALIZE = 3,
-    HIT_DESERIALIZE_RETURN = 4,
-    HIT_CALL_RETURN = 5,
-    HIT_CALIBRATE = 6,
-    HIT_CALIBRATE_RETURN = 7,
-    HIT_TOPIC_PUBLISH = 8,
-    HIT_PUBLICATION_PUBLISH = 9,
-    HIT_SEND = 10,
-    HIT_RECV = 11,
-    HIT_COUNT = 12,
+    HIT_CALL = 1,                   /* only while a process has no learned queue register */
+    HIT_DESERIALIZE = 2,
+    HIT_DESERIALIZE_RETURN = 3,
+    HIT_CALL_RETURN = 4,
+    HIT_CALIBRATE = 5,
+    HIT_CALIBRATE_RETURN = 6,
+    HIT_TOPIC_PUBLISH = 7,
+    HIT_PUBLICATION_PUBLISH = 8,
+    HIT_SEND = 9,
+    HIT_RECV = 10,
+    HIT_COUNT = 11,
+};
+
+/* Callee-saved registers, in the order the receive path tries them for the
+ * SubscriptionQueue* that SubscriptionQueue::call keeps while it calls deserialize(). */
+enum saved_register {
+    REG_RBX = 0,
+    REG_RBP = 1,
+    REG_R12 = 2,
+    REG_R13 = 3,
+    REG_R14 = 4,
+    REG_R15 = 5,
+    REG_COUNT = 6,
+    REG_UNKNOWN = 255,
 };
 
 /* What the program could not record (the `lost` array): a full ring buffer or map.
@@ -107,6 +122,21 @@ enum fingerprint_size {
 #ifndef PENDING_ENTRIES
 #define PENDING_ENTRIES 65536
 #endif
+
+/* Per traced process (`call_sites`, written by user space): where SubscriptionQueue::call
+ * lies in its memory, [lo, hi) -- a deserialize() returning there is a served message. */
+struct call_site {
+    u64 lo;
+    u64 hi;
+};
+
+/* Per traced process (`queue_regs`, written by the kernel): which saved register holds
+ * the queue at deserialize() (enum saved_register), and how many served messages were
+ * seen before it was known. */
+struct queue_reg {
+    u32 reg;
+    u32 misses;
+};
 
 /* One record of one object (a SubscriptionQueue* or Publication*) of one process. */
 struct stat_key {

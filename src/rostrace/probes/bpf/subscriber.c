@@ -1,17 +1,36 @@
 /* roscpp subscriber receive path, per topic (= per SubscriptionQueue).
  *
  * Probe hits one received message costs (attached per PID, never system-wide):
- *   poll thread    SubscriptionQueue::push             entry + return
- *                  (queuing starts; *was_full read at return counts drops)
- *   spinner thread SubscriptionQueue::call             entry + return
- *                  (queuing ends; call span = deserialization + processing)
+ *   poll thread    SubscriptionQueue::push             entry
+ *                  (queuing starts; received, and dropped when the queue is full)
  *   spinner thread MessageDeserializer::deserialize    entry + return
- *                  (pairs the call with its push by the deserializer pointer;
- *                   deserialization span)
- * = 3 uprobe entries + 3 uretprobe returns per message, plus one
- * syscalls:sys_enter_recvfrom hit per read of a traced process (which socket
- * filled which buffer, for transport.c). A message dropped by a full queue costs the
- * push pair only.
+ *                  (queuing ends; deserialization span)
+ *   spinner thread SubscriptionQueue::call             return
+ *                  (processing ends: the user callback has returned)
+ * = 4 BPF handlers, 5 traps (a return probe also traps at the function's entry),
+ * plus one syscalls:sys_enter_recvfrom hit per read of a traced process (which
+ * socket filled which buffer, for transport.c) when a publisher of the topic is traced.
+ * A message dropped by a full queue costs the push entry only.
+ *
+ * Which queue a deserialize() serves: SubscriptionQueue::call keeps its `this` in a
+ * callee-saved register across that call (rbx in Debian's 1.15.15), and the register
+ * is believed only when deserialize() returns into SubscriptionQueue::call (user space
+ * writes that function's address range into `call_sites`). Which register is learned
+ * per process: while it is not known, SubscriptionQueue::call's entry probe (5
+ * handlers per message) names the queue, the deserialize entry records the register
+ * holding it in `queue_regs`, and user space then removes that entry probe; it stays
+ * in a process where no register holds the queue. A library build once learned starts
+ * with its register known. A pushed message that does not pair with the learned
+ * register is tried against the others (relearning).
+ *
+ * Queuing ends at deserialize() entry, so it includes call()'s start: its return
+ * probe's entry trap, the queue lock and the pop (a few microseconds, not removed).
+ *
+ * Drops: push() drops the oldest message when the queue is full. The push entry
+ * counts a drop when the queue it sees is full; roscpp's `full_` flag, read at the
+ * next push of that queue, says whether the previous push really dropped, and a guess
+ * a callback raced (the spinner popped between the entry and push's lock) is retracted
+ * (COUNT_DROPS_RETRACTED) or added late.
  *
  * Pairing is by (process, queue, MessageDeserializer*) -- one message, one
  * deserializer object -- never by arrival order, so several queues, several
@@ -29,18 +48,19 @@ struct msg_key {
     u64 deserializer;
 };
 
-struct push_ctx {
-    u64 queue;
-    u64 was_full;           /* bool* out-parameter of push() */
+/* What the last push of a queue guessed: did it drop? */
+struct drop_guess {
+    u8 dropped;
+    u8 pad[7];
 };
 
 struct call_ctx {
     u64 queue;
-    u64 start_ns;
+    u64 from_call_entry;    /* created by the SubscriptionQueue::call entry probe */
     u64 push_ns;            /* 0: message pushed before tracing began */
-    u64 deser_start_ns;
-    u64 deser_ns;
-    struct acct_snap start; /* the spinner thread's counters when call() began */
+    u64 deser_start_ns;     /* queuing ends */
+    u64 deser_end_ns;       /* processing starts */
+    struct acct_snap start; /* the spinner thread's counters when deserialize() began */
     u64 q_busy_ns;          /* queuing split, valid when q_split */
     u64 q_starved_ns;
     u64 q_idle_ns;
@@ -65,8 +85,10 @@ struct pending_msg {
 BPF_TABLE("lru_hash", struct msg_key, struct pending_msg, pending, PENDING_ENTRIES);
 BPF_TABLE("lru_hash", struct object_key, u32, queue_server, STAT_ENTRIES);
 BPF_TABLE("lru_hash", u32, u32, process_server, 4096);    /* tgid -> thread of the last call() */
-BPF_TABLE("lru_hash", u32, struct push_ctx, push_by_tid, 16384);
+BPF_TABLE("lru_hash", struct object_key, struct drop_guess, drop_guesses, STAT_ENTRIES);
 BPF_TABLE("lru_hash", u32, struct call_ctx, call_by_tid, 16384);
+BPF_HASH(call_sites, u32, struct call_site, 4096);      /* written by user space */
+BPF_HASH(queue_regs, u32, struct queue_reg, 4096);      /* learned here */
 
 /* The user callback running on this thread (after roscpp's own deserialization),
  * or 0. */
@@ -108,18 +130,53 @@ static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64
     }
 }
 
-/* The queue's length now (GAUGE_QUEUED), read from roscpp's SubscriptionQueue; nothing
- * when the bytes there do not look like its layout. */
-static __always_inline void note_length(u32 g, u32 tgid, u64 queue)
+/* roscpp's view of a queue: configured size, full_ (the last push dropped), length. */
+struct queue_view {
+    s32 size;
+    u32 length;
+    u8 full;
+};
+
+/* Read the queue's fields; false when the bytes there do not look like its layout. */
+static __always_inline bool read_queue(u64 queue, struct queue_view *v)
 {
-    s32 size = 0;
-    u32 length = 0;
-    if (bpf_probe_read_user(&size, sizeof(size), (void *)(queue + SQ_SIZE_OFFSET)) ||
-        bpf_probe_read_user(&length, sizeof(length), (void *)(queue + SQ_LENGTH_OFFSET)))
+    u8 head[8] = {};        /* size_ .. full_ */
+    if (bpf_probe_read_user(head, sizeof(head), (void *)(queue + SQ_SIZE_OFFSET)) ||
+        bpf_probe_read_user(&v->length, sizeof(v->length), (void *)(queue + SQ_LENGTH_OFFSET)))
+        return false;
+    __builtin_memcpy(&v->size, head, sizeof(v->size));
+    v->full = head[(SQ_FULL_OFFSET - SQ_SIZE_OFFSET) & 7];
+    return v->full <= 1 && !(v->size > 0 && v->length > (u32)v->size);
+}
+
+/* Received, dropped and the queue's length after this push, in one window: the drop
+ * is guessed from the queue seen now, and the previous push's guess is checked against
+ * roscpp's full_ flag it left behind. */
+static __always_inline void count_push(u32 tgid, u64 queue)
+{
+    struct queue_view v = {};
+    bool known = read_queue(queue, &v);
+    u8 drops = known && v.size > 0 && v.length >= (u32)v.size;
+    struct object_key qk = {.tgid = tgid, .object = queue};
+    struct drop_guess *prev = drop_guesses.lookup(&qk);
+    u32 g;
+    u64 *w = enter_generation(&g);
+    if (!w)
         return;
-    if (size > 0 && length > (u32)size)
-        return;
-    gauge_in(g, tgid, queue, GAUGE_QUEUED, length);
+    record_in(g, tgid, queue, COUNT_RECEIVED, 1);
+    if (drops)
+        record_in(g, tgid, queue, COUNT_DROPPED, 1);
+    if (known && prev && prev->dropped != v.full)
+        record_in(g, tgid, queue, v.full ? COUNT_DROPPED : COUNT_DROPS_RETRACTED, 1);
+    if (known)
+        gauge_in(g, tgid, queue, GAUGE_QUEUED, drops ? v.length : v.length + 1);
+    leave_generation(w);
+    if (prev)
+        prev->dropped = drops;
+    else if (known) {
+        struct drop_guess guess = {.dropped = drops};
+        drop_guesses.update(&qk, &guess);
+    }
 }
 
 /* Counting starts once every probe of the process is in place (user space adds it to
@@ -133,7 +190,7 @@ int on_subscription_queue_push(struct pt_regs *ctx)
     if (!traced_tgids.lookup(&tgid))
         return 0;
     /* push(this, helper&, const MessageDeserializerPtr& deserializer, bool, weak_ptr&,
-     *      bool, ros::Time receipt_time, bool* was_full): the last two on the stack. */
+     *      bool, ros::Time receipt_time, bool* was_full) */
     struct msg_key mk = {.tgid = tgid, .queue = PT_REGS_PARM1(ctx)};
     bpf_probe_read_user(&mk.deserializer, sizeof(mk.deserializer), (void *)PT_REGS_PARM3(ctx));
     struct pending_msg pm = {.push_ns = now};
@@ -148,53 +205,104 @@ int on_subscription_queue_push(struct pt_regs *ctx)
     }
     find_origin(&pm.origin, tgid, tid, mk.deserializer);
     pending.update(&mk, &pm);
-    struct push_ctx pc = {.queue = mk.queue};
-    bpf_probe_read_user(&pc.was_full, sizeof(pc.was_full), (void *)(PT_REGS_SP(ctx) + 16));
-    push_by_tid.update(&tid, &pc);
+    count_push(tgid, mk.queue);
     return 0;
 }
 
-int on_subscription_queue_push_return(struct pt_regs *ctx)
-{
-    count_hit(HIT_PUSH_RETURN);
-    u64 id = bpf_get_current_pid_tgid();
-    u32 tid = (u32)id;
-    struct push_ctx *pc = push_by_tid.lookup(&tid);
-    if (!pc)
-        return 0;
-    u8 was_full = 0;
-    if (pc->was_full)
-        bpf_probe_read_user(&was_full, 1, (void *)pc->was_full);
-    u64 queue = pc->queue;
-    push_by_tid.delete(&tid);
-    /* Received, dropped and the length after it land in one window together. */
-    u32 g;
-    u64 *w = enter_generation(&g);
-    if (!w)
-        return 0;
-    record_in(g, id >> 32, queue, COUNT_RECEIVED, 1);
-    if (was_full)
-        record_in(g, id >> 32, queue, COUNT_DROPPED, 1);
-    note_length(g, id >> 32, queue);
-    leave_generation(w);
-    return 0;
-}
-
+/* Only in processes whose queue register is not known (see the top of this file). */
 int on_subscription_queue_call(struct pt_regs *ctx)
 {
     count_hit(HIT_CALL);
-    u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
     if (!traced_tgids.lookup(&tgid))
         return 0;
-    struct call_ctx cc = {.queue = PT_REGS_PARM1(ctx), .start_ns = now};
-    snapshot(tid, now, &cc.start);
+    struct call_ctx cc = {.queue = PT_REGS_PARM1(ctx), .from_call_entry = 1};
     call_by_tid.update(&tid, &cc);
-    struct object_key qk = {.tgid = tgid, .object = cc.queue};
-    queue_server.update(&qk, &tid);
-    process_server.update(&tgid, &tid);
     return 0;
+}
+
+/* The callee-saved registers at deserialize() entry, in enum saved_register order
+ * (each read at a constant offset: the verifier refuses a computed one into ctx). */
+static __always_inline void saved_registers(struct pt_regs *ctx, u64 regs[REG_COUNT])
+{
+    regs[REG_RBX] = ctx->bx;
+    regs[REG_RBP] = ctx->bp;
+    regs[REG_R12] = ctx->r12;
+    regs[REG_R13] = ctx->r13;
+    regs[REG_R14] = ctx->r14;
+    regs[REG_R15] = ctx->r15;
+}
+
+/* The message a deserialize() entered from SubscriptionQueue::call serves: sets
+ * mk->queue (0: unknown) and returns its pending push, or 0 (pushed before tracing).
+ * The learned register is tried first; a miss tries the others and relearns. */
+static __always_inline struct pending_msg *served_message(struct pt_regs *ctx,
+                                                          struct msg_key *mk)
+{
+    u32 tgid = mk->tgid;
+    struct call_site *site = call_sites.lookup(&tgid);
+    u64 ret = 0;
+    if (!site || bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)) ||
+        ret < site->lo || ret >= site->hi)
+        return 0;           /* not called by SubscriptionQueue::call */
+    u64 regs[REG_COUNT];
+    saved_registers(ctx, regs);
+    struct queue_reg *qr = queue_regs.lookup(&tgid);
+    u32 known = qr ? qr->reg : REG_UNKNOWN;
+    u64 known_value = 0;
+    struct pending_msg *pm;
+#pragma unroll
+    for (u32 r = 0; r < REG_COUNT; r++) {
+        if (r == known)
+            known_value = regs[r];
+    }
+    if (known < REG_COUNT) {
+        mk->queue = known_value;
+        pm = pending.lookup(mk);
+        if (pm)
+            return pm;
+    }
+#pragma unroll
+    for (u32 r = 0; r < REG_COUNT; r++) {
+        if (r == known)
+            continue;
+        mk->queue = regs[r];
+        pm = pending.lookup(mk);
+        if (pm) {
+            struct queue_reg learned = {.reg = r, .misses = qr ? qr->misses : 0};
+            queue_regs.update(&tgid, &learned);
+            return pm;
+        }
+    }
+    /* No pushed message pairs: queued before tracing began (or no register holds it). */
+    mk->queue = known_value;
+    if (qr)
+        __sync_fetch_and_add(&qr->misses, 1);
+    else {
+        struct queue_reg first = {.reg = REG_UNKNOWN, .misses = 1};
+        queue_regs.update(&tgid, &first);
+    }
+    return 0;
+}
+
+/* While SubscriptionQueue::call's entry probe says which queue is served: the first
+ * saved register holding it (user space then removes that probe). */
+static __always_inline void learn_register(struct pt_regs *ctx, u32 tgid, u64 queue)
+{
+    struct queue_reg *qr = queue_regs.lookup(&tgid);
+    if (qr && qr->reg < REG_COUNT)
+        return;
+    u64 regs[REG_COUNT];
+    saved_registers(ctx, regs);
+#pragma unroll
+    for (u32 r = 0; r < REG_COUNT; r++) {
+        if (regs[r] == queue) {
+            struct queue_reg learned = {.reg = r, .misses = qr ? qr->misses : 0};
+            queue_regs.update(&tgid, &learned);
+            return;
+        }
+    }
 }
 
 int on_message_deserializer_deserialize(struct pt_regs *ctx)
@@ -202,28 +310,41 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
     count_hit(HIT_DESERIALIZE);
     u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
-    u32 tid = (u32)id;
-    struct call_ctx *cc = call_by_tid.lookup(&tid);
-    if (!cc)
+    u32 tid = (u32)id, tgid = id >> 32;
+    if (!traced_tgids.lookup(&tgid))
         return 0;
     /* deserialize() returns a boost::shared_ptr by value: the hidden return slot
      * is the first argument, `this` the second. */
-    struct msg_key mk = {.tgid = id >> 32, .queue = cc->queue,
-                         .deserializer = PT_REGS_PARM2(ctx)};
-    struct pending_msg *pm = pending.lookup(&mk);
+    struct msg_key mk = {.tgid = tgid, .deserializer = PT_REGS_PARM2(ctx)};
+    struct call_ctx *entered = call_by_tid.lookup(&tid);
+    struct pending_msg *pm;
+    if (entered && entered->from_call_entry && !entered->deser_start_ns) {
+        mk.queue = entered->queue;
+        pm = pending.lookup(&mk);
+        learn_register(ctx, tgid, mk.queue);
+    } else {
+        pm = served_message(ctx, &mk);
+        if (!mk.queue)
+            return 0;
+    }
+    struct call_ctx cc = {.queue = mk.queue, .deser_start_ns = now};
+    snapshot(tid, now, &cc.start);
     if (pm) {
-        cc->push_ns = pm->push_ns;
-        cc->origin = pm->origin;
+        cc.push_ns = pm->push_ns;
+        cc.origin = pm->origin;
         if (pm->has_server && pm->server_tid == tid) {
             /* The thread that serves it now is the one watched since the push. */
-            cc->q_busy_ns = delta(cc->start.oncpu_ns, pm->server.oncpu_ns);
-            cc->q_starved_ns = delta(cc->start.runq_ns, pm->server.runq_ns);
-            cc->q_idle_ns = delta(cc->start.blocked_ns, pm->server.blocked_ns);
-            cc->q_split = 1;
+            cc.q_busy_ns = delta(cc.start.oncpu_ns, pm->server.oncpu_ns);
+            cc.q_starved_ns = delta(cc.start.runq_ns, pm->server.runq_ns);
+            cc.q_idle_ns = delta(cc.start.blocked_ns, pm->server.blocked_ns);
+            cc.q_split = 1;
         }
         pending.delete(&mk);
     }
-    cc->deser_start_ns = now;
+    call_by_tid.update(&tid, &cc);
+    struct object_key qk = {.tgid = tgid, .object = mk.queue};
+    queue_server.update(&qk, &tid);
+    process_server.update(&tgid, &tid);
     return 0;
 }
 
@@ -233,8 +354,8 @@ int on_message_deserializer_deserialize_return(struct pt_regs *ctx)
     u64 now = bpf_ktime_get_ns();
     u32 tid = (u32)bpf_get_current_pid_tgid();
     struct call_ctx *cc = call_by_tid.lookup(&tid);
-    if (cc && cc->deser_start_ns) {
-        cc->deser_ns = now - cc->deser_start_ns;
+    if (cc && cc->deser_start_ns && !cc->deser_end_ns) {
+        cc->deser_end_ns = now;
         cc->in_callback = 1;
     }
     return 0;
@@ -282,6 +403,14 @@ static __always_inline void record_call_splits(u32 g, struct call_ctx *cc, u32 t
     }
 }
 
+/* The queue's length now (GAUGE_QUEUED), when its bytes look like roscpp's layout. */
+static __always_inline void note_length(u32 g, u32 tgid, u64 queue)
+{
+    struct queue_view v = {};
+    if (read_queue(queue, &v))
+        gauge_in(g, tgid, queue, GAUGE_QUEUED, v.length);
+}
+
 int on_subscription_queue_call_return(struct pt_regs *ctx)
 {
     count_hit(HIT_CALL_RETURN);
@@ -293,14 +422,15 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
         return 0;
     struct call_ctx cc = *ccp;
     call_by_tid.delete(&tid);
-    if (!cc.deser_start_ns)
+    if (!cc.deser_end_ns)
         return 0;               /* TryAgain / Invalid: no message was served */
-    u64 pair_ns = calib_ns(0), inner_ns = calib_ns(1);
-    /* The deserialize pair's own cost lies inside the call span: remove it. */
-    u64 deser_ns = cc.deser_ns > inner_ns ? cc.deser_ns - inner_ns : 0;
-    u64 call_ns = now - cc.start_ns;
-    u64 outside = cc.deser_ns + pair_ns - inner_ns;
-    u64 processing_ns = call_ns > outside + inner_ns ? call_ns - outside - inner_ns : 0;
+    /* Each span ends after one handler and begins inside another: the part of an
+     * entry+return pair that falls inside the span it measures is removed. */
+    u64 inner_ns = calib_ns(1);
+    u64 deser_raw = cc.deser_end_ns - cc.deser_start_ns;
+    u64 proc_raw = now - cc.deser_end_ns;
+    u64 deser_ns = deser_raw > inner_ns ? deser_raw - inner_ns : 0;
+    u64 processing_ns = proc_raw > inner_ns ? proc_raw - inner_ns : 0;
     /* Everything of one call lands in one window (the queue's length too). */
     u32 g;
     u64 *w = enter_generation(&g);
@@ -309,8 +439,8 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
     record_in(g, tgid, cc.queue, COUNT_PROCESSED, 1);
     record_in(g, tgid, cc.queue, STAGE_DESERIALIZATION, deser_ns);
     record_in(g, tgid, cc.queue, STAGE_PROCESSING, processing_ns);
-    if (cc.push_ns && cc.start_ns > cc.push_ns) {
-        u64 queuing_ns = cc.start_ns - cc.push_ns;
+    if (cc.push_ns && cc.deser_start_ns > cc.push_ns) {
+        u64 queuing_ns = cc.deser_start_ns - cc.push_ns;
         record_in(g, tgid, cc.queue, STAGE_QUEUING, queuing_ns);
         record_in(g, tgid, cc.queue, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
         if (cc.q_split) {
