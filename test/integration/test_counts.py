@@ -88,3 +88,29 @@ def test_a_full_stats_map_is_counted_never_silent(ros):
         tracer.close()
     print(f'\nlost: {dict(tracer.collector.lost)}')
     assert tracer.collector.lost['stats'] > 100
+
+
+def test_messages_no_traced_publisher_sent_cost_no_event(ros, tracer):
+    """Issue 13: messages of a queue no traced publisher feeds (here `rostopic pub`, a
+    rospy node rostrace cannot trace) are neither fingerprinted nor sent to user space
+    as transport events once the queue is known; they are still counted."""
+    ros.spawn(['rostopic', 'pub', '-r', '100', '/plain_in', 'std_msgs/String', 'data: x',
+               '__name:=plain_source'], 'plain_source')
+    ros.spawn(['rosrun', 'topic_tools', 'relay', '/plain_in', '/plain_out',
+               '__name:=plain_relay'], 'plain_relay')
+    ros.wait_node('/plain_relay', timeout=30)
+    master = Master(ros.master_uri)
+    wait_for(lambda: '/plain_in' in master.subscriptions('/plain_relay'), timeout=30,
+             what='the relay subscribed')
+    target = tracer.attach_node('/plain_relay', master=master)
+    try:
+        wait_for(lambda: any(w.received for w in tracer.snapshot(topics=['/plain_in'])),
+                 timeout=20, interval=0.5, what='the queue seen in a window')
+        tracer.probes.events()                          # what came before it was marked
+        time.sleep(2.0)
+        events = [e for e in tracer.probes.events() if e.tgid == target.pid]
+        windows = tracer.snapshot(topics=['/plain_in'])
+    finally:
+        tracer.detach(target.pid)
+    assert windows[0].received >= 100 and windows[0].processed >= 100, windows
+    assert events == []

@@ -28,6 +28,7 @@ class Attachments:
         self.audited = set()            # pids under the real-time audit
         self.publisher_notes = {}       # publisher node -> why it is not traced
         self.publisher_backoff = Backoff(time.monotonic)
+        self.topic_publishers = {}      # topic -> its publisher nodes (the master's last word)
         self.on_forget = []             # callables(pid) run when a process is detached
         self.on_subscriber = []         # callables() run when a subscriber is attached
 
@@ -88,6 +89,7 @@ class Attachments:
             publishers = master.topic_publishers(wanted)
         except MasterUnreachable:
             return
+        self.topic_publishers = {t: frozenset(publishers.get(t, ())) for t in wanted}
         needed = {n for names in publishers.values() for n in names}
         for pid, target in list(self.publishers.items()):
             if target.node not in needed:
@@ -109,6 +111,15 @@ class Attachments:
                 self.publisher_backoff.failed(node)
             else:
                 self.publisher_backoff.succeeded(node)
+
+    def matchable(self, topic):
+        """False when the master says no publisher of `topic` is traced (its messages
+        cannot be matched to a sender); True otherwise, also when it is not known."""
+        nodes = self.topic_publishers.get(topic)
+        if nodes is None:
+            return True
+        traced = {t.node for t in self.publishers.values()}
+        return bool(nodes & traced)
 
     def _detach_publisher(self, pid):
         if self.publishers.pop(pid, None) is not None and pid not in self.subscribers:

@@ -20,6 +20,7 @@ class WindowCollector:
         self.lost = Counter()           # what the kernel could not record, ever
         self.lost_recent = {}           # ... in the last window
         self._queued = {}               # (pid, queue) -> its length when last seen
+        self._unmatchable = set()       # (pid, queue) whose messages emit no transport event
 
     def restart(self):
         """The next window starts now (when the first target is attached)."""
@@ -42,13 +43,15 @@ class WindowCollector:
         # A queue neither pushed nor served this window kept its length.
         quiet = [(pid, queue, TopicNumbers(queued=n))
                  for (pid, queue), n in self._queued.items() if (pid, queue) not in seen]
+        topics = {}
         for pid, queue, numbers in quiet + active:
             target = self.attachments.subscribers.get(pid)
             if target is None:
                 continue
-            topic = (self.names.topic('queue', target, queue)
-                     or f'<unresolved queue 0x{queue:x}>')
+            topic = topics[pid, queue] = self.names.topic('queue', target, queue)
+            topic = topic or f'<unresolved queue 0x{queue:x}>'
             window.topics.setdefault(TopicKey(pid, topic), TopicNumbers()).merge(numbers)
+        self._mark_unmatchable(topics)
         self.matcher.feed(self.program.events())
         self.lost_recent = {k: n for k, n in self.program.lost().items() if n}
         self.lost.update(self.lost_recent)
@@ -59,6 +62,22 @@ class WindowCollector:
             for topic in self.attachments.subscribed(pid):
                 window.topics.setdefault(TopicKey(pid, topic), TopicNumbers())
         return window
+
+    def _mark_unmatchable(self, topics):
+        """Tell the kernel which queues' messages no traced publisher sent: they get no
+        fingerprint and no ring-buffer event (subscriber.c). `topics`: (pid, queue) ->
+        topic of the queues seen in this window."""
+        seen = {k for k in self._unmatchable if k[0] in self.attachments.subscribers}
+        for key, topic in topics.items():
+            if topic is not None and not self.attachments.matchable(topic):
+                seen.add(key)
+            else:
+                seen.discard(key)
+        for key in self._unmatchable - seen:
+            self.program.set_matchable(*key, True)
+        for key in seen - self._unmatchable:
+            self.program.set_matchable(*key, False)
+        self._unmatchable = seen
 
     def _add_links(self, window, serialization):
         """Per (subscriber, topic): one LinkNumbers per publisher (LinkKey)."""

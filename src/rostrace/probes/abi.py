@@ -168,6 +168,15 @@ class QueueReg(ctypes.Structure):
     ]
 
 
+class ObjectKey(ctypes.Structure):
+    """struct object_key"""
+    _fields_ = [
+        ('tgid', ctypes.c_uint32),
+        ('pad', ctypes.c_uint32),
+        ('object', ctypes.c_uint64),
+    ]
+
+
 class StatKey(ctypes.Structure):
     """struct stat_key"""
     _fields_ = [

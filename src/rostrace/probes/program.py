@@ -189,13 +189,32 @@ class BpfProgram:
         register the kernel has learned, and remember that register for its library
         build (a process of the same build starts without that probe). Returns the
         pids changed."""
-        changed = [pid for pid in self._call_entry if self.queue_register(pid) is not None]
+        changed = [pid for pid in self._call_entry if self._remember_register(pid)]
         for pid in changed:
-            library, fds = self._call_entry.pop(pid)
-            self._learned[library] = self.queue_register(pid)
+            _, fds = self._call_entry.pop(pid)
             self._detach_events(fds)
             self._attached[pid] = [a for a in self._attached.get(pid, []) if a not in fds]
         return changed
+
+    def _remember_register(self, pid):
+        """True when `pid`'s queue register is learned; its library build keeps it."""
+        reg = self.queue_register(pid)
+        if reg is not None and pid in self._call_entry:
+            self._learned[self._call_entry[pid][0]] = reg
+        return reg is not None
+
+    def set_matchable(self, pid, queue, matchable):
+        """Whether the messages of queue `queue` of `pid` are fingerprinted and sent to
+        user space as transport events (by default they are)."""
+        key = abi.ObjectKey(tgid=pid, object=queue)
+        table = self.bpf[b'unmatchable']
+        if matchable:
+            try:
+                del table[key]
+            except KeyError:
+                pass
+        else:
+            table[key] = ctypes.c_ubyte(1)
 
     def queue_register(self, pid):
         """The learned enum saved_register of `pid`, or None."""
@@ -210,6 +229,7 @@ class BpfProgram:
         register when this library build already taught it; else the entry probe.
         Returns (library identity, entry probe) to remove once learned, or None."""
         pid, library = target.pid, _identity(target.library)
+        self.learned()
         if call_site:
             self.bpf[b'call_sites'][ctypes.c_uint(pid)] = abi.CallSite(*call_site)
         if call_site and library in self._learned:
@@ -273,6 +293,7 @@ class BpfProgram:
         self._detach_events([e for pid in pids for e in self._attached.pop(pid, [])])
         for pid in pids:
             self._points.pop(pid, None)
+            self._remember_register(pid)
             self._forget_call_site(pid)
             for name in [table for table, _ in TGID_SETS] + [b'audited_tgids']:
                 try:

@@ -138,6 +138,13 @@ struct queue_reg {
     u32 misses;
 };
 
+/* One object (a SubscriptionQueue* or Publication*) of one process. */
+struct object_key {
+    u32 tgid;
+    u32 pad;
+    u64 object;
+};
+
 /* One record of one object (a SubscriptionQueue* or Publication*) of one process. */
 struct stat_key {
     u32 tgid;

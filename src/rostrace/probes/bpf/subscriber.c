@@ -9,7 +9,9 @@
  *                  (processing ends: the user callback has returned)
  * = 4 BPF handlers, 5 traps (a return probe also traps at the function's entry),
  * plus one syscalls:sys_enter_recvfrom hit per read of a traced process (which
- * socket filled which buffer, for transport.c) when a publisher of the topic is traced.
+ * socket filled which buffer, for transport.c). Only messages of a queue a traced
+ * publisher feeds are fingerprinted and reach user space (one ring-buffer event each);
+ * user space marks the others in `unmatchable`.
  * A message dropped by a full queue costs the push entry only.
  *
  * Which queue a deserialize() serves: SubscriptionQueue::call keeps its `this` in a
@@ -89,6 +91,8 @@ BPF_TABLE("lru_hash", struct object_key, struct drop_guess, drop_guesses, STAT_E
 BPF_TABLE("lru_hash", u32, struct call_ctx, call_by_tid, 16384);
 BPF_HASH(call_sites, u32, struct call_site, 4096);      /* written by user space */
 BPF_HASH(queue_regs, u32, struct queue_reg, 4096);      /* learned here */
+/* Queues no traced publisher feeds (written by user space): no fingerprint, no event. */
+BPF_HASH(unmatchable, struct object_key, u8, STAT_ENTRIES);
 
 /* The user callback running on this thread (after roscpp's own deserialization),
  * or 0. */
@@ -203,7 +207,8 @@ int on_subscription_queue_push(struct pt_regs *ctx)
         pm.has_server = 1;
         snapshot(*server, now, &pm.server);
     }
-    find_origin(&pm.origin, tgid, tid, mk.deserializer);
+    if (!unmatchable.lookup(&qk))
+        find_origin(&pm.origin, tgid, tid, mk.deserializer);
     pending.update(&mk, &pm);
     count_push(tgid, mk.queue);
     return 0;

@@ -21,12 +21,6 @@ struct buf_key {
     u64 buf;
 };
 
-struct object_key {
-    u32 tgid;
-    u32 pad;
-    u64 object;
-};
-
 /* A serialized message of a traced publisher, by its buffer (the same buffer is
  * written to every subscriber's socket). LRU: entries of freed buffers age out. */
 struct pub_msg {
