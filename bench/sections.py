@@ -9,7 +9,7 @@ import xmlrpc.client
 
 from harness import PY, REPO, read_csv, read_log, wait_for
 
-from bench.measure import cpu_ns, rss_kib, spread
+from bench.measure import BpfStats, cpu_ns, program_runs, rss_kib, spread
 from rostrace.engine import Tracer
 from rostrace.model.histogram import StageStats
 from rostrace.probes.calibrate import calibrate_binary, run_loop, target_address
@@ -566,6 +566,63 @@ def versus_minimal(bench, rate=1000, seconds=3.0, rounds=5):
             'ratio': spread(ratios) if ratios else None}
 
 
+# -- 13. time inside the BPF handlers per message (issue 13) -------------------------------
+def _program_runs(bpf):
+    """{handler name: (runs, ns)} of every program loaded in a BCC object."""
+    return {name.decode(): program_runs(fn.fd) for name, fn in bpf.funcs.items()}
+
+
+def handler_time(bench, rate=1000, seconds=3.0, rounds=3):
+    """Nanoseconds spent inside BPF handlers per processed message (the kernel's own
+    run_time_ns per program, kernel.bpf_stats_enabled=1), rostrace against the minimal
+    tracer on the same subscriber. Unlike CPU deltas this is not blurred by what else
+    the machine does: it is the per-hit work rostrace adds to the traps both pay."""
+    from bench.minimal import MinimalTracer
+    topic = '/bench/handlers'
+    pid, truth = bench.subscriber(uniq('handlers_sub'), topic)
+    target = target_from_pid(pid)
+    minimal, tracer = MinimalTracer(), bench.tracer
+    count = int(rate * seconds)
+    per_msg = {'minimal': [], 'rostrace': []}
+    handlers = {}
+    try:
+        with BpfStats():
+            tracer.attach_pid(pid)          # learns the queue register, then leaves
+            bench.feed(topic, rate=rate, count=200, truths=[truth])
+            tracer.collect()
+            tracer.detach(pid)
+            for _ in range(rounds):
+                for mode in per_msg:
+                    bpf = minimal.bpf if mode == 'minimal' else tracer.probes.bpf
+                    if mode == 'minimal':
+                        minimal.attach(pid, target.library)
+                    else:
+                        tracer.attach_pid(pid)
+                    before = _program_runs(bpf)
+                    bench.feed(topic, rate=rate, count=count, truths=[truth])
+                    after = _program_runs(bpf)
+                    if mode == 'minimal':
+                        minimal.detach(pid, target.library)
+                    else:
+                        tracer.collect()
+                        tracer.detach(pid)
+                    diff = {n: (after[n][0] - before[n][0], after[n][1] - before[n][1])
+                            for n in after if n in before}
+                    per_msg[mode].append(sum(ns for _, ns in diff.values()) / count)
+                    if mode == 'rostrace':
+                        for n, (runs, ns) in diff.items():
+                            if runs:
+                                handlers.setdefault(n, []).append((runs / count, ns / count))
+    finally:
+        minimal.close()
+    return {'rate': rate, 'messages': count,
+            'minimal_ns_per_msg': spread(per_msg['minimal']),
+            'rostrace_ns_per_msg': spread(per_msg['rostrace']),
+            'handlers': {n: {'runs_per_msg': spread([r for r, _ in v])['median'],
+                             'ns_per_msg': spread([t for _, t in v])['median']}
+                         for n, v in sorted(handlers.items())}}
+
+
 # -- 12. do other roscpp processes stall while rostrace attaches? (issue 13) ---------------
 def attach_stall(bench, rate=200, seconds=6.0, rounds=3, attaches=10):
     """Latency (publish -> callback start, both nodes' own truth) of an untraced
@@ -620,5 +677,6 @@ SECTIONS = [
     ('sched_tracepoints', sched_tracepoints),
     ('versus_minimal', versus_minimal),
     ('attach_stall', attach_stall),
+    ('handler_time', handler_time),
     ('soak', soak),            # last: it restarts the master
 ]

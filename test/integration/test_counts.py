@@ -73,13 +73,15 @@ def test_an_overflowing_queue_adds_up(ros, tracer):
 
 
 def test_a_full_stats_map_is_counted_never_silent(ros):
-    """With room for 4 stats entries, a traced subscriber's samples overflow the map:
-    the collector counts what was lost (the monitor's status turns WARN on it)."""
+    """With room for 4 queues' records, a traced subscriber of 20 topics overflows the
+    map: the collector counts what was lost (the monitor's status turns WARN on it)."""
     from rostrace.engine import Tracer
-    tracer = Tracer(calibrate=False, cflags=['-DSTAT_ENTRIES=4'])
+    tracer = Tracer(calibrate=False, cflags=['-DQUEUE_ENTRIES=4'])
     try:
-        ros.node('processing', 'small', params={'work_ms': 0.5, 'topic': '/small'})
-        publish(ros, 'small_pub', '/small', count=100000, rate=100)
+        ros.node('many_topics', 'small', params={'role': 'subscriber', 'topics': 20,
+                                                 'prefix': '/small'})
+        ros.node('many_topics', 'small_pub', params={'role': 'publisher', 'topics': 20,
+                                                     'prefix': '/small', 'rate': 20.0})
         target = tracer.attach_node('/small', master=Master(ros.master_uri))
         time.sleep(2.0)
         tracer.collect()

@@ -109,3 +109,23 @@ def test_publication_rows_are_told_apart_by_their_record_enum():
     assert row.numbers.serialization.count == 2
     assert row.numbers.serialization.stats().mean == 30e-6
     assert sum(row.numbers.serialization.buckets.values()) == 2
+
+
+def test_one_value_per_queue_unfolds_into_its_written_records():
+    """struct queue_stats (every record of a queue in one kernel value) -> the records
+    written in the window; drops a push guessed and a later push retracted cancel."""
+    from rostrace.model.decode import queue_stat_records
+    value = abi.QueueStats()
+    for stat in value.rec:
+        stat.min_ns = 2**64 - 1                         # as user space initializes it
+    value.rec[abi.COUNT_RECEIVED] = abi.StatVal(count=5, sum_ns=5, min_ns=1, max_ns=1)
+    value.rec[abi.COUNT_DROPPED] = abi.StatVal(count=2, sum_ns=2, min_ns=1, max_ns=1)
+    value.rec[abi.COUNT_DROPS_RETRACTED] = abi.StatVal(count=1, sum_ns=1, min_ns=1, max_ns=1)
+    value.rec[abi.STAGE_QUEUING] = abi.StatVal(count=1, sum_ns=3000, min_ns=3000,
+                                               max_ns=3000)
+    records = queue_stat_records([(abi.ObjectKey(tgid=PID, object=QUEUE), value)])
+    assert sorted(k.record for k, _ in records) == sorted(
+        [abi.COUNT_RECEIVED, abi.COUNT_DROPPED, abi.COUNT_DROPS_RETRACTED, abi.STAGE_QUEUING])
+    numbers = window((records, []))
+    assert (numbers.received, numbers.dropped) == (5, 1)
+    assert numbers.stages['queuing'].count == 1

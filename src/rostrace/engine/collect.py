@@ -21,6 +21,8 @@ class WindowCollector:
         self.lost_recent = {}           # ... in the last window
         self._queued = {}               # (pid, queue) -> its length when last seen
         self._unmatchable = set()       # (pid, queue) whose messages emit no transport event
+        self._queue_topics = {}         # (pid, queue) -> topic, of every queue seen
+        self._no_socket_reads = set()   # pids none of whose queues can be matched
 
     def restart(self):
         """The next window starts now (when the first target is attached)."""
@@ -67,17 +69,22 @@ class WindowCollector:
         """Tell the kernel which queues' messages no traced publisher sent: they get no
         fingerprint and no ring-buffer event (subscriber.c). `topics`: (pid, queue) ->
         topic of the queues seen in this window."""
-        seen = {k for k in self._unmatchable if k[0] in self.attachments.subscribers}
-        for key, topic in topics.items():
-            if topic is not None and not self.attachments.matchable(topic):
-                seen.add(key)
-            else:
-                seen.discard(key)
+        attached = self.attachments.subscribers
+        self._queue_topics = {k: t for k, t in {**self._queue_topics, **topics}.items()
+                              if k[0] in attached}
+        seen = {k for k, topic in self._queue_topics.items()
+                if topic is not None and not self.attachments.matchable(topic)}
         for key in self._unmatchable - seen:
             self.program.set_matchable(*key, True)
         for key in seen - self._unmatchable:
             self.program.set_matchable(*key, False)
         self._unmatchable = seen
+        # A process none of whose queues can match needs no socket reads recorded.
+        no_reads = {k[0] for k in self._queue_topics} - {k[0] for k in self._queue_topics
+                                                        if k not in seen}
+        for pid in no_reads ^ self._no_socket_reads:
+            self.program.set_socket_reads(pid, pid not in no_reads)
+        self._no_socket_reads = no_reads
 
     def _add_links(self, window, serialization):
         """Per (subscriber, topic): one LinkNumbers per publisher (LinkKey)."""

@@ -59,6 +59,18 @@ def _add_publication_record(numbers, record, value):
         numbers.published = value.count
 
 
+def queue_stat_records(queue_stats):
+    """[(ObjectKey, QueueStats)] (one value per queue) -> [(StatKey, StatVal)] of the
+    records written in the window (count > 0), as decode_window() takes them."""
+    out = []
+    for key, value in queue_stats:
+        for record, stat in enumerate(value.rec):
+            if stat.count:
+                out.append((abi.StatKey(tgid=key.tgid, record=record, object=key.object),
+                            stat))
+    return out
+
+
 def decode_window(stats, hists, *, syscall_name=str):
     """stats: [(StatKey, StatVal)], hists: [(HistKey, count)] of one generation ->
     ([QueueRow], [PublicationRow]). `syscall_name(number)` names audited syscalls."""

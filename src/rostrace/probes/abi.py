@@ -67,6 +67,12 @@ PUBLICATION_RECORD = {
     'COUNT_PUBLISHED': COUNT_PUBLISHED,
 }
 
+# enum queue_stats_size
+QUEUE_RECORD_SLOTS = 29
+QUEUE_STATS_SIZE = {
+    'QUEUE_RECORD_SLOTS': QUEUE_RECORD_SLOTS,
+}
+
 # enum hit
 HIT_PUSH = 0
 HIT_CALL = 1
@@ -93,6 +99,14 @@ HIT = {
     'HIT_SEND': HIT_SEND,
     'HIT_RECV': HIT_RECV,
     'HIT_COUNT': HIT_COUNT,
+}
+
+# enum tgid_flag
+TGID_TRACED = 1
+TGID_NO_ORIGIN = 2
+TGID_FLAG = {
+    'TGID_TRACED': TGID_TRACED,
+    'TGID_NO_ORIGIN': TGID_NO_ORIGIN,
 }
 
 # enum saved_register
@@ -204,6 +218,13 @@ class StatVal(ctypes.Structure):
         ('sum_ns', ctypes.c_uint64),
         ('min_ns', ctypes.c_uint64),
         ('max_ns', ctypes.c_uint64),
+    ]
+
+
+class QueueStats(ctypes.Structure):
+    """struct queue_stats"""
+    _fields_ = [
+        ('rec', StatVal * 29),
     ]
 
 

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
-from ..model.decode import HIT_NAMES, LOST_NAMES, decode_window
+from ..model.decode import HIT_NAMES, LOST_NAMES, decode_window, queue_stat_records
 from ..system.procfs import ProcFS
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, file_offset
 from ..system.targets import libc_function
@@ -107,6 +107,10 @@ class BpfProgram:
         # wanted while a critical target is audited.
         self.bpf.detach_tracepoint(SYS_ENTER)
         self.set_calibration(pair_ns=0, inner_ns=0)
+        init = abi.QueueStats()
+        for stat in init.rec:
+            stat.min_ns = 2**64 - 1
+        self.bpf[b'qstats_init'][ctypes.c_int(0)] = init
         self._events = TransportEvents(self.bpf)
         self._links = os.environ.get('ROSTRACE_PERF_UPROBES') != '1' and self._links_work()
 
@@ -182,7 +186,7 @@ class BpfProgram:
             self._call_entry[target.pid] = call_entry
         for table, points_of_set in TGID_SETS:
             if have & points_of_set:
-                self.bpf[table][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(1)
+                self.bpf[table][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(abi.TGID_TRACED)
 
     def learned(self):
         """Remove SubscriptionQueue::call's entry probe from every process whose queue
@@ -215,6 +219,17 @@ class BpfProgram:
                 pass
         else:
             table[key] = ctypes.c_ubyte(1)
+
+    def set_socket_reads(self, pid, needed):
+        """Whether the recvfrom tracepoint records which socket filled which buffer in
+        subscriber `pid` (needed while any of its queues may be matched)."""
+        table = self.bpf[b'traced_tgids']
+        try:
+            flags = table[ctypes.c_uint(pid)].value
+        except KeyError:
+            return
+        flags = (flags & ~abi.TGID_NO_ORIGIN) | (0 if needed else abi.TGID_NO_ORIGIN)
+        table[ctypes.c_uint(pid)] = ctypes.c_ubyte(flags)
 
     def queue_register(self, pid):
         """The learned enum saved_register of `pid`, or None."""
@@ -336,8 +351,9 @@ class BpfProgram:
         deadline = time.monotonic() + WRITERS_WAIT_S
         while writers[ctypes.c_int(old)].value and time.monotonic() < deadline:
             time.sleep(0.0001)
-        return decode_window(drain(self.bpf[f'stats{old}'.encode()]),
-                             drain(self.bpf[f'hist{old}'.encode()]),
+        stats = (drain(self.bpf[f'stats{old}'.encode()]) +
+                 queue_stat_records(drain(self.bpf[f'qstats{old}'.encode()])))
+        return decode_window(stats, drain(self.bpf[f'hist{old}'.encode()]),
                              syscall_name=self._syscall_name)
 
     def lost(self):

@@ -4,8 +4,9 @@
  *
  * Aggregation: record() adds one value to the (tgid, record, object) entry of the
  * current generation -- count, sum, min, max and, for durations, a log-linear
- * histogram bucket. User space flips `generation` once per window and drains the
- * other one, so its cost does not grow with the message rate.
+ * histogram bucket. A SubscriptionQueue's records share one value (queue_stats(),
+ * queue_add()): one lookup per handler. User space flips `generation` once per window
+ * and drains the other one, so its cost does not grow with the message rate.
  *
  * No sample is lost at the flip: record() announces itself in `writers` of the
  * generation it writes before writing and re-reads `generation` after announcing;
@@ -23,6 +24,9 @@ BPF_HASH(stats0, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(stats1, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(hist0, struct hist_key, u64, HIST_ENTRIES);
 BPF_HASH(hist1, struct hist_key, u64, HIST_ENTRIES);
+BPF_HASH(qstats0, struct object_key, struct queue_stats, QUEUE_ENTRIES);
+BPF_HASH(qstats1, struct object_key, struct queue_stats, QUEUE_ENTRIES);
+BPF_ARRAY(qstats_init, struct queue_stats, 1);
 
 /* calib[0]: cost of one entry+return probe pair as seen from outside it (ns);
  * calib[1]: part of that pair which falls inside the span it measures (ns). */
@@ -63,6 +67,28 @@ static __always_inline u32 current_generation(void)
     return gen ? *(volatile u32 *)gen & 1 : 0;
 }
 
+static __always_inline void stat_add(struct stat_val *s, u64 value_ns)
+{
+    __sync_fetch_and_add(&s->count, 1);
+    __sync_fetch_and_add(&s->sum_ns, value_ns);
+    if (value_ns < s->min_ns)
+        s->min_ns = value_ns;   /* racy across CPUs: min/max may miss a concurrent sample */
+    if (value_ns > s->max_ns)
+        s->max_ns = value_ns;
+}
+
+static __always_inline void hist_add(u32 g, u32 tgid, u64 object, u32 rec, u64 value_ns)
+{
+    struct hist_key hk = {.tgid = tgid, .record = rec, .object = object,
+                          .bucket = bucket_of(value_ns)};
+    u64 one = 0;
+    u64 *c = g ? hist1.lookup_or_try_init(&hk, &one) : hist0.lookup_or_try_init(&hk, &one);
+    if (c)
+        __sync_fetch_and_add(c, 1);
+    else
+        lose(LOST_HIST);
+}
+
 static __always_inline void record_in(u32 g, u32 tgid, u64 object, u32 rec, u64 value_ns)
 {
     struct stat_key sk = {.tgid = tgid, .record = rec, .object = object};
@@ -73,22 +99,9 @@ static __always_inline void record_in(u32 g, u32 tgid, u64 object, u32 rec, u64 
         lose(LOST_STATS);
         return;
     }
-    __sync_fetch_and_add(&s->count, 1);
-    __sync_fetch_and_add(&s->sum_ns, value_ns);
-    if (value_ns < s->min_ns)
-        s->min_ns = value_ns;   /* racy across CPUs: min/max may miss a concurrent sample */
-    if (value_ns > s->max_ns)
-        s->max_ns = value_ns;
-    if (!HAS_HISTOGRAM(rec))
-        return;                 /* plain counters and sums have no histogram */
-    struct hist_key hk = {.tgid = tgid, .record = rec, .object = object,
-                          .bucket = bucket_of(value_ns)};
-    u64 one = 0;
-    u64 *c = g ? hist1.lookup_or_try_init(&hk, &one) : hist0.lookup_or_try_init(&hk, &one);
-    if (c)
-        __sync_fetch_and_add(c, 1);
-    else
-        lose(LOST_HIST);
+    stat_add(s, value_ns);
+    if (HAS_HISTOGRAM(rec))
+        hist_add(g, tgid, object, rec, value_ns);
 }
 
 /* Enter the current generation as a writer: every record_in()/gauge_in() until
@@ -117,23 +130,6 @@ static __always_inline void leave_generation(u64 *w)
     __sync_fetch_and_add(w, -1);
 }
 
-/* The last value of a gauge in generation g (count = writes, sum = value). */
-static __always_inline void gauge_in(u32 g, u32 tgid, u64 object, u32 rec, u64 value)
-{
-    struct stat_key sk = {.tgid = tgid, .record = rec, .object = object};
-    struct stat_val init = {};
-    struct stat_val *s = g ? stats1.lookup_or_try_init(&sk, &init)
-                           : stats0.lookup_or_try_init(&sk, &init);
-    if (!s) {
-        lose(LOST_STATS);
-        return;
-    }
-    s->count += 1;
-    s->sum_ns = value;
-    s->min_ns = value;
-    s->max_ns = value;
-}
-
 /* One value into the current generation (handlers writing several use
  * enter_generation() once and record_in()). */
 static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
@@ -144,4 +140,44 @@ static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
         return;
     record_in(g, tgid, object, rec, value_ns);
     leave_generation(w);
+}
+
+/* The records of queue `queue` in generation g (created on first use), or 0. */
+static __always_inline struct queue_stats *queue_stats(u32 g, u32 tgid, u64 queue)
+{
+    struct object_key k = {.tgid = tgid, .object = queue};
+    struct queue_stats *qs = g ? qstats1.lookup(&k) : qstats0.lookup(&k);
+    if (qs)
+        return qs;
+    u32 zero = 0;
+    struct queue_stats *init = qstats_init.lookup(&zero);
+    if (!init)
+        return 0;
+    if (g)
+        qstats1.insert(&k, init);       /* BPF_NOEXIST: a racing CPU's entry stays */
+    else
+        qstats0.insert(&k, init);
+    qs = g ? qstats1.lookup(&k) : qstats0.lookup(&k);
+    if (!qs)
+        lose(LOST_STATS);
+    return qs;
+}
+
+/* One value of a queue record (its histogram too, for durations). */
+static __always_inline void queue_add(struct queue_stats *qs, u32 g, u32 tgid, u64 queue,
+                                      u32 rec, u64 value_ns)
+{
+    stat_add(&qs->rec[rec], value_ns);
+    if (HAS_HISTOGRAM(rec))
+        hist_add(g, tgid, queue, rec, value_ns);
+}
+
+/* The last value of a queue gauge (count = writes, sum = value). */
+static __always_inline void queue_gauge(struct queue_stats *qs, u32 rec, u64 value)
+{
+    struct stat_val *s = &qs->rec[rec];
+    s->count += 1;
+    s->sum_ns = value;
+    s->min_ns = value;
+    s->max_ns = value;
 }

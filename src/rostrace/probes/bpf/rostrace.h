@@ -55,6 +55,11 @@ enum publication_record {
     COUNT_PUBLISHED = 33,
 };
 
+/* A queue's records live in one value (struct queue_stats), indexed by record id. */
+enum queue_stats_size {
+    QUEUE_RECORD_SLOTS = 29,        /* SUM_SYSCALLS + 1 */
+};
+
 #define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_BLOCKED || \
     (record) == STAGE_SERIALIZATION)
 
@@ -73,6 +78,12 @@ enum hit {
     HIT_SEND = 9,
     HIT_RECV = 10,
     HIT_COUNT = 11,
+};
+
+/* Values of `traced_tgids` (bits). */
+enum tgid_flag {
+    TGID_TRACED = 1,
+    TGID_NO_ORIGIN = 2,             /* no queue of it can be matched: skip its socket reads */
 };
 
 /* Callee-saved registers, in the order the receive path tries them for the
@@ -118,6 +129,9 @@ enum fingerprint_size {
 #endif
 #ifndef STAT_ENTRIES
 #define STAT_ENTRIES 16384
+#endif
+#ifndef QUEUE_ENTRIES
+#define QUEUE_ENTRIES 4096
 #endif
 #ifndef PENDING_ENTRIES
 #define PENDING_ENTRIES 65536
@@ -165,6 +179,13 @@ struct stat_val {
     u64 sum_ns;
     u64 min_ns;
     u64 max_ns;
+};
+
+/* Every record of one SubscriptionQueue in one window (enum queue_record < SYSCALL_BASE
+ * as index; min_ns starts at ~0, written into `qstats_init` by user space). One map
+ * lookup per handler instead of one per record. */
+struct queue_stats {
+    struct stat_val rec[QUEUE_RECORD_SLOTS];
 };
 
 /* Identifies a message's bytes across processes: its length, first FP_HEAD bytes

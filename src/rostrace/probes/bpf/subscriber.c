@@ -167,13 +167,18 @@ static __always_inline void count_push(u32 tgid, u64 queue)
     u64 *w = enter_generation(&g);
     if (!w)
         return;
-    record_in(g, tgid, queue, COUNT_RECEIVED, 1);
-    if (drops)
-        record_in(g, tgid, queue, COUNT_DROPPED, 1);
-    if (known && prev && prev->dropped != v.full)
-        record_in(g, tgid, queue, v.full ? COUNT_DROPPED : COUNT_DROPS_RETRACTED, 1);
-    if (known)
-        gauge_in(g, tgid, queue, GAUGE_QUEUED, drops ? v.length : v.length + 1);
+    struct queue_stats *qs = queue_stats(g, tgid, queue);
+    if (qs) {
+        queue_add(qs, g, tgid, queue, COUNT_RECEIVED, 1);
+        if (drops)
+            queue_add(qs, g, tgid, queue, COUNT_DROPPED, 1);
+        if (known && prev && prev->dropped != v.full && v.full)
+            queue_add(qs, g, tgid, queue, COUNT_DROPPED, 1);
+        else if (known && prev && prev->dropped != v.full)
+            queue_add(qs, g, tgid, queue, COUNT_DROPS_RETRACTED, 1);
+        if (known)
+            queue_gauge(qs, GAUGE_QUEUED, drops ? v.length : v.length + 1);
+    }
     leave_generation(w);
     if (prev)
         prev->dropped = drops;
@@ -389,31 +394,31 @@ static __always_inline void emit_received(struct call_ctx *cc, u32 tgid, u64 now
 }
 
 /* What the scheduler did during the call, and the audit's counts (audit.c). */
-static __always_inline void record_call_splits(u32 g, struct call_ctx *cc, u32 tgid, u32 tid,
-                                               u64 now)
+static __always_inline void record_call_splits(struct queue_stats *qs, u32 g,
+                                               struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
 {
     struct acct_snap end = {};
     snapshot(tid, now, &end);
     u64 q = cc->queue;
-    record_in(g, tgid, q, STAGE_PROCESSING_ONCPU, delta(end.oncpu_ns, cc->start.oncpu_ns));
-    record_in(g, tgid, q, STAGE_PROCESSING_RUNQUEUE, delta(end.runq_ns, cc->start.runq_ns));
-    record_in(g, tgid, q, STAGE_PROCESSING_BLOCKED,
+    queue_add(qs, g, tgid, q, STAGE_PROCESSING_ONCPU, delta(end.oncpu_ns, cc->start.oncpu_ns));
+    queue_add(qs, g, tgid, q, STAGE_PROCESSING_RUNQUEUE, delta(end.runq_ns, cc->start.runq_ns));
+    queue_add(qs, g, tgid, q, STAGE_PROCESSING_BLOCKED,
               delta(end.blocked_ns, cc->start.blocked_ns));
-    record_in(g, tgid, q, SUM_VOLUNTARY_SWITCHES, delta(end.vol_cs, cc->start.vol_cs));
-    record_in(g, tgid, q, SUM_INVOLUNTARY_SWITCHES, delta(end.invol_cs, cc->start.invol_cs));
-    record_in(g, tgid, q, SUM_PAGE_FAULTS, delta(end.faults, cc->start.faults));
+    queue_add(qs, g, tgid, q, SUM_VOLUNTARY_SWITCHES, delta(end.vol_cs, cc->start.vol_cs));
+    queue_add(qs, g, tgid, q, SUM_INVOLUNTARY_SWITCHES, delta(end.invol_cs, cc->start.invol_cs));
+    queue_add(qs, g, tgid, q, SUM_PAGE_FAULTS, delta(end.faults, cc->start.faults));
     if (audited_tgids.lookup(&tgid)) {
-        record_in(g, tgid, q, SUM_ALLOCATIONS, cc->allocs);
-        record_in(g, tgid, q, SUM_SYSCALLS, cc->syscalls);
+        queue_add(qs, g, tgid, q, SUM_ALLOCATIONS, cc->allocs);
+        queue_add(qs, g, tgid, q, SUM_SYSCALLS, cc->syscalls);
     }
 }
 
 /* The queue's length now (GAUGE_QUEUED), when its bytes look like roscpp's layout. */
-static __always_inline void note_length(u32 g, u32 tgid, u64 queue)
+static __always_inline void note_length(struct queue_stats *qs, u64 queue)
 {
     struct queue_view v = {};
     if (read_queue(queue, &v))
-        gauge_in(g, tgid, queue, GAUGE_QUEUED, v.length);
+        queue_gauge(qs, GAUGE_QUEUED, v.length);
 }
 
 int on_subscription_queue_call_return(struct pt_regs *ctx)
@@ -441,23 +446,28 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
     u64 *w = enter_generation(&g);
     if (!w)
         return 0;
-    record_in(g, tgid, cc.queue, COUNT_PROCESSED, 1);
-    record_in(g, tgid, cc.queue, STAGE_DESERIALIZATION, deser_ns);
-    record_in(g, tgid, cc.queue, STAGE_PROCESSING, processing_ns);
+    struct queue_stats *qs = queue_stats(g, tgid, cc.queue);
+    if (!qs) {
+        leave_generation(w);
+        return 0;
+    }
+    queue_add(qs, g, tgid, cc.queue, COUNT_PROCESSED, 1);
+    queue_add(qs, g, tgid, cc.queue, STAGE_DESERIALIZATION, deser_ns);
+    queue_add(qs, g, tgid, cc.queue, STAGE_PROCESSING, processing_ns);
     if (cc.push_ns && cc.deser_start_ns > cc.push_ns) {
         u64 queuing_ns = cc.deser_start_ns - cc.push_ns;
-        record_in(g, tgid, cc.queue, STAGE_QUEUING, queuing_ns);
-        record_in(g, tgid, cc.queue, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
+        queue_add(qs, g, tgid, cc.queue, STAGE_QUEUING, queuing_ns);
+        queue_add(qs, g, tgid, cc.queue, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
         if (cc.q_split) {
-            record_in(g, tgid, cc.queue, STAGE_QUEUING_BUSY, cc.q_busy_ns);
-            record_in(g, tgid, cc.queue, STAGE_QUEUING_STARVED, cc.q_starved_ns);
-            record_in(g, tgid, cc.queue, STAGE_QUEUING_IDLE, cc.q_idle_ns);
+            queue_add(qs, g, tgid, cc.queue, STAGE_QUEUING_BUSY, cc.q_busy_ns);
+            queue_add(qs, g, tgid, cc.queue, STAGE_QUEUING_STARVED, cc.q_starved_ns);
+            queue_add(qs, g, tgid, cc.queue, STAGE_QUEUING_IDLE, cc.q_idle_ns);
         }
     }
     if (cc.origin.kind && cc.push_ns)
         emit_received(&cc, tgid, now);
-    record_call_splits(g, &cc, tgid, tid, now);
-    note_length(g, tgid, cc.queue);
+    record_call_splits(qs, g, &cc, tgid, tid, now);
+    note_length(qs, cc.queue);
     leave_generation(w);
     return 0;
 }
@@ -468,7 +478,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
 {
     u64 id = bpf_get_current_pid_tgid();
     u32 tgid = id >> 32;
-    if (!traced_tgids.lookup(&tgid))
+    u8 *flags = traced_tgids.lookup(&tgid);
+    if (!flags || (*flags & TGID_NO_ORIGIN))
         return 0;
     count_hit(HIT_RECV);
     struct buf_key bk = {.tgid = tgid, .buf = (u64)args->ubuf};
