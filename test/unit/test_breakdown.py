@@ -129,3 +129,13 @@ def test_one_value_per_queue_unfolds_into_its_written_records():
     numbers = window((records, []))
     assert (numbers.received, numbers.dropped) == (5, 1)
     assert numbers.stages['queuing'].count == 1
+
+
+def test_zero_durations_have_no_kernel_bucket_and_count_as_bucket_zero():
+    """common.c keeps no histogram entry for 0 ns (most callbacks never wait in the
+    runqueue): the samples the buckets miss are zeros when the minimum is 0."""
+    stats, hists = kernel(abi.STAGE_PROCESSING_RUNQUEUE, 0, 0, 0, 5000)
+    hists = [(k, n) for k, n in hists if k.bucket != 0]      # as the kernel leaves them
+    numbers = window((stats, hists))
+    acc = numbers.stages['processing_runqueue']
+    assert acc.buckets[0] == 3 and acc.stats().p50 < 1e-9

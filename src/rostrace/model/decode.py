@@ -88,8 +88,21 @@ def decode_window(stats, hists, *, syscall_name=str):
             acc.buckets[key.bucket] = getattr(count, 'value', count)
     for numbers in queues.values():
         numbers.dropped = max(numbers.dropped, 0)   # retracted in the window after its guess
+        for acc in numbers.stages.values():
+            _zero_bucket(acc)
+    for numbers in publications.values():
+        _zero_bucket(numbers.serialization)
     return ([QueueRow(pid, queue, n) for (pid, queue), n in queues.items()],
             [PublicationRow(pid, pub, n) for (pid, pub), n in publications.items()])
+
+
+def _zero_bucket(acc):
+    """The kernel keeps no histogram entry for zero values (common.c hist_add): they are
+    the samples its buckets do not hold, when the minimum says zeros occurred."""
+    if acc.count and acc.min_ns == 0:
+        zeros = acc.count - sum(acc.buckets.values())
+        if zeros > 0:
+            acc.buckets[0] = acc.buckets.get(0, 0) + zeros
 
 
 def _histogram_owner(queues, publications, key):

@@ -171,12 +171,6 @@ class CallSite(ctypes.Structure):
     _fields_ = [
         ('lo', ctypes.c_uint64),
         ('hi', ctypes.c_uint64),
-    ]
-
-
-class QueueReg(ctypes.Structure):
-    """struct queue_reg"""
-    _fields_ = [
         ('reg', ctypes.c_uint32),
         ('misses', ctypes.c_uint32),
     ]

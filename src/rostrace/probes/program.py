@@ -234,7 +234,7 @@ class BpfProgram:
     def queue_register(self, pid):
         """The learned enum saved_register of `pid`, or None."""
         try:
-            reg = self.bpf[b'queue_regs'][ctypes.c_uint(pid)].reg
+            reg = self.bpf[b'call_sites'][ctypes.c_uint(pid)].reg
         except KeyError:
             return None
         return None if reg == abi.REG_UNKNOWN else reg
@@ -245,10 +245,10 @@ class BpfProgram:
         Returns (library identity, entry probe) to remove once learned, or None."""
         pid, library = target.pid, _identity(target.library)
         self.learned()
+        reg = self._learned.get(library, abi.REG_UNKNOWN)
         if call_site:
-            self.bpf[b'call_sites'][ctypes.c_uint(pid)] = abi.CallSite(*call_site)
-        if call_site and library in self._learned:
-            self.bpf[b'queue_regs'][ctypes.c_uint(pid)] = abi.QueueReg(self._learned[library], 0)
+            self.bpf[b'call_sites'][ctypes.c_uint(pid)] = abi.CallSite(*call_site, reg, 0)
+        if call_site and reg != abi.REG_UNKNOWN:
             return None
         fds = []
         self._attach_one(target.library, address, CALL_ENTRY, pid, fds)
@@ -257,11 +257,10 @@ class BpfProgram:
 
     def _forget_call_site(self, pid):
         self._call_entry.pop(pid, None)
-        for name in (b'call_sites', b'queue_regs'):
-            try:
-                del self.bpf[name][ctypes.c_uint(pid)]
-            except KeyError:
-                pass
+        try:
+            del self.bpf[b'call_sites'][ctypes.c_uint(pid)]
+        except KeyError:
+            pass
 
     def audit(self, pid, libc_path, malloc_address):
         """Real-time audit of an attached process: malloc() and syscalls in callbacks."""

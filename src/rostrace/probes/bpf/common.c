@@ -77,8 +77,12 @@ static __always_inline void stat_add(struct stat_val *s, u64 value_ns)
         s->max_ns = value_ns;
 }
 
+/* Zero durations (a callback never preempted spent 0 ns in the runqueue) get no
+ * histogram entry: user space puts count - sum(buckets) into bucket 0 when min is 0. */
 static __always_inline void hist_add(u32 g, u32 tgid, u64 object, u32 rec, u64 value_ns)
 {
+    if (!value_ns)
+        return;
     struct hist_key hk = {.tgid = tgid, .record = rec, .object = object,
                           .bucket = bucket_of(value_ns)};
     u64 one = 0;

@@ -137,17 +137,13 @@ enum fingerprint_size {
 #define PENDING_ENTRIES 65536
 #endif
 
-/* Per traced process (`call_sites`, written by user space): where SubscriptionQueue::call
- * lies in its memory, [lo, hi) -- a deserialize() returning there is a served message. */
+/* Per traced process (`call_sites`): where SubscriptionQueue::call lies in its memory,
+ * [lo, hi) -- a deserialize() returning there is a served message -- written by user
+ * space; which saved register holds the queue at that call (enum saved_register) and
+ * how many served messages paired with no register, learned by the kernel. */
 struct call_site {
     u64 lo;
     u64 hi;
-};
-
-/* Per traced process (`queue_regs`, written by the kernel): which saved register holds
- * the queue at deserialize() (enum saved_register), and how many served messages were
- * seen before it was known. */
-struct queue_reg {
     u32 reg;
     u32 misses;
 };

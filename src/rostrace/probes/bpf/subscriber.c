@@ -20,7 +20,7 @@
  * writes that function's address range into `call_sites`). Which register is learned
  * per process: while it is not known, SubscriptionQueue::call's entry probe (5
  * handlers per message) names the queue, the deserialize entry records the register
- * holding it in `queue_regs`, and user space then removes that entry probe; it stays
+ * holding it in `call_sites`, and user space then removes that entry probe; it stays
  * in a process where no register holds the queue. A library build once learned starts
  * with its register known. A pushed message that does not pair with the learned
  * register is tried against the others (relearning).
@@ -89,8 +89,7 @@ BPF_TABLE("lru_hash", struct object_key, u32, queue_server, STAT_ENTRIES);
 BPF_TABLE("lru_hash", u32, u32, process_server, 4096);    /* tgid -> thread of the last call() */
 BPF_TABLE("lru_hash", struct object_key, struct drop_guess, drop_guesses, STAT_ENTRIES);
 BPF_TABLE("lru_hash", u32, struct call_ctx, call_by_tid, 16384);
-BPF_HASH(call_sites, u32, struct call_site, 4096);      /* written by user space */
-BPF_HASH(queue_regs, u32, struct queue_reg, 4096);      /* learned here */
+BPF_HASH(call_sites, u32, struct call_site, 4096);
 /* Queues no traced publisher feeds (written by user space): no fingerprint, no event. */
 BPF_HASH(unmatchable, struct object_key, u8, STAT_ENTRIES);
 
@@ -258,8 +257,7 @@ static __always_inline struct pending_msg *served_message(struct pt_regs *ctx,
         return 0;           /* not called by SubscriptionQueue::call */
     u64 regs[REG_COUNT];
     saved_registers(ctx, regs);
-    struct queue_reg *qr = queue_regs.lookup(&tgid);
-    u32 known = qr ? qr->reg : REG_UNKNOWN;
+    u32 known = site->reg;
     u64 known_value = 0;
     struct pending_msg *pm;
 #pragma unroll
@@ -280,19 +278,13 @@ static __always_inline struct pending_msg *served_message(struct pt_regs *ctx,
         mk->queue = regs[r];
         pm = pending.lookup(mk);
         if (pm) {
-            struct queue_reg learned = {.reg = r, .misses = qr ? qr->misses : 0};
-            queue_regs.update(&tgid, &learned);
+            site->reg = r;
             return pm;
         }
     }
     /* No pushed message pairs: queued before tracing began (or no register holds it). */
     mk->queue = known_value;
-    if (qr)
-        __sync_fetch_and_add(&qr->misses, 1);
-    else {
-        struct queue_reg first = {.reg = REG_UNKNOWN, .misses = 1};
-        queue_regs.update(&tgid, &first);
-    }
+    __sync_fetch_and_add(&site->misses, 1);
     return 0;
 }
 
@@ -300,16 +292,15 @@ static __always_inline struct pending_msg *served_message(struct pt_regs *ctx,
  * saved register holding it (user space then removes that probe). */
 static __always_inline void learn_register(struct pt_regs *ctx, u32 tgid, u64 queue)
 {
-    struct queue_reg *qr = queue_regs.lookup(&tgid);
-    if (qr && qr->reg < REG_COUNT)
+    struct call_site *site = call_sites.lookup(&tgid);
+    if (!site || site->reg < REG_COUNT)
         return;
     u64 regs[REG_COUNT];
     saved_registers(ctx, regs);
 #pragma unroll
     for (u32 r = 0; r < REG_COUNT; r++) {
         if (regs[r] == queue) {
-            struct queue_reg learned = {.reg = r, .misses = qr ? qr->misses : 0};
-            queue_regs.update(&tgid, &learned);
+            site->reg = r;
             return;
         }
     }
@@ -352,9 +343,14 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
         pending.delete(&mk);
     }
     call_by_tid.update(&tid, &cc);
+    /* Who serves the queue (and the process) now: written only when it changed. */
     struct object_key qk = {.tgid = tgid, .object = mk.queue};
-    queue_server.update(&qk, &tid);
-    process_server.update(&tgid, &tid);
+    u32 *server = queue_server.lookup(&qk);
+    if (!server || *server != tid)
+        queue_server.update(&qk, &tid);
+    server = process_server.lookup(&tgid);
+    if (!server || *server != tid)
+        process_server.update(&tgid, &tid);
     return 0;
 }
 
