@@ -56,17 +56,6 @@ def machine():
             if hasattr(platform, 'freedesktop_os_release') else ''}
 
 
-def program_runs(fd):
-    """(run_cnt, run_time_ns) of the BPF program behind file descriptor `fd` of this
-    process (counted by the kernel while kernel.bpf_stats_enabled is 1)."""
-    fields = {}
-    with open(f'/proc/self/fdinfo/{fd}') as f:
-        for line in f:
-            key, _, value = line.partition(':')
-            fields[key] = value.strip()
-    return int(fields.get('run_cnt', 0)), int(fields.get('run_time_ns', 0))
-
-
 class BpfStats:
     """kernel.bpf_stats_enabled set to 1 inside the block, its old value restored."""
     PATH = '/proc/sys/kernel/bpf_stats_enabled'

@@ -9,10 +9,11 @@ import xmlrpc.client
 
 from harness import PY, REPO, read_csv, read_log, wait_for
 
-from bench.measure import BpfStats, cpu_ns, program_runs, rss_kib, spread
+from bench.measure import BpfStats, cpu_ns, rss_kib, spread
 from rostrace.engine import Tracer
 from rostrace.model.histogram import StageStats
 from rostrace.probes.calibrate import calibrate_binary, run_loop, target_address
+from rostrace.probes.program import program_runs
 from rostrace.system.rosapi import Master
 from rostrace.system.targets import target_from_pid
 

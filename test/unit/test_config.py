@@ -113,3 +113,17 @@ def test_wanted_nodes_are_exact_names_and_running_pattern_matches():
     running = {'/cam1', '/cam2', '/b', '/cam_monitor'}
     assert set(cfg.wanted(running, exclude='/cam_monitor')) == {'/a', '/cam1', '/cam2'}
     assert cfg.wanted(running)['/cam1'].node == '/cam*'
+
+
+def test_overhead_budget():
+    cfg = parse_config({'targets': [{'node': '/cam', 'budget': {'cpu_percent': 2}},
+                                    {'node': '/x'}]})
+    assert cfg.targets[0].budget == 2.0 and cfg.targets[1].budget is None
+    for bad, message in [({'cpu_percent': 0}, 'expected a positive number'),
+                         ({'cpu_percent': 250}, 'out of range'),
+                         ({'cpu_percent': 'lots'}, 'expected a number of percent'),
+                         ({}, 'budget.cpu_percent: missing'),
+                         ({'cpu': 1}, 'budget.cpu'),
+                         (3, 'budget: expected a mapping')]:
+        with pytest.raises(ConfigError, match=message):
+            parse_config({'targets': [{'node': '/cam', 'budget': bad}]}, source='m.yaml')

@@ -5,6 +5,7 @@ Shows a live view refreshed every interval (or one JSON object per interval with
 """
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -46,9 +47,23 @@ def add_arguments(p):
     p.add_argument('--audit', action='store_true',
                    help='real-time audit: count malloc() and syscalls inside callbacks '
                    '(one extra probe hit per malloc anywhere in the node)')
+    p.add_argument('--budget', type=_budget, metavar='PERCENT',
+                   help="overhead budget in percent of one core: rostrace steps down to "
+                   "cheaper probes while its estimated cost on the node exceeds it")
     p.add_argument('--json', action='store_true',
                    help='one JSON object per interval on stdout (no live view)')
     p.add_argument('--ebpf', action='store_true', help=argparse.SUPPRESS)
+
+
+def _budget(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.01 <= value <= 100:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected a percent of one core, '
+                                         '0.01 to 100 (e.g. --budget 2)')
+    return value
 
 
 def say(text):
@@ -125,6 +140,8 @@ def run(args):
         say(f'Attaching to {args.node or "pid " + str(args.pid)}...')
         target = (tracer.attach_pid(args.pid, audit=args.audit) if args.pid
                   else tracer.attach_node(args.node, master=master, audit=args.audit))
+        if args.budget is not None:
+            tracer.set_budget(target.pid, args.budget)
         subscribed = tracer.subscribed(target.pid)
         unknown = [t for t in topics if t not in subscribed]
         if unknown and subscribed:

@@ -7,7 +7,9 @@ matcher) and model.breakdown (numbers -> TopicBreakdown). Usable without a ROS m
 when given a PID: topic names are then checked against the node's own slave API
 (found through its listening sockets).
 """
+from ..errors import RostraceError
 from ..model.breakdown import build_breakdown
+from ..model.budget import Activity, BudgetGovernor, Costs, Overhead
 from ..model.matching import TransportMatcher
 from ..probes import calibrate as calibration
 from ..probes.program import BpfProgram
@@ -20,6 +22,7 @@ from .naming import ObjectNames
 
 
 NOTED_PUBLISHERS = 3        # untraced publishers a breakdown's note names
+UNCALIBRATED_TRAP_NS = 2000.0   # one uprobe trap when start-up calibration was skipped
 
 
 class Tracer:
@@ -39,7 +42,11 @@ class Tracer:
         self.attachments = Attachments(self.probes, self.procfs, self.names)
         sockets = SocketTable(self.procfs)
         self.transport = TransportMatcher(sockets)
-        self.attachments.on_forget += [sockets.forget, self.transport.forget]
+        self.budgets = {}           # pid -> BudgetGovernor of the targets given a budget
+        self._activity = {}         # pid -> procfs.activity() at the last window
+        self._measured_in = {}      # pid -> the budget mode of the last window
+        self.attachments.on_forget += [sockets.forget, self.transport.forget,
+                                       self._forget_budget]
         self.attachments.on_subscriber.append(self.transport.subscriber_added)
         self.collector = WindowCollector(self.probes, self.attachments, self.names,
                                          self.transport)
@@ -88,6 +95,48 @@ class Tracer:
     def follow_publishers(self, master, *, deadline=None):
         self.attachments.follow_publishers(master, deadline=deadline)
 
+    def set_budget(self, pid, cpu_percent):
+        """An overhead budget (percent of one core) for attached subscriber `pid`:
+        each window rostrace estimates its cost there and steps its probes down or up
+        (model/budget.py)."""
+        if pid not in self.attachments.subscribers:
+            raise RostraceError(f'pid {pid} is not traced: no budget to set')
+        self.budgets[pid] = BudgetGovernor(cpu_percent)
+        self._activity[pid] = self.procfs.activity(pid)
+        self.probes.handler_costs()             # the kernel times the handlers from now
+
+    def _forget_budget(self, pid):
+        self.budgets.pop(pid, None)
+        self._activity.pop(pid, None)
+        self._measured_in.pop(pid, None)
+
+    def _govern(self, window):
+        """Every budgeted target's mode for the next window, from this one."""
+        if not self.budgets:
+            return
+        trap_ns = self.calibration.pair_ns / 2 if self.calibration else UNCALIBRATED_TRAP_NS
+        costs = Costs(trap_ns=trap_ns, handler_ns=self.probes.handler_costs())
+        for pid, governor in list(self.budgets.items()):
+            target = self.attachments.subscribers.get(pid)
+            try:
+                now = self.procfs.activity(pid)
+            except RostraceError:
+                continue                            # gone: the next attach pass forgets it
+            before, self._activity[pid] = self._activity.get(pid, now), now
+            activity = Activity(window_s=window.window_s,
+                                wakeups=now[0] - before[0],
+                                switches=now[0] + now[1] - before[0] - before[1],
+                                faults=now[2] - before[2])
+            for key, numbers in window.topics.items():
+                if key.pid == pid:
+                    activity.received += numbers.received
+                    activity.processed += numbers.processed
+                    activity.dropped += numbers.dropped
+            self._measured_in[pid] = self.probes.mode(pid)
+            mode = governor.update(activity, costs)
+            if target is not None and mode != self.probes.mode(pid):
+                self.probes.set_mode(target, mode)
+
     def subscribed(self, pid):
         return self.attachments.subscribed(pid)
 
@@ -106,8 +155,11 @@ class Tracer:
 
     # -- windows ------------------------------------------------------------------------
     def collect(self, *, now=None):
-        """The Window (model.numbers) since the previous collect."""
-        return self.collector.collect(now=now)
+        """The Window (model.numbers) since the previous collect (and, for targets
+        with an overhead budget, their probe mode for the next one)."""
+        window = self.collector.collect(now=now)
+        self._govern(window)
+        return window
 
     def build(self, window, *, topics=None):
         """TopicBreakdowns of a Window; `topics` limits them to those names."""
@@ -123,8 +175,18 @@ class Tracer:
                 node=target.node, pid=key.pid, host=target.host, topic=key.topic,
                 window_s=window.window_s, numbers=numbers, missing=target.missing,
                 audited=key.pid in self.attachments.audited, publisher_names=names,
-                transport_note=note))
+                transport_note=note, overhead=self._overhead(key.pid)))
         return result
+
+    def _overhead(self, pid):
+        """The budget's state for a breakdown of `pid`, or None (no budget). The mode is
+        the one this window was measured in."""
+        governor = self.budgets.get(pid)
+        if governor is None:
+            return None
+        return Overhead(mode=self._measured_in.get(pid, self.probes.mode(pid)),
+                        budget_percent=governor.cpu_percent,
+                        estimate_percent=governor.estimate_percent, reason=governor.reason)
 
     def _transport_note(self):
         notes = sorted(self.publisher_notes.items())

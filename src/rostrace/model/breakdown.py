@@ -79,6 +79,7 @@ class TopicBreakdown:
     audit: dict = None        # real-time audit: {'allocations', 'syscalls': {name: n}}
     links: list = field(default_factory=list)      # LinkBreakdown per publisher
     transport_note: str = ''  # why publishers are missing, if some are
+    overhead: object = None   # model.budget.Overhead of a target with a budget, else None
 
     def as_dict(self):
         out = {'topic': self.topic, 'received': self.received,
@@ -92,6 +93,8 @@ class TopicBreakdown:
         out['publishers'] = [link.as_dict() for link in self.links]
         if self.transport_note:
             out['transport_note'] = self.transport_note
+        if self.overhead is not None:
+            out['overhead'] = self.overhead.as_dict()
         return out
 
     def worst_link(self, stage, statistic='mean'):
@@ -128,10 +131,14 @@ def stage_availability(missing):
 
 
 def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audited=False,
-                    publisher_names=None, transport_note=''):
+                    publisher_names=None, transport_note='', overhead=None):
     """TopicBreakdown of one topic from its TopicNumbers; stages whose probe points
-    are `missing` ({point: reason}) are unavailable, never 0."""
+    are `missing` ({point: reason}) or that the overhead budget's mode does not measure
+    (`overhead`: model.budget.Overhead) are unavailable, never 0."""
     disabled = stage_availability(missing)
+    if overhead is not None:
+        for name in overhead.unmeasured:
+            disabled.setdefault(name, f'overhead budget: {overhead.text}')
     stages = {}
     for name in ALL_STAGES:
         if name in disabled:
@@ -157,4 +164,5 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
                           stages=stages,
                           per_callback={name: sums.get(name, CallbackSum()).per_callback
                                         for name in PER_CALLBACK},
-                          audit=audit, transport_note=transport_note, links=links)
+                          audit=audit, transport_note=transport_note, links=links,
+                          overhead=overhead)

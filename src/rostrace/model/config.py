@@ -20,7 +20,8 @@ from .names import absolute
 STAGES = ALL_STAGES + LINK_STAGES     # per topic, then per publisher link (worst link)
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 TOP_KEYS = {'targets', 'publish_rate', 'window'}
-TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical'}
+TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget'}
+BUDGET_KEYS = {'cpu_percent'}
 THRESHOLD_KEYS = {'warn', 'error', 'statistic'}
 
 MAX_FILE_BYTES = 1 << 20
@@ -31,6 +32,7 @@ MAX_NAME = 256
 PUBLISH_RATE_HZ = (0.01, 100.0)
 WINDOW_S = (0.01, 86400.0)
 THRESHOLD_MS = (1e-6, 3.6e6)    # or exactly 0
+BUDGET_PERCENT = (0.01, 100.0)  # of one core
 # ROS graph names (roslib.names.is_legal_name), absolute: /token[/token...]
 LEGAL_NAME = re.compile(r'^(/[A-Za-z][A-Za-z0-9_]*)+$')
 LEGAL_PATTERN = re.compile(r'^[/*?\[][A-Za-z0-9_/*?\[\]!-]*$')
@@ -57,6 +59,7 @@ class TargetSpec:
     topics: tuple = ()                     # empty: every subscribed topic
     thresholds: dict = field(default_factory=dict)     # stage -> Threshold
     critical: bool = False    # real-time audit: allocations and syscalls in callbacks
+    budget: float = None      # overhead budget, percent of one core (None: none)
 
     @property
     def is_pattern(self):
@@ -197,7 +200,17 @@ def _target(source, index, value):
     if not isinstance(critical, bool):
         raise ConfigError(source, f'{key}.critical',
                           f'expected true or false, got {show(critical)}')
-    return TargetSpec(node=node, topics=topics, thresholds=parsed, critical=critical)
+    budget = None
+    if 'budget' in value:
+        spec = _mapping(source, f'{key}.budget', value['budget'])
+        _unknown(source, f'{key}.budget', spec, BUDGET_KEYS)
+        if 'cpu_percent' not in spec:
+            raise ConfigError(source, f'{key}.budget.cpu_percent',
+                              'missing: the share of one core rostrace may cost this node')
+        budget = _number(source, f'{key}.budget.cpu_percent', spec['cpu_percent'],
+                         unit='percent of one core', positive=True, span=BUDGET_PERCENT)
+    return TargetSpec(node=node, topics=topics, thresholds=parsed, critical=critical,
+                      budget=budget)
 
 
 def parse_config(data, *, source='config'):

@@ -128,6 +128,8 @@ class Monitor:
         try:
             target = resolve_node(node, master=self.master, procfs=self.tracer.procfs)
             self.tracer.attach_target(target, audit=spec.critical)
+            if spec.budget is not None:
+                self.tracer.set_budget(target.pid, spec.budget)
         except (NodeNotFound, ProcessGone):
             self.problems[node] = 'not running'     # retried at once: a restart is quick
             return

@@ -38,6 +38,10 @@ def breakdown_msg(b, stamp):
             setattr(out, name, stage_msg(link.stages[name]))
         msg.publishers.append(out)
     msg.transport_note = b.transport_note
+    if b.overhead is not None:
+        msg.probe_mode = b.overhead.mode
+        msg.overhead_estimate = b.overhead.estimate_percent
+        msg.overhead_budget = b.overhead.budget_percent
     return msg
 
 

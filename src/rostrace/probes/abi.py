@@ -104,9 +104,11 @@ HIT = {
 # enum tgid_flag
 TGID_TRACED = 1
 TGID_NO_ORIGIN = 2
+TGID_NO_SCHED = 4
 TGID_FLAG = {
     'TGID_TRACED': TGID_TRACED,
     'TGID_NO_ORIGIN': TGID_NO_ORIGIN,
+    'TGID_NO_SCHED': TGID_NO_SCHED,
 }
 
 # enum saved_register

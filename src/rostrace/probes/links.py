@@ -48,3 +48,21 @@ def uprobe_link(prog_fd, path, offset, pid, *, is_return=False):
         raise OSError(err, f'uprobe link at {path}+{offset:#x} in pid {pid}: '
                       f'{os.strerror(err)}')
     return fd
+
+
+BPF_ENABLE_STATS = 32               # enum bpf_cmd (Linux >= 5.8)
+BPF_STATS_RUN_TIME = 0
+
+
+def enable_run_time_stats():
+    """A file descriptor that keeps the kernel timing every BPF program run (run_time_ns,
+    run_cnt in /proc/self/fdinfo of a program) while it is open: one clock read on
+    each side of every run of every program. OSError when the kernel refuses."""
+    if SYS_BPF is None:
+        raise OSError(38, f'bpf() syscall number unknown on {platform.machine()}')
+    attr = (ctypes.c_uint32 * 32)(BPF_STATS_RUN_TIME)
+    fd = _libc.syscall(SYS_BPF, BPF_ENABLE_STATS, ctypes.byref(attr), ctypes.sizeof(attr))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f'BPF_ENABLE_STATS: {os.strerror(err)}')
+    return fd

@@ -41,6 +41,18 @@ HANDLERS = {
 # Until the queue register of a process is learned (subscriber.c), SubscriptionQueue::call
 # has its entry probe too.
 CALL_ENTRY = 'on_subscription_queue_call'
+# handler -> (probe point, return probe?)
+HANDLER_POINTS = {fn: (point, i == 1) for point, fns in HANDLERS.items()
+                  for i, fn in enumerate(fns) if fn}
+HANDLER_POINTS[CALL_ENTRY] = ('queue_call', False)
+# Overhead-budget modes (model/budget.py): the receive handlers each one goes without.
+MODE_DROPS = {
+    'full': frozenset(),
+    'reduced': frozenset({'on_message_deserializer_deserialize_return'}),
+    'counts': frozenset({'on_message_deserializer_deserialize',
+                         'on_message_deserializer_deserialize_return',
+                         'on_subscription_queue_call_return', CALL_ENTRY}),
+}
 # Per-process sets in common.c: which probe points put a process in which.
 TGID_SETS = ((b'traced_tgids', RECEIVE_POINTS), (b'publisher_tgids', PUBLISH_POINTS))
 # A handler runs for microseconds; a vCPU the host preempts may hold one for longer.
@@ -99,7 +111,10 @@ class BpfProgram:
                                  hint='run `make setup` (kernel headers, tracefs) as root')
         self._attached = {}      # pid -> [link fds, or BCC's uprobe event names]
         self._points = {}        # pid -> probe point names attached
-        self._call_entry = {}    # pid -> (library identity, its call-entry probe) to remove
+        self._call_entry = {}    # pid -> library identity, while its call entry is to go
+        self._by_handler = {}    # pid -> {handler name: [link fds / event names]}
+        self._modes = {}         # pid -> budget mode other than 'full'
+        self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
         self._learned = {}       # library identity -> queue register (subscriber.c)
         self._generation = 0
         self._audited = set()
@@ -142,13 +157,24 @@ class BpfProgram:
         if self._links:
             fn = self.bpf.load_func(fn_name.encode(), self._bcc.BPF.KPROBE,
                                     attach_type=links.BPF_TRACE_UPROBE_MULTI)
-            done.append(links.uprobe_link(fn.fd, library, file_offset(library, address), pid,
-                                          is_return=is_return))
-            return
-        attach = self.bpf.attach_uretprobe if is_return else self.bpf.attach_uprobe
-        before = set(self.bpf.uprobe_fds)
-        attach(name=library.encode(), addr=address, fn_name=fn_name.encode(), pid=pid)
-        done.extend(set(self.bpf.uprobe_fds) - before)
+            new = [links.uprobe_link(fn.fd, library, file_offset(library, address), pid,
+                                     is_return=is_return)]
+        else:
+            attach = self.bpf.attach_uretprobe if is_return else self.bpf.attach_uprobe
+            before = set(self.bpf.uprobe_fds)
+            attach(name=library.encode(), addr=address, fn_name=fn_name.encode(), pid=pid)
+            new = list(set(self.bpf.uprobe_fds) - before)
+        done.extend(new)
+        self._by_handler.setdefault(pid, {}).setdefault(fn_name, []).extend(new)
+
+    def _drop(self, pid, attached):
+        """Detach `attached` (link fds / event names) of `pid` and forget them."""
+        self._detach_events(attached)
+        gone = set(attached)
+        for fn, items in list(self._by_handler.get(pid, {}).items()):
+            self._by_handler[pid][fn] = [a for a in items if a not in gone]
+        if pid in self._attached:
+            self._attached[pid] = [a for a in self._attached[pid] if a not in gone]
 
     def _attach_pair(self, pid, library, address, entry_fn, return_fn, done):
         if entry_fn:
@@ -174,8 +200,9 @@ class BpfProgram:
                 if name == 'queue_call':
                     call_entry = self._call_site(target, address, call_site, done)
         except Exception as e:
-            self._detach_events(done)
-            self._forget_call_site(target.pid)
+            self._drop(target.pid, done)
+            if not self._attached.get(target.pid):
+                self._forget_call_site(target.pid)
             if not os.path.exists(f'/proc/{target.pid}'):
                 raise ProcessGone(target.pid, 'exited while attaching') from None
             raise RostraceError(f'attaching uprobes to pid {target.pid} failed: {e}',
@@ -186,7 +213,11 @@ class BpfProgram:
             self._call_entry[target.pid] = call_entry
         for table, points_of_set in TGID_SETS:
             if have & points_of_set:
-                self.bpf[table][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(abi.TGID_TRACED)
+                try:
+                    flags = self.bpf[table][ctypes.c_uint(target.pid)].value
+                except KeyError:
+                    flags = 0
+                self.bpf[table][ctypes.c_uint(target.pid)] = ctypes.c_ubyte(flags | abi.TGID_TRACED)
 
     def learned(self):
         """Remove SubscriptionQueue::call's entry probe from every process whose queue
@@ -195,16 +226,15 @@ class BpfProgram:
         pids changed."""
         changed = [pid for pid in self._call_entry if self._remember_register(pid)]
         for pid in changed:
-            _, fds = self._call_entry.pop(pid)
-            self._detach_events(fds)
-            self._attached[pid] = [a for a in self._attached.get(pid, []) if a not in fds]
+            self._call_entry.pop(pid)
+            self._drop(pid, self._by_handler.get(pid, {}).pop(CALL_ENTRY, []))
         return changed
 
     def _remember_register(self, pid):
         """True when `pid`'s queue register is learned; its library build keeps it."""
         reg = self.queue_register(pid)
         if reg is not None and pid in self._call_entry:
-            self._learned[self._call_entry[pid][0]] = reg
+            self._learned[self._call_entry[pid]] = reg
         return reg is not None
 
     def set_matchable(self, pid, queue, matchable):
@@ -220,16 +250,64 @@ class BpfProgram:
         else:
             table[key] = ctypes.c_ubyte(1)
 
-    def set_socket_reads(self, pid, needed):
-        """Whether the recvfrom tracepoint records which socket filled which buffer in
-        subscriber `pid` (needed while any of its queues may be matched)."""
+    def set_mode(self, target, mode):
+        """Overhead-budget mode of an attached subscriber (MODE_DROPS): the receive
+        handlers that mode goes without are detached, those it has are attached, and
+        the scheduler split is off in every mode but 'full'."""
+        pid = target.pid
+        old = MODE_DROPS[self._modes.get(pid, 'full')]
+        new = MODE_DROPS[mode]
+        handlers = self._by_handler.setdefault(pid, {})
+        for fn in new - old:
+            self._drop(pid, handlers.pop(fn, []))
+        for fn in old - new:
+            if fn == CALL_ENTRY and pid not in self._call_entry:
+                continue            # learned meanwhile: not needed any more
+            point, is_return = HANDLER_POINTS[fn]
+            if point in target.probe_points and not handlers.get(fn):
+                added = []
+                self._attach_one(target.library, target.probe_points[point].address, fn, pid,
+                                 added, is_return=is_return)
+                self._attached.setdefault(pid, []).extend(added)
+        if mode == 'full':
+            self._modes.pop(pid, None)
+        else:
+            self._modes[pid] = mode
+        self._set_flag(pid, abi.TGID_NO_SCHED, mode != 'full')
+
+    def mode(self, pid):
+        return self._modes.get(pid, 'full')
+
+    def _set_flag(self, pid, flag, on):
         table = self.bpf[b'traced_tgids']
         try:
             flags = table[ctypes.c_uint(pid)].value
         except KeyError:
             return
-        flags = (flags & ~abi.TGID_NO_ORIGIN) | (0 if needed else abi.TGID_NO_ORIGIN)
-        table[ctypes.c_uint(pid)] = ctypes.c_ubyte(flags)
+        table[ctypes.c_uint(pid)] = ctypes.c_ubyte((flags | flag) if on else (flags & ~flag))
+
+    def handler_costs(self):
+        """{handler name: mean ns per run} of every loaded program, as the kernel timed
+        them since this was first called (it turns the kernel's timing on: one clock
+        read each side of every BPF run); {} where the kernel cannot time them."""
+        if self._stats_fd is None:
+            try:
+                self._stats_fd = links.enable_run_time_stats()
+            except OSError:
+                self._stats_fd = -1
+        if self._stats_fd < 0:
+            return {}
+        out = {}
+        for name, fn in self.bpf.funcs.items():
+            runs, ns = program_runs(fn.fd)
+            if runs:
+                out[name.decode()] = ns / runs
+        return out
+
+    def set_socket_reads(self, pid, needed):
+        """Whether the recvfrom tracepoint records which socket filled which buffer in
+        subscriber `pid` (needed while any of its queues may be matched)."""
+        self._set_flag(pid, abi.TGID_NO_ORIGIN, not needed)
 
     def queue_register(self, pid):
         """The learned enum saved_register of `pid`, or None."""
@@ -242,7 +320,7 @@ class BpfProgram:
     def _call_site(self, target, address, call_site, done):
         """Where the receive path believes a register for the served queue, and that
         register when this library build already taught it; else the entry probe.
-        Returns (library identity, entry probe) to remove once learned, or None."""
+        Returns the library identity when the entry probe is to go once learned."""
         pid, library = target.pid, _identity(target.library)
         self.learned()
         reg = self._learned.get(library, abi.REG_UNKNOWN)
@@ -250,10 +328,8 @@ class BpfProgram:
             self.bpf[b'call_sites'][ctypes.c_uint(pid)] = abi.CallSite(*call_site, reg, 0)
         if call_site and reg != abi.REG_UNKNOWN:
             return None
-        fds = []
-        self._attach_one(target.library, address, CALL_ENTRY, pid, fds)
-        done.extend(fds)
-        return (library, fds) if call_site else None
+        self._attach_one(target.library, address, CALL_ENTRY, pid, done)
+        return library if call_site else None
 
     def _forget_call_site(self, pid):
         self._call_entry.pop(pid, None)
@@ -307,6 +383,8 @@ class BpfProgram:
         self._detach_events([e for pid in pids for e in self._attached.pop(pid, [])])
         for pid in pids:
             self._points.pop(pid, None)
+            self._by_handler.pop(pid, None)
+            self._modes.pop(pid, None)
             self._remember_register(pid)
             self._forget_call_site(pid)
             for name in [table for table, _ in TGID_SETS] + [b'audited_tgids']:
@@ -324,6 +402,8 @@ class BpfProgram:
 
     def close(self):
         self.detach_many(list(self._attached))
+        if self._stats_fd is not None and self._stats_fd >= 0:
+            _close(self._stats_fd)
         self.bpf.cleanup()
 
     # -- reading ----------------------------------------------------------------------
@@ -366,6 +446,19 @@ class BpfProgram:
                 table[ctypes.c_int(kind)] = ctypes.c_ulonglong(0)
             out[name] = n
         return out
+
+
+def program_runs(fd):
+    """(run_cnt, run_time_ns) of the BPF program behind `fd` of this process."""
+    fields = {}
+    try:
+        with open(f'/proc/self/fdinfo/{fd}') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                fields[key] = value.strip()
+    except OSError:
+        return 0, 0
+    return int(fields.get('run_cnt', 0)), int(fields.get('run_time_ns', 0))
 
 
 def _identity(path):

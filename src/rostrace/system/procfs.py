@@ -106,6 +106,22 @@ def parse_stat(stat_text):
     return fields[0], int(fields[6]), int(fields[19])
 
 
+def parse_switches(status_text):
+    """(voluntary, involuntary) context switches of /proc/PID/task/TID/status text."""
+    found = {}
+    for line in status_text.splitlines():
+        key, _, value = line.partition(':')
+        if key in ('voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches'):
+            found[key] = int(value)
+    return found.get('voluntary_ctxt_switches', 0), found.get('nonvoluntary_ctxt_switches', 0)
+
+
+def parse_faults(stat_text):
+    """Minor + major page faults of /proc/PID/stat text (the whole process)."""
+    fields = stat_text[stat_text.rindex(')') + 2:].split()
+    return int(fields[7]) + int(fields[9])
+
+
 class ProcFS:
     """Reads /proc for one machine; `root` lets tests point it at fixture files."""
 
@@ -219,6 +235,22 @@ class ProcFS:
         if state in ('Z', 'X', 'x'):
             raise ProcessGone(pid, f'process {pid} has exited (state {state})')
         return start
+
+    def activity(self, pid):
+        """(voluntary switches, involuntary switches, page faults) of process `pid` so far,
+        all threads (a thread that exited takes its counts with it)."""
+        voluntary = involuntary = 0
+        task_dir = self.path(pid, 'task')
+        with self.errors(pid, task_dir):
+            tids = os.listdir(task_dir)
+        for tid in tids:
+            try:
+                v, i = parse_switches(self.read(pid, 'task', tid, 'status'))
+            except ProcEntryMissing:
+                continue            # the thread exited meanwhile
+            voluntary += v
+            involuntary += i
+        return voluntary, involuntary, parse_faults(self.read(pid, 'stat'))
 
     def exiting(self, pid):
         """True while process `pid` is in the middle of exiting (PF_EXITING, not yet a

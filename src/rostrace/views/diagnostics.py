@@ -67,6 +67,11 @@ def stage_values(breakdown):
                     values.append((f'{who} {name} {stat} (ms)', _ms(getattr(s, stat))))
     if breakdown.transport_note:
         values.append(('transport note', breakdown.transport_note))
+    o = breakdown.overhead
+    if o is not None:
+        values += [('probe mode', o.mode), ('probe mode reason', o.reason),
+                   ('estimated overhead (% of a core)', f'{o.estimate_percent:.2f}'),
+                   ('overhead budget (% of a core)', f'{o.budget_percent:g}')]
     return values
 
 
@@ -122,6 +127,7 @@ def topic_status(breakdown, thresholds):
         status.level = OK
         dominant = breakdown.dominant_stage()
         status.message = (f'ok, dominated by {dominant}' if dominant
+                          else f'ok, {breakdown.received} received' if breakdown.received
                           else 'ok, no messages in window')
     if breakdown.dropped and status.level == OK:
         status.message += f'; {breakdown.dropped} dropped'
@@ -129,6 +135,9 @@ def topic_status(breakdown, thresholds):
     if outgoing and status.level == OK:
         status.message += '; ' + ', '.join(f'{n} dropped in {pub} outgoing queue'
                                            for n, pub in outgoing)
+    o = breakdown.overhead
+    if o is not None and o.mode != 'full':
+        status.message += f'; {o.text} ({o.reason})'
     return status
 
 

@@ -84,7 +84,16 @@ def topic_block(b, *, color=False, title=None):
             row = (f'{mark} {label:<13}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
                    f'{human(s.p99):>10}{human(s.max):>10}')
         lines.append(BOLD + row + RESET if color and mark == '*' else row)
-    return lines + root_cause_lines(b) + link_lines(b)
+    return lines + root_cause_lines(b) + link_lines(b) + overhead_lines(b)
+
+
+def overhead_lines(b):
+    """The overhead budget's state, for a target given one."""
+    o = b.overhead
+    if o is None:
+        return []
+    return [f'  probes: {o.text}; estimated {o.estimate_percent:.2f} % of a core, '
+            f'budget {o.budget_percent:g} %'[:79], f'    ({o.reason})'[:79]]
 
 
 LINK_LABELS = {'serialization': 'serialize', 'publish_queue': 'out queue',

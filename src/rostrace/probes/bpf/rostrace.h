@@ -84,6 +84,7 @@ enum hit {
 enum tgid_flag {
     TGID_TRACED = 1,
     TGID_NO_ORIGIN = 2,             /* no queue of it can be matched: skip its socket reads */
+    TGID_NO_SCHED = 4,              /* overhead budget: no scheduler split for its threads */
 };
 
 /* Callee-saved registers, in the order the receive path tries them for the

@@ -5,7 +5,8 @@
  * each span and splits the span by the difference.
  *
  * Cost: sched_switch, sched_waking and page_fault_user fire for every task on the
- * machine; for tasks outside the traced processes each hit is one hash lookup.
+ * machine; for tasks outside the traced processes (or traced without the split:
+ * TGID_NO_SCHED, the overhead budget's reduced modes) each hit is one hash lookup.
  * State of a switched-out task, from prev_state (kernel/sched, trace/events/sched.h):
  * 0 or TASK_REPORT_MAX (preempted) means still runnable; anything else blocked. */
 #define THREAD_RUNNING 0
@@ -64,7 +65,8 @@ TRACEPOINT_PROBE(sched, sched_switch)
     u64 now = bpf_ktime_get_ns();
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     u32 prev = args->prev_pid, next = args->next_pid;
-    if (traced_tgids.lookup(&tgid)) {
+    u8 *flags = traced_tgids.lookup(&tgid);
+    if (flags && !(*flags & TGID_NO_SCHED)) {
         struct thread_acct *a = thread_of(prev, now, THREAD_RUNNING);
         if (a) {
             if (a->state == THREAD_RUNNING)
@@ -108,7 +110,8 @@ TRACEPOINT_PROBE(exceptions, page_fault_user)
 {
     u64 id = bpf_get_current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
-    if (!traced_tgids.lookup(&tgid))
+    u8 *flags = traced_tgids.lookup(&tgid);
+    if (!flags || (*flags & TGID_NO_SCHED))
         return 0;
     struct thread_acct *a = thread_of(tid, bpf_ktime_get_ns(), THREAD_RUNNING);
     if (a)

@@ -70,6 +70,7 @@ struct call_ctx {
     u64 allocs;             /* audit.c */
     u64 syscalls;           /* audit.c */
     u64 in_callback;        /* deserialize() returned: the user callback runs now */
+    u64 no_splits;          /* TGID_NO_SCHED: the scheduler split is off for this process */
     struct origin origin;
 };
 
@@ -312,8 +313,10 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
     u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
-    if (!traced_tgids.lookup(&tgid))
+    u8 *flags = traced_tgids.lookup(&tgid);
+    if (!flags)
         return 0;
+    u64 no_splits = *flags & TGID_NO_SCHED;
     /* deserialize() returns a boost::shared_ptr by value: the hidden return slot
      * is the first argument, `this` the second. */
     struct msg_key mk = {.tgid = tgid, .deserializer = PT_REGS_PARM2(ctx)};
@@ -328,12 +331,12 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
         if (!mk.queue)
             return 0;
     }
-    struct call_ctx cc = {.queue = mk.queue, .deser_start_ns = now};
+    struct call_ctx cc = {.queue = mk.queue, .deser_start_ns = now, .no_splits = no_splits};
     snapshot(tid, now, &cc.start);
     if (pm) {
         cc.push_ns = pm->push_ns;
         cc.origin = pm->origin;
-        if (pm->has_server && pm->server_tid == tid) {
+        if (pm->has_server && pm->server_tid == tid && !no_splits) {
             /* The thread that serves it now is the one watched since the push. */
             cc.q_busy_ns = delta(cc.start.oncpu_ns, pm->server.oncpu_ns);
             cc.q_starved_ns = delta(cc.start.runq_ns, pm->server.runq_ns);
@@ -428,13 +431,16 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
         return 0;
     struct call_ctx cc = *ccp;
     call_by_tid.delete(&tid);
-    if (!cc.deser_end_ns)
+    if (!cc.deser_start_ns)
         return 0;               /* TryAgain / Invalid: no message was served */
     /* Each span ends after one handler and begins inside another: the part of an
-     * entry+return pair that falls inside the span it measures is removed. */
+     * entry+return pair that falls inside the span it measures is removed. Without
+     * the deserialize return probe (the budget's reduced mode) processing starts at
+     * deserialize() entry and includes deserialization. */
     u64 inner_ns = calib_ns(1);
-    u64 deser_raw = cc.deser_end_ns - cc.deser_start_ns;
-    u64 proc_raw = now - cc.deser_end_ns;
+    u64 split_at = cc.deser_end_ns ? cc.deser_end_ns : cc.deser_start_ns;
+    u64 deser_raw = split_at - cc.deser_start_ns;
+    u64 proc_raw = now - split_at;
     u64 deser_ns = deser_raw > inner_ns ? deser_raw - inner_ns : 0;
     u64 processing_ns = proc_raw > inner_ns ? proc_raw - inner_ns : 0;
     /* Everything of one call lands in one window (the queue's length too). */
@@ -448,7 +454,8 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
         return 0;
     }
     queue_add(qs, g, tgid, cc.queue, COUNT_PROCESSED, 1);
-    queue_add(qs, g, tgid, cc.queue, STAGE_DESERIALIZATION, deser_ns);
+    if (cc.deser_end_ns)
+        queue_add(qs, g, tgid, cc.queue, STAGE_DESERIALIZATION, deser_ns);
     queue_add(qs, g, tgid, cc.queue, STAGE_PROCESSING, processing_ns);
     if (cc.push_ns && cc.deser_start_ns > cc.push_ns) {
         u64 queuing_ns = cc.deser_start_ns - cc.push_ns;
@@ -462,7 +469,8 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
     }
     if (cc.origin.kind && cc.push_ns)
         emit_received(&cc, tgid, now);
-    record_call_splits(qs, g, &cc, tgid, tid, now);
+    if (!cc.no_splits)
+        record_call_splits(qs, g, &cc, tgid, tid, now);
     note_length(qs, cc.queue);
     leave_generation(w);
     return 0;

@@ -1,0 +1,146 @@
+"""Overhead budget: what rostrace costs one traced process, and the probe set (mode)
+that keeps that cost under the budget its user set. [pure]
+
+The estimate is counted, not guessed: per window, the messages the kernel counted
+(received at push, processed at call return) times the traps each costs in the current
+mode times the calibrated cost of one trap, plus the time the kernel says its handlers
+ran per hit (run_time_ns / run_cnt of each BPF program), plus the process's context
+switches and page faults times the scheduler handlers' time per hit.
+Not counted: the recvfrom tracepoint (only while a traced publisher feeds the process)
+and the early exit of the scheduler handlers in the reduced modes.
+"""
+from dataclasses import dataclass, field
+
+from .breakdown import ALL_STAGES, SPLIT_STAGES
+
+MODES = ('full', 'reduced', 'counts')
+MODE_TEXT = {
+    'full': 'full breakdown',
+    'reduced': 'reduced: no deserialization or scheduler split',
+    'counts': 'counts only: received, dropped, queued',
+}
+# Stages a mode does not measure.
+MODE_OFF = {
+    'full': (),
+    'reduced': ('deserialization',) + SPLIT_STAGES,
+    'counts': ALL_STAGES,
+}
+# Uprobe traps per received and per processed message. A return probe traps twice (at
+# the function's entry to take the return address, and at the return); an entry and a
+# return probe on one function share the entry trap.
+TRAPS = {'full': (1, 4), 'reduced': (1, 3), 'counts': (1, 0)}
+# BPF handlers run per received / processed message (probes/bpf/subscriber.c).
+RECEIVED_HANDLERS = ('on_subscription_queue_push',)
+PROCESSED_HANDLERS = {
+    'full': ('on_message_deserializer_deserialize',
+             'on_message_deserializer_deserialize_return',
+             'on_subscription_queue_call_return'),
+    'reduced': ('on_message_deserializer_deserialize', 'on_subscription_queue_call_return'),
+    'counts': (),
+}
+SWITCH = 'tracepoint__sched__sched_switch'
+WAKING = 'tracepoint__sched__sched_waking'
+FAULT = 'tracepoint__exceptions__page_fault_user'
+
+HOLD_WINDOWS = 2        # windows a new mode is kept before the next change
+UP_FRACTION = 0.5       # step up when the richer mode is predicted under half the budget
+
+
+@dataclass
+class Costs:
+    trap_ns: float                                  # one uprobe trap (calibrated)
+    handler_ns: dict = field(default_factory=dict)  # BPF handler -> mean ns per run
+
+
+@dataclass
+class Activity:
+    """What one traced process did in one window."""
+    window_s: float
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    switches: int = 0       # context switches of all its threads
+    wakeups: int = 0        # ... of which voluntary (each follows a wakeup)
+    faults: int = 0         # page faults
+
+
+@dataclass
+class Overhead:
+    """A budgeted target's state, as its breakdowns report it."""
+    mode: str                   # the mode the window was measured in
+    budget_percent: float
+    estimate_percent: float     # rostrace's estimated cost there, % of one core
+    reason: str
+
+    @property
+    def unmeasured(self):
+        """Stages this mode does not measure."""
+        return MODE_OFF[self.mode]
+
+    @property
+    def text(self):
+        return MODE_TEXT[self.mode]
+
+    def as_dict(self):
+        return {'mode': self.mode, 'budget_cpu_percent': self.budget_percent,
+                'estimated_cpu_percent': round(self.estimate_percent, 3),
+                'reason': self.reason}
+
+
+def estimate_ns(mode, activity, costs, *, processed=None):
+    """rostrace's cost (ns) on the process over the window in `mode`."""
+    h = costs.handler_ns
+    processed = activity.processed if processed is None else processed
+    per_received, per_processed = TRAPS[mode]
+    ns = activity.received * (per_received * costs.trap_ns +
+                              sum(h.get(n, 0.0) for n in RECEIVED_HANDLERS))
+    ns += processed * (per_processed * costs.trap_ns +
+                       sum(h.get(n, 0.0) for n in PROCESSED_HANDLERS[mode]))
+    if mode == 'full':
+        ns += (2 * activity.switches * h.get(SWITCH, 0.0) +
+               activity.wakeups * h.get(WAKING, 0.0) + activity.faults * h.get(FAULT, 0.0))
+    return ns
+
+
+def percent_of_core(ns, window_s):
+    return ns / (window_s * 1e9) * 100.0 if window_s > 0 else 0.0
+
+
+class BudgetGovernor:
+    """One process's budget: steps down a mode when the estimate exceeds it, up when
+    the richer mode is predicted well under it; holds each mode HOLD_WINDOWS windows."""
+
+    def __init__(self, cpu_percent):
+        self.cpu_percent = float(cpu_percent)
+        self.mode = 'full'
+        self.estimate_percent = 0.0
+        self.reason = 'within budget'
+        self._hold = 0
+
+    def update(self, activity, costs):
+        """The mode for the next window, after the window `activity` describes."""
+        self.estimate_percent = percent_of_core(estimate_ns(self.mode, activity, costs),
+                                                activity.window_s)
+        if self._hold:
+            self._hold -= 1
+            return self.mode
+        i = MODES.index(self.mode)
+        if self.estimate_percent > self.cpu_percent and i + 1 < len(MODES):
+            self._change(MODES[i + 1], f'estimated {self.estimate_percent:.2f} % of a core '
+                                       f'in {self.mode} mode > budget {self.cpu_percent:g} %')
+        elif self.estimate_percent > self.cpu_percent:
+            self.reason = (f'estimated {self.estimate_percent:.2f} % of a core > budget '
+                           f'{self.cpu_percent:g} % even counting only')
+        elif i > 0:
+            richer = MODES[i - 1]
+            processed = (activity.processed if self.mode != 'counts'
+                         else max(activity.received - activity.dropped, 0))
+            predicted = percent_of_core(estimate_ns(richer, activity, costs,
+                                                    processed=processed), activity.window_s)
+            if predicted < self.cpu_percent * UP_FRACTION:
+                self._change(richer, f'{richer} mode predicted at {predicted:.2f} % of a '
+                                     f'core, within budget {self.cpu_percent:g} %')
+        return self.mode
+
+    def _change(self, mode, reason):
+        self.mode, self.reason, self._hold = mode, reason, HOLD_WINDOWS

@@ -1,0 +1,54 @@
+"""The overhead budget's estimate and its step-down / step-up rule (model/budget.py)."""
+from rostrace.model.budget import (HOLD_WINDOWS, Activity, BudgetGovernor, Costs,
+                                   estimate_ns, percent_of_core)
+
+COSTS = Costs(trap_ns=1000.0, handler_ns={
+    'on_subscription_queue_push': 500.0,
+    'on_message_deserializer_deserialize': 400.0,
+    'on_message_deserializer_deserialize_return': 100.0,
+    'on_subscription_queue_call_return': 1000.0,
+    'tracepoint__sched__sched_switch': 300.0,
+    'tracepoint__sched__sched_waking': 200.0,
+    'tracepoint__exceptions__page_fault_user': 100.0})
+
+
+def activity(rate, window_s=1.0, **kw):
+    n = int(rate * window_s)
+    return Activity(window_s=window_s, received=n, processed=n, **kw)
+
+
+def test_estimate_counts_traps_and_handler_time_per_mode():
+    a = activity(1000, switches=2000, wakeups=1000, faults=100)
+    # full: 1 trap + push per received; 4 traps + 3 handlers per processed; scheduler.
+    assert estimate_ns('full', a, COSTS) == (1000 * (1000 + 500) + 1000 * (4000 + 1500)
+                                             + 2 * 2000 * 300 + 1000 * 200 + 100 * 100)
+    assert estimate_ns('reduced', a, COSTS) == 1000 * 1500 + 1000 * (3000 + 1400)
+    assert estimate_ns('counts', a, COSTS) == 1000 * 1500
+    assert percent_of_core(10e6, 1.0) == 1.0
+
+
+def test_steps_down_until_within_budget_then_back_up_when_the_rate_falls():
+    g = BudgetGovernor(1.0)
+    # 5000 msg/s: full ~3.6 %, reduced ~2.95 %, counts 0.75 % of a core.
+    assert g.update(activity(5000), COSTS) == 'reduced'
+    assert 'budget 1 %' in g.reason
+    for _ in range(HOLD_WINDOWS):                   # held before the next change
+        assert g.update(activity(5000), COSTS) == 'reduced'
+    assert g.update(activity(5000), COSTS) == 'counts'
+    for _ in range(HOLD_WINDOWS + 3):               # counts is within budget: stays
+        assert g.update(activity(5000), COSTS) == 'counts'
+    assert 0.7 < g.estimate_percent < 0.8
+    # 50 msg/s: every richer mode is well within budget -> back to full, a step at a time
+    modes = [g.update(activity(50), COSTS) for _ in range(2 * HOLD_WINDOWS + 2)]
+    assert modes[0] == 'reduced' and modes[-1] == 'full'
+
+
+def test_in_counts_mode_processed_is_predicted_from_received_minus_dropped():
+    g = BudgetGovernor(1.0)
+    g.mode = 'counts'
+    quiet = Activity(window_s=1.0, received=100, processed=0, dropped=0)
+    assert g.update(quiet, COSTS) == 'reduced'      # 100 msg/s: reduced ~0.06 %
+    g = BudgetGovernor(0.01)
+    g.mode = 'counts'
+    assert g.update(Activity(window_s=1.0, received=100), COSTS) == 'counts'
+    assert 'even counting only' in g.reason
