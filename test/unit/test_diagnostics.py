@@ -46,8 +46,12 @@ def test_statistic_choice():
 def test_quiet_topic_is_ok_and_says_so():
     quiet = breakdown()
     quiet.stages = {k: StageStats(True) for k in quiet.stages}
+    quiet.received = quiet.processed = 0
     s = diag.topic_status(quiet, {'processing': Threshold(warn_ms=1)})
     assert s.level == diag.OK and 'no messages' in s.message
+    quiet.received = 10         # counted, none processed (counts only, or all queued)
+    s = diag.topic_status(quiet, {'processing': Threshold(warn_ms=1)})
+    assert s.level == diag.OK and s.message == 'ok, 10 received'
 
 
 def test_not_running_is_error():
