@@ -166,6 +166,34 @@ def markdown(results):
             out.append(f'| {mode} | {fmt(a[mode]["p50_us"])} | {fmt(a[mode]["p99_us"])} | '
                        f'{fmt(a[mode]["max_us"])} |')
         out.append('')
+    h = results.get('handler_time')
+    if h:
+        ratio = h['rostrace_ns_per_msg']['median'] / max(h['minimal_ns_per_msg']['median'], 1)
+        out += [f'**13. Time inside the BPF handlers per message** (subscriber at {h["rate"]} '
+                'msg/s; the kernel\'s run_time_ns per program with kernel.bpf_stats_enabled=1, '
+                'which itself adds two clock reads per run; scheduler and page-fault '
+                'tracepoints count every task on the machine)', '',
+                '| handler | runs / msg | ns / msg |', '|---|---|---|']
+        out += [f'| {name} | {v["runs_per_msg"]:.2f} | {v["ns_per_msg"]:.0f} |'
+                for name, v in h['handlers'].items()]
+        out += ['', f'rostrace {fmt(h["rostrace_ns_per_msg"], " ns", 0)} per message in its '
+                f'handlers; the minimal tracer {fmt(h["minimal_ns_per_msg"], " ns", 0)} '
+                f'({ratio:.0f}×). The trap itself is not in these numbers (section 11 has it).',
+                '']
+    b = results.get('budget')
+    if b:
+        back = b['windows_until_full_at_50']
+        out += [f'**14. Overhead budget** (subscriber at {b["rate"]} msg/s, '
+                f'`budget: {{cpu_percent: {b["budget_percent"]:g}}}`, {b["window_s"]} s windows; '
+                'CPU of the subscriber in % of one core, measured after the first second)', '',
+                '| | CPU % of a core |', '|---|---|',
+                f'| untraced | {fmt(b["untraced_percent"], "", 2)} |',
+                f'| traced with the budget | {fmt(b["traced_percent"], "", 2)} |',
+                f'| added | {fmt(b["added_percent"], "", 2)} |', '',
+                f'Modes chosen: {", ".join(b["modes"])}; rostrace\'s own estimate there '
+                f'{fmt(b["estimate_percent"], " %", 2)}. At 50 msg/s the full breakdown was back '
+                f'after {back if back is not None else "more than 16"} windows '
+                f'({" → ".join(_runs(b["low_rate_modes"]))}).', '']
     k = results.get('soak')
     if k:
         out += [f'**10. Soak** ({k["seconds"]:.0f} s): target SIGKILL + restart '
@@ -176,6 +204,17 @@ def markdown(results):
         out += [f'| {u["phase"]} | {u["fds"]} | {u["rss_mib"]:.1f} |' for u in k['monitor_usage']]
         out.append('')
     return '\n'.join(out)
+
+
+def _runs(modes):
+    """['counts', 'reduced', 'reduced', 'full'] -> ['counts', 'reduced ×2', 'full']."""
+    out = []
+    for mode in modes:
+        if out and out[-1][0] == mode:
+            out[-1][1] += 1
+        else:
+            out.append([mode, 1])
+    return [m if n == 1 else f'{m} ×{n}' for m, n in out]
 
 
 def write_results(results, out_dir):

@@ -624,6 +624,69 @@ def handler_time(bench, rate=1000, seconds=3.0, rounds=3):
                          for n, v in sorted(handlers.items())}}
 
 
+# -- 14. the overhead budget (issue 13) -------------------------------------------------------
+def _windows(tracer, pid, seconds, period=0.5):
+    """Collect every `period` for `seconds`: [(mode measured in, estimate %)]."""
+    out = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(period)
+        tracer.collect()
+        o = tracer.overhead(pid)
+        out.append((o.mode, o.estimate_percent))
+    return out
+
+
+def budget(bench, rate=5000, budget_percent=1.0, settle_s=1.0, seconds=5.0, rounds=3):
+    """A subscriber fed `rate` msg/s with `budget: {cpu_percent: budget_percent}`: its
+    CPU (% of one core) untraced and traced after the first window(s), interleaved
+    rounds; the modes the budget chose; then at 50 msg/s, windows until full returns."""
+    ros, tracer = bench.ros, bench.tracer
+    topic = '/bench/budget'
+    pid, _ = bench.subscriber(uniq('budget_sub'), topic)
+    off, on, modes, estimates = [], [], [], []
+    for _ in range(rounds):
+        for traced in (False, True):
+            pub = ros.node('publisher', uniq('budget_pub'), params={
+                'topic': topic, 'rate': rate, 'count': int(rate * (settle_s + seconds + 5)),
+                'wait_subscribers': 1})
+            if traced:
+                tracer.attach_pid(pid)
+                tracer.set_budget(pid, budget_percent)
+                _windows(tracer, pid, settle_s)
+            else:
+                time.sleep(settle_s)
+            c0, t0 = cpu_ns(pid), time.monotonic()
+            seen = _windows(tracer, pid, seconds) if traced else time.sleep(seconds)
+            percent = (cpu_ns(pid) - c0) / ((time.monotonic() - t0) * 1e9) * 100
+            (on if traced else off).append(percent)
+            if traced:
+                modes.append(seen[-1][0])
+                estimates.append(seen[-1][1])
+                tracer.detach(pid)
+            ros.stop(pub)
+    added = [b - a for a, b in zip(off, on)]
+    # Back up: the same budget at 50 msg/s, from the mode the high rate left.
+    tracer.attach_pid(pid)
+    tracer.set_budget(pid, budget_percent)
+    pub = ros.node('publisher', uniq('budget_pub'), params={
+        'topic': topic, 'rate': rate, 'count': rate * 4, 'wait_subscribers': 1})
+    high = _windows(tracer, pid, 2.0)
+    ros.stop(pub)
+    pub = ros.node('publisher', uniq('budget_pub'), params={
+        'topic': topic, 'rate': 50, 'count': 50 * 20, 'wait_subscribers': 1})
+    low = _windows(tracer, pid, 8.0)
+    ros.stop(pub)
+    tracer.detach(pid)
+    back = next((i for i, (mode, _) in enumerate(low) if mode == 'full'), None)
+    return {'rate': rate, 'budget_percent': budget_percent, 'window_s': 0.5,
+            'untraced_percent': spread(off), 'traced_percent': spread(on),
+            'added_percent': spread(added), 'modes': modes,
+            'estimate_percent': spread(estimates), 'high_rate_modes': [m for m, _ in high],
+            'low_rate_modes': [m for m, _ in low],
+            'windows_until_full_at_50': None if back is None else back + 1}
+
+
 # -- 12. do other roscpp processes stall while rostrace attaches? (issue 13) ---------------
 def attach_stall(bench, rate=200, seconds=6.0, rounds=3, attaches=10):
     """Latency (publish -> callback start, both nodes' own truth) of an untraced
@@ -679,5 +742,6 @@ SECTIONS = [
     ('versus_minimal', versus_minimal),
     ('attach_stall', attach_stall),
     ('handler_time', handler_time),
+    ('budget', budget),
     ('soak', soak),            # last: it restarts the master
 ]

@@ -175,10 +175,10 @@ class Tracer:
                 node=target.node, pid=key.pid, host=target.host, topic=key.topic,
                 window_s=window.window_s, numbers=numbers, missing=target.missing,
                 audited=key.pid in self.attachments.audited, publisher_names=names,
-                transport_note=note, overhead=self._overhead(key.pid)))
+                transport_note=note, overhead=self.overhead(key.pid)))
         return result
 
-    def _overhead(self, pid):
+    def overhead(self, pid):
         """The budget's state for a breakdown of `pid`, or None (no budget). The mode is
         the one this window was measured in."""
         governor = self.budgets.get(pid)

@@ -107,8 +107,9 @@ def percent_of_core(ns, window_s):
 
 
 class BudgetGovernor:
-    """One process's budget: steps down a mode when the estimate exceeds it, up when
-    the richer mode is predicted well under it; holds each mode HOLD_WINDOWS windows."""
+    """One process's budget. Over it: the richest cheaper mode predicted within it (the
+    cheapest when none is), in one step. Well under it: one mode richer when that is
+    predicted under UP_FRACTION of the budget. A new mode is held HOLD_WINDOWS windows."""
 
     def __init__(self, cpu_percent):
         self.cpu_percent = float(cpu_percent)
@@ -116,6 +117,12 @@ class BudgetGovernor:
         self.estimate_percent = 0.0
         self.reason = 'within budget'
         self._hold = 0
+
+    def _predict(self, mode, activity, costs):
+        processed = (activity.processed if self.mode != 'counts'
+                     else max(activity.received - activity.dropped, 0))
+        return percent_of_core(estimate_ns(mode, activity, costs, processed=processed),
+                               activity.window_s)
 
     def update(self, activity, costs):
         """The mode for the next window, after the window `activity` describes."""
@@ -126,17 +133,17 @@ class BudgetGovernor:
             return self.mode
         i = MODES.index(self.mode)
         if self.estimate_percent > self.cpu_percent and i + 1 < len(MODES):
-            self._change(MODES[i + 1], f'estimated {self.estimate_percent:.2f} % of a core '
-                                       f'in {self.mode} mode > budget {self.cpu_percent:g} %')
+            cheaper = MODES[i + 1:]
+            fits = [m for m in cheaper if self._predict(m, activity, costs) <= self.cpu_percent]
+            self._change(fits[0] if fits else cheaper[-1],
+                         f'estimated {self.estimate_percent:.2f} % of a core in {self.mode} '
+                         f'mode > budget {self.cpu_percent:g} %')
         elif self.estimate_percent > self.cpu_percent:
             self.reason = (f'estimated {self.estimate_percent:.2f} % of a core > budget '
                            f'{self.cpu_percent:g} % even counting only')
         elif i > 0:
             richer = MODES[i - 1]
-            processed = (activity.processed if self.mode != 'counts'
-                         else max(activity.received - activity.dropped, 0))
-            predicted = percent_of_core(estimate_ns(richer, activity, costs,
-                                                    processed=processed), activity.window_s)
+            predicted = self._predict(richer, activity, costs)
             if predicted < self.cpu_percent * UP_FRACTION:
                 self._change(richer, f'{richer} mode predicted at {predicted:.2f} % of a '
                                      f'core, within budget {self.cpu_percent:g} %')
