@@ -145,3 +145,17 @@ def test_a_confirmed_connection_is_never_pruned():
     m.take()
     m.feed([received(SUB_A, msg(2))])
     assert sum(link.messages for link in m.take().values()) == 1
+
+
+def test_a_matched_connection_is_handed_to_the_kernel_once_and_again_after_unpair():
+    """Both ends ((pid, fd) each) of a connection it paired a message on go to on_pair
+    once; after unpair (the kernel dropped it) the next pairing hands it over again."""
+    pairs = []
+    m = TransportMatcher(lambda pid, fd: SOCKETS.get((pid, fd)),
+                         on_pair=lambda sub, pub, conn: pairs.append((sub, pub, conn)))
+    m.feed([sent(7, n, msg(n), t=n * 1000) for n in (1, 2)] + [sent(8, 1, msg(1))])
+    m.feed([received(SUB_A, msg(1), t=1000), received(SUB_A, msg(2), t=2000)])
+    assert pairs == [((SUB_A, 9), (PUB, 7), (A_ADDR, PUB_ADDR))]
+    m.unpair((A_ADDR, PUB_ADDR))
+    m.feed([sent(7, 3, msg(3), t=3000), received(SUB_A, msg(3), t=3000)])
+    assert len(pairs) == 2 and pairs[1] == pairs[0]

@@ -9,8 +9,10 @@ class WindowCollector:
     """Reads the BpfProgram once per window, names its objects and feeds the transport
     matcher; every topic a subscriber reported appears, empty when quiet."""
 
-    def __init__(self, program, attachments, names, matcher, *, clock=time.monotonic):
+    def __init__(self, program, attachments, names, matcher, *, connections=None,
+                 clock=time.monotonic):
         self.program = program
+        self.connections = connections     # KernelConnections, checked once per window
         self.attachments = attachments
         self.names = names
         self.matcher = matcher
@@ -55,6 +57,8 @@ class WindowCollector:
             window.topics.setdefault(TopicKey(pid, topic), TopicNumbers()).merge(numbers)
         self._mark_unmatchable(topics)
         self.matcher.feed(self.program.events())
+        if self.connections is not None:
+            self.connections.check()
         self.lost_recent = {k: n for k, n in self.program.lost().items() if n}
         self.lost.update(self.lost_recent)
         serialization = {(row.pid, row.publication): row.numbers.serialization
@@ -88,7 +92,16 @@ class WindowCollector:
 
     def _add_links(self, window, serialization):
         """Per (subscriber, topic): one LinkNumbers per publisher (LinkKey)."""
-        for link_id, matched in self.matcher.take().items():
+        links = self.matcher.take()
+        for link_id, matched in self.program.kernel_links.items():
+            if link_id in links:
+                links[link_id].messages += matched.messages
+                links[link_id].dropped += matched.dropped
+                for name, acc in matched.stages.items():
+                    links[link_id].stages[name].merge(acc)
+            else:
+                links[link_id] = matched
+        for link_id, matched in links.items():
             target = self.attachments.subscribers.get(link_id.subscriber_pid)
             topic = target and self.names.topic('queue', target, link_id.queue)
             if topic is None:

@@ -18,6 +18,7 @@ from ..system.procfs import ProcFS
 from ..system.sockets import SocketTable
 from .attach import Attachments
 from .collect import WindowCollector
+from .connections import KernelConnections
 from .naming import ObjectNames
 
 
@@ -42,14 +43,16 @@ class Tracer:
         self.attachments = Attachments(self.probes, self.procfs, self.names)
         sockets = SocketTable(self.procfs)
         self.transport = TransportMatcher(sockets)
+        self.connections = KernelConnections(self.probes, sockets, self.transport)
+        self.transport.on_pair = self.connections.pair
         self.budgets = {}           # pid -> BudgetGovernor of the targets given a budget
         self._activity = {}         # pid -> procfs.activity() at the last window
         self._measured_in = {}      # pid -> the budget mode of the last window
-        self.attachments.on_forget += [sockets.forget, self.transport.forget,
-                                       self._forget_budget]
+        self.attachments.on_forget += [self.connections.forget, sockets.forget,
+                                       self.transport.forget, self._forget_budget]
         self.attachments.on_subscriber.append(self.transport.subscriber_added)
         self.collector = WindowCollector(self.probes, self.attachments, self.names,
-                                         self.transport)
+                                         self.transport, connections=self.connections)
 
     @property
     def probe_cost_us(self):

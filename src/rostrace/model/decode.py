@@ -6,6 +6,7 @@ Which object a key names is decided by its record's enum in rostrace.h
 """
 from ..probes import abi
 from .histogram import Accumulator
+from .matching import LinkId, MatchedLink
 from .numbers import CallbackSum, PublicationNumbers, PublicationRow, QueueRow, TopicNumbers
 
 PREFIXES = ('STAGE_', 'COUNT_', 'SUM_', 'GAUGE_')
@@ -69,6 +70,38 @@ def queue_stat_records(queue_stats):
                 out.append((abi.StatKey(tgid=key.tgid, record=record, object=key.object),
                             stat))
     return out
+
+
+LINK_RECORDS = {abi.LINK_PUBLISH_QUEUE: 'publish_queue', abi.LINK_TRANSPORT: 'transport',
+                abi.LINK_END_TO_END: 'end_to_end'}
+
+
+def decode_links(link_stats, link_hists):
+    """[(LinkKey, LinkStats)], [(LinkHistKey, count)] of one generation (links matched
+    in the kernel, probes/bpf/transport.c) -> {LinkId: MatchedLink}."""
+    links = {}
+    for key, value in link_stats:
+        link_id = LinkId(key.pub_tgid, key.publication, key.sub_tgid, key.queue,
+                         bool(key.intra))
+        link = links.setdefault(link_id, MatchedLink(link_id))
+        link.messages += value.rec[abi.LINK_MESSAGES].count
+        link.dropped += value.rec[abi.LINK_DROPPED].sum_ns
+        for record, name in LINK_RECORDS.items():
+            stat = value.rec[record]
+            if stat.count:
+                link.stages[name].add(stat.count, stat.sum_ns, stat.min_ns, stat.max_ns, {})
+    for key, count in link_hists:
+        k = key.link
+        link = links.get(LinkId(k.pub_tgid, k.publication, k.sub_tgid, k.queue, bool(k.intra)))
+        name = LINK_RECORDS.get(key.record)
+        if link is not None and name:
+            acc = link.stages[name]
+            acc.buckets[key.bucket] = acc.buckets.get(key.bucket, 0) + getattr(count, 'value',
+                                                                                count)
+    for link in links.values():
+        for acc in link.stages.values():
+            _zero_bucket(acc)
+    return links
 
 
 def decode_window(stats, hists, *, syscall_name=str):

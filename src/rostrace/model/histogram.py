@@ -31,25 +31,34 @@ def percentile(buckets, fraction, *, lo=None, hi=None):
     exact min/max when given, so the error stays within one sub-bucket (<= 6.25 %,
     typically far less).
     """
+    return percentiles(buckets, (fraction,), lo=lo, hi=hi)[0]
+
+
+def percentiles(buckets, fractions, *, lo=None, hi=None):
+    """[percentile(buckets, f, lo=lo, hi=hi) for f in fractions], sorting once."""
     total = sum(buckets.values())
     if total == 0:
-        return 0.0
-    rank = fraction * total
-    seen = 0
-    for bucket in sorted(buckets):
-        count = buckets[bucket]
-        if seen + count >= rank:
-            low, high = bucket_bounds(bucket)
-            value = low + (high - low) * ((rank - seen) / count)
-            break
-        seen += count
-    else:
-        value = bucket_bounds(max(buckets))[1]
-    if lo is not None:
-        value = max(value, lo)
-    if hi is not None:
-        value = min(value, hi)
-    return float(value)
+        return [0.0] * len(fractions)
+    order = sorted(buckets)
+    out = []
+    for fraction in fractions:
+        rank = fraction * total
+        seen = 0
+        for bucket in order:
+            count = buckets[bucket]
+            if seen + count >= rank:
+                low, high = bucket_bounds(bucket)
+                value = low + (high - low) * ((rank - seen) / count)
+                break
+            seen += count
+        else:
+            value = bucket_bounds(order[-1])[1]
+        if lo is not None:
+            value = max(value, lo)
+        if hi is not None:
+            value = min(value, hi)
+        out.append(float(value))
+    return out
 
 
 @dataclass(frozen=True)
@@ -80,12 +89,12 @@ def stage_stats(count, sum_ns, min_ns, max_ns, buckets):
     if count == 0:
         return StageStats(available=True)
     ns = 1e-9
-    return StageStats(
-        available=True, count=count, mean=sum_ns / count * ns, min=min_ns * ns,
-        max=max_ns * ns,
-        p50=percentile(buckets, 0.50, lo=min_ns, hi=max_ns) * ns,
-        p90=percentile(buckets, 0.90, lo=min_ns, hi=max_ns) * ns,
-        p99=percentile(buckets, 0.99, lo=min_ns, hi=max_ns) * ns)
+    if min_ns == max_ns:            # one sample, or all alike: every percentile is it
+        p50 = p90 = p99 = float(min_ns)
+    else:
+        p50, p90, p99 = percentiles(buckets, (0.50, 0.90, 0.99), lo=min_ns, hi=max_ns)
+    return StageStats(available=True, count=count, mean=sum_ns / count * ns, min=min_ns * ns,
+                      max=max_ns * ns, p50=p50 * ns, p90=p90 * ns, p99=p99 * ns)
 
 
 @dataclass

@@ -60,6 +60,7 @@ class MatchedLink:
 class _Sent:
     fingerprint: tuple
     pid: int
+    fd: int
     publication: int
     t_publish: int
     t_serialized: int
@@ -70,10 +71,15 @@ class TransportMatcher:
     """Feeds on transport events; `take()` returns the window's MatchedLinks.
 
     `sockets(pid, fd)` names a socket's TCP connection as (local, remote) addresses,
-    or None (system/sockets.py reads them from /proc; tests pass a dict's get)."""
+    or None (system/sockets.py reads them from /proc; tests pass a dict's get).
+    `on_pair(subscriber end, publisher end, connection)` is told, once per connection,
+    both ends ((pid, fd) each) of a connection it matched a message on: the kernel can
+    match that connection's messages itself from then on (probes/bpf/transport.c)."""
 
-    def __init__(self, sockets):
+    def __init__(self, sockets, on_pair=None):
         self.sockets = sockets
+        self.on_pair = on_pair
+        self._paired = set()    # connections given to on_pair
         self._pending = {}      # connection (subscriber addr, publisher addr) -> deque
         self._recent = {}       # connection -> deque of matched _Sent
         self._drops = {}        # connection -> drops not yet given to a link
@@ -96,11 +102,17 @@ class TransportMatcher:
                 if pid in (link.publisher_pid, link.subscriber_pid)]
         gone += [c for c, queue in self._pending.items() if queue and queue[0].pid == pid]
         for conn in gone:
+            self._paired.discard(conn)
             self._link_of.pop(conn, None)
             self._pending.pop(conn, None)
             self._recent.pop(conn, None)
             self._drops.pop(conn, None)
         self._ignored = {c: p for c, p in self._ignored.items() if p != pid}
+
+    def unpair(self, connection):
+        """The kernel no longer matches `connection`: events about it come back here,
+        and it may be paired again."""
+        self._paired.discard(connection)
 
     def subscriber_added(self):
         """A subscriber is traced now: its connections may be among the ignored."""
@@ -128,8 +140,8 @@ class TransportMatcher:
         if key in self._ignored:
             return
         queue = self._pending.setdefault(key, deque(maxlen=MAX_PENDING))
-        queue.append(_Sent(fingerprint_key(ev.fp), ev.tgid, ev.publication, ev.t_publish,
-                           ev.t_serialized, ev.t_sent))
+        queue.append(_Sent(fingerprint_key(ev.fp), ev.tgid, ev.fd, ev.publication,
+                           ev.t_publish, ev.t_serialized, ev.t_sent))
         if ev.dropped:
             link = self._link_of.get(key)
             if link is not None:
@@ -155,6 +167,9 @@ class TransportMatcher:
             return
         link_key = LinkId(sent.pid, sent.publication, ev.tgid, ev.object, False)
         self._link_of.setdefault(key, link_key)
+        if self.on_pair is not None and key not in self._paired:
+            self._paired.add(key)
+            self.on_pair((ev.tgid, ev.fd), (sent.pid, sent.fd), key)
         link = self._link(link_key)
         if key in self._drops:
             link.dropped += self._drops.pop(key)

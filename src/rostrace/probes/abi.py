@@ -73,6 +73,22 @@ QUEUE_STATS_SIZE = {
     'QUEUE_RECORD_SLOTS': QUEUE_RECORD_SLOTS,
 }
 
+# enum link_record
+LINK_MESSAGES = 0
+LINK_DROPPED = 1
+LINK_PUBLISH_QUEUE = 2
+LINK_TRANSPORT = 3
+LINK_END_TO_END = 4
+LINK_RECORD_SLOTS = 5
+LINK_RECORD = {
+    'LINK_MESSAGES': LINK_MESSAGES,
+    'LINK_DROPPED': LINK_DROPPED,
+    'LINK_PUBLISH_QUEUE': LINK_PUBLISH_QUEUE,
+    'LINK_TRANSPORT': LINK_TRANSPORT,
+    'LINK_END_TO_END': LINK_END_TO_END,
+    'LINK_RECORD_SLOTS': LINK_RECORD_SLOTS,
+}
+
 # enum hit
 HIT_PUSH = 0
 HIT_CALL = 1
@@ -221,6 +237,42 @@ class QueueStats(ctypes.Structure):
     """struct queue_stats"""
     _fields_ = [
         ('rec', StatVal * 29),
+    ]
+
+
+class SockKey(ctypes.Structure):
+    """struct sock_key"""
+    _fields_ = [
+        ('tgid', ctypes.c_uint32),
+        ('fd', ctypes.c_uint32),
+    ]
+
+
+class LinkKey(ctypes.Structure):
+    """struct link_key"""
+    _fields_ = [
+        ('sub_tgid', ctypes.c_uint32),
+        ('pub_tgid', ctypes.c_uint32),
+        ('queue', ctypes.c_uint64),
+        ('publication', ctypes.c_uint64),
+        ('intra', ctypes.c_uint32),
+        ('pad', ctypes.c_uint32),
+    ]
+
+
+class LinkStats(ctypes.Structure):
+    """struct link_stats"""
+    _fields_ = [
+        ('rec', StatVal * 5),
+    ]
+
+
+class LinkHistKey(ctypes.Structure):
+    """struct link_hist_key"""
+    _fields_ = [
+        ('link', LinkKey),
+        ('record', ctypes.c_uint32),
+        ('bucket', ctypes.c_uint32),
     ]
 
 

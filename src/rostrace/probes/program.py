@@ -15,7 +15,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
-from ..model.decode import HIT_NAMES, LOST_NAMES, decode_window, queue_stat_records
+from ..model.decode import (HIT_NAMES, LOST_NAMES, decode_links, decode_window,
+                            queue_stat_records)
 from ..system.procfs import ProcFS
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, file_offset
 from ..system.targets import libc_function
@@ -115,6 +116,8 @@ class BpfProgram:
         self._by_handler = {}    # pid -> {handler name: [link fds / event names]}
         self._modes = {}         # pid -> budget mode other than 'full'
         self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
+        self._conn_id = 0        # the last connection id given to the kernel (conn_ids)
+        self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
         self._learned = {}       # library identity -> queue register (subscriber.c)
         self._generation = 0
         self._audited = set()
@@ -236,6 +239,23 @@ class BpfProgram:
         if reg is not None and pid in self._call_entry:
             self._learned[self._call_entry[pid]] = reg
         return reg is not None
+
+    def register_connection(self, subscriber, publisher):
+        """Both ends of one TCP connection, (pid, fd) each: from now on the kernel
+        matches its messages (transport.c). The subscriber's end is written first, so
+        a message is matched by the kernel only once its send was recorded there."""
+        self._conn_id += 1
+        ids = self.bpf[b'conn_ids']
+        for pid, fd in (subscriber, publisher):
+            ids[abi.SockKey(tgid=pid, fd=fd)] = ctypes.c_uint(self._conn_id)
+
+    def unregister_connection(self, *ends):
+        ids = self.bpf[b'conn_ids']
+        for pid, fd in ends:
+            try:
+                del ids[abi.SockKey(tgid=pid, fd=fd)]
+            except KeyError:
+                pass
 
     def set_matchable(self, pid, queue, matchable):
         """Whether the messages of queue `queue` of `pid` are fingerprinted and sent to
@@ -420,7 +440,8 @@ class BpfProgram:
         return total, count
 
     def collect(self):
-        """([QueueRow], [PublicationRow]) since the previous collect. The kernel writes
+        """([QueueRow], [PublicationRow]) since the previous collect (and, in
+        `kernel_links`, {LinkId: MatchedLink} of the links matched in the kernel). The kernel writes
         the other generation meanwhile; the old one is read once no handler writes it
         any more (record() in common.c), so no sample falls between two windows."""
         old = self._generation
@@ -432,8 +453,11 @@ class BpfProgram:
             time.sleep(0.0001)
         stats = (drain(self.bpf[f'stats{old}'.encode()]) +
                  queue_stat_records(drain(self.bpf[f'qstats{old}'.encode()])))
-        return decode_window(stats, drain(self.bpf[f'hist{old}'.encode()]),
-                             syscall_name=self._syscall_name)
+        queues, publications = decode_window(stats, drain(self.bpf[f'hist{old}'.encode()]),
+                                             syscall_name=self._syscall_name)
+        self.kernel_links = decode_links(drain(self.bpf[f'lstats{old}'.encode()]),
+                                         drain(self.bpf[f'lhist{old}'.encode()]))
+        return queues, publications
 
     def lost(self):
         """{'events': n, 'stats': n, 'hist': n}: what the kernel could not record since

@@ -5,7 +5,7 @@ joined with "; ", keys carry their units.
 """
 from dataclasses import dataclass, field
 
-from ..model.breakdown import ALL_STAGES, LINK_STAGES, PER_CALLBACK, SPLITS
+from ..model.breakdown import ALL_STAGES, LINK_STAGES, PER_CALLBACK, SPLIT_STAGES, SPLITS
 
 STARVATION_SHARE = 0.5        # starved part of queuing that makes it "dominated"
 STARVATION_MIN_S = 1e-3       # ... when queuing itself is at least this long
@@ -44,9 +44,14 @@ def stage_values(breakdown):
         if not s.available:
             values.append((f'{name}', f'unavailable: {s.reason}'))
             continue
+        if name in SPLIT_STAGES:    # counted with their stage; the full set is on
+            if s.count:             # /rostrace/latency
+                values += [(f'{name} mean (ms)', _ms(s.mean)), (f'{name} p99 (ms)', _ms(s.p99))]
+            continue
         values.append((f'{name} count', str(s.count)))
-        for stat in ('mean', 'p50', 'p90', 'p99', 'max'):
-            values.append((f'{name} {stat} (ms)', _ms(getattr(s, stat))))
+        if s.count:                 # nothing measured: the count says it all
+            for stat in ('mean', 'p50', 'p90', 'p99', 'max'):
+                values.append((f'{name} {stat} (ms)', _ms(getattr(s, stat))))
     for splits in SPLITS.values():
         for split in splits:
             values.append((f'{split} share (%)', f'{breakdown.share(split) * 100:.1f}'))

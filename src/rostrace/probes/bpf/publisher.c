@@ -3,15 +3,12 @@
  *                     Publication::publish              entry (serialized buffer ready)
  * = 2 uprobe entries per published message, whatever the number of subscribers.
  * The moment a message leaves a connection's outgoing queue is its first send() on
- * that socket (syscalls:sys_enter_sendto, buffer == the message's buffer): no uprobe,
- * one ring-buffer event per sent message and socket (transport.c).
+ * that socket (syscalls:sys_enter_sendto, buffer == the message's buffer): no uprobe;
+ * on a connection whose both ends user space registered (conn_ids), one `sent_msgs`
+ * entry the receiving end matches in the kernel, else one ring-buffer event per sent
+ * message and socket for user space to match (transport.c).
  * See clients/roscpp/src/libros/topic_manager.cpp, publication.cpp,
  * transport_subscriber_link.cpp, connection.cpp (ros_comm 1.15). */
-
-struct sock_key {
-    u32 tgid;
-    u32 fd;
-};
 
 struct sock_state {
     u64 publication;
@@ -85,6 +82,20 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
     } else if (!ss || ss->publication != pm->publication) {
         struct sock_state init = {.publication = pm->publication, .last_seq = pm->seq};
         sock_states.update(&sk, &init);
+    }
+    u32 *conn = conn_ids.lookup(&sk);
+    if (conn) {
+        /* Both ends of this connection are known: the receiving end matches it in the
+         * kernel (transport.c), no event. */
+        struct fingerprint fp = {};
+        if (pm->len > 4)
+            fingerprint(&fp, bk.buf + 4, pm->len - 4);
+        struct sent_key key = {.conn = *conn, .len = fp.len, .hash = fp.hash};
+        struct sent_msg sent = {.t_publish = pm->t_publish, .t_serialized = pm->t_serialized,
+                                .t_sent = now, .publication = pm->publication,
+                                .dropped = dropped, .pub_tgid = tgid};
+        sent_msgs.update(&key, &sent);
+        return 0;
     }
     struct xfer_event *e = xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
     if (!e) {

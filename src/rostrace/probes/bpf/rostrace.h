@@ -60,6 +60,17 @@ enum queue_stats_size {
     QUEUE_RECORD_SLOTS = 29,        /* SUM_SYSCALLS + 1 */
 };
 
+/* What a link's value (struct link_stats) holds per (publisher, subscriber queue):
+ * matched in the kernel when both ends of its connection are registered (transport.c). */
+enum link_record {
+    LINK_MESSAGES = 0,              /* matched messages that reached a callback */
+    LINK_DROPPED = 1,               /* dropped from the publisher's outgoing queue to us */
+    LINK_PUBLISH_QUEUE = 2,         /* serialized -> first send() on the connection */
+    LINK_TRANSPORT = 3,             /* hand-off in the publisher -> push here */
+    LINK_END_TO_END = 4,            /* hand-off in the publisher -> end of our callback */
+    LINK_RECORD_SLOTS = 5,
+};
+
 #define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_BLOCKED || \
     (record) == STAGE_SERIALIZATION)
 
@@ -183,6 +194,32 @@ struct stat_val {
  * lookup per handler instead of one per record. */
 struct queue_stats {
     struct stat_val rec[QUEUE_RECORD_SLOTS];
+};
+
+/* A socket of a traced process. */
+struct sock_key {
+    u32 tgid;
+    u32 fd;
+};
+
+/* One publisher -> subscriber-queue link (intra: inside one process). */
+struct link_key {
+    u32 sub_tgid;
+    u32 pub_tgid;
+    u64 queue;              /* SubscriptionQueue* in the subscriber */
+    u64 publication;        /* Publication* in the publisher, 0 unknown */
+    u32 intra;
+    u32 pad;
+};
+
+struct link_stats {
+    struct stat_val rec[LINK_RECORD_SLOTS];
+};
+
+struct link_hist_key {
+    struct link_key link;
+    u32 record;             /* enum link_record */
+    u32 bucket;
 };
 
 /* Identifies a message's bytes across processes: its length, first FP_HEAD bytes

@@ -102,6 +102,27 @@ static __always_inline struct call_ctx *callback_of(u32 tid)
     return cc && cc->in_callback ? cc : 0;
 }
 
+/* On a registered connection: the sender's record of this message (transport.c). */
+static __always_inline void match_sent(struct origin *o, u32 tgid)
+{
+    struct sock_key sk = {.tgid = tgid, .fd = o->fd};
+    u32 *conn = conn_ids.lookup(&sk);
+    if (!conn)
+        return;
+    struct sent_key key = {.conn = *conn, .len = o->fp.len, .hash = o->fp.hash};
+    struct sent_msg *sent = sent_msgs.lookup(&key);
+    if (!sent || sent->t_sent > bpf_ktime_get_ns())
+        return;
+    o->matched = 1;
+    o->pub_tgid = sent->pub_tgid;
+    o->publication = sent->publication;
+    o->t_publish = sent->t_publish;
+    o->t_serialized = sent->t_serialized;
+    o->t_sent = sent->t_sent;
+    o->dropped = sent->dropped;
+    sent->dropped = 0;      /* given to this message's link once, not to a second queue */
+}
+
 /* Where a pushed message came from: a traced socket's recv() buffer, our own
  * publisher's serialized buffer, or (no bytes) a no-copy intra-process delivery. */
 static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64 deserializer)
@@ -117,6 +138,7 @@ static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64
             o->kind = KIND_TCP;
             o->fd = *fd;
             fingerprint(&o->fp, sm[0], sm[2]);
+            match_sent(o, tgid);
         } else {
             struct pub_msg *own = pub_msgs.lookup(&bk);   /* our own publisher's buffer */
             if (own) {
@@ -392,6 +414,32 @@ static __always_inline void emit_received(struct call_ctx *cc, u32 tgid, u64 now
     xfer_events.ringbuf_submit(e, 0);
 }
 
+/* A processed message's link numbers, in the kernel: intra-process deliveries and
+ * messages matched at push. False when user space has to match it (an event). */
+static __always_inline bool record_link(u32 g, struct call_ctx *cc, u32 tgid, u64 now)
+{
+    struct origin *o = &cc->origin;
+    bool intra = o->kind == KIND_INTRA;
+    if (!intra && !o->matched)
+        return false;
+    struct link_key lk = {.sub_tgid = tgid, .pub_tgid = intra ? tgid : o->pub_tgid,
+                          .queue = cc->queue, .publication = o->publication,
+                          .intra = intra};
+    struct link_stats *ls = link_stats_of(g, &lk);
+    if (!ls)
+        return true;
+    link_add(ls, g, &lk, LINK_MESSAGES, 1);
+    if (o->dropped)
+        link_add(ls, g, &lk, LINK_DROPPED, o->dropped);
+    if (!intra && o->t_sent >= o->t_serialized)
+        link_add(ls, g, &lk, LINK_PUBLISH_QUEUE, o->t_sent - o->t_serialized);
+    if (o->t_publish && !intra && cc->push_ns > o->t_publish)
+        link_add(ls, g, &lk, LINK_TRANSPORT, cc->push_ns - o->t_publish);
+    if (o->t_publish && now > o->t_publish)
+        link_add(ls, g, &lk, LINK_END_TO_END, now - o->t_publish);
+    return true;
+}
+
 /* What the scheduler did during the call, and the audit's counts (audit.c). */
 static __always_inline void record_call_splits(struct queue_stats *qs, u32 g,
                                                struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
@@ -420,26 +468,19 @@ static __always_inline void note_length(struct queue_stats *qs, u64 queue)
         queue_gauge(qs, GAUGE_QUEUED, v.length);
 }
 
-int on_subscription_queue_call_return(struct pt_regs *ctx)
+/* The numbers of one served message (call_ctx stays in its map meanwhile: copying
+ * it would not fit the BPF stack beside the link and stats keys). */
+static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
 {
-    count_hit(HIT_CALL_RETURN);
-    u64 now = bpf_ktime_get_ns();
-    u64 id = bpf_get_current_pid_tgid();
-    u32 tgid = id >> 32, tid = (u32)id;
-    struct call_ctx *ccp = call_by_tid.lookup(&tid);
-    if (!ccp)
-        return 0;
-    struct call_ctx cc = *ccp;
-    call_by_tid.delete(&tid);
-    if (!cc.deser_start_ns)
-        return 0;               /* TryAgain / Invalid: no message was served */
+    if (!cc->deser_start_ns)
+        return;                 /* TryAgain / Invalid: no message was served */
     /* Each span ends after one handler and begins inside another: the part of an
      * entry+return pair that falls inside the span it measures is removed. Without
      * the deserialize return probe (the budget's reduced mode) processing starts at
      * deserialize() entry and includes deserialization. */
     u64 inner_ns = calib_ns(1);
-    u64 split_at = cc.deser_end_ns ? cc.deser_end_ns : cc.deser_start_ns;
-    u64 deser_raw = split_at - cc.deser_start_ns;
+    u64 split_at = cc->deser_end_ns ? cc->deser_end_ns : cc->deser_start_ns;
+    u64 deser_raw = split_at - cc->deser_start_ns;
     u64 proc_raw = now - split_at;
     u64 deser_ns = deser_raw > inner_ns ? deser_raw - inner_ns : 0;
     u64 processing_ns = proc_raw > inner_ns ? proc_raw - inner_ns : 0;
@@ -447,32 +488,46 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
     u32 g;
     u64 *w = enter_generation(&g);
     if (!w)
-        return 0;
-    struct queue_stats *qs = queue_stats(g, tgid, cc.queue);
+        return;
+    u64 q = cc->queue;
+    struct queue_stats *qs = queue_stats(g, tgid, q);
     if (!qs) {
         leave_generation(w);
-        return 0;
+        return;
     }
-    queue_add(qs, g, tgid, cc.queue, COUNT_PROCESSED, 1);
-    if (cc.deser_end_ns)
-        queue_add(qs, g, tgid, cc.queue, STAGE_DESERIALIZATION, deser_ns);
-    queue_add(qs, g, tgid, cc.queue, STAGE_PROCESSING, processing_ns);
-    if (cc.push_ns && cc.deser_start_ns > cc.push_ns) {
-        u64 queuing_ns = cc.deser_start_ns - cc.push_ns;
-        queue_add(qs, g, tgid, cc.queue, STAGE_QUEUING, queuing_ns);
-        queue_add(qs, g, tgid, cc.queue, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
-        if (cc.q_split) {
-            queue_add(qs, g, tgid, cc.queue, STAGE_QUEUING_BUSY, cc.q_busy_ns);
-            queue_add(qs, g, tgid, cc.queue, STAGE_QUEUING_STARVED, cc.q_starved_ns);
-            queue_add(qs, g, tgid, cc.queue, STAGE_QUEUING_IDLE, cc.q_idle_ns);
+    queue_add(qs, g, tgid, q, COUNT_PROCESSED, 1);
+    if (cc->deser_end_ns)
+        queue_add(qs, g, tgid, q, STAGE_DESERIALIZATION, deser_ns);
+    queue_add(qs, g, tgid, q, STAGE_PROCESSING, processing_ns);
+    if (cc->push_ns && cc->deser_start_ns > cc->push_ns) {
+        u64 queuing_ns = cc->deser_start_ns - cc->push_ns;
+        queue_add(qs, g, tgid, q, STAGE_QUEUING, queuing_ns);
+        queue_add(qs, g, tgid, q, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
+        if (cc->q_split) {
+            queue_add(qs, g, tgid, q, STAGE_QUEUING_BUSY, cc->q_busy_ns);
+            queue_add(qs, g, tgid, q, STAGE_QUEUING_STARVED, cc->q_starved_ns);
+            queue_add(qs, g, tgid, q, STAGE_QUEUING_IDLE, cc->q_idle_ns);
         }
     }
-    if (cc.origin.kind && cc.push_ns)
-        emit_received(&cc, tgid, now);
-    if (!cc.no_splits)
-        record_call_splits(qs, g, &cc, tgid, tid, now);
-    note_length(qs, cc.queue);
+    if (cc->origin.kind && cc->push_ns && !record_link(g, cc, tgid, now))
+        emit_received(cc, tgid, now);
+    if (!cc->no_splits)
+        record_call_splits(qs, g, cc, tgid, tid, now);
+    note_length(qs, q);
     leave_generation(w);
+}
+
+int on_subscription_queue_call_return(struct pt_regs *ctx)
+{
+    count_hit(HIT_CALL_RETURN);
+    u64 now = bpf_ktime_get_ns();
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    struct call_ctx *cc = call_by_tid.lookup(&tid);
+    if (!cc)
+        return 0;
+    finish_call(cc, tgid, tid, now);
+    call_by_tid.delete(&tid);
     return 0;
 }
 

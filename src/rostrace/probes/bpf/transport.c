@@ -1,15 +1,46 @@
 /* Across processes: what the publisher side (publisher.c) and the receive path
- * (subscriber.c) share to tell user space which sent message became which received
- * one. One ring-buffer event (struct xfer_event) per sent message and socket and one
- * per processed message carry timestamps and a content fingerprint; user space
- * matches them per TCP connection (rostrace/model/matching.py). */
+ * (subscriber.c) share to tell which sent message became which received one.
+ *
+ * In the kernel, once user space has registered both ends of a TCP connection in
+ * `conn_ids` (the same id for the publisher's and the subscriber's socket): the sender
+ * stores each message's times under (connection, content fingerprint) in `sent_msgs`,
+ * the receiver's push looks them up, and the end of its callback adds the link's
+ * numbers to `lstats`/`lhist` -- no per-message work in user space. Until then (a new
+ * connection) and for whatever the kernel could not pair: one ring-buffer event
+ * (struct xfer_event) per sent message and socket and one per processed message, which
+ * user space matches per connection (rostrace/model/matching.py) -- and registers the
+ * connection when it has seen both ends. Limit of the kernel's pairing: messages of
+ * identical bytes on one connection are told apart by time only (the latest send of
+ * those bytes before the push), where user space pairs them in order. */
+
+/* What the sender stored for a message on a registered connection. */
+struct sent_key {
+    u32 conn;
+    u32 len;
+    u64 hash;
+};
+
+struct sent_msg {
+    u64 t_publish;
+    u64 t_serialized;
+    u64 t_sent;
+    u64 publication;
+    u64 dropped;            /* messages the socket's outgoing queue dropped before it */
+    u32 pub_tgid;
+    u32 pad;
+};
 
 /* Where a received message came from, carried from its push to its call's end. */
 struct origin {
     u32 kind;               /* enum origin_kind, 0 unknown */
     u32 fd;
-    u64 t_publish;          /* intra-process: the publisher's hand-off, 0 unknown */
-    u64 publication;        /* intra-process, serialized: the Publication* */
+    u64 t_publish;          /* intra-process, or matched: the publisher's hand-off */
+    u64 publication;        /* intra-process serialized, or matched: the Publication* */
+    u32 matched;            /* paired in the kernel with a sent_msgs entry */
+    u32 pub_tgid;
+    u64 t_serialized;       /* matched */
+    u64 t_sent;             /* matched */
+    u64 dropped;            /* matched */
     struct fingerprint fp;
 };
 
@@ -34,6 +65,42 @@ struct pub_msg {
 BPF_TABLE("lru_hash", u32, u64, publish_start, 16384);   /* tid -> hand-off time */
 BPF_TABLE("lru_hash", struct buf_key, struct pub_msg, pub_msgs, 65536);
 BPF_TABLE("lru_hash", struct buf_key, u32, recv_bufs, 65536);  /* recv() buffer -> fd */
+BPF_HASH(conn_ids, struct sock_key, u32, 16384);                /* written by user space */
+BPF_TABLE("lru_hash", struct sent_key, struct sent_msg, sent_msgs, 65536);
+BPF_HASH(lstats0, struct link_key, struct link_stats, STAT_ENTRIES);
+BPF_HASH(lstats1, struct link_key, struct link_stats, STAT_ENTRIES);
+BPF_HASH(lhist0, struct link_hist_key, u64, HIST_ENTRIES);
+BPF_HASH(lhist1, struct link_hist_key, u64, HIST_ENTRIES);
+
+/* The link's value in generation g (created on first use), or 0. */
+static __always_inline struct link_stats *link_stats_of(u32 g, struct link_key *lk)
+{
+    struct link_stats zero = {};
+    struct link_stats *ls = g ? lstats1.lookup_or_try_init(lk, &zero)
+                              : lstats0.lookup_or_try_init(lk, &zero);
+    if (!ls)
+        lose(LOST_STATS);
+    return ls;
+}
+
+/* One value of a link record (and its histogram bucket, for durations). */
+static __always_inline void link_add(struct link_stats *ls, u32 g, struct link_key *lk,
+                                     u32 rec, u64 value_ns)
+{
+    struct stat_val *s = &ls->rec[rec];
+    if (!s->count)
+        s->min_ns = value_ns;
+    stat_add(s, value_ns);
+    if (rec < LINK_PUBLISH_QUEUE || !value_ns)
+        return;             /* counts have no histogram; zeros are what buckets miss */
+    struct link_hist_key hk = {.link = *lk, .record = rec, .bucket = bucket_of(value_ns)};
+    u64 one = 0;
+    u64 *c = g ? lhist1.lookup_or_try_init(&hk, &one) : lhist0.lookup_or_try_init(&hk, &one);
+    if (c)
+        __sync_fetch_and_add(c, 1);
+    else
+        lose(LOST_HIST);
+}
 
 static __always_inline void fingerprint(struct fingerprint *fp, u64 data, u64 len)
 {
