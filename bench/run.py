@@ -1,4 +1,4 @@
-"""`make bench`: the nine sections measuring rostrace's cost, accuracy and scale.
+"""`make bench`: the sections measuring rostrace's cost, accuracy and scale.
 
 Writes bench/results/*.json, bench/results/RESULTS.md and PNG plots, and prints the
 tables. Every figure is the median of several interleaved runs with min–max.

@@ -13,7 +13,7 @@ from bench.measure import BpfStats, cpu_ns, rss_kib, spread
 from rostrace.engine import Tracer
 from rostrace.model.histogram import StageStats
 from rostrace.probes.calibrate import calibrate_binary, run_loop, target_address
-from rostrace.probes.program import program_runs
+from rostrace.probes.tables import program_runs
 from rostrace.system.rosapi import Master
 from rostrace.system.targets import target_from_pid
 
@@ -111,10 +111,10 @@ def traced_overhead(bench, rates=(100, 1000, 5000), seconds=3.0):
             off.append(bench.feed(topic, rate=rate, count=count, truths=[truth],
                                   cpu_pids=[pid])[0] / count / 1e3)
             tracer.attach_pid(pid)
-            h0 = tracer.probes.hits()
+            h0 = tracer.probes.tables.hits()
             on.append(bench.feed(topic, rate=rate, count=count, truths=[truth],
                                  cpu_pids=[pid])[0] / count / 1e3)
-            h1 = tracer.probes.hits()
+            h1 = tracer.probes.tables.hits()
             tracer.detach(pid)
             d = {k: h1[k] - h0[k] for k in h1}
             entries.append((d['push'] + d['call'] + d['deserialize']) / count)
@@ -152,12 +152,12 @@ def publisher_overhead(bench, rate=1000, seconds=3.0, subscriber_counts=(1, 2)):
                 pid = node_pid(bench.ros, '/' + name)
                 if traced:
                     tracer.attach_publisher(target_from_pid(pid, node='/' + name))
-                h0, c0 = tracer.probes.hits(), cpu_ns(pid)
+                h0, c0 = tracer.probes.tables.hits(), cpu_ns(pid)
                 for t, n in zip(truths, before_rows):
                     wait_for(lambda: len(read_csv(t)) >= n + count, timeout=seconds + 60,
                              interval=0.1, what=f'{count} messages on {topic}')
                 used = (cpu_ns(pid) - c0) / count / 1e3
-                h1 = tracer.probes.hits()
+                h1 = tracer.probes.tables.hits()
                 if traced:
                     tracer.detach(pid)
                     d = {k: h1[k] - h0[k] for k in h1}
@@ -523,7 +523,7 @@ RECEIVE_HITS = ('push', 'call', 'call_return', 'deserialize', 'deserialize_retur
 
 def _receive_hits(tracer):
     """uprobe hits of rostrace's receive path so far (tracepoint hits not included)."""
-    h = tracer.probes.hits()
+    h = tracer.probes.tables.hits()
     return sum(h[k] for k in RECEIVE_HITS)
 
 
@@ -632,7 +632,7 @@ def _windows(tracer, pid, seconds, period=0.5):
     while time.monotonic() < end:
         time.sleep(period)
         tracer.collect()
-        o = tracer.overhead(pid)
+        o = tracer.budgets.overhead(pid)
         out.append((o.mode, o.estimate_percent))
     return out
 

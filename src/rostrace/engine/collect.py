@@ -36,7 +36,7 @@ class WindowCollector:
         window = Window(window_s=max(now - self.window_start, 1e-9))
         self.window_start = now
         self.last_window_s = window.window_s
-        queues, publications = self.program.collect()
+        queues, publications = self.program.tables.collect()
         self.program.learned()
         lengths = {(r.pid, r.queue): r.numbers.queued for r in queues
                    if r.numbers.queued is not None}
@@ -59,7 +59,7 @@ class WindowCollector:
         self.matcher.feed(self.program.events())
         if self.connections is not None:
             self.connections.check()
-        self.lost_recent = {k: n for k, n in self.program.lost().items() if n}
+        self.lost_recent = {k: n for k, n in self.program.tables.lost().items() if n}
         self.lost.update(self.lost_recent)
         serialization = {(row.pid, row.publication): row.numbers.serialization
                          for row in publications}
@@ -79,21 +79,21 @@ class WindowCollector:
         seen = {k for k, topic in self._queue_topics.items()
                 if topic is not None and not self.attachments.matchable(topic)}
         for key in self._unmatchable - seen:
-            self.program.set_matchable(*key, True)
+            self.program.tables.set_matchable(*key, True)
         for key in seen - self._unmatchable:
-            self.program.set_matchable(*key, False)
+            self.program.tables.set_matchable(*key, False)
         self._unmatchable = seen
         # A process none of whose queues can match needs no socket reads recorded.
         no_reads = {k[0] for k in self._queue_topics} - {k[0] for k in self._queue_topics
                                                         if k not in seen}
         for pid in no_reads ^ self._no_socket_reads:
-            self.program.set_socket_reads(pid, pid not in no_reads)
+            self.program.tables.set_socket_reads(pid, pid not in no_reads)
         self._no_socket_reads = no_reads
 
     def _add_links(self, window, serialization):
         """Per (subscriber, topic): one LinkNumbers per publisher (LinkKey)."""
         links = self.matcher.take()
-        for link_id, matched in self.program.kernel_links.items():
+        for link_id, matched in self.program.tables.kernel_links.items():
             if link_id in links:
                 links[link_id].messages += matched.messages
                 links[link_id].dropped += matched.dropped

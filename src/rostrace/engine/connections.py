@@ -19,8 +19,8 @@ class KernelConnections:
         """Both ends of `connection`, (pid, fd) each, as the matcher found them."""
         old = self._ends.pop(connection, None)
         if old is not None:
-            self.program.unregister_connection(*old)
-        self.program.register_connection(subscriber, publisher)
+            self.program.tables.unregister_connection(*old)
+        self.program.tables.register_connection(subscriber, publisher)
         self._ends[connection] = (subscriber, publisher)
 
     def check(self):
@@ -36,7 +36,7 @@ class KernelConnections:
                 self._drop(connection)
 
     def _drop(self, connection):
-        self.program.unregister_connection(*self._ends.pop(connection))
+        self.program.tables.unregister_connection(*self._ends.pop(connection))
         self.matcher.unpair(connection)
 
     def __len__(self):

@@ -7,9 +7,7 @@ matcher) and model.breakdown (numbers -> TopicBreakdown). Usable without a ROS m
 when given a PID: topic names are then checked against the node's own slave API
 (found through its listening sockets).
 """
-from ..errors import RostraceError
 from ..model.breakdown import build_breakdown
-from ..model.budget import Activity, BudgetGovernor, Costs, Overhead
 from ..model.matching import TransportMatcher
 from ..probes import calibrate as calibration
 from ..probes.program import BpfProgram
@@ -17,13 +15,13 @@ from ..system import targets
 from ..system.procfs import ProcFS
 from ..system.sockets import SocketTable
 from .attach import Attachments
+from .budgets import Budgets
 from .collect import WindowCollector
 from .connections import KernelConnections
 from .naming import ObjectNames
 
 
 NOTED_PUBLISHERS = 3        # untraced publishers a breakdown's note names
-UNCALIBRATED_TRAP_NS = 2000.0   # one uprobe trap when start-up calibration was skipped
 
 
 class Tracer:
@@ -45,11 +43,9 @@ class Tracer:
         self.transport = TransportMatcher(sockets)
         self.connections = KernelConnections(self.probes, sockets, self.transport)
         self.transport.on_pair = self.connections.pair
-        self.budgets = {}           # pid -> BudgetGovernor of the targets given a budget
-        self._activity = {}         # pid -> procfs.activity() at the last window
-        self._measured_in = {}      # pid -> the budget mode of the last window
+        self.budgets = Budgets(self.probes, self.attachments, self.procfs, self.calibration)
         self.attachments.on_forget += [self.connections.forget, sockets.forget,
-                                       self.transport.forget, self._forget_budget]
+                                       self.transport.forget, self.budgets.forget]
         self.attachments.on_subscriber.append(self.transport.subscriber_added)
         self.collector = WindowCollector(self.probes, self.attachments, self.names,
                                          self.transport, connections=self.connections)
@@ -102,43 +98,7 @@ class Tracer:
         """An overhead budget (percent of one core) for attached subscriber `pid`:
         each window rostrace estimates its cost there and steps its probes down or up
         (model/budget.py)."""
-        if pid not in self.attachments.subscribers:
-            raise RostraceError(f'pid {pid} is not traced: no budget to set')
-        self.budgets[pid] = BudgetGovernor(cpu_percent)
-        self._activity[pid] = self.procfs.activity(pid)
-        self.probes.handler_costs()             # the kernel times the handlers from now
-
-    def _forget_budget(self, pid):
-        self.budgets.pop(pid, None)
-        self._activity.pop(pid, None)
-        self._measured_in.pop(pid, None)
-
-    def _govern(self, window):
-        """Every budgeted target's mode for the next window, from this one."""
-        if not self.budgets:
-            return
-        trap_ns = self.calibration.pair_ns / 2 if self.calibration else UNCALIBRATED_TRAP_NS
-        costs = Costs(trap_ns=trap_ns, handler_ns=self.probes.handler_costs())
-        for pid, governor in list(self.budgets.items()):
-            target = self.attachments.subscribers.get(pid)
-            try:
-                now = self.procfs.activity(pid)
-            except RostraceError:
-                continue                            # gone: the next attach pass forgets it
-            before, self._activity[pid] = self._activity.get(pid, now), now
-            activity = Activity(window_s=window.window_s,
-                                wakeups=now[0] - before[0],
-                                switches=now[0] + now[1] - before[0] - before[1],
-                                faults=now[2] - before[2])
-            for key, numbers in window.topics.items():
-                if key.pid == pid:
-                    activity.received += numbers.received
-                    activity.processed += numbers.processed
-                    activity.dropped += numbers.dropped
-            self._measured_in[pid] = self.probes.mode(pid)
-            mode = governor.update(activity, costs)
-            if target is not None and mode != self.probes.mode(pid):
-                self.probes.set_mode(target, mode)
+        self.budgets.set(pid, cpu_percent)
 
     def subscribed(self, pid):
         return self.attachments.subscribed(pid)
@@ -161,7 +121,7 @@ class Tracer:
         """The Window (model.numbers) since the previous collect (and, for targets
         with an overhead budget, their probe mode for the next one)."""
         window = self.collector.collect(now=now)
-        self._govern(window)
+        self.budgets.govern(window)
         return window
 
     def build(self, window, *, topics=None):
@@ -178,18 +138,8 @@ class Tracer:
                 node=target.node, pid=key.pid, host=target.host, topic=key.topic,
                 window_s=window.window_s, numbers=numbers, missing=target.missing,
                 audited=key.pid in self.attachments.audited, publisher_names=names,
-                transport_note=note, overhead=self.overhead(key.pid)))
+                transport_note=note, overhead=self.budgets.overhead(key.pid)))
         return result
-
-    def overhead(self, pid):
-        """The budget's state for a breakdown of `pid`, or None (no budget). The mode is
-        the one this window was measured in."""
-        governor = self.budgets.get(pid)
-        if governor is None:
-            return None
-        return Overhead(mode=self._measured_in.get(pid, self.probes.mode(pid)),
-                        budget_percent=governor.cpu_percent,
-                        estimate_percent=governor.estimate_percent, reason=governor.reason)
 
     def _transport_note(self):
         notes = sorted(self.publisher_notes.items())

@@ -63,9 +63,9 @@ def calibrate(probes, *, calls=20000, rounds=2):
         proc.stdout.readline()                        # "ready <pid>"
         untraced = min(run_loop(proc)['wall_ns'] for _ in range(rounds))
         probes.attach_calibration(proc.pid, path, address)
-        probes.calibration_span()
+        probes.tables.calibration_span()
         traced = min(run_loop(proc)['wall_ns'] for _ in range(rounds))
-        span_sum, span_count = probes.calibration_span()
+        span_sum, span_count = probes.tables.calibration_span()
     finally:
         probes.detach(proc.pid)
         proc.stdin.close()
@@ -75,5 +75,5 @@ def calibrate(probes, *, calls=20000, rounds=2):
     inner_ns = max(0.0, span_sum / span_count - untraced_ns) if span_count else 0.0
     result = Calibration(pair_ns=pair_ns, inner_ns=min(inner_ns, pair_ns),
                          untraced_ns=untraced_ns, calls=calls)
-    probes.set_calibration(pair_ns=result.pair_ns, inner_ns=result.inner_ns)
+    probes.tables.set_calibration(pair_ns=result.pair_ns, inner_ns=result.inner_ns)
     return result

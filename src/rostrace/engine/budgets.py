@@ -1,0 +1,72 @@
+"""Overhead budgets of attached subscribers: each window, the cost rostrace estimates
+it put on each budgeted process, and the probe mode for the next window
+(model/budget.py decides; this applies it to the program)."""
+from ..errors import RostraceError
+from ..model.budget import Activity, BudgetGovernor, Costs, Overhead
+
+UNCALIBRATED_TRAP_NS = 2000.0   # one uprobe trap when start-up calibration was skipped
+
+
+class Budgets:
+    def __init__(self, probes, attachments, procfs, calibration):
+        self.probes = probes
+        self.attachments = attachments
+        self.procfs = procfs
+        self.calibration = calibration
+        self.governors = {}         # pid -> BudgetGovernor
+        self._activity = {}         # pid -> procfs.activity() at the last window
+        self._measured_in = {}      # pid -> the budget mode of the last window
+
+    def set(self, pid, cpu_percent):
+        if pid not in self.attachments.subscribers:
+            raise RostraceError(f'pid {pid} is not traced: no budget to set')
+        self.governors[pid] = BudgetGovernor(cpu_percent)
+        self._activity[pid] = self.procfs.activity(pid)
+        self.probes.tables.handler_costs()      # the kernel times the handlers from now
+
+    def forget(self, pid):
+        self.governors.pop(pid, None)
+        self._activity.pop(pid, None)
+        self._measured_in.pop(pid, None)
+
+    def govern(self, window):
+        """Every budgeted target's mode for the next window, from this one."""
+        if not self.governors:
+            return
+        trap_ns = self.calibration.pair_ns / 2 if self.calibration else UNCALIBRATED_TRAP_NS
+        costs = Costs(trap_ns=trap_ns, handler_ns=self.probes.tables.handler_costs())
+        for pid, governor in list(self.governors.items()):
+            activity = self._activity_in(pid, window)
+            if activity is None:
+                continue                            # gone: the next attach pass forgets it
+            self._measured_in[pid] = self.probes.mode(pid)
+            mode = governor.update(activity, costs)
+            target = self.attachments.subscribers.get(pid)
+            if target is not None and mode != self.probes.mode(pid):
+                self.probes.set_mode(target, mode)
+
+    def _activity_in(self, pid, window):
+        try:
+            now = self.procfs.activity(pid)
+        except RostraceError:
+            return None
+        before, self._activity[pid] = self._activity.get(pid, now), now
+        activity = Activity(window_s=window.window_s, wakeups=now[0] - before[0],
+                            switches=now[0] + now[1] - before[0] - before[1],
+                            faults=now[2] - before[2])
+        for key, numbers in window.topics.items():
+            if key.pid == pid:
+                activity.received += numbers.received
+                activity.processed += numbers.processed
+                activity.dropped += numbers.dropped
+        return activity
+
+    def overhead(self, pid):
+        """The budget's state for a breakdown of `pid`, or None (no budget). The mode is
+        the one this window was measured in."""
+        governor = self.governors.get(pid)
+        if governor is None:
+            return None
+        return Overhead(mode=self._measured_in.get(pid, self.probes.mode(pid)),
+                        budget_percent=governor.cpu_percent,
+                        estimate_percent=governor.estimate_percent, reason=governor.reason)

@@ -1,0 +1,197 @@
+"""The BPF program's maps as Python reads and writes them (layouts: abi.py, generated
+from bpf/rostrace.h): per-process flags, calibration, registered connections, the
+window's aggregates, counters."""
+import ctypes
+import time
+
+from ..model.decode import (HIT_NAMES, LOST_NAMES, decode_links, decode_window,
+                            queue_stat_records)
+from . import abi, links
+from .uprobes import close_fd
+
+# Per-process sets in common.c, by the probe points that put a process in them.
+TRACED, PUBLISHERS, AUDITED = b'traced_tgids', b'publisher_tgids', b'audited_tgids'
+# A handler runs for microseconds; a vCPU the host preempts may hold one for longer.
+WRITERS_WAIT_S = 0.2
+
+
+class KernelTables:
+    def __init__(self, bpf, syscall_name):
+        self.bpf = bpf
+        self._syscall_name = syscall_name
+        self._generation = 0
+        self._conn_id = 0        # the last connection id given to the kernel (conn_ids)
+        self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
+        self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
+        self.set_calibration(pair_ns=0, inner_ns=0)
+        init = abi.QueueStats()
+        for stat in init.rec:
+            stat.min_ns = 2**64 - 1
+        bpf[b'qstats_init'][ctypes.c_int(0)] = init
+
+    def close(self):
+        if self._stats_fd is not None and self._stats_fd >= 0:
+            close_fd(self._stats_fd)
+
+    # -- per process --------------------------------------------------------------------
+    def add_flag(self, table, pid, flag):
+        key = ctypes.c_uint(pid)
+        self.bpf[table][key] = ctypes.c_ubyte(self._flags(table, pid, 0) | flag)
+
+    def set_flag(self, pid, flag, on):
+        """Flag `flag` of a traced process (traced_tgids) on or off."""
+        flags = self._flags(TRACED, pid, None)
+        if flags is not None:
+            self.bpf[TRACED][ctypes.c_uint(pid)] = ctypes.c_ubyte(
+                (flags | flag) if on else (flags & ~flag))
+
+    def _flags(self, table, pid, default):
+        try:
+            return self.bpf[table][ctypes.c_uint(pid)].value
+        except KeyError:
+            return default
+
+    def set_socket_reads(self, pid, needed):
+        """Whether the recvfrom tracepoint records which socket filled which buffer in
+        subscriber `pid` (needed while any of its queues may be matched)."""
+        self.set_flag(pid, abi.TGID_NO_ORIGIN, not needed)
+
+    def set_matchable(self, pid, queue, matchable):
+        """Whether the messages of queue `queue` of `pid` are fingerprinted and sent to
+        user space as transport events (by default they are)."""
+        key = abi.ObjectKey(tgid=pid, object=queue)
+        if matchable:
+            _delete(self.bpf[b'unmatchable'], key)
+        else:
+            self.bpf[b'unmatchable'][key] = ctypes.c_ubyte(1)
+
+    def set_call_site(self, pid, lo, hi, reg):
+        self.bpf[b'call_sites'][ctypes.c_uint(pid)] = abi.CallSite(lo, hi, reg, 0)
+
+    def queue_register(self, pid):
+        """The learned enum saved_register of `pid`, or None."""
+        try:
+            reg = self.bpf[b'call_sites'][ctypes.c_uint(pid)].reg
+        except KeyError:
+            return None
+        return None if reg == abi.REG_UNKNOWN else reg
+
+    def forget(self, pid, *, call_site=True):
+        """Everything the maps hold of `pid` as a process (not its window's numbers)."""
+        for name in (TRACED, PUBLISHERS, AUDITED) + ((b'call_sites',) if call_site else ()):
+            _delete(self.bpf[name], ctypes.c_uint(pid))
+
+    # -- connections --------------------------------------------------------------------
+    def register_connection(self, subscriber, publisher):
+        """Both ends of one TCP connection, (pid, fd) each: from now on the kernel
+        matches its messages (transport.c). The subscriber's end is written first, so
+        a message is matched by the kernel only once its send was recorded there."""
+        self._conn_id += 1
+        ids = self.bpf[b'conn_ids']
+        for pid, fd in (subscriber, publisher):
+            ids[abi.SockKey(tgid=pid, fd=fd)] = ctypes.c_uint(self._conn_id)
+
+    def unregister_connection(self, *ends):
+        for pid, fd in ends:
+            _delete(self.bpf[b'conn_ids'], abi.SockKey(tgid=pid, fd=fd))
+
+    # -- calibration and costs ----------------------------------------------------------
+    def set_calibration(self, *, pair_ns, inner_ns):
+        calib = self.bpf[b'calib']
+        calib[ctypes.c_int(0)] = ctypes.c_ulonglong(int(pair_ns))
+        calib[ctypes.c_int(1)] = ctypes.c_ulonglong(int(inner_ns))
+
+    def calibration_span(self):
+        span = self.bpf[b'calib_span']
+        total, count = span[ctypes.c_int(0)].value, span[ctypes.c_int(1)].value
+        span.clear()
+        return total, count
+
+    def hits(self):
+        """Probe hits so far per handler (summed over CPUs), for cost accounting:
+        {'push': n, 'call': n, ...} (enum hit of rostrace.h)."""
+        table = self.bpf[b'hits']
+        return {name: sum(table.getvalue(ctypes.c_int(i))) for i, name in HIT_NAMES.items()}
+
+    def handler_costs(self):
+        """{handler name: mean ns per run} of every loaded program, as the kernel timed
+        them since this was first called (it turns the kernel's timing on: one clock
+        read each side of every BPF run); {} where the kernel cannot time them."""
+        if self._stats_fd is None:
+            try:
+                self._stats_fd = links.enable_run_time_stats()
+            except OSError:
+                self._stats_fd = -1
+        if self._stats_fd < 0:
+            return {}
+        out = {}
+        for name, fn in self.bpf.funcs.items():
+            runs, ns = program_runs(fn.fd)
+            if runs:
+                out[name.decode()] = ns / runs
+        return out
+
+    def lost(self):
+        """{'events': n, 'stats': n, 'hist': n}: what the kernel could not record since
+        the previous call (a full ring buffer or map; enum lost_kind of rostrace.h)."""
+        table = self.bpf[b'lost']
+        out = {}
+        for kind, name in LOST_NAMES.items():
+            n = table[ctypes.c_int(kind)].value
+            if n:
+                table[ctypes.c_int(kind)] = ctypes.c_ulonglong(0)
+            out[name] = n
+        return out
+
+    # -- the window ---------------------------------------------------------------------
+    def collect(self):
+        """([QueueRow], [PublicationRow]) since the previous collect (and, in
+        `kernel_links`, {LinkId: MatchedLink} of the links matched in the kernel). The
+        kernel writes the other generation meanwhile; the old one is read once no
+        handler writes it any more (record() in common.c), so no sample falls between
+        two windows."""
+        old = self._generation
+        self._generation = 1 - old
+        self.bpf[b'generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
+        writers = self.bpf[b'writers']
+        deadline = time.monotonic() + WRITERS_WAIT_S
+        while writers[ctypes.c_int(old)].value and time.monotonic() < deadline:
+            time.sleep(0.0001)
+        stats = (drain(self.bpf[f'stats{old}'.encode()]) +
+                 queue_stat_records(drain(self.bpf[f'qstats{old}'.encode()])))
+        queues, publications = decode_window(stats, drain(self.bpf[f'hist{old}'.encode()]),
+                                             syscall_name=self._syscall_name)
+        self.kernel_links = decode_links(drain(self.bpf[f'lstats{old}'.encode()]),
+                                         drain(self.bpf[f'lhist{old}'.encode()]))
+        return queues, publications
+
+
+def _delete(table, key):
+    try:
+        del table[key]
+    except KeyError:
+        pass
+
+
+def program_runs(fd):
+    """(run_cnt, run_time_ns) of the BPF program behind `fd` of this process."""
+    fields = {}
+    try:
+        with open(f'/proc/self/fdinfo/{fd}') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                fields[key] = value.strip()
+    except OSError:
+        return 0, 0
+    return int(fields.get('run_cnt', 0)), int(fields.get('run_time_ns', 0))
+
+
+def drain(table):
+    """Every (key, value) of a BPF hash map, which is left empty."""
+    try:
+        return list(table.items_lookup_and_delete_batch())
+    except Exception:         # kernels or BCC builds without batch operations
+        items = list(table.items())
+        for k, _ in items:
+            _delete(table, k)
+        return items
