@@ -99,7 +99,7 @@ def markdown(results):
             out.append(f'| {x["topics"]} topics at 1 Hz | {fmt(x["cpu_percent"], "", 2)} | '
                        f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
         for x in s['nodes']:
-            out.append(f'| {x["nodes"]} nodes, 1 topic each | {fmt(x["cpu_percent"], "", 2)} | '
+            out.append(f'| {x["nodes"]} nodes, {x.get("topics_per_node", 1)} topics each | {fmt(x["cpu_percent"], "", 2)} | '
                        f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
         out.append('')
     f = results.get('first_breakdown')

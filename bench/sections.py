@@ -225,6 +225,9 @@ def _many(bench, role, name, *, topics, rate, prefix):
                                                        'rate': rate, 'prefix': prefix})
 
 
+NODE_TOPICS = 10
+
+
 def monitor_scale(bench):
     ros = bench.ros
     out = {'rate': [], 'topics': [], 'nodes': []}
@@ -247,17 +250,18 @@ def monitor_scale(bench):
         out['topics'].append({'topics': topics, **r})
         ros.stop(pub)
         ros.stop(sub)
-    for nodes in (1, 10, 100):
+    for nodes in (1, 10, 100):                         # x NODE_TOPICS topics each
         prefix = f'/nodes{nodes}'
         group = uniq('nodes')
         subs = [ros.node('many_topics', f'{group}_sub_{i}', wait=False,
-                         params={'role': 'subscriber', 'topics': 1, 'prefix': prefix})
+                         params={'role': 'subscriber', 'topics': NODE_TOPICS, 'prefix': prefix})
                 for i in range(nodes)]
         for i in range(nodes):
             ros.wait_node(f'/{group}_sub_{i}', timeout=120)
-        pub = _many(bench, 'publisher', uniq('nodes_pub'), topics=1, rate=10, prefix=prefix)
+        pub = _many(bench, 'publisher', uniq('nodes_pub'), topics=NODE_TOPICS, rate=10,
+                    prefix=prefix)
         r = _monitor_run(bench, f'/{group}_sub_*', nodes)
-        out['nodes'].append({'nodes': nodes, **r})
+        out['nodes'].append({'nodes': nodes, 'topics_per_node': NODE_TOPICS, **r})
         ros.stop(pub)
         for s in subs:
             ros.stop(s)

@@ -114,7 +114,6 @@ def test_publication_rows_are_told_apart_by_their_record_enum():
 def test_one_value_per_queue_unfolds_into_its_written_records():
     """struct queue_stats (every record of a queue in one kernel value) -> the records
     written in the window; drops a push guessed and a later push retracted cancel."""
-    from rostrace.model.decode import queue_stat_records
     value = abi.QueueStats()
     for stat in value.rec:
         stat.min_ns = 2**64 - 1                         # as user space initializes it
@@ -123,12 +122,14 @@ def test_one_value_per_queue_unfolds_into_its_written_records():
     value.rec[abi.COUNT_DROPS_RETRACTED] = abi.StatVal(count=1, sum_ns=1, min_ns=1, max_ns=1)
     value.rec[abi.STAGE_QUEUING] = abi.StatVal(count=1, sum_ns=3000, min_ns=3000,
                                                max_ns=3000)
-    records = queue_stat_records([(abi.ObjectKey(tgid=PID, object=QUEUE), value)])
-    assert sorted(k.record for k, _ in records) == sorted(
-        [abi.COUNT_RECEIVED, abi.COUNT_DROPPED, abi.COUNT_DROPS_RETRACTED, abi.STAGE_QUEUING])
-    numbers = window((records, []))
+    (row,), _ = decode_window([], [], queue_stats=[(abi.ObjectKey(tgid=PID, object=QUEUE),
+                                                    value)])
+    numbers = row.numbers
+    assert (row.pid, row.queue) == (PID, QUEUE)
     assert (numbers.received, numbers.dropped) == (5, 1)
-    assert numbers.stages['queuing'].count == 1
+    stage = numbers.stages['queuing']
+    assert (stage.count, stage.sum_ns, stage.min_ns, stage.max_ns) == (1, 3000, 3000, 3000)
+    assert set(numbers.stages) == {'queuing'}           # unwritten records are not rows
 
 
 def test_zero_durations_have_no_kernel_bucket_and_count_as_bucket_zero():

@@ -54,7 +54,11 @@ class WindowCollector:
                 continue
             topic = topics[pid, queue] = self.names.topic('queue', target, queue)
             topic = topic or f'<unresolved queue 0x{queue:x}>'
-            window.topics.setdefault(TopicKey(pid, topic), TopicNumbers()).merge(numbers)
+            key = TopicKey(pid, topic)
+            if key in window.topics:        # several queues of one topic in one process
+                window.topics[key].merge(numbers)
+            else:
+                window.topics[key] = numbers
         self._mark_unmatchable(topics)
         self.matcher.feed(self.program.events())
         if self.connections is not None:

@@ -4,6 +4,8 @@ rows: one QueueRow per SubscriptionQueue, one PublicationRow per Publication. [p
 Which object a key names is decided by its record's enum in rostrace.h
 (queue_record or publication_record), never by which names a row happens to hold.
 """
+import struct
+
 from ..probes import abi
 from .histogram import Accumulator
 from .matching import LinkId, MatchedLink
@@ -34,21 +36,20 @@ LOST_NAMES = {value: member[len('LOST_'):].lower() for member, value in abi.LOST
               if member != 'LOST_COUNT'}
 
 
-def _add_queue_record(numbers, record, value, syscall_name):
+def _add_queue_record(numbers, record, count, sum_ns, min_ns, max_ns, syscall_name):
     kind, name = QUEUE_RECORDS.get(record, (None, None))
     if kind == 'STAGE':
-        numbers.stages[name] = Accumulator(value.count, value.sum_ns, value.min_ns,
-                                           value.max_ns)
+        numbers.stages[name] = Accumulator(count, sum_ns, min_ns, max_ns)
     elif name == 'drops_retracted':     # a drop guessed at a push that did not drop
-        numbers.dropped -= value.count
+        numbers.dropped -= count
     elif kind == 'COUNT':
-        setattr(numbers, name, getattr(numbers, name) + value.count)
+        setattr(numbers, name, getattr(numbers, name) + count)
     elif kind == 'SUM':
-        numbers.sums[name] = CallbackSum(callbacks=value.count, events=value.sum_ns)
+        numbers.sums[name] = CallbackSum(callbacks=count, events=sum_ns)
     elif kind == 'GAUGE':
-        setattr(numbers, name, value.sum_ns)
+        setattr(numbers, name, sum_ns)
     elif record >= abi.SYSCALL_BASE:
-        numbers.syscalls[syscall_name(record - abi.SYSCALL_BASE)] = value.count
+        numbers.syscalls[syscall_name(record - abi.SYSCALL_BASE)] = count
 
 
 def _add_publication_record(numbers, record, value):
@@ -60,16 +61,15 @@ def _add_publication_record(numbers, record, value):
         numbers.published = value.count
 
 
-def queue_stat_records(queue_stats):
-    """[(ObjectKey, QueueStats)] (one value per queue) -> [(StatKey, StatVal)] of the
-    records written in the window (count > 0), as decode_window() takes them."""
-    out = []
-    for key, value in queue_stats:
-        for record, stat in enumerate(value.rec):
-            if stat.count:
-                out.append((abi.StatKey(tgid=key.tgid, record=record, object=key.object),
-                            stat))
-    return out
+# struct queue_stats as u64s: QUEUE_RECORD_SLOTS x (count, sum_ns, min_ns, max_ns)
+_QUEUE_STATS = struct.Struct(f'<{4 * abi.QUEUE_RECORD_SLOTS}Q')
+
+
+def _queue_records(value):
+    """struct queue_stats (every record of one queue) -> [(record, count, sum_ns, min_ns,
+    max_ns)] of the records written in the window (count > 0)."""
+    v = _QUEUE_STATS.unpack(bytes(value))
+    return [(i // 4, *v[i:i + 4]) for i in range(0, len(v), 4) if v[i]]
 
 
 LINK_RECORDS = {abi.LINK_PUBLISH_QUEUE: 'publish_queue', abi.LINK_TRANSPORT: 'transport',
@@ -104,17 +104,23 @@ def decode_links(link_stats, link_hists):
     return links
 
 
-def decode_window(stats, hists, *, syscall_name=str):
-    """stats: [(StatKey, StatVal)], hists: [(HistKey, count)] of one generation ->
-    ([QueueRow], [PublicationRow]). `syscall_name(number)` names audited syscalls."""
+def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
+    """stats: [(StatKey, StatVal)], hists: [(HistKey, count)], queue_stats: [(ObjectKey,
+    QueueStats)] (one value per queue) of one generation -> ([QueueRow],
+    [PublicationRow]). `syscall_name(number)` names audited syscalls."""
     queues, publications = {}, {}
+    for key, value in queue_stats:
+        numbers = queues.setdefault((key.tgid, key.object), TopicNumbers())
+        for record in _queue_records(value):
+            _add_queue_record(numbers, *record, syscall_name)
     for key, value in stats:
         if key.record in PUBLICATION_RECORDS:
             numbers = publications.setdefault((key.tgid, key.object), PublicationNumbers())
             _add_publication_record(numbers, key.record, value)
         else:
             numbers = queues.setdefault((key.tgid, key.object), TopicNumbers())
-            _add_queue_record(numbers, key.record, value, syscall_name)
+            _add_queue_record(numbers, key.record, value.count, value.sum_ns, value.min_ns,
+                              value.max_ns, syscall_name)
     for key, count in hists:
         acc = _histogram_owner(queues, publications, key)
         if acc is not None:

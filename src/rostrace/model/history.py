@@ -11,7 +11,8 @@ class WindowHistory:
         self._windows = collections.deque()
 
     def add(self, window, *, window_s):
-        """Add the newest Window; return all kept windows merged into a new one."""
+        """Add the newest Window; return all kept windows merged into a new one (or the
+        newest itself when it alone covers `window_s`; Windows are not changed later)."""
         self._windows.append(window)
         kept, covered = collections.deque(), 0.0
         for w in reversed(self._windows):
@@ -20,6 +21,8 @@ class WindowHistory:
             kept.appendleft(w)
             covered += w.window_s
         self._windows = kept
+        if len(kept) == 1:          # the window is one period (the default): as it is
+            return window
         merged = Window(window_s=0.0)
         for w in kept:
             merged.merge(w)

@@ -12,7 +12,10 @@ from ..model.history import WindowHistory
 from ..system.targets import resolve_node
 from ..views.statuses import MonitorState, monitor_statuses
 
-GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running
+GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running, at most ...
+GRAPH_SHARE = 0.05         # ... and at most this share of the time in getSystemState (a
+GRAPH_PERIOD_MAX_S = 5.0   # thousand topics: ~50 ms a call) ... and at least this often
+STATE_MAX_AGE_S = 0.2      # one getSystemState answers every question of one graph step
 PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looked up
 # A graph step starts no new target after this long (the rest wait for the next step),
 # so following a large or slow graph delays a publishing period by at most this plus
@@ -109,6 +112,12 @@ class Monitor:
                 self._attach(node, spec)
         self._follow_publishers(changed=len(self.attached) != attached_before,
                                 deadline=deadline)
+
+    def graph_period(self):
+        """Seconds to the next graph step: GRAPH_PERIOD_S, longer when the master's
+        answer is so large that reading it would take more than GRAPH_SHARE."""
+        spent = self.master.state_call_s
+        return min(max(GRAPH_PERIOD_S, spent / GRAPH_SHARE), GRAPH_PERIOD_MAX_S)
 
     def _follow_publishers(self, *, changed, deadline):
         """Look the publishers of traced topics up once a period, or at once when the
@@ -207,7 +216,7 @@ class Monitor:
             if now >= next_graph:
                 self.reload_if_changed(overrides)
                 self._guarded(self.follow_graph)
-                next_graph = now + GRAPH_PERIOD_S
+                next_graph = now + self.graph_period()
             if now >= next_publish:
                 self._guarded(self.publish)
                 next_publish += 1.0 / self.config.publish_rate

@@ -10,7 +10,7 @@ from ..model.config import ConfigError, load_config
 from ..system.preflight import check_all
 from ..system.rosapi import Master
 from ..views.diagnostics import start_failed_status
-from .monitor import Monitor
+from .monitor import STATE_MAX_AGE_S, Monitor
 
 OVERRIDABLE = ('targets', 'publish_rate', 'window')
 
@@ -64,7 +64,8 @@ def main(argv=None):
         rospy.logerr(str(e))
         _publish_failure(rospy, output, str(e))
         return _fail(e, e.hint, e.exit_code)
-    monitor = Monitor(config, tracer=tracer, master=Master(), publish=output.publish,
+    master = Master(state_max_age_s=STATE_MAX_AGE_S)
+    monitor = Monitor(config, tracer=tracer, master=master, publish=output.publish,
                       config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo)
     rospy.loginfo(f'rostrace_monitor: probe cost {tracer.probe_cost_us:.2f} us per pair; '
                   f'{len(config.targets)} target(s), publishing at {config.publish_rate:g} Hz')

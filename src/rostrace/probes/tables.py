@@ -4,8 +4,7 @@ window's aggregates, counters."""
 import ctypes
 import time
 
-from ..model.decode import (HIT_NAMES, LOST_NAMES, decode_links, decode_window,
-                            queue_stat_records)
+from ..model.decode import HIT_NAMES, LOST_NAMES, decode_links, decode_window
 from . import abi, links
 from .uprobes import close_fd
 
@@ -157,10 +156,10 @@ class KernelTables:
         deadline = time.monotonic() + WRITERS_WAIT_S
         while writers[ctypes.c_int(old)].value and time.monotonic() < deadline:
             time.sleep(0.0001)
-        stats = (drain(self.bpf[f'stats{old}'.encode()]) +
-                 queue_stat_records(drain(self.bpf[f'qstats{old}'.encode()])))
-        queues, publications = decode_window(stats, drain(self.bpf[f'hist{old}'.encode()]),
-                                             syscall_name=self._syscall_name)
+        queues, publications = decode_window(
+            drain(self.bpf[f'stats{old}'.encode()]), drain(self.bpf[f'hist{old}'.encode()]),
+            queue_stats=drain(self.bpf[f'qstats{old}'.encode()]),
+            syscall_name=self._syscall_name)
         self.kernel_links = decode_links(drain(self.bpf[f'lstats{old}'.encode()]),
                                          drain(self.bpf[f'lhist{old}'.encode()]))
         return queues, publications

@@ -155,10 +155,15 @@ def _check_state(state):
 
 
 class Master:
-    """The few master API calls rostrace needs."""
+    """The few master API calls rostrace needs. `state_max_age_s`: how long one answer
+    of getSystemState serves the calls that read it (0: every call asks)."""
 
-    def __init__(self, uri=None):
+    def __init__(self, uri=None, *, state_max_age_s=0.0, clock=time.monotonic):
         self.uri = uri or os.environ.get('ROS_MASTER_URI', 'http://localhost:11311')
+        self.state_max_age_s = state_max_age_s
+        self.clock = clock
+        self._kept = (None, None)       # (when asked, checked system state)
+        self.state_call_s = 0.0         # how long the last getSystemState took
 
     def _call(self, method, *args):
         try:
@@ -168,12 +173,19 @@ class Master:
                                     hint='start roscore or set ROS_MASTER_URI') from None
 
     def _state(self):
+        asked, state = self._kept
+        if state is not None and self.clock() - asked < self.state_max_age_s:
+            return state
+        started = self.clock()
         _, _, state = self._call('getSystemState')
         try:
-            return _check_state(state)
+            state = _check_state(state)
         except ValueError as e:
             raise MasterUnreachable(f'the ROS master at {self.uri} answered a malformed '
                                     f'system state ({e})') from None
+        self.state_call_s = self.clock() - started
+        self._kept = (started, state)
+        return state
 
     def nodes(self):
         return sorted({n for kind in self._state() for _, names in kind for n in names})

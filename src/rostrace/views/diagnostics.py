@@ -28,33 +28,31 @@ def status_name(node, topic=None):
     return f'{PREFIX}: {node} {topic}' if topic else f'{PREFIX}: {node}'
 
 
-def _ms(seconds):
-    return f'{seconds * 1e3:.3f}'
-
-
+# A status is read by people (rqt_runtime_monitor) and kept by diagnostic_aggregator for
+# every topic: per stage its count, mean, p99 and max; the splits as shares of their
+# stage. Every other statistic is on /rostrace/latency.
 def stage_values(breakdown):
     values = [('pid', str(breakdown.pid)), ('window (s)', f'{breakdown.window_s:.3f}'),
               ('received', str(breakdown.received)), ('processed', str(breakdown.processed)),
               ('queued', str(breakdown.queued)),
               ('dropped', str(breakdown.dropped))]
+    stages = breakdown.stages
     for name in ALL_STAGES:
-        s = breakdown.stages.get(name)
-        if s is None:
+        s = stages.get(name)
+        if s is None or name in SPLIT_STAGES:
             continue
         if not s.available:
-            values.append((f'{name}', f'unavailable: {s.reason}'))
-            continue
-        if name in SPLIT_STAGES:    # counted with their stage; the full set is on
-            if s.count:             # /rostrace/latency
-                values += [(f'{name} mean (ms)', _ms(s.mean)), (f'{name} p99 (ms)', _ms(s.p99))]
+            values.append((name, f'unavailable: {s.reason}'))
             continue
         values.append((f'{name} count', str(s.count)))
         if s.count:                 # nothing measured: the count says it all
-            for stat in ('mean', 'p50', 'p90', 'p99', 'max'):
-                values.append((f'{name} {stat} (ms)', _ms(getattr(s, stat))))
-    for splits in SPLITS.values():
-        for split in splits:
-            values.append((f'{split} share (%)', f'{breakdown.share(split) * 100:.1f}'))
+            values += [(f'{name} mean (ms)', f'{s.mean * 1e3:.3f}'),
+                       (f'{name} p99 (ms)', f'{s.p99 * 1e3:.3f}'),
+                       (f'{name} max (ms)', f'{s.max * 1e3:.3f}')]
+    for stage, splits in SPLITS.items():
+        if stages.get(stage) is not None and stages[stage].count:
+            values += [(f'{split} share (%)', f'{breakdown.share(split) * 100:.1f}')
+                       for split in splits]
     for name in PER_CALLBACK:
         values.append((f'{name} per callback', f'{breakdown.per_callback.get(name, 0.0):.2f}'))
     if breakdown.audit is not None:
@@ -68,8 +66,8 @@ def stage_values(breakdown):
         for name in LINK_STAGES:
             s = link.stages.get(name)
             if s is not None and s.available and s.count:
-                for stat in ('mean', 'p99', 'max'):
-                    values.append((f'{who} {name} {stat} (ms)', _ms(getattr(s, stat))))
+                values += [(f'{who} {name} mean (ms)', f'{s.mean * 1e3:.3f}'),
+                           (f'{who} {name} p99 (ms)', f'{s.p99 * 1e3:.3f}')]
     if breakdown.transport_note:
         values.append(('transport note', breakdown.transport_note))
     o = breakdown.overhead
