@@ -196,6 +196,14 @@ class ProcFS:
             return None
         return int(link[8:-1]) if link.startswith('socket:[') else None
 
+    def net_namespace(self, pid):
+        """The network namespace of `pid` (its inode), or None when it cannot be read."""
+        try:
+            link = os.readlink(self.path(pid, 'ns', 'net'))
+        except OSError:
+            return None
+        return int(link[5:-1]) if link.startswith('net:[') else None
+
     def tcp_connections(self, pid):
         """{socket inode: (local (ip, port), remote (ip, port))} of the TCP connections
         in the network namespace of `pid` (IPv4 and IPv6)."""

@@ -1,0 +1,46 @@
+"""SocketTable: (pid, fd) -> TCP connection, one parsed table per network namespace."""
+from rostrace.system.sockets import SocketTable
+
+A = (('127.0.0.1', 40000), ('127.0.0.1', 50000))
+B = (('127.0.0.1', 40001), ('127.0.0.1', 50000))
+
+
+class Procfs:
+    """What SocketTable reads of /proc: fds -> socket inodes, namespaces, tcp tables."""
+
+    def __init__(self):
+        self.fds = {(1, 5): 100, (2, 7): 200, (3, 9): 300}
+        self.namespaces = {1: 4026531840, 2: 4026531840, 3: 4026532000}
+        self.tables = {4026531840: {100: A, 200: B}, 4026532000: {300: A}}
+        self.parsed = []
+
+    def socket_inode(self, pid, fd):
+        return self.fds.get((pid, fd))
+
+    def net_namespace(self, pid):
+        return self.namespaces.get(pid)
+
+    def tcp_connections(self, pid):
+        self.parsed.append(pid)
+        return dict(self.tables[self.namespaces[pid]])
+
+
+def test_processes_of_one_namespace_share_one_parsed_table():
+    procfs = Procfs()
+    table = SocketTable(procfs, clock=lambda: 0.0)
+    assert (table(1, 5), table(2, 7), table(3, 9)) == (A, B, A)
+    assert procfs.parsed == [1, 3]              # one parse per namespace, not per process
+
+
+def test_a_forgotten_process_keeps_its_neighbours_table():
+    procfs = Procfs()
+    table = SocketTable(procfs, clock=lambda: 0.0)
+    table(1, 5)
+    table(2, 7)
+    table.forget(1)
+    procfs.fds[(2, 8)] = 200                    # a new fd of process 2: the same table
+    assert table(2, 8) == B
+    assert procfs.parsed == [1]
+    table.forget(2)
+    table(1, 5)                                 # nobody left in it: parsed again
+    assert procfs.parsed == [1, 1]
