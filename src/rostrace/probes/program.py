@@ -110,7 +110,8 @@ class BpfProgram:
         # BCC attaches every TRACEPOINT_PROBE at load; the per-syscall one is only
         # wanted while a critical target is audited.
         self.bpf.detach_tracepoint(SYS_ENTER)
-        self.tables = KernelTables(self.bpf, lambda n: bcc.syscall.syscall_name(n).decode())
+        self.tables = KernelTables(self.bpf, lambda n: bcc.syscall.syscall_name(n).decode(),
+                                   bcc.libbcc.lib)
         self.uprobes = Uprobes(self.bpf, bcc)
         self._events = TransportEvents(self.bpf)
 

@@ -6,6 +6,7 @@ import time
 
 from ..model.decode import HIT_NAMES, LOST_NAMES, decode_links, decode_window
 from . import abi, links
+from . import drain as drains
 from .uprobes import close_fd
 
 # Per-process sets in common.c, by the probe points that put a process in them.
@@ -15,13 +16,16 @@ WRITERS_WAIT_S = 0.2
 
 
 class KernelTables:
-    def __init__(self, bpf, syscall_name):
+    def __init__(self, bpf, syscall_name, lib):
         self.bpf = bpf
         self._syscall_name = syscall_name
         self._generation = 0
         self._conn_id = 0        # the last connection id given to the kernel (conn_ids)
         self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
         self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
+        self._lib = lib
+        self._drains = {}        # window map name -> drain.Drain
+        self._batch = True       # False once the kernel refused a batch read
         self.set_calibration(pair_ns=0, inner_ns=0)
         init = abi.QueueStats()
         for stat in init.rec:
@@ -156,13 +160,27 @@ class KernelTables:
         deadline = time.monotonic() + WRITERS_WAIT_S
         while writers[ctypes.c_int(old)].value and time.monotonic() < deadline:
             time.sleep(0.0001)
+        take = self._take
         queues, publications = decode_window(
-            drain(self.bpf[f'stats{old}'.encode()]), drain(self.bpf[f'hist{old}'.encode()]),
-            queue_stats=drain(self.bpf[f'qstats{old}'.encode()]),
+            take(f'stats{old}', drains.stat_rows), take(f'hist{old}', drains.hist_rows),
+            queue_stats=take(f'qstats{old}', drains.queue_rows),
             syscall_name=self._syscall_name)
-        self.kernel_links = decode_links(drain(self.bpf[f'lstats{old}'.encode()]),
-                                         drain(self.bpf[f'lhist{old}'.encode()]))
+        self.kernel_links = decode_links(
+            take(f'lstats{old}', lambda d: drains.ctypes_rows(d, abi.LinkKey, abi.LinkStats)),
+            take(f'lhist{old}', lambda d: drains.ctypes_rows(d, abi.LinkHistKey, None)))
         return queues, publications
+
+    def _take(self, name, rows):
+        """Every entry of window map `name`, which is left empty: read in one batch
+        (drain.py), or entry by entry where the kernel has no batch operations."""
+        if self._batch:
+            try:
+                if name not in self._drains:
+                    self._drains[name] = drains.Drain(self.bpf[name.encode()], self._lib)
+                return rows(self._drains[name])
+            except OSError:
+                self._batch = False
+        return drain(self.bpf[name.encode()])
 
 
 def _delete(table, key):

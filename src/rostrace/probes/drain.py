@@ -1,0 +1,96 @@
+"""Emptying the window's BPF hash maps, once per window, at a cost that follows what
+they hold. BCC's items_lookup_and_delete_batch() allocates max_entries keys and values
+on every call and builds a ctypes object per entry; a thousand traced topics fill tens
+of thousands of histogram entries a window. Here each map gets its buffers once, the
+kernel fills them in one BPF_MAP_LOOKUP_AND_DELETE_BATCH, and the bytes are read with
+`struct` into named tuples with the fields of the abi.py structs."""
+import collections
+import ctypes
+import errno
+import os
+import struct
+
+from . import abi
+
+_FORMATS = {ctypes.c_uint32: 'I', ctypes.c_uint64: 'Q', ctypes.c_uint8: 'B'}
+
+
+def _flat(ctype):
+    """A struct of scalar fields (abi.py) -> (struct.Struct, namedtuple type)."""
+    names = [name for name, _ in ctype._fields_]
+    layout = struct.Struct('<' + ''.join(_FORMATS[t] for _, t in ctype._fields_))
+    if layout.size != ctypes.sizeof(ctype):
+        raise ValueError(f'{ctype.__name__}: fields do not cover the struct')
+    return layout, collections.namedtuple(ctype.__name__, names)
+
+
+STAT_KEY = _flat(abi.StatKey)
+HIST_KEY = _flat(abi.HistKey)
+OBJECT_KEY = _flat(abi.ObjectKey)
+STAT_VAL = _flat(abi.StatVal)
+
+
+class Drain:
+    """One BPF hash map (a BCC table), emptied by take()."""
+
+    def __init__(self, table, lib):
+        self._lib = lib
+        self.fd = table.map_fd
+        self.key_size = ctypes.sizeof(table.Key)
+        self.value_size = ctypes.sizeof(table.Leaf)
+        self.capacity = table.max_entries
+        self._keys = ctypes.create_string_buffer(self.key_size * self.capacity)
+        self._values = ctypes.create_string_buffer(self.value_size * self.capacity)
+
+    def take(self):
+        """(keys, values): the bytes of every entry the map held, which is left empty."""
+        token, count, total = ctypes.c_uint32(0), ctypes.c_uint32(0), 0
+        while total < self.capacity:
+            count.value = self.capacity - total
+            failed = self._lib.bpf_lookup_and_delete_batch(
+                self.fd, ctypes.byref(token) if total else None, ctypes.byref(token),
+                ctypes.byref(self._keys, self.key_size * total),
+                ctypes.byref(self._values, self.value_size * total), ctypes.byref(count))
+            code = ctypes.get_errno()
+            total += count.value
+            if failed and code != errno.ENOENT and total == 0:
+                raise OSError(code, f'BPF_MAP_LOOKUP_AND_DELETE_BATCH: {os.strerror(code)}')
+            # Failed after reading some: what was read is returned; the rest stays in
+            # this generation's map and is read with it two windows later.
+            if failed or count.value == 0:     # ENOENT: the whole map was read
+                break
+        return (ctypes.string_at(self._keys, self.key_size * total),
+                ctypes.string_at(self._values, self.value_size * total))
+
+
+def unpack(data, flat):
+    layout, row = flat
+    return [row._make(t) for t in layout.iter_unpack(data)]
+
+
+def stat_rows(drain):
+    keys, values = drain.take()
+    return list(zip(unpack(keys, STAT_KEY), unpack(values, STAT_VAL)))
+
+
+def hist_rows(drain, key=HIST_KEY):
+    keys, values = drain.take()
+    return list(zip(unpack(keys, key), memoryview(values).cast('Q').tolist()))
+
+
+def queue_rows(drain):
+    """[(ObjectKey, bytes of struct queue_stats)] (decode._queue_records reads them)."""
+    keys, values = drain.take()
+    size = drain.value_size
+    return list(zip(unpack(keys, OBJECT_KEY),
+                    (values[i:i + size] for i in range(0, len(values), size))))
+
+
+def ctypes_rows(drain, key_type, value_type):
+    """Nested layouts (links): one ctypes object each; there are few of them."""
+    keys, values = drain.take()
+    ks, vs = drain.key_size, drain.value_size
+    return [(key_type.from_buffer_copy(keys, i * ks),
+             value_type.from_buffer_copy(values, i * vs) if value_type else
+             int.from_bytes(values[i * vs:(i + 1) * vs], 'little'))
+            for i in range(len(keys) // ks)]
