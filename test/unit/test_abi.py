@@ -128,11 +128,11 @@ def test_batch_reads_name_the_same_fields_as_the_structs():
     """probes/drain.py reads window maps as bytes: its rows carry every field of the
     abi.py struct, with its value."""
     from rostrace.probes import drain
-    key = abi.HistKey(tgid=7, record=abi.STAGE_QUEUING, object=0xdeadbeef, bucket=300, pad=0)
+    key = abi.HistKey(tgid=7, record=abi.STAGE_QUEUING, object=0xdeadbeef, group=18, pad=0)
     val = abi.StatVal(count=3, sum_ns=30, min_ns=5, max_ns=20)
     (row,) = drain.unpack(bytes(key), drain.HIST_KEY)
-    assert row == (7, abi.STAGE_QUEUING, 0xdeadbeef, 300, 0)
-    assert (row.tgid, row.record, row.object, row.bucket) == (7, abi.STAGE_QUEUING,
-                                                               0xdeadbeef, 300)
+    assert row == (7, abi.STAGE_QUEUING, 0xdeadbeef, 18, 0)
+    assert (row.tgid, row.record, row.object, row.group) == (7, abi.STAGE_QUEUING,
+                                                              0xdeadbeef, 18)
     (stat,) = drain.unpack(bytes(val), drain.STAT_VAL)
     assert stat._fields == ('count', 'sum_ns', 'min_ns', 'max_ns') and stat == (3, 30, 5, 20)

@@ -77,7 +77,7 @@ LINK_RECORDS = {abi.LINK_PUBLISH_QUEUE: 'publish_queue', abi.LINK_TRANSPORT: 'tr
 
 
 def decode_links(link_stats, link_hists):
-    """[(LinkKey, LinkStats)], [(LinkHistKey, count)] of one generation (links matched
+    """[(LinkKey, LinkStats)], [(LinkHistKey, HistGroup)] of one generation (links matched
     in the kernel, probes/bpf/transport.c) -> {LinkId: MatchedLink}."""
     links = {}
     for key, value in link_stats:
@@ -90,14 +90,12 @@ def decode_links(link_stats, link_hists):
             stat = value.rec[record]
             if stat.count:
                 link.stages[name].add(stat.count, stat.sum_ns, stat.min_ns, stat.max_ns, {})
-    for key, count in link_hists:
+    for key, counts in link_hists:
         k = key.link
         link = links.get(LinkId(k.pub_tgid, k.publication, k.sub_tgid, k.queue, bool(k.intra)))
         name = LINK_RECORDS.get(key.record)
         if link is not None and name:
-            acc = link.stages[name]
-            acc.buckets[key.bucket] = acc.buckets.get(key.bucket, 0) + getattr(count, 'value',
-                                                                                count)
+            add_group(link.stages[name].buckets, key.group, counts)
     for link in links.values():
         for acc in link.stages.values():
             _zero_bucket(acc)
@@ -105,7 +103,7 @@ def decode_links(link_stats, link_hists):
 
 
 def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
-    """stats: [(StatKey, StatVal)], hists: [(HistKey, count)], queue_stats: [(ObjectKey,
+    """stats: [(StatKey, StatVal)], hists: [(HistKey, HistGroup)], queue_stats: [(ObjectKey,
     QueueStats)] (one value per queue) of one generation -> ([QueueRow],
     [PublicationRow]). `syscall_name(number)` names audited syscalls."""
     queues, publications = {}, {}
@@ -121,10 +119,10 @@ def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
             numbers = queues.setdefault((key.tgid, key.object), TopicNumbers())
             _add_queue_record(numbers, key.record, value.count, value.sum_ns, value.min_ns,
                               value.max_ns, syscall_name)
-    for key, count in hists:
+    for key, counts in hists:
         acc = _histogram_owner(queues, publications, key)
         if acc is not None:
-            acc.buckets[key.bucket] = getattr(count, 'value', count)
+            add_group(acc.buckets, key.group, counts)
     for numbers in queues.values():
         numbers.dropped = max(numbers.dropped, 0)   # retracted in the window after its guess
         for acc in numbers.stages.values():
@@ -133,6 +131,15 @@ def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
         _zero_bucket(numbers.serialization)
     return ([QueueRow(pid, queue, n) for (pid, queue), n in queues.items()],
             [PublicationRow(pid, pub, n) for (pid, pub), n in publications.items()])
+
+
+def add_group(buckets, group, counts):
+    """One histogram entry (struct hist_group: HIST_GROUP bucket counts from bucket
+    group * HIST_GROUP on; a ctypes HistGroup or its counts) into {bucket: count}."""
+    base = group * abi.HIST_GROUP
+    for i, n in enumerate(getattr(counts, 'n', counts)):
+        if n:
+            buckets[base + i] = buckets.get(base + i, 0) + n
 
 
 def _zero_bucket(acc):

@@ -175,6 +175,12 @@ ORIGIN_KIND = {
     'KIND_INTRA': KIND_INTRA,
 }
 
+# enum hist_shape
+HIST_GROUP = 16
+HIST_SHAPE = {
+    'HIST_GROUP': HIST_GROUP,
+}
+
 # enum fingerprint_size
 FP_HEAD = 24
 FP_TAIL = 8
@@ -218,8 +224,15 @@ class HistKey(ctypes.Structure):
         ('tgid', ctypes.c_uint32),
         ('record', ctypes.c_uint32),
         ('object', ctypes.c_uint64),
-        ('bucket', ctypes.c_uint32),
+        ('group', ctypes.c_uint32),
         ('pad', ctypes.c_uint32),
+    ]
+
+
+class HistGroup(ctypes.Structure):
+    """struct hist_group"""
+    _fields_ = [
+        ('n', ctypes.c_uint32 * 16),
     ]
 
 
@@ -272,7 +285,7 @@ class LinkHistKey(ctypes.Structure):
     _fields_ = [
         ('link', LinkKey),
         ('record', ctypes.c_uint32),
-        ('bucket', ctypes.c_uint32),
+        ('group', ctypes.c_uint32),
     ]
 
 

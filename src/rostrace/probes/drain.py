@@ -73,9 +73,13 @@ def stat_rows(drain):
     return list(zip(unpack(keys, STAT_KEY), unpack(values, STAT_VAL)))
 
 
-def hist_rows(drain, key=HIST_KEY):
+def hist_rows(drain):
+    """[(HistKey row, [HIST_GROUP bucket counts])]."""
     keys, values = drain.take()
-    return list(zip(unpack(keys, key), memoryview(values).cast('Q').tolist()))
+    counts = memoryview(values).cast('I').tolist()
+    group = abi.HIST_GROUP
+    return list(zip(unpack(keys, HIST_KEY),
+                    (counts[i:i + group] for i in range(0, len(counts), group))))
 
 
 def queue_rows(drain):
@@ -90,7 +94,5 @@ def ctypes_rows(drain, key_type, value_type):
     """Nested layouts (links): one ctypes object each; there are few of them."""
     keys, values = drain.take()
     ks, vs = drain.key_size, drain.value_size
-    return [(key_type.from_buffer_copy(keys, i * ks),
-             value_type.from_buffer_copy(values, i * vs) if value_type else
-             int.from_bytes(values[i * vs:(i + 1) * vs], 'little'))
+    return [(key_type.from_buffer_copy(keys, i * ks), value_type.from_buffer_copy(values, i * vs))
             for i in range(len(keys) // ks)]

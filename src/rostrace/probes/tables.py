@@ -167,7 +167,7 @@ class KernelTables:
             syscall_name=self._syscall_name)
         self.kernel_links = decode_links(
             take(f'lstats{old}', lambda d: drains.ctypes_rows(d, abi.LinkKey, abi.LinkStats)),
-            take(f'lhist{old}', lambda d: drains.ctypes_rows(d, abi.LinkHistKey, None)))
+            take(f'lhist{old}', lambda d: drains.ctypes_rows(d, abi.LinkHistKey, abi.HistGroup)))
         return queues, publications
 
     def _take(self, name, rows):

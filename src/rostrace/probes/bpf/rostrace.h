@@ -131,13 +131,19 @@ enum origin_kind {
     KIND_INTRA = 2,             /* delivered inside the publishing process */
 };
 
+enum hist_shape {
+    HIST_GROUP = 16,            /* buckets per histogram entry: one power of two's
+                                 * sub-buckets, so a window's entries follow the powers
+                                 * of two its values span, not every sub-bucket hit */
+};
+
 enum fingerprint_size {
     FP_HEAD = 24,               /* bytes of a message's start that identify it */
     FP_TAIL = 8,                /* ... and of its end */
 };
 
 #ifndef HIST_ENTRIES
-#define HIST_ENTRIES 65536
+#define HIST_ENTRIES 16384
 #endif
 #ifndef STAT_ENTRIES
 #define STAT_ENTRIES 16384
@@ -178,8 +184,13 @@ struct hist_key {
     u32 tgid;
     u32 record;
     u64 object;
-    u32 bucket;             /* bucket_of(value_ns) */
+    u32 group;              /* bucket_of(value_ns) / HIST_GROUP */
     u32 pad;
+};
+
+/* The counts of one histogram entry's buckets: n[bucket_of(value_ns) % HIST_GROUP]. */
+struct hist_group {
+    u32 n[HIST_GROUP];
 };
 
 struct stat_val {
@@ -219,7 +230,7 @@ struct link_stats {
 struct link_hist_key {
     struct link_key link;
     u32 record;             /* enum link_record */
-    u32 bucket;
+    u32 group;              /* as in hist_key */
 };
 
 /* Identifies a message's bytes across processes: its length, first FP_HEAD bytes

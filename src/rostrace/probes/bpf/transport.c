@@ -69,8 +69,8 @@ BPF_HASH(conn_ids, struct sock_key, u32, 16384);                /* written by us
 BPF_TABLE("lru_hash", struct sent_key, struct sent_msg, sent_msgs, 65536);
 BPF_HASH(lstats0, struct link_key, struct link_stats, STAT_ENTRIES);
 BPF_HASH(lstats1, struct link_key, struct link_stats, STAT_ENTRIES);
-BPF_HASH(lhist0, struct link_hist_key, u64, HIST_ENTRIES);
-BPF_HASH(lhist1, struct link_hist_key, u64, HIST_ENTRIES);
+BPF_HASH(lhist0, struct link_hist_key, struct hist_group, HIST_ENTRIES);
+BPF_HASH(lhist1, struct link_hist_key, struct hist_group, HIST_ENTRIES);
 
 /* The link's value in generation g (created on first use), or 0. */
 static __always_inline struct link_stats *link_stats_of(u32 g, struct link_key *lk)
@@ -93,11 +93,13 @@ static __always_inline void link_add(struct link_stats *ls, u32 g, struct link_k
     stat_add(s, value_ns);
     if (rec < LINK_PUBLISH_QUEUE || !value_ns)
         return;             /* counts have no histogram; zeros are what buckets miss */
-    struct link_hist_key hk = {.link = *lk, .record = rec, .bucket = bucket_of(value_ns)};
-    u64 one = 0;
-    u64 *c = g ? lhist1.lookup_or_try_init(&hk, &one) : lhist0.lookup_or_try_init(&hk, &one);
-    if (c)
-        __sync_fetch_and_add(c, 1);
+    u32 bucket = bucket_of(value_ns);
+    struct hist_group init = {};
+    struct link_hist_key hk = {.link = *lk, .record = rec, .group = bucket / HIST_GROUP};
+    struct hist_group *h = g ? lhist1.lookup_or_try_init(&hk, &init)
+                             : lhist0.lookup_or_try_init(&hk, &init);
+    if (h)
+        __sync_fetch_and_add(&h->n[hist_slot(bucket)], 1);
     else
         lose(LOST_HIST);
 }
