@@ -115,7 +115,11 @@ def test_deserialization_grows_along_payload_ladder(ros, tmp_path):
     means = [sum(mean_by_size[s]) / len(mean_by_size[s]) for s in sizes]
     print('\ndeserialization median by size: ' + ', '.join(
         f'{s} B: {m * 1e6:.1f} us' for s, m in zip(sizes, means)))
-    assert means == sorted(means) and means[-1] > 10 * means[0], means
+    # 1 KiB and 64 KiB both take ~10-40 us here, mostly fixed cost (a cold cache, the
+    # allocation): their order is noise (a clean run had 37 vs 22 us). From 64 KiB on,
+    # the copy dominates and each step must be slower; 8 MiB more than 10x 1 KiB.
+    assert means[1:] == sorted(means[1:]) and means[2] > means[0], means
+    assert means[-1] > 10 * means[0], means
 
 
 def test_multi_threaded_spinner_and_custom_queue(ros, tmp_path):
