@@ -5,6 +5,8 @@ from ..errors import RostraceError
 from ..model.budget import Activity, BudgetGovernor, Costs, Overhead
 
 UNCALIBRATED_TRAP_NS = 2000.0   # one uprobe trap when start-up calibration was skipped
+TIMED_WINDOWS = 2       # windows in which the kernel times the handlers ...
+TIMING_PERIOD = 60      # ... out of every this many: timing costs every BPF run
 
 
 class Budgets:
@@ -16,25 +18,33 @@ class Budgets:
         self.governors = {}         # pid -> BudgetGovernor
         self._activity = {}         # pid -> procfs.activity() at the last window
         self._measured_in = {}      # pid -> the budget mode of the last window
+        self._handler_ns = {}       # BPF handler -> ns per run, as last timed
+        self._window = 0            # windows since the last budget was set
 
     def set(self, pid, cpu_percent):
         if pid not in self.attachments.subscribers:
             raise RostraceError(f'pid {pid} is not traced: no budget to set')
         self.governors[pid] = BudgetGovernor(cpu_percent)
         self._activity[pid] = self.procfs.activity(pid)
-        self.probes.tables.handler_costs()      # the kernel times the handlers from now
+        self._window = 0
+        self.probes.tables.time_handlers(True)
 
     def forget(self, pid):
         self.governors.pop(pid, None)
         self._activity.pop(pid, None)
         self._measured_in.pop(pid, None)
+        if not self.governors:
+            self.probes.tables.time_handlers(False)
 
     def govern(self, window):
         """Every budgeted target's mode for the next window, from this one."""
         if not self.governors:
             return
         trap_ns = self.calibration.pair_ns / 2 if self.calibration else UNCALIBRATED_TRAP_NS
-        costs = Costs(trap_ns=trap_ns, handler_ns=self.probes.tables.handler_costs())
+        self._handler_ns = self.probes.tables.handler_costs() or self._handler_ns
+        costs = Costs(trap_ns=trap_ns, handler_ns=self._handler_ns)
+        self._window += 1
+        self.probes.tables.time_handlers(self._window % TIMING_PERIOD < TIMED_WINDOWS)
         for pid, governor in list(self.governors.items()):
             activity = self._activity_in(pid, window)
             if activity is None:

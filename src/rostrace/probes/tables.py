@@ -117,15 +117,9 @@ class KernelTables:
         return {name: sum(table.getvalue(ctypes.c_int(i))) for i, name in HIT_NAMES.items()}
 
     def handler_costs(self):
-        """{handler name: mean ns per run} of every loaded program, as the kernel timed
-        them since this was first called (it turns the kernel's timing on: one clock
-        read each side of every BPF run); {} where the kernel cannot time them."""
-        if self._stats_fd is None:
-            try:
-                self._stats_fd = links.enable_run_time_stats()
-            except OSError:
-                self._stats_fd = -1
-        if self._stats_fd < 0:
+        """{handler name: mean ns per run} of every loaded program over the runs the
+        kernel timed (time_handlers); {} where it timed none or cannot time them."""
+        if self._stats_fd is None or self._stats_fd < 0:
             return {}
         out = {}
         for name, fn in self.bpf.funcs.items():
@@ -133,6 +127,19 @@ class KernelTables:
             if runs:
                 out[name.decode()] = ns / runs
         return out
+
+    def time_handlers(self, on):
+        """The kernel's timing of BPF runs on or off. While on, every run of every BPF
+        program on the machine takes two more clock reads (bench section 14: about
+        half of what a budgeted target in `counts` mode costs): keep it short."""
+        if on and self._stats_fd is None:
+            try:
+                self._stats_fd = links.enable_run_time_stats()
+            except OSError:
+                self._stats_fd = -1
+        elif not on and self._stats_fd is not None:
+            self.close()
+            self._stats_fd = None
 
     def lost(self):
         """{'events': n, 'stats': n, 'hist': n}: what the kernel could not record since
