@@ -13,7 +13,6 @@ from bench.measure import BpfStats, cpu_ns, rss_kib, spread
 from rostrace.engine import Tracer
 from rostrace.model.histogram import StageStats
 from rostrace.probes.calibrate import calibrate_binary, run_loop, target_address
-from rostrace.probes.program import SCHED_TRACEPOINTS
 from rostrace.probes.tables import program_runs
 from rostrace.system.rosapi import Master
 from rostrace.system.targets import target_from_pid
@@ -445,6 +444,8 @@ def versus_builtins(bench, rate=1000, seconds=3.0):
 
 
 # -- 8. scheduler tracepoints: cost per context switch -------------------------------------
+SCHED_TRACEPOINTS = (b'sched:sched_switch', b'sched:sched_waking',
+                     b'exceptions:page_fault_user')
 
 
 def _switches(pid):
@@ -477,17 +478,6 @@ def _ping_pong(bench, mode, n):
     return elapsed, switches
 
 
-def _sched_tracepoints(bpf, on):
-    for tp in SCHED_TRACEPOINTS:
-        try:
-            if on:
-                bpf.attach_tracepoint(tp=tp, fn_name=b'tracepoint__' + tp.replace(b':', b'__'))
-            else:
-                bpf.detach_tracepoint(tp)
-        except Exception:
-            pass                # already as wanted
-
-
 def sched_tracepoints(bench, n=50000, rounds=5):
     """Pipe ping-pong between two processes on one CPU: time per context switch with the sched
     tracepoints detached, attached (processes not traced: one hash lookup), and with
@@ -496,12 +486,15 @@ def sched_tracepoints(bench, n=50000, rounds=5):
     per_switch = {'detached': [], 'untraced': [], 'traced': []}
     for _ in range(rounds):
         for mode in per_switch:
-            # rostrace attaches them only while a full-mode subscriber is traced: the
-            # bench attaches them itself, and leaves them as it found them
-            _sched_tracepoints(bpf, mode != 'detached')
+            if mode == 'detached':
+                for tp in SCHED_TRACEPOINTS:
+                    bpf.detach_tracepoint(tp)
             elapsed, switches = _ping_pong(bench, mode, n)
+            if mode == 'detached':
+                for tp in SCHED_TRACEPOINTS:
+                    fn = b'tracepoint__' + tp.replace(b':', b'__')
+                    bpf.attach_tracepoint(tp=tp, fn_name=fn)
             per_switch[mode].append(elapsed / max(switches, 1))
-    _sched_tracepoints(bpf, bench.tracer.probes.sched_on)
     base = spread(per_switch['detached'])['median']
     return {'round_trips': n, 'ns_per_switch': {k: spread(v) for k, v in per_switch.items()},
             'added_untraced_ns': spread(per_switch['untraced'])['median'] - base,

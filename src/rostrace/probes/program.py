@@ -22,10 +22,6 @@ BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
 SOURCES = ('common.c', 'sched.c', 'transport.c', 'subscriber.c', 'publisher.c', 'audit.c',
            'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
-# sched.c: fire for every task on the machine, so attached only while a traced
-# subscriber is in the full mode (the only one that reports the root-cause split).
-SCHED_TRACEPOINTS = (b'sched:sched_switch', b'sched:sched_waking',
-                     b'exceptions:page_fault_user')
 # Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own
 # probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).
 URETPROBE_SYSCALL = {'x86_64': 335}.get(platform.machine(), -1)
@@ -112,11 +108,8 @@ class BpfProgram:
         self._learned = {}       # library identity -> queue register (subscriber.c)
         self._audited = set()
         # BCC attaches every TRACEPOINT_PROBE at load; the per-syscall one is only
-        # wanted while a critical target is audited, the scheduler's while a full-mode
-        # subscriber is traced (sched_tracepoints()).
-        for tp in (SYS_ENTER,) + SCHED_TRACEPOINTS:
-            self.bpf.detach_tracepoint(tp)
-        self.sched_on = False
+        # wanted while a critical target is audited.
+        self.bpf.detach_tracepoint(SYS_ENTER)
         self.tables = KernelTables(self.bpf, lambda n: bcc.syscall.syscall_name(n).decode(),
                                    bcc.libbcc.lib)
         self.uprobes = Uprobes(self.bpf, bcc)
@@ -160,23 +153,6 @@ class BpfProgram:
         for table, points_of_set in TGID_SETS:
             if have & points_of_set:
                 self.tables.add_flag(table, target.pid, abi.TGID_TRACED)
-        self.sched_tracepoints()
-
-    def sched_tracepoints(self):
-        """Attach the scheduler and page-fault tracepoints while a traced subscriber is
-        in the full mode, detach them otherwise: they cost every context switch on the
-        machine (bench section 8), traced process or not. A thread's accounting
-        restarts with the next switch it makes after they are attached again."""
-        need = any(points & RECEIVE_POINTS and pid not in self._modes
-                   for pid, points in self._points.items())
-        if need == self.sched_on:
-            return
-        for tp in SCHED_TRACEPOINTS:
-            if need:
-                self.bpf.attach_tracepoint(tp=tp, fn_name=b'tracepoint__' + tp.replace(b':', b'__'))
-            else:
-                self.bpf.detach_tracepoint(tp)
-        self.sched_on = need
 
     def _call_site(self, target, address, call_site, done):
         """Where the receive path believes a register for the served queue, and that
@@ -235,7 +211,6 @@ class BpfProgram:
         else:
             self._modes[pid] = mode
         self.tables.set_flag(pid, abi.TGID_NO_SCHED, mode != 'full')
-        self.sched_tracepoints()
 
     def mode(self, pid):
         return self._modes.get(pid, 'full')
@@ -269,7 +244,6 @@ class BpfProgram:
                 self._audited.discard(pid)
                 if not self._audited:
                     self.bpf.detach_tracepoint(SYS_ENTER)
-        self.sched_tracepoints()
 
     def close(self):
         self.detach_many(self.uprobes.pids())
