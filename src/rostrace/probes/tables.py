@@ -33,8 +33,7 @@ class KernelTables:
         bpf[b'qstats_init'][ctypes.c_int(0)] = init
 
     def close(self):
-        if self._stats_fd is not None and self._stats_fd >= 0:
-            close_fd(self._stats_fd)
+        self.time_handlers(False)
 
     # -- per process --------------------------------------------------------------------
     def add_flag(self, table, pid, flag):
@@ -79,9 +78,9 @@ class KernelTables:
             return None
         return None if reg == abi.REG_UNKNOWN else reg
 
-    def forget(self, pid, *, call_site=True):
+    def forget(self, pid):
         """Everything the maps hold of `pid` as a process (not its window's numbers)."""
-        for name in (TRACED, PUBLISHERS, AUDITED) + ((b'call_sites',) if call_site else ()):
+        for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
 
     # -- connections --------------------------------------------------------------------
@@ -138,7 +137,8 @@ class KernelTables:
             except OSError:
                 self._stats_fd = -1
         elif not on and self._stats_fd is not None:
-            self.close()
+            if self._stats_fd >= 0:
+                close_fd(self._stats_fd)
             self._stats_fd = None
 
     def lost(self):
