@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import RosSystem, count_rows, read_csv, wait_for
+from harness import PY, RosSystem, count_rows, read_csv, wait_for
 from netns import VethPair
 from tracing import US, breakpoints, node_pid, publish
 
@@ -49,13 +49,18 @@ class Totals:
     def collect(self):
         self.window.merge(self.tracer.collect())
 
-    def links(self, node, topic):
-        """{publisher node: LinkBreakdown} for `topic` in subscriber `node`."""
+    def breakdown(self, node, topic):
+        """TopicBreakdown of `topic` in subscriber `node`, or None."""
         self.collect()
         for b in self.tracer.build(self.window):
             if b.node == node and b.topic == topic:
-                return {link.publisher: link for link in b.links}
-        return {}
+                return b
+        return None
+
+    def links(self, node, topic):
+        """{publisher node: LinkBreakdown} for `topic` in subscriber `node`."""
+        b = self.breakdown(node, topic)
+        return {link.publisher: link for link in b.links} if b else {}
 
 
 def trace_publishers(tracer, ros, publishers):
@@ -343,3 +348,109 @@ targets:
     assert 'transport from /pub p99' in status['message']
     values = {v['key']: v['value'] for v in status['values']}
     assert values['from /pub messages'] == '200'
+
+
+# -- issue 14: transport split into network and socket wait, and why the socket waited --
+SUB_CPU, PUB_CPU = '1', '0'
+
+
+def total(stats):
+    return stats.mean * stats.count
+
+
+def one_link(ros, session, tmp_path, name, *, count=150, rate=50, during=None, **sub_params):
+    """A subscriber pinned to SUB_CPU fed by a publisher pinned to PUB_CPU; `during()`
+    starts what disturbs the subscriber once everything is attached. -> (TopicBreakdown,
+    its link, truth transport per message in s)."""
+    sub_truth, pub_truth = str(tmp_path / f'{name}_sub.csv'), str(tmp_path / f'{name}_pub.csv')
+    ros.node('processing', f'{name}_sub', params={'work_ms': 0.2, 'truth_file': sub_truth,
+                                                  'queue_size': 1000, **sub_params},
+             prefix=('taskset', '-c', SUB_CPU))
+    ros.node('publisher', f'{name}_pub', params={
+        'topic': '/processing/data', 'wait_subscribers': 1, 'count': count, 'rate': rate,
+        'size': 256, 'start_delay': 6.0, 'truth_file': pub_truth},
+        prefix=('taskset', '-c', PUB_CPU))
+    totals = follow(session, ros, [f'/{name}_sub'], [f'/{name}_pub'])
+    disturbance = during() if during else None
+    wait_rows(totals, sub_truth, count, timeout=90)
+    time.sleep(0.5)
+    assert_attached_first(totals, pub_truth)
+    if disturbance is not None:
+        disturbance.kill()
+        disturbance.wait()
+    b = totals.breakdown(f'/{name}_sub', '/processing/data')
+    link = {link.publisher: link for link in b.links}[f'/{name}_pub']
+    transport, _ = truth_transport(read_csv(pub_truth), read_csv(sub_truth))
+    s = link.stages
+    for k in ('network', 'socket_wait', 'publish_queue'):
+        print(f'  {k} split: ' + ', '.join(f'{part} {link.share(f"{k}_{part}"):.2f}'
+                                           for part in ('busy', 'starved', 'idle')))
+    print(f'\n{name}: transport {s["transport"].mean * 1e3:.3f} ms (truth '
+          f'{statistics.mean(transport) * 1e3:.3f}) = serialization '
+          f'{s["serialization"].mean * 1e3:.3f} + out queue {s["publish_queue"].mean * 1e3:.3f}'
+          f' + network {s["network"].mean * 1e3:.3f} + socket wait '
+          f'{s["socket_wait"].mean * 1e3:.3f} ms (counts {s["transport"].count}, '
+          f'{s["network"].count}, {s["socket_wait"].count}); socket wait split '
+          + ', '.join(f'{k} {total(s[f"socket_wait_{k}"]) / max(total(s["socket_wait"]), 1e-12):.2f}'
+                      for k in ('busy', 'starved', 'idle'))
+          + '; out queue split ' + ', '.join(
+              f'{k} {link.share(f"publish_queue_{k}"):.2f}' for k in ('busy', 'starved', 'idle')))
+    for k in ('network', 'socket_wait', 'transport'):
+        print(f'  {k}: p50 {s[k].p50 * 1e3:.3f} p90 {s[k].p90 * 1e3:.3f} p99 '
+              f'{s[k].p99 * 1e3:.3f} max {s[k].max * 1e3:.3f} ms')
+    assert link.messages == count
+    # Messages matched in the kernel (all but the connection's first window, which user
+    # space matches) have their arrival in our socket, and the parts add up.
+    assert s['network'].count == s['socket_wait'].count >= 0.7 * s['transport'].count
+    parts = sum(s[k].mean for k in ('serialization', 'publish_queue', 'network', 'socket_wait'))
+    assert_close(parts, s['transport'].mean, 'serialization + out queue + network + '
+                 'socket wait vs transport', rel=0.10, floor_s=50 * US)
+    assert_close(s['transport'].mean, statistics.mean(transport), 'transport vs truth',
+                 rel=0.10, floor_s=60 * US)
+    return b, link, transport
+
+
+def fifo_hog(ros):
+    """SCHED_FIFO busy loop on SUB_CPU, 40 ms on / 60 ms off (RT throttling would stop
+    a loop that never sleeps after 950 ms of each second)."""
+    return ros.spawn(['chrt', '-f', '50', 'taskset', '-c', SUB_CPU, PY, '-c',
+                      'import time\nwhile True:\n    t = time.monotonic()\n'
+                      '    while time.monotonic() - t < 0.04: pass\n    time.sleep(0.06)'],
+                     'fifo_hog')
+
+
+def test_starved_subscriber_is_socket_wait_not_network(ros, session, tmp_path):
+    from rostrace.views.diagnostics import topic_status
+    _, calm, _ = one_link(ros, session, tmp_path, 'calm')
+    s = calm.stages
+    # Nothing in the way: the message is read as it arrives, the network is loopback's.
+    assert s['socket_wait'].mean < 0.25e-3
+    assert s['network'].mean < 0.25e-3
+    assert total(s['socket_wait_starved']) < 0.5 * total(s['transport'])
+
+    b, hogged, truth = one_link(ros, session, tmp_path, 'hogged', during=lambda: fifo_hog(ros))
+    s = hogged.stages
+    starved_share = (total(s['network_starved']) + total(s['socket_wait_starved'])) \
+        / total(s['transport'])
+    print(f'hogged: starved share of transport {starved_share:.3f}')
+    assert s['transport'].mean > 2e-3, 'the hog did not delay the messages'
+    assert starved_share >= 0.80
+    # The rest is plausible: what the network took while our poll thread was not
+    # waiting for CPU is loopback's (the starved part is Nagle's algorithm holding the
+    # next message in the publisher's kernel until the starved subscriber acknowledges
+    # the previous one).
+    assert (total(s['network']) - total(s['network_starved'])) / s['network'].count < 0.25e-3
+    assert s['serialization'].mean < 0.25e-3
+    status = topic_status(b, {})
+    print(status.message)
+    assert 'waiting for CPU' in status.message and '/hogged_pub' in status.message
+
+
+def test_busy_poll_thread_is_socket_wait_not_network(ros, session, tmp_path):
+    """A thread of the subscriber that only spins, on the subscriber's one CPU: roscpp's
+    poll thread gets the CPU late (runqueue), the message waits in the socket."""
+    _, link, _ = one_link(ros, session, tmp_path, 'busy', busy_threads=3)
+    s = link.stages
+    assert s['socket_wait'].mean > 3 * s['network'].mean
+    waiting = total(s['socket_wait_starved']) + total(s['socket_wait_busy'])
+    assert waiting >= 0.8 * total(s['socket_wait'])

@@ -116,3 +116,54 @@ def test_outgoing_drops_are_said_when_ok():
 def test_link_threshold_without_links_is_silent():
     s = diag.topic_status(breakdown(), {'end_to_end': Threshold(warn_ms=0.001)})
     assert s.level == diag.OK
+
+
+def _starved_link(publisher='/cam'):
+    """A link whose 8.4 ms transport is mostly its subscriber's poll thread runnable
+    but not running (the message sat in the socket)."""
+    link = _link(publisher, 0.0168)
+    link.stages.update({
+        'network': StageStats(True, 10, 0.00005),
+        'socket_wait': StageStats(True, 10, 0.0082),
+        'socket_wait_starved': StageStats(True, 10, 0.0078),
+        'socket_wait_busy': StageStats(True, 10, 0.0002),
+        'socket_wait_idle': StageStats(True, 10, 0.0002)})
+    return link
+
+
+def test_transport_dominated_by_a_starved_subscriber_warns():
+    b = breakdown()
+    b.links = [_starved_link()]
+    s = diag.topic_status(b, {})
+    assert s.level == diag.WARN
+    assert s.message == ('transport from /cam dominated by the subscriber waiting for CPU '
+                         '(93 % of 8.40 ms)')
+    assert ('from /cam socket_wait_starved share (%)', '95.1') in s.values
+    assert ('from /cam network mean (ms)', '0.050') in s.values
+
+
+def test_starved_socket_and_queue_are_one_finding():
+    b = breakdown()
+    b.stages['queuing'] = StageStats(True, 10, 0.020, 0.001, 0.050, 0.02, 0.04, 0.05)
+    b.stages['queuing_starved'] = StageStats(True, 10, 0.017)
+    b.stages['queuing_busy'] = StageStats(True, 10, 0.003)
+    b.links = [_starved_link()]
+    s = diag.topic_status(b, {})
+    assert s.message == ('subscriber waiting for CPU: 93 % of 8.40 ms of transport from '
+                         '/cam, 85 % of queuing (20.00 ms)')
+
+
+def test_slow_network_is_not_a_cause():
+    b = breakdown()
+    link = _link('/far', 0.0168)
+    link.stages['network'] = StageStats(True, 10, 0.0080)
+    link.stages['socket_wait_starved'] = StageStats(True, 10, 0.0001)
+    b.links = [link]
+    assert diag.topic_status(b, {}).level == diag.OK
+
+
+def test_link_split_threshold():
+    b = breakdown()
+    b.links = [_starved_link()]
+    s = diag.topic_status(b, {'socket_wait': Threshold(warn_ms=5, statistic='mean')})
+    assert 'socket_wait from /cam mean 8.20 ms > warn 5 ms' in s.message

@@ -16,11 +16,12 @@ class KernelConnections:
         self._ends = {}                 # connection -> (subscriber end, publisher end)
 
     def pair(self, subscriber, publisher, connection):
-        """Both ends of `connection`, (pid, fd) each, as the matcher found them."""
+        """Both ends of `connection` (the subscriber's (local, remote) addresses),
+        (pid, fd) each, as the matcher found them."""
         old = self._ends.pop(connection, None)
         if old is not None:
-            self.program.tables.unregister_connection(*old)
-        self.program.tables.register_connection(subscriber, publisher)
+            self.program.tables.unregister_connection(*old, connection)
+        self.program.tables.register_connection(subscriber, publisher, connection)
         self._ends[connection] = (subscriber, publisher)
 
     def check(self):
@@ -36,7 +37,7 @@ class KernelConnections:
                 self._drop(connection)
 
     def _drop(self, connection):
-        self.program.tables.unregister_connection(*self._ends.pop(connection))
+        self.program.tables.unregister_connection(*self._ends.pop(connection), connection)
         self.matcher.unpair(connection)
 
     def __len__(self):

@@ -15,9 +15,23 @@ PER_CALLBACK = ('voluntary_switches', 'involuntary_switches', 'page_faults')
 # Across processes, per (publisher, subscriber, topic) link: serialization and the wait
 # in the connection's outgoing queue (publisher side), transport = hand-off to roscpp in
 # the publisher -> receipt in the subscriber, end_to_end = hand-off -> end of callback.
-LINK_STAGES = ('serialization', 'publish_queue', 'transport', 'end_to_end')
-INTRA_UNAVAILABLE = {'publish_queue': 'intra-process: no outgoing queue',
-                     'transport': 'intra-process: no transport'}
+# Transport = serialization + publish_queue + network (first send() -> the message's
+# last byte in our socket) + socket_wait (-> read by our poll thread and pushed).
+LINK_STAGES = ('serialization', 'publish_queue', 'network', 'socket_wait', 'transport',
+               'end_to_end')
+# What the thread moving the message did meanwhile (kernel tracepoints, sched.c): the
+# publisher's sending thread over publish_queue; our poll thread over network (a
+# message can be held in the publisher's kernel for us: Nagle waits for our ACK) and
+# over socket_wait.
+LINK_SPLITS = {name: tuple(f'{name}_{state}' for state in ('busy', 'starved', 'idle'))
+               for name in ('publish_queue', 'network', 'socket_wait')}
+LINK_SPLIT_STAGES = sum(LINK_SPLITS.values(), ())
+ALL_LINK_STAGES = LINK_STAGES + LINK_SPLIT_STAGES
+INTRA_UNAVAILABLE = {name: 'intra-process: no outgoing queue'
+                     for name in ('publish_queue',) + LINK_SPLITS['publish_queue']}
+INTRA_UNAVAILABLE.update({name: 'intra-process: no transport'
+                          for name in ('transport', 'network', 'socket_wait')
+                          + LINK_SPLITS['network'] + LINK_SPLITS['socket_wait']})
 
 # Stage -> probe points it needs (see probes/bpf/subscriber.c).
 STAGE_NEEDS = {
@@ -38,20 +52,32 @@ class LinkBreakdown:
     intra_process: bool
     messages: int = 0       # matched messages that reached a callback
     dropped: int = 0        # dropped from the publisher's outgoing queue to us
-    stages: dict = field(default_factory=dict)     # LINK_STAGES -> StageStats
+    stages: dict = field(default_factory=dict)     # ALL_LINK_STAGES -> StageStats
 
     def as_dict(self):
         return {'publisher': self.publisher, 'pid': self.pid,
                 'intra_process': self.intra_process, 'messages': self.messages,
                 'dropped': self.dropped,
-                'stages': {name: self.stages[name].as_dict() for name in LINK_STAGES
+                'stages': {name: self.stages[name].as_dict() for name in ALL_LINK_STAGES
                            if name in self.stages}}
+
+    def share(self, split):
+        """Fraction of its parent stage's mean that `split` accounts for (0..1)."""
+        return split_share(self.stages, LINK_SPLITS, split)
+
+
+def split_share(stages, splits_of, split):
+    """Fraction of the sum of its sibling splits' means that `split` is (0..1)."""
+    siblings = next(splits for splits in splits_of.values() if split in splits)
+    total = sum(stages[s].mean for s in siblings if s in stages and stages[s].count)
+    s = stages.get(split)
+    return s.mean / total if s is not None and s.count and total else 0.0
 
 
 def build_link(*, publisher, pid, intra, numbers):
     """LinkBreakdown of one publisher from its LinkNumbers."""
     stages = {}
-    for name in LINK_STAGES:
+    for name in ALL_LINK_STAGES:
         acc = numbers.stages.get(name)
         if intra and name in INTRA_UNAVAILABLE:
             stages[name] = unavailable(INTRA_UNAVAILABLE[name])
@@ -113,11 +139,7 @@ class TopicBreakdown:
 
     def share(self, split):
         """Fraction of its parent stage's mean that `split` accounts for (0..1)."""
-        parent = next(p for p, splits in SPLITS.items() if split in splits)
-        total = sum(self.stages[s].mean for s in SPLITS[parent]
-                    if s in self.stages and self.stages[s].count)
-        s = self.stages.get(split)
-        return s.mean / total if s is not None and s.count and total else 0.0
+        return split_share(self.stages, SPLITS, split)
 
 
 def stage_availability(missing):

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .breakdown import ALL_STAGES, LINK_STAGES
+from .breakdown import ALL_LINK_STAGES, ALL_STAGES
 from .names import absolute
 
-STAGES = ALL_STAGES + LINK_STAGES     # per topic, then per publisher link (worst link)
+STAGES = ALL_STAGES + ALL_LINK_STAGES     # per topic, then per publisher link (worst link)
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 TOP_KEYS = {'targets', 'publish_rate', 'window'}
 TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget'}

@@ -73,7 +73,23 @@ def _queue_records(value):
 
 
 LINK_RECORDS = {abi.LINK_PUBLISH_QUEUE: 'publish_queue', abi.LINK_TRANSPORT: 'transport',
-                abi.LINK_END_TO_END: 'end_to_end'}
+                abi.LINK_END_TO_END: 'end_to_end', abi.LINK_NETWORK: 'network',
+                abi.LINK_SOCKET_WAIT: 'socket_wait',
+                abi.LINK_SOCKET_WAIT_BUSY: 'socket_wait_busy',
+                abi.LINK_SOCKET_WAIT_STARVED: 'socket_wait_starved',
+                abi.LINK_SOCKET_WAIT_IDLE: 'socket_wait_idle',
+                abi.LINK_PUBLISH_QUEUE_BUSY: 'publish_queue_busy',
+                abi.LINK_PUBLISH_QUEUE_STARVED: 'publish_queue_starved',
+                abi.LINK_PUBLISH_QUEUE_IDLE: 'publish_queue_idle',
+                abi.LINK_NETWORK_BUSY: 'network_busy',
+                abi.LINK_NETWORK_STARVED: 'network_starved',
+                abi.LINK_NETWORK_IDLE: 'network_idle'}
+
+
+# Link records the kernel keeps a histogram of (rostrace.h LINK_HAS_HISTOGRAM); the
+# splits have count, sum, min and max only.
+LINK_HISTOGRAMS = tuple(LINK_RECORDS[r] for r in range(abi.LINK_PUBLISH_QUEUE,
+                                                       abi.LINK_SOCKET_WAIT + 1))
 
 
 def decode_links(link_stats, link_hists):
@@ -97,8 +113,8 @@ def decode_links(link_stats, link_hists):
         if link is not None and name:
             add_group(link.stages[name].buckets, key.group, counts)
     for link in links.values():
-        for acc in link.stages.values():
-            _zero_bucket(acc)
+        for name in LINK_HISTOGRAMS:
+            _zero_bucket(link.stages[name])
     return links
 
 

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..probes.abi import EVENT_RECEIVED, EVENT_SENT, KIND_INTRA
-from .breakdown import LINK_STAGES
+from .breakdown import ALL_LINK_STAGES
 from .histogram import Accumulator
 
-# What matching measures; serialization is aggregated in the kernel per publication.
-MATCHED_STAGES = tuple(s for s in LINK_STAGES if s != 'serialization')
+# What a link measures per message; serialization is aggregated in the kernel per
+# publication. Messages matched here (not in the kernel) have no network / socket wait.
+MATCHED_STAGES = tuple(s for s in ALL_LINK_STAGES if s != 'serialization')
 MAX_PENDING = 8192          # sent, not yet matched messages kept per connection
 RECENT = 64                 # matched messages kept for a topic's other callbacks
 # A connection none of whose sent messages reached a traced callback for this long goes

@@ -4,7 +4,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from rostrace.msg import LatencyBreakdown, PublisherLink, StageStats
 
-from ..model.breakdown import (ALL_STAGES, LINK_STAGES, PER_CALLBACK, LinkBreakdown,
+from ..model.breakdown import (ALL_STAGES, ALL_LINK_STAGES, PER_CALLBACK, LinkBreakdown,
                                TopicBreakdown)
 from ..model.histogram import StageStats as Stats
 
@@ -45,7 +45,7 @@ def breakdown_msg(b, stamp):
         out = PublisherLink(publisher=link.publisher, pid=link.pid,
                             intra_process=link.intra_process, messages=link.messages,
                             dropped=link.dropped)
-        for name in LINK_STAGES:
+        for name in ALL_LINK_STAGES:
             setattr(out, name, stage_msg(link.stages[name]))
         msg.publishers.append(out)
     msg.transport_note = b.transport_note
@@ -67,7 +67,8 @@ def breakdown_from_msg(msg):
     # Bags recorded before PublisherLink existed have no publishers field.
     links = [LinkBreakdown(publisher=p.publisher, pid=p.pid, intra_process=p.intra_process,
                            messages=p.messages, dropped=p.dropped,
-                           stages={n: stats_from_msg(getattr(p, n)) for n in LINK_STAGES})
+                           stages={n: stats_from_msg(getattr(p, n)) for n in ALL_LINK_STAGES
+                                   if hasattr(p, n)})   # older bags: fewer stages
              for p in getattr(msg, 'publishers', [])]
     audit = None
     if msg.audited:

@@ -79,13 +79,35 @@ LINK_DROPPED = 1
 LINK_PUBLISH_QUEUE = 2
 LINK_TRANSPORT = 3
 LINK_END_TO_END = 4
-LINK_RECORD_SLOTS = 5
+LINK_NETWORK = 5
+LINK_SOCKET_WAIT = 6
+LINK_SOCKET_WAIT_BUSY = 7
+LINK_SOCKET_WAIT_STARVED = 8
+LINK_SOCKET_WAIT_IDLE = 9
+LINK_PUBLISH_QUEUE_BUSY = 10
+LINK_PUBLISH_QUEUE_STARVED = 11
+LINK_PUBLISH_QUEUE_IDLE = 12
+LINK_NETWORK_BUSY = 13
+LINK_NETWORK_STARVED = 14
+LINK_NETWORK_IDLE = 15
+LINK_RECORD_SLOTS = 16
 LINK_RECORD = {
     'LINK_MESSAGES': LINK_MESSAGES,
     'LINK_DROPPED': LINK_DROPPED,
     'LINK_PUBLISH_QUEUE': LINK_PUBLISH_QUEUE,
     'LINK_TRANSPORT': LINK_TRANSPORT,
     'LINK_END_TO_END': LINK_END_TO_END,
+    'LINK_NETWORK': LINK_NETWORK,
+    'LINK_SOCKET_WAIT': LINK_SOCKET_WAIT,
+    'LINK_SOCKET_WAIT_BUSY': LINK_SOCKET_WAIT_BUSY,
+    'LINK_SOCKET_WAIT_STARVED': LINK_SOCKET_WAIT_STARVED,
+    'LINK_SOCKET_WAIT_IDLE': LINK_SOCKET_WAIT_IDLE,
+    'LINK_PUBLISH_QUEUE_BUSY': LINK_PUBLISH_QUEUE_BUSY,
+    'LINK_PUBLISH_QUEUE_STARVED': LINK_PUBLISH_QUEUE_STARVED,
+    'LINK_PUBLISH_QUEUE_IDLE': LINK_PUBLISH_QUEUE_IDLE,
+    'LINK_NETWORK_BUSY': LINK_NETWORK_BUSY,
+    'LINK_NETWORK_STARVED': LINK_NETWORK_STARVED,
+    'LINK_NETWORK_IDLE': LINK_NETWORK_IDLE,
     'LINK_RECORD_SLOTS': LINK_RECORD_SLOTS,
 }
 
@@ -261,6 +283,16 @@ class SockKey(ctypes.Structure):
     ]
 
 
+class RxTuple(ctypes.Structure):
+    """struct rx_tuple"""
+    _fields_ = [
+        ('laddr', ctypes.c_uint8 * 16),
+        ('raddr', ctypes.c_uint8 * 16),
+        ('lport', ctypes.c_uint32),
+        ('rport', ctypes.c_uint32),
+    ]
+
+
 class LinkKey(ctypes.Structure):
     """struct link_key"""
     _fields_ = [
@@ -276,7 +308,7 @@ class LinkKey(ctypes.Structure):
 class LinkStats(ctypes.Structure):
     """struct link_stats"""
     _fields_ = [
-        ('rec', StatVal * 5),
+        ('rec', StatVal * 16),
     ]
 
 

@@ -5,7 +5,8 @@ joined with "; ", keys carry their units.
 """
 from dataclasses import dataclass, field
 
-from ..model.breakdown import ALL_STAGES, LINK_STAGES, PER_CALLBACK, SPLIT_STAGES, SPLITS
+from ..model.breakdown import (ALL_LINK_STAGES, ALL_STAGES, LINK_SPLITS, LINK_STAGES,
+                               PER_CALLBACK, SPLIT_STAGES, SPLITS)
 
 STARVATION_SHARE = 0.5        # starved part of queuing that makes it "dominated"
 STARVATION_MIN_S = 1e-3       # ... when queuing itself is at least this long
@@ -68,6 +69,10 @@ def stage_values(breakdown):
             if s is not None and s.available and s.count:
                 values += [(f'{who} {name} mean (ms)', f'{s.mean * 1e3:.3f}'),
                            (f'{who} {name} p99 (ms)', f'{s.p99 * 1e3:.3f}')]
+        for stage, splits in LINK_SPLITS.items():
+            if any(link.stages.get(split) and link.stages[split].count for split in splits):
+                values += [(f'{who} {split} share (%)', f'{link.share(split) * 100:.1f}')
+                           for split in splits]
     if breakdown.transport_note:
         values.append(('transport note', breakdown.transport_note))
     o = breakdown.overhead
@@ -78,12 +83,57 @@ def stage_values(breakdown):
     return values
 
 
+# Causes of a link's transport time, by the splits that make them up (a slow network
+# alone is not a finding: thresholds on `network` are).
+RECEIVER_STARVED = 'the subscriber waiting for CPU'
+TRANSPORT_CAUSES = {
+    RECEIVER_STARVED: ('network_starved', 'socket_wait_starved'),
+    "the subscriber's poll thread busy with other work": ('network_busy', 'socket_wait_busy'),
+    "the publisher's sending thread waiting for CPU": ('publish_queue_starved',)}
+
+
+def _total(stats):
+    return stats.mean * stats.count if stats is not None and stats.count else 0.0
+
+
+def transport_causes(breakdown):
+    """[(link, cause, share of transport)] for links whose transport (at least
+    STARVATION_MIN_S on average) is mostly one of TRANSPORT_CAUSES."""
+    found = []
+    for link in breakdown.links:
+        t = link.stages.get('transport')
+        if link.intra_process or t is None or not t.available or not t.count \
+                or t.mean < STARVATION_MIN_S:
+            continue
+        share, cause = max((sum(_total(link.stages.get(s)) for s in splits) / _total(t), cause)
+                           for cause, splits in TRANSPORT_CAUSES.items())
+        if share >= STARVATION_SHARE:
+            found.append((link, cause, min(share, 1.0)))
+    return found
+
+
 def root_cause_findings(breakdown):
-    """[(level, text)] from the scheduler split and the real-time audit."""
+    """[(level, text)] from the scheduler splits and the real-time audit. A subscriber
+    starved of CPU both while its message waited in the socket and in the queue is one
+    finding (the whole life of the message), not two."""
     found = []
     q = breakdown.stages.get('queuing')
     starved = breakdown.share('queuing_starved')
-    if q is not None and q.count and q.mean >= STARVATION_MIN_S and starved >= STARVATION_SHARE:
+    queuing_starved = (q is not None and q.count and q.mean >= STARVATION_MIN_S
+                       and starved >= STARVATION_SHARE)
+    queuing_text = f'{starved * 100:.0f} % of queuing ({q.mean * 1e3:.2f} ms)' \
+        if queuing_starved else ''
+    for link, cause, share in transport_causes(breakdown):
+        t = link.stages['transport']
+        part = f'{share * 100:.0f} % of {t.mean * 1e3:.2f} ms'
+        if cause == RECEIVER_STARVED and queuing_text:
+            found.append((WARN, f'subscriber waiting for CPU: {part} of transport from '
+                                f'{link.publisher}, {queuing_text}'))
+            queuing_text = ''
+        else:
+            found.append((WARN, f'transport from {link.publisher} dominated by {cause} '
+                                f'({part})'))
+    if queuing_text:
         found.append((WARN, f'queuing dominated by CPU starvation ({starved * 100:.0f} % of '
                             f'{q.mean * 1e3:.2f} ms)'))
     audit = breakdown.audit
@@ -99,7 +149,7 @@ def crossings(breakdown, thresholds):
     """[(level, text)] for every stage whose statistic crosses a bound."""
     found = []
     for stage, bound in thresholds.items():
-        if stage in LINK_STAGES:          # per publisher: the worst link decides
+        if stage in ALL_LINK_STAGES:      # per publisher: the worst link decides
             value, link = breakdown.worst_link(stage, bound.statistic)
             if link is None:
                 continue

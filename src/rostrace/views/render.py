@@ -1,5 +1,5 @@
 """Breakdowns as lines of text for a terminal (under 100 columns). [pure]"""
-from ..model.breakdown import SPLITS
+from ..model.breakdown import LINK_SPLITS, SPLITS
 from ..model.histogram import bucket_bounds
 
 
@@ -54,7 +54,9 @@ def link_table(breakdowns):
             lines.append(f'  {b.topic[-22:]:<22} <- {link.publisher[-22:]:<22} '
                          f'serialize {_cell(link.stages["serialization"])}, out queue '
                          f'{_cell(link.stages["publish_queue"])} ({link.dropped} dropped), '
-                         f'transport {_cell(link.stages["transport"])}, end-to-end '
+                         f'transport {_cell(link.stages["transport"])} (network '
+                         f'{_cell(link.stages["network"])}, socket wait '
+                         f'{_cell(link.stages["socket_wait"])}), end-to-end '
                          f'{_cell(link.stages["end_to_end"])}')
     return lines
 
@@ -97,7 +99,11 @@ def overhead_lines(b):
 
 
 LINK_LABELS = {'serialization': 'serialize', 'publish_queue': 'out queue',
+               'network': 'network', 'socket_wait': 'socket wait',
                'transport': 'transport', 'end_to_end': 'end-to-end'}
+LINK_SPLIT_LABELS = {'publish_queue': ('out queue', "sender's"),
+                     'network': ('network', "our poll"),
+                     'socket_wait': ('socket wait', "our poll")}
 
 
 def link_lines(b):
@@ -117,14 +123,32 @@ def link_lines(b):
                 row = (f'    {label:<11}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
                        f'{human(s.p99):>10}{human(s.max):>10}')
             lines.append(row[:100])
+        lines += link_split_lines(link)
     if b.transport_note:
         lines.append(f'  note: {b.transport_note}'[:160])
     return lines
 
 
+def link_split_lines(link):
+    """What the sending / reading thread did while the message waited."""
+    lines = []
+    for parent, splits in LINK_SPLITS.items():
+        if not any(link.stages.get(s) and link.stages[s].count for s in splits):
+            continue
+        label, whose = LINK_SPLIT_LABELS[parent]
+        shares = sorted(((link.share(s), s) for s in splits), reverse=True)
+        text = ', '.join(f'{share * 100:.0f} % {SPLIT_LABELS[s]}' for share, s in shares)
+        lines.append(f'    {label + ":":<13}{whose} thread {text}'[:100])
+    return lines
+
+
 SPLIT_LABELS = {'queuing_busy': 'busy (other callbacks)', 'queuing_starved': 'starved',
                 'queuing_idle': 'idle', 'processing_oncpu': 'on-CPU',
-                'processing_runqueue': 'runqueue', 'processing_blocked': 'blocked'}
+                'processing_runqueue': 'runqueue', 'processing_blocked': 'blocked',
+                'publish_queue_busy': 'busy', 'publish_queue_starved': 'starved',
+                'publish_queue_idle': 'idle', 'socket_wait_busy': 'busy',
+                'socket_wait_starved': 'starved', 'socket_wait_idle': 'idle',
+                'network_busy': 'busy', 'network_starved': 'starved', 'network_idle': 'idle'}
 
 
 def root_cause_lines(b):

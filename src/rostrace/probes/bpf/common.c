@@ -23,6 +23,7 @@ BPF_ARRAY(writers, u64, 2);                 /* record() calls in flight, per gen
 BPF_HASH(stats0, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(stats1, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(hist0, struct hist_key, struct hist_group, HIST_ENTRIES);
+BPF_ARRAY(zero_hist, struct hist_group, 1);    /* never written: a zero hist_group */
 BPF_HASH(hist1, struct hist_key, struct hist_group, HIST_ENTRIES);
 BPF_HASH(qstats0, struct object_key, struct queue_stats, QUEUE_ENTRIES);
 BPF_HASH(qstats1, struct object_key, struct queue_stats, QUEUE_ENTRIES);
@@ -94,11 +95,14 @@ static __always_inline void hist_add(u32 g, u32 tgid, u64 object, u32 rec, u64 v
     if (!value_ns)
         return;
     u32 bucket = bucket_of(value_ns);
-    struct hist_group init = {};
+    u32 zero = 0;
+    struct hist_group *init = zero_hist.lookup(&zero);     /* off the BPF stack */
+    if (!init)
+        return;
     struct hist_key hk = {.tgid = tgid, .record = rec, .object = object,
                           .group = bucket / HIST_GROUP};
-    struct hist_group *h = g ? hist1.lookup_or_try_init(&hk, &init)
-                             : hist0.lookup_or_try_init(&hk, &init);
+    struct hist_group *h = g ? hist1.lookup_or_try_init(&hk, init)
+                             : hist0.lookup_or_try_init(&hk, init);
     if (h)
         __sync_fetch_and_add(&h->n[hist_slot(bucket)], 1);
     else

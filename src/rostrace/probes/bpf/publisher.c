@@ -47,6 +47,15 @@ int on_publication_publish(struct pt_regs *ctx)
     *seq += 1;              /* TopicManager::publish holds advertised_topics_mutex_ */
     struct pub_msg pm = {.t_serialized = now, .publication = pk.object, .seq = *seq,
                          .len = m[2]};
+    u32 *writer = senders.lookup(&tgid);
+    if (writer) {           /* the thread that will most likely send it */
+        struct acct_snap snap = {};
+        snapshot(*writer, now, &snap);
+        pm.writer = *writer;
+        pm.w_oncpu_ns = snap.oncpu_ns;
+        pm.w_runq_ns = snap.runq_ns;
+        pm.w_blocked_ns = snap.blocked_ns;
+    }
     u64 *start = publish_start.lookup(&tid);
     if (start && now >= *start && now - *start < 1000000000ULL) {
         pm.t_publish = *start;
@@ -56,6 +65,24 @@ int on_publication_publish(struct pt_regs *ctx)
     struct buf_key bk = {.tgid = tgid, .buf = m[0]};
     pub_msgs.update(&bk, &pm);
     return 0;
+}
+
+/* The subscriber's poll thread when a message is sent to it: the network time is
+ * split by what that thread did until the message was in its socket (sockets.c). */
+static __always_inline void receiver_at_send(struct sent_msg *sent, u32 conn, u64 now)
+{
+    struct sock_key *receiver = conn_receivers.lookup(&conn);
+    if (!receiver)
+        return;
+    struct rx_state *rs = rx_states.lookup(receiver);
+    if (!rs || !rs->reader)
+        return;
+    struct acct_snap snap = {};
+    snapshot(rs->reader, now, &snap);
+    sent->reader = rs->reader;
+    sent->r_oncpu_ns = snap.oncpu_ns;
+    sent->r_runq_ns = snap.runq_ns;
+    sent->r_blocked_ns = snap.blocked_ns;
 }
 
 /* A traced publisher's first send() of a message on a socket: the message left that
@@ -73,6 +100,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
         return 0;           /* a header, or the rest of a partly written message */
     count_hit(HIT_SEND);
     u64 now = bpf_ktime_get_ns();
+    u32 tid = (u32)id;
+    u32 *writer = senders.lookup(&tgid);
+    if (!writer || *writer != tid)
+        senders.update(&tgid, &tid);
     struct sock_key sk = {.tgid = tgid, .fd = (u32)args->fd};
     struct sock_state *ss = sock_states.lookup(&sk);
     u64 dropped = 0;
@@ -94,6 +125,15 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
         struct sent_msg sent = {.t_publish = pm->t_publish, .t_serialized = pm->t_serialized,
                                 .t_sent = now, .publication = pm->publication,
                                 .dropped = dropped, .pub_tgid = tgid};
+        if (pm->writer == tid) {
+            struct acct_snap snap = {};
+            snapshot(tid, now, &snap);
+            sent.pq_busy_ns = delta(snap.oncpu_ns, pm->w_oncpu_ns);
+            sent.pq_starved_ns = delta(snap.runq_ns, pm->w_runq_ns);
+            sent.pq_idle_ns = delta(snap.blocked_ns, pm->w_blocked_ns);
+            sent.pq_split = 1;
+        }
+        receiver_at_send(&sent, *conn, now);
         sent_msgs.update(&key, &sent);
         return 0;
     }

@@ -68,8 +68,29 @@ enum link_record {
     LINK_PUBLISH_QUEUE = 2,         /* serialized -> first send() on the connection */
     LINK_TRANSPORT = 3,             /* hand-off in the publisher -> push here */
     LINK_END_TO_END = 4,            /* hand-off in the publisher -> end of our callback */
-    LINK_RECORD_SLOTS = 5,
+    /* Transport split at the moment the message's last byte reached our socket (the
+     * tcp:tcp_probe tracepoint): */
+    LINK_NETWORK = 5,               /* first send() -> last byte in our socket */
+    LINK_SOCKET_WAIT = 6,           /* last byte in our socket -> push (read and handed) */
+    LINK_SOCKET_WAIT_BUSY = 7,      /* ... our poll thread on CPU (other work) */
+    LINK_SOCKET_WAIT_STARVED = 8,   /* ... runnable, not running */
+    LINK_SOCKET_WAIT_IDLE = 9,      /* ... blocked */
+    /* The publisher's outgoing queue split by the state of the thread that sent it. */
+    LINK_PUBLISH_QUEUE_BUSY = 10,
+    LINK_PUBLISH_QUEUE_STARVED = 11,
+    LINK_PUBLISH_QUEUE_IDLE = 12,
+    /* Network split by the state of our poll thread: a message can be held in the
+     * publisher's kernel for us (Nagle waits for our ACK; a socket we hold locked
+     * queues it), so a starved subscriber shows here too. */
+    LINK_NETWORK_BUSY = 13,
+    LINK_NETWORK_STARVED = 14,
+    LINK_NETWORK_IDLE = 15,
+    LINK_RECORD_SLOTS = 16,
 };
+
+/* Link records with a histogram: the stages (the splits have count, sum, min, max). */
+#define LINK_HAS_HISTOGRAM(record) ((record) >= LINK_PUBLISH_QUEUE && \
+    (record) <= LINK_SOCKET_WAIT)
 
 #define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_BLOCKED || \
     (record) == STAGE_SERIALIZATION)
@@ -211,6 +232,15 @@ struct queue_stats {
 struct sock_key {
     u32 tgid;
     u32 fd;
+};
+
+/* A TCP connection as the receiving socket sees it (tcp:tcp_probe's saddr/daddr):
+ * IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d), ports in host order. */
+struct rx_tuple {
+    u8 laddr[16];
+    u8 raddr[16];
+    u32 lport;
+    u32 rport;
 };
 
 /* One publisher -> subscriber-queue link (intra: inside one process). */

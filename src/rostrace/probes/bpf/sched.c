@@ -4,9 +4,12 @@
  * thread. The receive path (subscriber.c) takes a snapshot at the start and end of
  * each span and splits the span by the difference.
  *
+ * Threads of traced subscribers and of traced publishers (publisher.c splits the
+ * outgoing queue by its sending thread's state) are accounted.
  * Cost: sched_switch, sched_waking and page_fault_user fire for every task on the
  * machine; for tasks outside the traced processes (or traced without the split:
- * TGID_NO_SCHED, the overhead budget's reduced modes) each hit is one hash lookup.
+ * TGID_NO_SCHED, the overhead budget's reduced modes) each hit is one or two hash
+ * lookups.
  * State of a switched-out task, from prev_state (kernel/sched, trace/events/sched.h):
  * 0 or TASK_REPORT_MAX (preempted) means still runnable; anything else blocked. */
 #define THREAD_RUNNING 0
@@ -66,7 +69,8 @@ TRACEPOINT_PROBE(sched, sched_switch)
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     u32 prev = args->prev_pid, next = args->next_pid;
     u8 *flags = traced_tgids.lookup(&tgid);
-    if (flags && !(*flags & TGID_NO_SCHED)) {
+    bool account = flags ? !(*flags & TGID_NO_SCHED) : publisher_tgids.lookup(&tgid) != 0;
+    if (account) {
         struct thread_acct *a = thread_of(prev, now, THREAD_RUNNING);
         if (a) {
             if (a->state == THREAD_RUNNING)

@@ -90,6 +90,7 @@ BPF_TABLE("lru_hash", struct object_key, u32, queue_server, STAT_ENTRIES);
 BPF_TABLE("lru_hash", u32, u32, process_server, 4096);    /* tgid -> thread of the last call() */
 BPF_TABLE("lru_hash", struct object_key, struct drop_guess, drop_guesses, STAT_ENTRIES);
 BPF_TABLE("lru_hash", u32, struct call_ctx, call_by_tid, 16384);
+BPF_ARRAY(zero_call, struct call_ctx, 1);       /* never written: a zero call_ctx */
 BPF_HASH(call_sites, u32, struct call_site, 4096);
 /* Queues no traced publisher feeds (written by user space): no fingerprint, no event. */
 BPF_HASH(unmatchable, struct object_key, u8, STAT_ENTRIES);
@@ -102,17 +103,17 @@ static __always_inline struct call_ctx *callback_of(u32 tid)
     return cc && cc->in_callback ? cc : 0;
 }
 
-/* On a registered connection: the sender's record of this message (transport.c). */
-static __always_inline void match_sent(struct origin *o, u32 tgid)
+/* On a registered connection: the sender's record of this message (transport.c), or 0. */
+static __always_inline struct sent_msg *match_sent(struct origin *o, u32 tgid)
 {
     struct sock_key sk = {.tgid = tgid, .fd = o->fd};
     u32 *conn = conn_ids.lookup(&sk);
     if (!conn)
-        return;
+        return 0;
     struct sent_key key = {.conn = *conn, .len = o->fp.len, .hash = o->fp.hash};
     struct sent_msg *sent = sent_msgs.lookup(&key);
     if (!sent || sent->t_sent > bpf_ktime_get_ns())
-        return;
+        return 0;
     o->matched = 1;
     o->pub_tgid = sent->pub_tgid;
     o->publication = sent->publication;
@@ -120,12 +121,18 @@ static __always_inline void match_sent(struct origin *o, u32 tgid)
     o->t_serialized = sent->t_serialized;
     o->t_sent = sent->t_sent;
     o->dropped = sent->dropped;
+    o->pq_split = sent->pq_split;
+    o->pq_busy_ns = sent->pq_busy_ns;
+    o->pq_starved_ns = sent->pq_starved_ns;
+    o->pq_idle_ns = sent->pq_idle_ns;
     sent->dropped = 0;      /* given to this message's link once, not to a second queue */
+    return sent;
 }
 
 /* Where a pushed message came from: a traced socket's recv() buffer, our own
  * publisher's serialized buffer, or (no bytes) a no-copy intra-process delivery. */
-static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64 deserializer)
+static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64 deserializer,
+                                        u64 now)
 {
     /* MessageDeserializer { helper_ (shared_ptr, 16 bytes);
      * SerializedMessage serialized_message_ { shared_array buf; size_t num_bytes; ...}} */
@@ -138,7 +145,9 @@ static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64
             o->kind = KIND_TCP;
             o->fd = *fd;
             fingerprint(&o->fp, sm[0], sm[2]);
-            match_sent(o, tgid);
+            struct sent_msg *sent = match_sent(o, tgid);
+            if (sent)
+                socket_wait(o, sent, tid, now);
         } else {
             struct pub_msg *own = pub_msgs.lookup(&bk);   /* our own publisher's buffer */
             if (own) {
@@ -235,7 +244,7 @@ int on_subscription_queue_push(struct pt_regs *ctx)
         snapshot(*server, now, &pm.server);
     }
     if (!unmatchable.lookup(&qk))
-        find_origin(&pm.origin, tgid, tid, mk.deserializer);
+        find_origin(&pm.origin, tgid, tid, mk.deserializer, now);
     pending.update(&mk, &pm);
     count_push(tgid, mk.queue);
     return 0;
@@ -353,21 +362,30 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
         if (!mk.queue)
             return 0;
     }
-    struct call_ctx cc = {.queue = mk.queue, .deser_start_ns = now, .no_splits = no_splits};
-    snapshot(tid, now, &cc.start);
+    /* call_ctx is too large for the BPF stack: written in place from a zero value. */
+    u32 zero = 0;
+    struct call_ctx *init = zero_call.lookup(&zero);
+    if (!init || call_by_tid.update(&tid, init))
+        return 0;
+    struct call_ctx *cc = call_by_tid.lookup(&tid);
+    if (!cc)
+        return 0;
+    cc->queue = mk.queue;
+    cc->deser_start_ns = now;
+    cc->no_splits = no_splits;
+    snapshot(tid, now, &cc->start);
     if (pm) {
-        cc.push_ns = pm->push_ns;
-        cc.origin = pm->origin;
+        cc->push_ns = pm->push_ns;
+        cc->origin = pm->origin;
         if (pm->has_server && pm->server_tid == tid && !no_splits) {
             /* The thread that serves it now is the one watched since the push. */
-            cc.q_busy_ns = delta(cc.start.oncpu_ns, pm->server.oncpu_ns);
-            cc.q_starved_ns = delta(cc.start.runq_ns, pm->server.runq_ns);
-            cc.q_idle_ns = delta(cc.start.blocked_ns, pm->server.blocked_ns);
-            cc.q_split = 1;
+            cc->q_busy_ns = delta(cc->start.oncpu_ns, pm->server.oncpu_ns);
+            cc->q_starved_ns = delta(cc->start.runq_ns, pm->server.runq_ns);
+            cc->q_idle_ns = delta(cc->start.blocked_ns, pm->server.blocked_ns);
+            cc->q_split = 1;
         }
         pending.delete(&mk);
     }
-    call_by_tid.update(&tid, &cc);
     /* Who serves the queue (and the process) now: written only when it changed. */
     struct object_key qk = {.tgid = tgid, .object = mk.queue};
     u32 *server = queue_server.lookup(&qk);
@@ -414,6 +432,33 @@ static __always_inline void emit_received(struct call_ctx *cc, u32 tgid, u64 now
     xfer_events.ringbuf_submit(e, 0);
 }
 
+/* Transport's parts: network and socket wait, and what the threads that moved the
+ * message did meanwhile (sockets.c, publisher.c). */
+static __always_inline void record_link_splits(struct link_stats *ls, u32 g,
+                                               struct link_key *lk, struct origin *o,
+                                               u64 push_ns)
+{
+    if (o->pq_split) {
+        link_add(ls, g, lk, LINK_PUBLISH_QUEUE_BUSY, o->pq_busy_ns);
+        link_add(ls, g, lk, LINK_PUBLISH_QUEUE_STARVED, o->pq_starved_ns);
+        link_add(ls, g, lk, LINK_PUBLISH_QUEUE_IDLE, o->pq_idle_ns);
+    }
+    if (!o->t_ready || o->t_ready < o->t_sent || o->t_ready > push_ns)
+        return;
+    link_add(ls, g, lk, LINK_NETWORK, o->t_ready - o->t_sent);
+    link_add(ls, g, lk, LINK_SOCKET_WAIT, push_ns - o->t_ready);
+    if (o->net_split) {
+        link_add(ls, g, lk, LINK_NETWORK_BUSY, o->net_busy_ns);
+        link_add(ls, g, lk, LINK_NETWORK_STARVED, o->net_starved_ns);
+        link_add(ls, g, lk, LINK_NETWORK_IDLE, o->net_idle_ns);
+    }
+    if (o->sw_split) {
+        link_add(ls, g, lk, LINK_SOCKET_WAIT_BUSY, o->sw_busy_ns);
+        link_add(ls, g, lk, LINK_SOCKET_WAIT_STARVED, o->sw_starved_ns);
+        link_add(ls, g, lk, LINK_SOCKET_WAIT_IDLE, o->sw_idle_ns);
+    }
+}
+
 /* A processed message's link numbers, in the kernel: intra-process deliveries and
  * messages matched at push. False when user space has to match it (an event). */
 static __always_inline bool record_link(u32 g, struct call_ctx *cc, u32 tgid, u64 now)
@@ -435,6 +480,8 @@ static __always_inline bool record_link(u32 g, struct call_ctx *cc, u32 tgid, u6
         link_add(ls, g, &lk, LINK_PUBLISH_QUEUE, o->t_sent - o->t_serialized);
     if (o->t_publish && !intra && cc->push_ns > o->t_publish)
         link_add(ls, g, &lk, LINK_TRANSPORT, cc->push_ns - o->t_publish);
+    if (!intra)
+        record_link_splits(ls, g, &lk, o, cc->push_ns);
     if (o->t_publish && now > o->t_publish)
         link_add(ls, g, &lk, LINK_END_TO_END, now - o->t_publish);
     return true;
@@ -528,21 +575,5 @@ int on_subscription_queue_call_return(struct pt_regs *ctx)
         return 0;
     finish_call(cc, tgid, tid, now);
     call_by_tid.delete(&tid);
-    return 0;
-}
-
-/* Which socket filled which buffer (roscpp reads a message's body into a fresh
- * buffer, starting at its first byte). */
-TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
-{
-    u64 id = bpf_get_current_pid_tgid();
-    u32 tgid = id >> 32;
-    u8 *flags = traced_tgids.lookup(&tgid);
-    if (!flags || (*flags & TGID_NO_ORIGIN))
-        return 0;
-    count_hit(HIT_RECV);
-    struct buf_key bk = {.tgid = tgid, .buf = (u64)args->ubuf};
-    u32 fd = (u32)args->fd;
-    recv_bufs.update(&bk, &fd);
     return 0;
 }

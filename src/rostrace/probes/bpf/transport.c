@@ -27,7 +27,15 @@ struct sent_msg {
     u64 publication;
     u64 dropped;            /* messages the socket's outgoing queue dropped before it */
     u32 pub_tgid;
+    u32 pq_split;           /* the sender's thread state over publish_queue is known: */
+    u64 pq_busy_ns;
+    u64 pq_starved_ns;
+    u64 pq_idle_ns;
+    u32 reader;             /* the receiving socket's poll thread at t_sent, 0 unknown, */
     u32 pad;
+    u64 r_oncpu_ns;         /* ... and its counters then (sched.c) */
+    u64 r_runq_ns;
+    u64 r_blocked_ns;
 };
 
 /* Where a received message came from, carried from its push to its call's end. */
@@ -41,6 +49,19 @@ struct origin {
     u64 t_serialized;       /* matched */
     u64 t_sent;             /* matched */
     u64 dropped;            /* matched */
+    u64 pq_busy_ns;         /* matched, when pq_split */
+    u64 pq_starved_ns;
+    u64 pq_idle_ns;
+    u32 pq_split;
+    u32 sw_split;           /* the poll thread's state over the socket wait is known: */
+    u64 t_ready;            /* the message's last byte reached our socket, 0 unknown */
+    u64 sw_busy_ns;
+    u64 sw_starved_ns;
+    u64 sw_idle_ns;
+    u64 net_split;          /* the poll thread's state over the network time is known: */
+    u64 net_busy_ns;
+    u64 net_starved_ns;
+    u64 net_idle_ns;
     struct fingerprint fp;
 };
 
@@ -60,24 +81,35 @@ struct pub_msg {
     u64 publication;
     u64 seq;
     u64 len;                /* bytes including roscpp's 4-byte length prefix */
+    u32 writer;             /* the thread that sent the process's last message, 0 none */
+    u32 pad;
+    u64 w_oncpu_ns;         /* its counters (sched.c) at t_serialized */
+    u64 w_runq_ns;
+    u64 w_blocked_ns;
 };
 
 BPF_TABLE("lru_hash", u32, u64, publish_start, 16384);   /* tid -> hand-off time */
 BPF_TABLE("lru_hash", struct buf_key, struct pub_msg, pub_msgs, 65536);
 BPF_TABLE("lru_hash", struct buf_key, u32, recv_bufs, 65536);  /* recv() buffer -> fd */
 BPF_HASH(conn_ids, struct sock_key, u32, 16384);                /* written by user space */
+BPF_HASH(conn_receivers, u32, struct sock_key, 16384);          /* conn -> subscriber's end */
 BPF_TABLE("lru_hash", struct sent_key, struct sent_msg, sent_msgs, 65536);
+BPF_TABLE("lru_hash", u32, u32, senders, 4096);        /* tgid -> thread of its last send */
 BPF_HASH(lstats0, struct link_key, struct link_stats, STAT_ENTRIES);
 BPF_HASH(lstats1, struct link_key, struct link_stats, STAT_ENTRIES);
+BPF_ARRAY(zero_link, struct link_stats, 1);     /* never written: a zero link_stats */
 BPF_HASH(lhist0, struct link_hist_key, struct hist_group, HIST_ENTRIES);
 BPF_HASH(lhist1, struct link_hist_key, struct hist_group, HIST_ENTRIES);
 
 /* The link's value in generation g (created on first use), or 0. */
 static __always_inline struct link_stats *link_stats_of(u32 g, struct link_key *lk)
 {
-    struct link_stats zero = {};
-    struct link_stats *ls = g ? lstats1.lookup_or_try_init(lk, &zero)
-                              : lstats0.lookup_or_try_init(lk, &zero);
+    u32 index = 0;
+    struct link_stats *zero = zero_link.lookup(&index);     /* too large for the stack */
+    if (!zero)
+        return 0;
+    struct link_stats *ls = g ? lstats1.lookup_or_try_init(lk, zero)
+                              : lstats0.lookup_or_try_init(lk, zero);
     if (!ls)
         lose(LOST_STATS);
     return ls;
@@ -91,13 +123,16 @@ static __always_inline void link_add(struct link_stats *ls, u32 g, struct link_k
     if (!s->count)
         s->min_ns = value_ns;
     stat_add(s, value_ns);
-    if (rec < LINK_PUBLISH_QUEUE || !value_ns)
-        return;             /* counts have no histogram; zeros are what buckets miss */
+    if (!LINK_HAS_HISTOGRAM(rec) || !value_ns)
+        return;             /* counts and splits have none; zeros are what buckets miss */
     u32 bucket = bucket_of(value_ns);
-    struct hist_group init = {};
+    u32 zero = 0;
+    struct hist_group *init = zero_hist.lookup(&zero);     /* off the BPF stack */
+    if (!init)
+        return;
     struct link_hist_key hk = {.link = *lk, .record = rec, .group = bucket / HIST_GROUP};
-    struct hist_group *h = g ? lhist1.lookup_or_try_init(&hk, &init)
-                             : lhist0.lookup_or_try_init(&hk, &init);
+    struct hist_group *h = g ? lhist1.lookup_or_try_init(&hk, init)
+                             : lhist0.lookup_or_try_init(&hk, init);
     if (h)
         __sync_fetch_and_add(&h->n[hist_slot(bucket)], 1);
     else
