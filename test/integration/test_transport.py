@@ -256,6 +256,15 @@ def test_transport_over_rate_limited_link(ros_veth, veth, session, tmp_path):
     assert abs(measured.p50 - statistics.median(slow_t)) <= (1 / 16 + 0.02) * expected
     assert_close(measured.mean, statistics.mean(slow_t), 'transport vs truth', rel=0.03,
                  floor_s=200 * US)
+    # Split (issue 14): the shaping is the network's (to the message's last byte), the
+    # subscriber read it as it came (no socket wait to speak of).
+    network, socket_wait = link.stages['network'], link.stages['socket_wait']
+    expected_network = serialized_bytes(size + 1) * 8 / rate_bit_s + base_link.stages['network'].mean
+    print(f'network p50 {network.p50 * 1e3:.2f} ms (S*8/R + base {expected_network * 1e3:.2f}'
+          f' ms, {network.count} messages), socket wait mean {socket_wait.mean * 1e3:.3f} ms')
+    assert network.count >= 15
+    assert abs(network.p50 - expected_network) <= 0.10 * expected_network
+    assert socket_wait.mean < 0.02 * expected_network
 
 
 def test_outgoing_queue_drops_counted_exactly(ros_veth, veth, session, tmp_path):
@@ -343,11 +352,17 @@ targets:
     for stage in ('serialization', 'publish_queue', 'transport', 'end_to_end'):
         assert link[stage]['available'] and link[stage]['count'] == 200, stage
     assert link['transport']['mean'] < link['end_to_end']['mean']
+    # The split (kernel-matched messages: all but the connection's first window's).
+    for stage in ('network', 'socket_wait', 'network_idle', 'socket_wait_starved'):
+        assert link[stage]['available'] and 100 <= link[stage]['count'] <= 200, stage
+    assert link['network']['mean'] + link['socket_wait']['mean'] < link['transport']['mean']
     status = statuses(diagnostics, 'rostrace: /sub /processing/data')[-1]
     assert status['level'] == 1, status
     assert 'transport from /pub p99' in status['message']
     values = {v['key']: v['value'] for v in status['values']}
     assert values['from /pub messages'] == '200'
+    assert float(values['from /pub socket_wait mean (ms)']) > 0
+    assert 'from /pub socket_wait_starved share (%)' in values
 
 
 # -- issue 14: transport split into network and socket wait, and why the socket waited --
@@ -426,12 +441,11 @@ def test_starved_subscriber_is_socket_wait_not_network(ros, session, tmp_path):
     # Nothing in the way: the message is read as it arrives, the network is loopback's.
     assert s['socket_wait'].mean < 0.25e-3
     assert s['network'].mean < 0.25e-3
-    assert total(s['socket_wait_starved']) < 0.5 * total(s['transport'])
+    assert calm.transport_share(('network_starved', 'socket_wait_starved')) < 0.5
 
     b, hogged, truth = one_link(ros, session, tmp_path, 'hogged', during=lambda: fifo_hog(ros))
     s = hogged.stages
-    starved_share = (total(s['network_starved']) + total(s['socket_wait_starved'])) \
-        / total(s['transport'])
+    starved_share = hogged.transport_share(('network_starved', 'socket_wait_starved'))
     print(f'hogged: starved share of transport {starved_share:.3f}')
     assert s['transport'].mean > 2e-3, 'the hog did not delay the messages'
     assert starved_share >= 0.80

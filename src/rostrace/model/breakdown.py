@@ -65,6 +65,17 @@ class LinkBreakdown:
         """Fraction of its parent stage's mean that `split` accounts for (0..1)."""
         return split_share(self.stages, LINK_SPLITS, split)
 
+    def transport_share(self, splits):
+        """Fraction of transport that the `splits` (summed) account for, over the
+        messages that have them: the splits exist for messages matched in the kernel,
+        transport also for those of a connection's first window, matched in user space."""
+        t, network = self.stages.get('transport'), self.stages.get('network')
+        if t is None or not t.count or network is None or not network.count:
+            return 0.0
+        part = sum(self.stages[s].mean * self.stages[s].count for s in splits
+                   if s in self.stages and self.stages[s].count)
+        return min(part / (t.mean * network.count), 1.0) if t.mean else 0.0
+
 
 def split_share(stages, splits_of, split):
     """Fraction of the sum of its sibling splits' means that `split` is (0..1)."""

@@ -11,6 +11,10 @@ from ..views.render import human
 
 DATATYPE = 'rostrace/LatencyBreakdown'
 PARTS = ('queuing', 'deserialization', 'processing')
+# Per publisher link: transport's parts, and the splits that say the subscriber starved.
+TRANSPORT_PARTS = ('serialization', 'publish_queue', 'network', 'socket_wait')
+LINK_FIELDS = TRANSPORT_PARTS + ('transport', 'end_to_end', 'network_starved',
+                                 'socket_wait_starved')
 
 
 @dataclass
@@ -21,6 +25,7 @@ class Window:
     processed: int
     dropped: int
     stages: dict                      # stage -> {'count', 'mean', 'p99', 'max', ...}
+    links: dict = field(default_factory=dict)   # publisher -> {LINK_FIELDS stage: dict}
 
     def dominant(self):
         parts = [(self.stages[s]['mean'], s) for s in PARTS
@@ -48,6 +53,17 @@ class Series:
         best = max(means)
         return best[1] if best[0] > 0 else None
 
+    def link_totals(self):
+        """{publisher: {stage: (count, sum of values in s)}} over every window."""
+        out = {}
+        for w in self.windows:
+            for publisher, stages in w.links.items():
+                mine = out.setdefault(publisher, {})
+                for stage, st in stages.items():
+                    n, total = mine.get(stage, (0, 0.0))
+                    mine[stage] = (n + st['count'], total + st['mean'] * st['count'])
+        return out
+
     def worst(self, n=10):
         return sorted(self.windows, key=lambda w: w.stages['total']['p99'], reverse=True)[:n]
 
@@ -55,6 +71,28 @@ class Series:
 def _stage_dict(s):
     return {'available': s.available, 'count': s.count, 'mean': s.mean, 'min': s.min,
             'max': s.max, 'p50': s.p50, 'p90': s.p90, 'p99': s.p99}
+
+
+def _links(m):
+    """A message's publisher links (bags of older rostrace versions: fewer fields)."""
+    return {p.publisher: {st: _stage_dict(getattr(p, st)) for st in LINK_FIELDS
+                          if hasattr(p, st)}
+            for p in getattr(m, 'publishers', []) if not p.intra_process}
+
+
+def link_summary(publisher, totals):
+    """One line: a link's mean transport, its parts, and the subscriber's starved share."""
+    def mean(stage):
+        n, total = totals.get(stage, (0, 0.0))
+        return total / n if n else 0.0
+    n, transport = totals.get('transport', (0, 0.0))
+    if not n:
+        return f'  from {publisher}: no transport measured'
+    parts = ' + '.join(f'{st} {human(mean(st))}' for st in TRANSPORT_PARTS if st in totals)
+    starved = sum(totals.get(st, (0, 0.0))[1] for st in ('network_starved',
+                                                         'socket_wait_starved'))
+    return (f'  from {publisher}: transport {human(transport / n)} = {parts}; subscriber '
+            f'waiting for CPU {starved / transport * 100 if transport else 0:.0f} %')
 
 
 def load_bags(paths):
@@ -86,7 +124,8 @@ def load_bags(paths):
                         processed=m.processed, dropped=m.dropped,
                         stages={st: _stage_dict(getattr(m, st))
                                 for st in ('queuing', 'deserialization', 'processing',
-                                           'total')}))
+                                           'total')},
+                        links=_links(m)))
             except (rosbag.ROSBagException, OSError) as e:
                 raise RostraceError(f'{path}: the bag is damaged ({e})',
                                     hint=f'try: rosbag reindex {path}')
@@ -106,6 +145,8 @@ def text_summary(series):
         lines.append(f'{s.key}: {len(s.windows)} windows, {received} received, {dropped} '
                      f'dropped; dominant stage: {s.dominant() or "none"} ({parts}); '
                      f'worst total p99 {worst_p99}')
+        lines += [link_summary(publisher, totals)
+                  for publisher, totals in sorted(s.link_totals().items())]
     return lines
 
 

@@ -92,10 +92,6 @@ TRANSPORT_CAUSES = {
     "the publisher's sending thread waiting for CPU": ('publish_queue_starved',)}
 
 
-def _total(stats):
-    return stats.mean * stats.count if stats is not None and stats.count else 0.0
-
-
 def transport_causes(breakdown):
     """[(link, cause, share of transport)] for links whose transport (at least
     STARVATION_MIN_S on average) is mostly one of TRANSPORT_CAUSES."""
@@ -105,10 +101,10 @@ def transport_causes(breakdown):
         if link.intra_process or t is None or not t.available or not t.count \
                 or t.mean < STARVATION_MIN_S:
             continue
-        share, cause = max((sum(_total(link.stages.get(s)) for s in splits) / _total(t), cause)
+        share, cause = max((link.transport_share(splits), cause)
                            for cause, splits in TRANSPORT_CAUSES.items())
         if share >= STARVATION_SHARE:
-            found.append((link, cause, min(share, 1.0)))
+            found.append((link, cause, share))
     return found
 
 
