@@ -180,6 +180,20 @@ def markdown(results):
                 f'handlers; the minimal tracer {fmt(h["minimal_ns_per_msg"], " ns", 0)} '
                 f'({ratio:.0f}×). The trap itself is not in these numbers (section 11 has it).',
                 '']
+    c = results.get('link_cost')
+    if c:
+        split = ('tracepoint__tcp__tcp_probe', 'tracepoint__syscalls__sys_exit_recvfrom')
+        split_ns = sum(c['handlers'].get(n, {}).get('ns_per_msg', 0) for n in split)
+        out += [f'**15. A traced publisher feeding a traced subscriber** ({c["rate"]} msg/s, '
+                'the connection matched in the kernel; CPU of both processes in µs per '
+                'message, and the BPF run time per handler as in section 13)', '',
+                '| untraced | traced | added |', '|---|---|---|',
+                f'| {fmt(c["untraced_us"])} | {fmt(c["traced_us"])} | {fmt(c["added_us"])} |',
+                '', '| handler | runs / msg | ns / msg |', '|---|---|---|']
+        out += [f'| {name} | {v["runs_per_msg"]:.2f} | {v["ns_per_msg"]:.0f} |'
+                for name, v in c['handlers'].items()]
+        out += ['', f'The transport split (tcp_probe + recvfrom exit) takes {split_ns:.0f} ns '
+                'per message of that.', '']
     b = results.get('budget')
     if b:
         back = b['windows_until_full_at_50']

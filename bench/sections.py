@@ -628,6 +628,58 @@ def handler_time(bench, rate=1000, seconds=3.0, rounds=3):
                          for n, v in sorted(handlers.items())}}
 
 
+# -- 15. both ends traced: what the transport split costs (issue 14) -------------------------
+def link_cost(bench, rate=1000, seconds=3.0, warmup=300):
+    """A traced publisher feeding a traced subscriber (the connection registered, so
+    messages are matched and split in the kernel): CPU of both processes per message,
+    untraced vs traced, and per BPF handler its run time per message (the kernel's
+    run_time_ns) -- the split's tcp:tcp_probe and recvfrom-exit tracepoints among them."""
+    tracer = bench.tracer
+    topic = '/bench/link'
+    count = int(rate * seconds)
+    sub_pid, truth = bench.subscriber(uniq('link_sub'), topic)
+    off, on, handlers = [], [], {}
+    with BpfStats():
+        for _ in range(ROUNDS):
+            for traced in (False, True):
+                start = len(read_csv(truth))
+                name = uniq('link_pub')
+                pub = bench.ros.node('publisher', name, params={
+                    'topic': topic, 'rate': rate, 'count': warmup + count,
+                    'wait_subscribers': 1, 'start_delay': 2.0})
+                pid = node_pid(bench.ros, '/' + name)
+                if traced:
+                    tracer.attach_pid(sub_pid)
+                    tracer.attach_publisher(target_from_pid(pid, node='/' + name))
+
+                def reached(n):
+                    if traced:
+                        tracer.collect()        # pairs the connection: kernel matching
+                    return len(read_csv(truth)) >= start + n
+                wait_for(lambda: reached(warmup), timeout=60, interval=0.2, what='warm-up')
+                c0, r0 = cpu_ns(pid) + cpu_ns(sub_pid), _program_runs(tracer.probes.bpf)
+                wait_for(lambda: reached(warmup + count), timeout=seconds + 60, interval=0.2,
+                         what=f'{count} messages on {topic}')
+                used = (cpu_ns(pid) + cpu_ns(sub_pid) - c0) / count / 1e3
+                r1 = _program_runs(tracer.probes.bpf)
+                if traced:
+                    for n in r1:
+                        runs, ns = r1[n][0] - r0[n][0], r1[n][1] - r0[n][1]
+                        if runs:
+                            handlers.setdefault(n, []).append((runs / count, ns / count))
+                    tracer.detach(pid)
+                    tracer.detach(sub_pid)
+                    on.append(used)
+                else:
+                    off.append(used)
+                bench.ros.stop(pub)
+    return {'rate': rate, 'messages': count, 'untraced_us': spread(off),
+            'traced_us': spread(on), 'added_us': spread([b - a for a, b in zip(off, on)]),
+            'handlers': {n: {'runs_per_msg': spread([r for r, _ in v])['median'],
+                             'ns_per_msg': spread([t for _, t in v])['median']}
+                         for n, v in sorted(handlers.items())}}
+
+
 # -- 14. the overhead budget (issue 13) -------------------------------------------------------
 def _windows(tracer, pid, seconds, period=0.5):
     """Collect every `period` for `seconds`: [(mode measured in, estimate %)]."""
@@ -746,6 +798,7 @@ SECTIONS = [
     ('versus_minimal', versus_minimal),
     ('attach_stall', attach_stall),
     ('handler_time', handler_time),
+    ('link_cost', link_cost),
     ('budget', budget),
     ('soak', soak),            # last: it restarts the master
 ]
