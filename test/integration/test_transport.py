@@ -259,7 +259,8 @@ def test_transport_over_rate_limited_link(ros_veth, veth, session, tmp_path):
     # Split (issue 14): the shaping is the network's (to the message's last byte), the
     # subscriber read it as it came (no socket wait to speak of).
     network, socket_wait = link.stages['network'], link.stages['socket_wait']
-    expected_network = serialized_bytes(size + 1) * 8 / rate_bit_s + base_link.stages['network'].mean
+    expected_network = (serialized_bytes(size + 1) * 8 / rate_bit_s
+                        + base_link.stages['network'].mean)
     print(f'network p50 {network.p50 * 1e3:.2f} ms (S*8/R + base {expected_network * 1e3:.2f}'
           f' ms, {network.count} messages), socket wait mean {socket_wait.mean * 1e3:.3f} ms')
     assert network.count >= 15

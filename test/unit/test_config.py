@@ -127,3 +127,19 @@ def test_overhead_budget():
                          (3, 'budget: expected a mapping')]:
         with pytest.raises(ConfigError, match=message):
             parse_config({'targets': [{'node': '/cam', 'budget': bad}]}, source='m.yaml')
+
+
+def test_link_split_thresholds_accepted():
+    cfg = parse_config({'targets': [{'node': '/a', 'thresholds': {
+        'network': {'warn': 2}, 'socket_wait': {'error': 5, 'statistic': 'mean'},
+        'socket_wait_starved': {'warn': 1, 'statistic': 'mean'}}}]})
+    t = cfg.targets[0].thresholds
+    assert (t['network'].warn_ms, t['socket_wait'].error_ms) == (2.0, 5.0)
+
+
+def test_link_split_threshold_on_a_percentile_is_refused():
+    with pytest.raises(ConfigError) as e:
+        parse_config({'targets': [{'node': '/a', 'thresholds': {
+            'socket_wait_starved': {'warn': 1}}}]}, source='m.yaml')
+    assert str(e.value).startswith('m.yaml: targets[0].thresholds.socket_wait_starved.'
+                                   'statistic: a link split keeps no histogram')

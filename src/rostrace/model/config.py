@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .breakdown import ALL_LINK_STAGES, ALL_STAGES
+from .breakdown import ALL_LINK_STAGES, ALL_STAGES, LINK_SPLIT_STAGES
 from .names import absolute
 
 STAGES = ALL_STAGES + ALL_LINK_STAGES     # per topic, then per publisher link (worst link)
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
+UNBINNED = ('mean', 'max')        # what a stage without a histogram can be judged by
 TOP_KEYS = {'targets', 'publish_rate', 'window'}
 TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget'}
 BUDGET_KEYS = {'cpu_percent'}
@@ -164,6 +165,10 @@ def _threshold(source, key, value):
     if not isinstance(statistic, str) or statistic not in STATISTICS:
         raise ConfigError(source, f'{key}.statistic',
                           f'expected one of {", ".join(STATISTICS)}, got {show(statistic)}')
+    if key.rsplit('.', 1)[-1] in LINK_SPLIT_STAGES and statistic not in UNBINNED:
+        raise ConfigError(source, f'{key}.statistic',
+                          f'a link split keeps no histogram: use one of '
+                          f'{", ".join(UNBINNED)}, not {statistic}')
     warn = value.get('warn')
     error = value.get('error')
     if warn is None and error is None:

@@ -19,8 +19,8 @@ from .tables import AUDITED, PUBLISHERS, TRACED, KernelTables
 from .uprobes import Uprobes
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
-SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'subscriber.c', 'publisher.c', 'audit.c',
-           'calibrate.c')
+SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'subscriber.c', 'publisher.c',
+           'audit.c', 'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
 # Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own
 # probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).

@@ -8,8 +8,9 @@
  *   spinner thread SubscriptionQueue::call             return
  *                  (processing ends: the user callback has returned)
  * = 4 BPF handlers, 5 traps (a return probe also traps at the function's entry),
- * plus one syscalls:sys_enter_recvfrom hit per read of a traced process (which
- * socket filled which buffer, for transport.c). Only messages of a queue a traced
+ * plus a syscalls:sys_enter_recvfrom and sys_exit_recvfrom hit per read of a traced
+ * process (which socket filled which buffer, for transport.c; how many bytes it took,
+ * for the network / socket-wait split in sockets.c). Only messages of a queue a traced
  * publisher feeds are fingerprinted and reach user space (one ring-buffer event each);
  * user space marks the others in `unmatchable`.
  * A message dropped by a full queue costs the push entry only.
