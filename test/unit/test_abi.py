@@ -136,3 +136,43 @@ def test_batch_reads_name_the_same_fields_as_the_structs():
                                                               0xdeadbeef, 18)
     (stat,) = drain.unpack(bytes(val), drain.STAT_VAL)
     assert stat._fields == ('count', 'sum_ns', 'min_ns', 'max_ns') and stat == (3, 30, 5, 20)
+
+
+TIMER_LAYOUT = '''#include <sstream>
+#include <iomanip>
+#include <boost/math/special_functions/round.hpp>
+#include <boost/thread.hpp>
+#include <ros/time.h>
+#include <ros/timer_options.h>
+#include <ros/wall_timer.h>
+#include <ros/steady_timer.h>
+#define private public
+#include <ros/timer_manager.h>
+#undef private
+#include <cstddef>
+#include <cstdio>
+template <class T, class D, class E> void show() {
+  typedef typename ros::TimerManager<T, D, E>::TimerInfo I;
+  std::printf("%zu %zu %zu %zu %zu %zu %zu\\n", offsetof(I, period), offsetof(I, callback),
+              sizeof(((I*)0)->callback), offsetof(I, last_cb_duration),
+              offsetof(I, next_expected), offsetof(I, last_real), offsetof(I, last_expired));
+}
+int main() {
+  show<ros::Time, ros::Duration, ros::TimerEvent>();
+  show<ros::WallTime, ros::WallDuration, ros::WallTimerEvent>();
+  show<ros::SteadyTime, ros::WallDuration, ros::SteadyTimerEvent>();
+}
+'''
+
+
+def test_timer_info_offsets_match_the_installed_roscpp(tmp_path):
+    """timers.c reads TimerManager<T, D, E>::TimerInfo of the three instantiations at the
+    header's offsets (and the callback's first 16 bytes in user space)."""
+    src, exe = tmp_path / 'ti.cpp', tmp_path / 'ti'
+    src.write_text(TIMER_LAYOUT)
+    subprocess.run(['g++', '-Wno-invalid-offsetof', '-o', str(exe), str(src)], check=True)
+    rows = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    expected = (abi.TI_PERIOD_OFFSET, abi.TI_CALLBACK_OFFSET, 32,
+                abi.TI_LAST_CB_DURATION_OFFSET, abi.TI_NEXT_EXPECTED_OFFSET,
+                abi.TI_LAST_REAL_OFFSET, abi.TI_LAST_EXPIRED_OFFSET)
+    assert [tuple(map(int, row.split())) for row in rows.splitlines()] == [expected] * 3

@@ -26,4 +26,13 @@ def test_nested_name(mangled, expected):
 
 
 def test_probe_points_are_qualified_roscpp_names():
-    assert all(q[0] == 'ros' for q in PROBE_POINTS.values())
+    assert all(q[0] == 'ros' if isinstance(q, tuple) else q.startswith('_ZN3ros')
+               for q in PROBE_POINTS.values())
+
+
+def test_timer_points_are_found_by_exact_name_in_the_installed_roscpp():
+    from rostrace.system.symbols import TIMER_POINTS, find_probe_points
+    found, missing = find_probe_points('/usr/lib/x86_64-linux-gnu/libroscpp.so',
+                                       tuple(TIMER_POINTS))
+    assert not missing and set(found) == set(TIMER_POINTS)
+    assert {p.symbol for p in found.values()} == set(TIMER_POINTS.values())

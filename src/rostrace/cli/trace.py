@@ -19,7 +19,7 @@ from ..probes.program import BPF_DIR, program_text
 from ..system import preflight
 from ..system.rosapi import Master
 from ..system.symbols import RECEIVE_POINTS
-from ..views.render import histogram, topic_block
+from ..views.render import histogram, timer_lines, topic_block
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
@@ -70,17 +70,18 @@ def say(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def report_json(tracer, target, breakdowns):
+def report_json(tracer, target, breakdowns, timers=()):
     return json.dumps({
         'time': time.time(), 'window_s': round(tracer.last_window_s, 6),
         'node': target.node, 'pid': target.pid, 'host': target.host,
         'probe_cost_us': round(tracer.probe_cost_us, 3),
-        'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid]})
+        'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid],
+        'timers': [t.as_dict() for t in timers if t.pid == target.pid]})
 
 
-def view(breakdowns, *, totals=None, hist=False, color=False, heading=''):
+def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers=()):
     """The live view (or the summary): one block per topic, histograms (of the `totals`
-    Window) with --hist."""
+    Window) with --hist, then the process's timers."""
     lines = [heading] if heading else []
     for b in breakdowns:
         lines += topic_block(b, color=color)
@@ -94,6 +95,8 @@ def view(breakdowns, *, totals=None, hist=False, color=False, heading=''):
         lines.append('')
     if not breakdowns:
         lines.append('(no subscribed topic seen yet)')
+    if timers:
+        lines += timer_lines(timers)
     return '\n'.join(lines)
 
 
@@ -178,14 +181,15 @@ def _loop(tracer, target, topics, args, master=None):
         if master is not None:
             tracer.follow_publishers(master)    # publishers that came (or went) since
         totals.merge(this)
-        breakdowns = tracer.build(this, topics=topics)
+        breakdowns, timers = tracer.build(this, topics=topics), tracer.build_timers(this)
         if args.json:
-            print(report_json(tracer, target, breakdowns), flush=True)
+            print(report_json(tracer, target, breakdowns, timers), flush=True)
         else:
             heading = (f'{target.node} (pid {target.pid}) on {target.host}: last '
                        f'{this.window_s:.1f} s, mean/p50/p99/max, * = dominant stage')
             print((CLEAR if live else '') + view(breakdowns, totals=totals, hist=args.hist,
-                                                 color=live, heading=heading), flush=True)
+                                                 color=live, heading=heading, timers=timers),
+                  flush=True)
 
     ended = 0
     try:
@@ -207,6 +211,7 @@ def _loop(tracer, target, topics, args, master=None):
         totals.window_s = elapsed
         summary = tracer.build(totals, topics=topics)
         print(view(summary, totals=totals, hist=args.hist, color=live,
-                   heading=f'Summary of {elapsed:.1f} s in {target.node} (pid {target.pid})'),
+                   heading=f'Summary of {elapsed:.1f} s in {target.node} (pid {target.pid})',
+                   timers=tracer.build_timers(totals)),
               flush=True)
     return ended

@@ -71,6 +71,8 @@ class WindowCollector:
         for pid in self.attachments.subscribers:
             for topic in self.attachments.subscribed(pid):
                 window.topics.setdefault(TopicKey(pid, topic), TopicNumbers())
+        window.timers = {key: numbers for key, numbers in self.program.tables.timers.items()
+                         if key.pid in self.attachments.subscribers}
         return window
 
     def _mark_unmatchable(self, topics):

@@ -19,6 +19,7 @@ from .budgets import Budgets
 from .collect import WindowCollector
 from .connections import KernelConnections
 from .naming import ObjectNames
+from .timers import Timers
 
 
 NOTED_PUBLISHERS = 3        # untraced publishers a breakdown's note names
@@ -49,6 +50,8 @@ class Tracer:
         self.attachments.on_subscriber.append(self.transport.subscriber_added)
         self.collector = WindowCollector(self.probes, self.attachments, self.names,
                                          self.transport, connections=self.connections)
+        self.timers = Timers(self.procfs, self.attachments)
+        self.attachments.on_forget.append(self.timers.forget)
 
     @property
     def probe_cost_us(self):
@@ -140,6 +143,10 @@ class Tracer:
                 audited=key.pid in self.attachments.audited, publisher_names=names,
                 transport_note=note, overhead=self.budgets.overhead(key.pid)))
         return result
+
+    def build_timers(self, window):
+        """TimerBreakdowns of a Window's timers."""
+        return self.timers.build(window)
 
     def _transport_note(self):
         notes = sorted(self.publisher_notes.items())

@@ -2,7 +2,7 @@
 from dataclasses import dataclass, field
 
 from .histogram import StageStats, unavailable
-from .numbers import CallbackSum
+from .numbers import TIMER_STAGES, CallbackSum
 
 STAGES = ('queuing', 'deserialization', 'processing', 'total')
 PARTS = ('queuing', 'deserialization', 'processing')          # total = their sum
@@ -98,6 +98,35 @@ def build_link(*, publisher, pid, intra, numbers):
             stages[name] = acc.stats() if acc else StageStats(available=True)
     return LinkBreakdown(publisher=publisher, pid=pid, intra_process=intra,
                          messages=numbers.messages, dropped=numbers.dropped, stages=stages)
+
+
+@dataclass
+class TimerBreakdown:
+    """One roscpp timer of a traced process over a window (probes/bpf/timers.c)."""
+    node: str
+    pid: int
+    host: str
+    timer: str                # the callback's name, else period + address
+    period_s: float
+    kind: str                 # ros (ROS time: sim time when /use_sim_time), wall, steady
+    window_s: float
+    count: int = 0            # firings (callbacks run)
+    missed: int = 0           # expected firings roscpp skipped (a callback ran too long)
+    stages: dict = field(default_factory=dict)     # TIMER_STAGES -> StageStats
+
+    def as_dict(self):
+        return {'timer': self.timer, 'period': self.period_s, 'kind': self.kind,
+                'count': self.count, 'missed': self.missed,
+                'stages': {name: self.stages[name].as_dict() for name in TIMER_STAGES}}
+
+
+def build_timer(*, node, pid, host, timer, period_s, kind, window_s, numbers):
+    """TimerBreakdown of one timer from its TimerNumbers."""
+    stages = {name: numbers.stages[name].stats() if name in numbers.stages
+              else StageStats(available=True) for name in TIMER_STAGES}
+    return TimerBreakdown(node=node, pid=pid, host=host, timer=timer, period_s=period_s,
+                          kind=kind, window_s=window_s, count=numbers.firings,
+                          missed=numbers.missed, stages=stages)
 
 
 @dataclass

@@ -9,7 +9,8 @@ import struct
 from ..probes import abi
 from .histogram import Accumulator
 from .matching import LinkId, MatchedLink
-from .numbers import CallbackSum, PublicationNumbers, PublicationRow, QueueRow, TopicNumbers
+from .numbers import (CallbackSum, PublicationNumbers, PublicationRow, QueueRow, TimerKey,
+                      TimerNumbers, TopicNumbers)
 
 PREFIXES = ('STAGE_', 'COUNT_', 'SUM_', 'GAUGE_')
 
@@ -29,6 +30,9 @@ def _records(enum):
 
 
 QUEUE_RECORDS = _records(abi.QUEUE_RECORD)
+TIMER_RECORDS = {abi.TIMER_LATENESS: 'lateness', abi.TIMER_QUEUING: 'queuing',
+                 abi.TIMER_DURATION: 'duration'}
+TIMER_COUNTS = (abi.TIMER_FIRINGS, abi.TIMER_MISSED)
 PUBLICATION_RECORDS = _records(abi.PUBLICATION_RECORD)
 HIT_NAMES = {value: member[len('HIT_'):].lower() for member, value in abi.HIT.items()
              if member != 'HIT_COUNT'}
@@ -128,6 +132,8 @@ def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
         for record in _queue_records(value):
             _add_queue_record(numbers, *record, syscall_name)
     for key, value in stats:
+        if key.record in TIMER_RECORDS or key.record in TIMER_COUNTS:
+            continue                                # decode_timers()
         if key.record in PUBLICATION_RECORDS:
             numbers = publications.setdefault((key.tgid, key.object), PublicationNumbers())
             _add_publication_record(numbers, key.record, value)
@@ -147,6 +153,31 @@ def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
         _zero_bucket(numbers.serialization)
     return ([QueueRow(pid, queue, n) for (pid, queue), n in queues.items()],
             [PublicationRow(pid, pub, n) for (pid, pub), n in publications.items()])
+
+
+def decode_timers(stats, hists):
+    """The timer records (timers.c) of one generation -> {TimerKey: TimerNumbers}."""
+    timers = {}
+    for key, value in stats:
+        if key.record == abi.TIMER_FIRINGS:
+            t = timers.setdefault(TimerKey(key.tgid, key.object), TimerNumbers())
+            t.firings, t.kind = value.count, value.max_ns
+        elif key.record == abi.TIMER_MISSED:
+            timers.setdefault(TimerKey(key.tgid, key.object), TimerNumbers()).missed = \
+                value.sum_ns
+        elif key.record in TIMER_RECORDS:
+            timers.setdefault(TimerKey(key.tgid, key.object), TimerNumbers()).stages[
+                TIMER_RECORDS[key.record]] = Accumulator(value.count, value.sum_ns,
+                                                         value.min_ns, value.max_ns)
+    for key, counts in hists:
+        t = timers.get(TimerKey(key.tgid, key.object))
+        acc = t and t.stages.get(TIMER_RECORDS.get(key.record))
+        if acc is not None:
+            add_group(acc.buckets, key.group, counts)
+    for t in timers.values():
+        for acc in t.stages.values():
+            _zero_bucket(acc)
+    return timers
 
 
 def add_group(buckets, group, counts):

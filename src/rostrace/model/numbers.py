@@ -4,7 +4,8 @@ kernel's maps and a TopicBreakdown. [pure]
     QueueRow / PublicationRow   one kernel object (SubscriptionQueue* / Publication*)
     TopicNumbers                one subscribed topic of one process, with its links
     LinkNumbers                 one publisher of that topic (LinkKey)
-    Window                      every topic over one stretch of time
+    TimerNumbers                one roscpp timer of one process (TimerKey)
+    Window                      every topic and timer over one stretch of time
 """
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -15,6 +16,11 @@ from .histogram import Accumulator
 class TopicKey(NamedTuple):
     pid: int
     topic: str
+
+
+class TimerKey(NamedTuple):
+    pid: int
+    timer: int              # TimerManager<...>::TimerInfo* in the process
 
 
 class LinkKey(NamedTuple):
@@ -112,14 +118,36 @@ class PublicationRow(NamedTuple):
     numbers: PublicationNumbers
 
 
+TIMER_STAGES = ('lateness', 'queuing', 'duration')
+
+
+@dataclass
+class TimerNumbers:
+    """One roscpp timer over a window: firings, missed periods, per-firing stages."""
+    kind: int = 0               # abi TIMER_ROS / TIMER_WALL / TIMER_STEADY, 0 unknown
+    firings: int = 0
+    missed: int = 0
+    stages: dict = field(default_factory=dict)     # TIMER_STAGES name -> Accumulator
+
+    def merge(self, other):
+        self.kind = other.kind or self.kind
+        self.firings += other.firings
+        self.missed += other.missed
+        _merge_accumulators(self.stages, other.stages)
+        return self
+
+
 @dataclass
 class Window:
-    """Every topic's numbers over `window_s` seconds."""
+    """Every topic's and timer's numbers over `window_s` seconds."""
     window_s: float
     topics: dict = field(default_factory=dict)     # TopicKey -> TopicNumbers
+    timers: dict = field(default_factory=dict)     # TimerKey -> TimerNumbers
 
     def merge(self, other):
         self.window_s += other.window_s
         for key, numbers in other.topics.items():
             self.topics.setdefault(key, TopicNumbers()).merge(numbers)
+        for key, numbers in other.timers.items():
+            self.timers.setdefault(key, TimerNumbers()).merge(numbers)
         return self

@@ -20,7 +20,7 @@ from .uprobes import Uprobes
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
 SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'subscriber.c', 'publisher.c',
-           'audit.c', 'calibrate.c')
+           'timers.c', 'audit.c', 'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
 # Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own
 # probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).
@@ -34,6 +34,9 @@ HANDLERS = {
     'queue_call': (None, 'on_subscription_queue_call_return'),
     'deserialize': ('on_message_deserializer_deserialize',
                     'on_message_deserializer_deserialize_return'),
+    'timer_schedule': ('on_timer_schedule', None),
+    'wall_timer_schedule': ('on_wall_timer_schedule', None),
+    'steady_timer_schedule': ('on_steady_timer_schedule', None),
 }
 # Until the queue register of a process is learned (subscriber.c), SubscriptionQueue::call
 # has its entry probe too.

@@ -5,7 +5,7 @@ import ctypes
 import ipaddress
 import time
 
-from ..model.decode import HIT_NAMES, LOST_NAMES, decode_links, decode_window
+from ..model.decode import HIT_NAMES, LOST_NAMES, decode_links, decode_timers, decode_window
 from . import abi, links
 from . import drain as drains
 from .uprobes import close_fd
@@ -24,6 +24,7 @@ class KernelTables:
         self._conn_id = 0        # the last connection id given to the kernel (conn_ids)
         self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
         self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
+        self.timers = {}         # TimerKey -> TimerNumbers, last window
         self._lib = lib
         self._drains = {}        # window map name -> drain.Drain
         self._batch = True       # False once the kernel refused a batch read
@@ -182,10 +183,11 @@ class KernelTables:
         while writers[ctypes.c_int(old)].value and time.monotonic() < deadline:
             time.sleep(0.0001)
         take = self._take
+        stats, hists = take(f'stats{old}', drains.stat_rows), take(f'hist{old}', drains.hist_rows)
         queues, publications = decode_window(
-            take(f'stats{old}', drains.stat_rows), take(f'hist{old}', drains.hist_rows),
-            queue_stats=take(f'qstats{old}', drains.queue_rows),
+            stats, hists, queue_stats=take(f'qstats{old}', drains.queue_rows),
             syscall_name=self._syscall_name)
+        self.timers = decode_timers(stats, hists)
         self.kernel_links = decode_links(
             take(f'lstats{old}', lambda d: drains.ctypes_rows(d, abi.LinkKey, abi.LinkStats)),
             take(f'lhist{old}', lambda d: drains.ctypes_rows(d, abi.LinkHistKey, abi.HistGroup)))

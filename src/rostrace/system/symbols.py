@@ -1,6 +1,7 @@
 """Probe points as constants, found in an ELF by their mangled names (pyelftools)."""
 import collections
 import os
+import subprocess
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
@@ -17,7 +18,20 @@ PROBE_POINTS = {
     'topic_publish': ('ros', 'TopicManager', 'publish'),
     'publication_publish': ('ros', 'Publication', 'publish'),
 }
-RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize'})   # subscriber side
+# Template instantiations the nested-name matcher skips: by their exact mangled names
+# (TimerManager<T, D, E>::schedule(boost::shared_ptr<TimerInfo> const&), libroscpp).
+TIMER_POINTS = {
+    'timer_schedule': '_ZN3ros12TimerManagerINS_4TimeENS_8DurationENS_10TimerEventEE8schedule'
+                      'ERKN5boost10shared_ptrINS4_9TimerInfoEEE',
+    'wall_timer_schedule': '_ZN3ros12TimerManagerINS_8WallTimeENS_12WallDurationENS_14Wall'
+                           'TimerEventEE8scheduleERKN5boost10shared_ptrINS4_9TimerInfoEEE',
+    'steady_timer_schedule': '_ZN3ros12TimerManagerINS_10SteadyTimeENS_12WallDurationENS_16'
+                             'SteadyTimerEventEE8scheduleERKN5boost10shared_ptrINS4_9TimerInfo'
+                             'EEE',
+}
+PROBE_POINTS.update(TIMER_POINTS)
+# subscriber side (every traced process: its topics and its timers)
+RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize', *TIMER_POINTS})
 PUBLISH_POINTS = frozenset({'topic_publish', 'publication_publish'})      # publisher side
 
 
@@ -84,8 +98,9 @@ def _defined_functions(path):
 def _function_symbols(path):
     """{qualified name: (mangled, address, size)} of the defined functions in an ELF."""
     found = {}
+    exact = set(TIMER_POINTS.values())
     for name, address, size in _defined_functions(path):
-        qualified = nested_name(name)
+        qualified = name if name in exact else nested_name(name)
         if qualified and qualified not in found:
             found[qualified] = (name, address, size)
     return found
@@ -139,7 +154,8 @@ def find_probe_points(path, names=tuple(PROBE_POINTS)):
             mangled, address, size = symbols[qualified]
             found[name] = ProbePoint(name, mangled, address, path, size)
         else:
-            missing[name] = f"{'::'.join(qualified)} not found in .dynsym/.symtab of {path}"
+            shown = qualified if isinstance(qualified, str) else '::'.join(qualified)
+            missing[name] = f'{shown} not found in .dynsym/.symtab of {path}'
     return found, missing
 
 
@@ -149,3 +165,33 @@ def has_roscpp(path):
         return PROBE_POINTS['queue_push'] in function_symbols(path)
     except (OSError, ProbePointMissing):
         return False
+
+
+def elf_address(path, offset):
+    """Virtual address in the ELF at `path` of file offset `offset`, or None."""
+    with open(path, 'rb') as f:
+        for seg in ELFFile(f).iter_segments():
+            if (seg['p_type'] == 'PT_LOAD'
+                    and seg['p_offset'] <= offset < seg['p_offset'] + seg['p_filesz']):
+                return offset - seg['p_offset'] + seg['p_vaddr']
+    return None
+
+
+def function_at(path, address):
+    """Mangled name of the function of the ELF at `path` that starts at `address`, or
+    None (addresses inside a function are not named: a code pointer points at a start)."""
+    return next((name for name, start, _ in _defined_functions(path) if start == address),
+                None)
+
+
+def demangle(names):
+    """{mangled: demangled} through binutils' c++filt (names that are not C++ stay)."""
+    names = list(names)
+    if not names:
+        return {}
+    try:
+        out = subprocess.run(['c++filt'], input='\n'.join(names), capture_output=True,
+                             text=True, timeout=10, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return {n: n for n in names}
+    return dict(zip(names, out)) if len(out) == len(names) else {n: n for n in names}

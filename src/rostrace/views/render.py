@@ -189,3 +189,21 @@ def histogram(buckets, *, width=40):
         span = f'{human(low * 1e-9)} -> {human(high * 1e-9)}'
         lines.append(f'  {span:>23} : {count:<7} |{bar:<{width}}|')
     return lines
+
+
+TIMER_LABELS = {'lateness': 'late', 'queuing': 'queued', 'duration': 'callback'}
+
+
+def timer_lines(timers):
+    """One block per timer: firings, missed periods, then mean/p50/p99/max per stage."""
+    lines = ['timers']
+    for t in timers:
+        rate = t.count / t.window_s if t.window_s else 0.0
+        lines.append(f'  {t.timer[:60]}  every {human(t.period_s)} ({t.kind}), '
+                     f'{t.count} fired ({rate:.1f}/s), {t.missed} missed'[:100])
+        for name, label in TIMER_LABELS.items():
+            s = t.stages[name]
+            if s.count:
+                lines.append(f'    {label:<11}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
+                             f'{human(s.p99):>10}{human(s.max):>10}')
+    return lines

@@ -55,6 +55,33 @@ enum publication_record {
     COUNT_PUBLISHED = 33,
 };
 
+/* The same, per timer (`object`: roscpp's TimerManager<...>::TimerInfo*), timers.c. */
+enum timer_record {
+    TIMER_LATENESS = 48,            /* callback start - expected start */
+    TIMER_QUEUING = 49,             /* callback start - queued by the timer thread */
+    TIMER_DURATION = 50,            /* callback duration as roscpp measured it */
+    TIMER_FIRINGS = 51,             /* value: enum timer_kind (count = firings) */
+    TIMER_MISSED = 52,              /* value: expected firings skipped after this one */
+};
+
+enum timer_kind {
+    TIMER_ROS = 1,                  /* ros::Timer: ROS time (sim time when /use_sim_time) */
+    TIMER_WALL = 2,                 /* ros::WallTimer: the system clock */
+    TIMER_STEADY = 3,               /* ros::SteadyTimer: the monotonic clock */
+};
+
+/* roscpp's TimerManager<T, D, E>::TimerInfo (ros/timer_manager.h, x86_64; the same for
+ * the three instantiations: every T and D is two 32-bit fields). test_abi.py compiles
+ * the installed header and compares. */
+enum timer_info_layout {
+    TI_PERIOD_OFFSET = 4,           /* D period */
+    TI_CALLBACK_OFFSET = 16,        /* boost::function<void(const E&)> callback (32 bytes) */
+    TI_LAST_CB_DURATION_OFFSET = 56,    /* WallDuration, then T last_expected, */
+    TI_NEXT_EXPECTED_OFFSET = 72,   /* T next_expected (this firing's, until rescheduled) */
+    TI_LAST_REAL_OFFSET = 80,       /* T last_real (this firing's start) */
+    TI_LAST_EXPIRED_OFFSET = 88,    /* T last_expired (this firing queued) */
+};
+
 /* A queue's records live in one value (struct queue_stats), indexed by record id. */
 enum queue_stats_size {
     QUEUE_RECORD_SLOTS = 29,        /* SUM_SYSCALLS + 1 */
@@ -93,7 +120,8 @@ enum link_record {
     (record) <= LINK_SOCKET_WAIT)
 
 #define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_BLOCKED || \
-    (record) == STAGE_SERIALIZATION)
+    (record) == STAGE_SERIALIZATION || \
+    ((record) >= TIMER_LATENESS && (record) <= TIMER_DURATION))
 
 /* Probe hits per handler (the `hits` per-CPU array), so the benchmarks count the cost
  * per message instead of assuming it. */
@@ -109,7 +137,8 @@ enum hit {
     HIT_PUBLICATION_PUBLISH = 8,
     HIT_SEND = 9,
     HIT_RECV = 10,
-    HIT_COUNT = 11,
+    HIT_TIMER = 11,
+    HIT_COUNT = 12,
 };
 
 /* Values of `traced_tgids` (bits). */
