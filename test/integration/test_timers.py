@@ -83,3 +83,42 @@ def test_missed_periods_counted_exactly(ros, tracer, tmp_path):
                  for a, b in zip(rows, rows[1:]))
     print(f'\nmissed: rostrace {timer.missed}, truth {missed}')
     assert missed == FIRINGS // 5 and timer.missed == missed
+
+
+def test_monitor_publishes_timers_and_thresholds_them(ros, tmp_path):
+    """The monitor node: TimerBreakdown on /rostrace/timers (rostopic echo) and a status
+    per timer on /diagnostics with the configured bounds."""
+    from monitoring import echo, echoed, start_monitor, statuses, wait_for_attached, write_config
+    config = write_config(tmp_path / 'm.yaml', '''
+publish_rate: 2
+window: 120
+targets:
+  - node: /mon_ctl
+    timers: {lateness: {warn: 5, error: 500}, missed: {error: 0}}
+''')
+    truth = str(tmp_path / 'mon.csv')
+    timers = echo(ros, '/rostrace/timers', 'echo_timers')
+    diagnostics = echo(ros, '/diagnostics', 'echo_diagnostics')
+    monitor = start_monitor(ros, config)            # compiles while the node starts
+    ros.node('timers', 'mon_ctl', params={'period_ms': 50, 'slow_every': 5, 'slow_ms': 130,
+                                          'firings': FIRINGS, 'start_delay': 5.0,
+                                          'truth_file': truth})
+    wait_for_attached(monitor, '/mon_ctl')
+    assert not read_csv(truth), 'the timer started before attaching ended: raise start_delay'
+    wait_for(lambda: len(read_csv(truth)) >= FIRINGS, timeout=60, what='the last firing')
+
+    def last():
+        msgs = [m for m in echoed(timers) if m['node'] == '/mon_ctl']
+        return msgs and msgs[-1]['count'] >= FIRINGS and msgs[-1]
+    msg = wait_for(last, timeout=10, interval=0.5, what='a TimerBreakdown of every firing')
+    assert (msg['count'], msg['missed'], msg['clock']) == (FIRINGS, FIRINGS // 5, 'ros')
+    assert msg['timer'].startswith('Controller::update') and msg['period'] == 0.05
+    assert msg['lateness']['count'] == FIRINGS and msg['duration']['p99'] > 0.12
+    name = f'rostrace: /mon_ctl timer {msg["timer"]}'
+    status = statuses(diagnostics, name)[-1]
+    assert status['level'] == 2, status
+    # (a callback longer than two periods moves the timer on: the next firing is not
+    # late, the periods in between are missed)
+    assert status['message'] == f'missed {FIRINGS // 5} > error 0'
+    values = {v['key']: v['value'] for v in status['values']}
+    assert (values['fired'], values['clock']) == (str(FIRINGS), 'ros')

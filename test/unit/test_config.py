@@ -143,3 +143,23 @@ def test_link_split_threshold_on_a_percentile_is_refused():
             'socket_wait_starved': {'warn': 1}}}]}, source='m.yaml')
     assert str(e.value).startswith('m.yaml: targets[0].thresholds.socket_wait_starved.'
                                    'statistic: a link split keeps no histogram')
+
+
+def test_timer_thresholds():
+    cfg = parse_config({'targets': [{'node': '/a', 'timers': {
+        'lateness': {'warn': 5, 'error': 20}, 'missed': {'warn': 1}}}]})
+    t = cfg.targets[0].timers
+    assert (t['lateness'].warn_ms, t['lateness'].statistic) == (5.0, 'p99')
+    assert (t['missed'].warn_ms, t['missed'].statistic) == (1.0, 'count')
+
+
+@pytest.mark.parametrize('timers, message', [
+    ({'late': {'warn': 1}}, 'targets[0].timers.late: unknown timer stage'),
+    ({'missed': {'warn': 'x'}}, 'targets[0].timers.missed.warn: expected a number of firings'),
+    ({'missed': {'statistic': 'p99'}}, 'targets[0].timers.missed.statistic: unknown key'),
+    ({'missed': {}}, 'targets[0].timers.missed: give warn and/or error'),
+])
+def test_bad_timer_thresholds(timers, message):
+    with pytest.raises(ConfigError) as e:
+        parse_config({'targets': [{'node': '/a', 'timers': timers}]}, source='m.yaml')
+    assert str(e.value).startswith('m.yaml: ' + message), str(e.value)

@@ -167,3 +167,24 @@ def test_link_split_threshold():
     b.links = [_starved_link()]
     s = diag.topic_status(b, {'socket_wait': Threshold(warn_ms=5, statistic='mean')})
     assert 'socket_wait from /cam mean 8.20 ms > warn 5 ms' in s.message
+
+
+def _timer(missed=0, lateness_p99=0.030):
+    from rostrace.model.breakdown import TimerBreakdown
+    return TimerBreakdown(node='/ctl', pid=7, host='robot', timer='Controller::update',
+                          period_s=0.05, kind='ros', window_s=1.0, count=20, missed=missed,
+                          stages={'lateness': StageStats(True, 20, 0.006, 0, lateness_p99,
+                                                         0, 0, lateness_p99),
+                                  'queuing': StageStats(True, 20, 7e-5),
+                                  'duration': StageStats(True, 20, 0.017)})
+
+
+def test_timer_status_thresholds_on_stages_and_missed_firings():
+    thresholds = {'lateness': Threshold(warn_ms=5, error_ms=50),
+                  'missed': Threshold(warn_ms=0, error_ms=3, statistic='count')}
+    s = diag.timer_status(_timer(missed=1), thresholds)
+    assert s.name == 'rostrace: /ctl timer Controller::update' and s.level == diag.WARN
+    assert s.message == 'missed 1 > warn 0; lateness p99 30.00 ms > warn 5 ms'
+    assert ('period (ms)', '50.000') in s.values and ('missed', '1') in s.values
+    ok = diag.timer_status(_timer(lateness_p99=0.001), {'lateness': Threshold(warn_ms=5)})
+    assert (ok.level, ok.message) == (diag.OK, 'ok, 20 fired, 0 missed')

@@ -15,13 +15,18 @@ from dataclasses import dataclass, field
 import yaml
 
 from .breakdown import ALL_LINK_STAGES, ALL_STAGES, LINK_SPLIT_STAGES
+from .numbers import TIMER_STAGES
 from .names import absolute
 
 STAGES = ALL_STAGES + ALL_LINK_STAGES     # per topic, then per publisher link (worst link)
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 UNBINNED = ('mean', 'max')        # what a stage without a histogram can be judged by
 TOP_KEYS = {'targets', 'publish_rate', 'window'}
-TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget'}
+TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget', 'timers'}
+# Per timer of a target (`timers:`): stages in ms like topics', `missed` in firings per
+# window (statistic `count`).
+TIMER_THRESHOLDS = TIMER_STAGES + ('missed',)
+COUNT_KEYS = {'warn', 'error'}
 BUDGET_KEYS = {'cpu_percent'}
 THRESHOLD_KEYS = {'warn', 'error', 'statistic'}
 
@@ -61,6 +66,7 @@ class TargetSpec:
     thresholds: dict = field(default_factory=dict)     # stage -> Threshold
     critical: bool = False    # real-time audit: allocations and syscalls in callbacks
     budget: float = None      # overhead budget, percent of one core (None: none)
+    timers: dict = field(default_factory=dict)     # TIMER_THRESHOLDS name -> Threshold
 
     @property
     def is_pattern(self):
@@ -215,7 +221,31 @@ def _target(source, index, value):
         budget = _number(source, f'{key}.budget.cpu_percent', spec['cpu_percent'],
                          unit='percent of one core', positive=True, span=BUDGET_PERCENT)
     return TargetSpec(node=node, topics=topics, thresholds=parsed, critical=critical,
-                      budget=budget)
+                      budget=budget, timers=_timer_thresholds(source, f'{key}.timers',
+                                                              value.get('timers', {})))
+
+
+def _timer_thresholds(source, key, value):
+    """`timers: {lateness: {warn: 5, error: 20}, missed: {warn: 1}}` -> {name: Threshold}
+    (missed: firings per window, statistic 'count')."""
+    _mapping(source, key, value)
+    parsed = {}
+    for name, spec in value.items():
+        if not isinstance(name, str) or name not in TIMER_THRESHOLDS:
+            raise ConfigError(source, f'{key}.{_key(name)}',
+                              f'unknown timer stage (stages: {", ".join(TIMER_THRESHOLDS)})')
+        if name != 'missed':
+            parsed[name] = _threshold(source, f'{key}.{name}', spec)
+            continue
+        _mapping(source, f'{key}.missed', spec)
+        _unknown(source, f'{key}.missed', spec, COUNT_KEYS)
+        if not spec:
+            raise ConfigError(source, f'{key}.missed', 'give warn and/or error (firings)')
+        bounds = {k: _number(source, f'{key}.missed.{k}', spec[k], unit='firings',
+                             span=(0, 1e9)) for k in spec}
+        parsed[name] = Threshold(warn_ms=bounds.get('warn'), error_ms=bounds.get('error'),
+                                 statistic='count')
+    return parsed
 
 
 def parse_config(data, *, source='config'):

@@ -174,9 +174,9 @@ class Monitor:
 
     # -- windows --------------------------------------------------------------------------
     def window(self):
-        """Collect one period; breakdowns over the configured window."""
+        """Collect one period; topic and timer breakdowns over the configured window."""
         merged = self.history.add(self.tracer.collect(), window_s=self.config.window_s)
-        return self.tracer.build(merged)
+        return self.tracer.build(merged), self.tracer.build_timers(merged)
 
     def state(self):
         """What the statuses are computed from (plain values)."""
@@ -188,16 +188,18 @@ class Monitor:
             probe_cost_us=self.tracer.probe_cost_us, lost=dict(self.tracer.collector.lost),
             lost_recent=dict(self.tracer.collector.lost_recent))
 
-    def statuses(self, breakdowns, *, stopped=False):
-        return monitor_statuses(self.config, breakdowns, self.state(), stopped=stopped)
+    def statuses(self, breakdowns, *, stopped=False, timers=()):
+        return monitor_statuses(self.config, breakdowns, self.state(), stopped=stopped,
+                                timers=timers)
 
     def publish(self):
-        breakdowns = [b for b in self.window() if self.config.wants(b.node, b.topic)]
-        self.publish_fn(breakdowns, self.statuses(breakdowns))
+        breakdowns, timers = self.window()
+        breakdowns = [b for b in breakdowns if self.config.wants(b.node, b.topic)]
+        self.publish_fn(breakdowns, self.statuses(breakdowns, timers=timers), timers)
         self.errors = []
 
     def publish_stopped(self):
-        self.publish_fn([], self.statuses([], stopped=True))
+        self.publish_fn([], self.statuses([], stopped=True), [])
 
     def _guarded(self, step):
         """Nothing a target or peer does mid-step may end the monitor: report it."""

@@ -2,13 +2,14 @@
 import rospy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from rostrace.msg import LatencyBreakdown, PublisherLink, StageStats
+from rostrace.msg import LatencyBreakdown, PublisherLink, StageStats, TimerBreakdown
 
 from ..model.breakdown import (ALL_STAGES, ALL_LINK_STAGES, PER_CALLBACK, LinkBreakdown,
                                TopicBreakdown)
 from ..model.histogram import StageStats as Stats
 
 LATENCY_TOPIC = '/rostrace/latency'
+TIMERS_TOPIC = '/rostrace/timers'
 
 
 # genpy's keyword constructor walks every slot: a thousand topics per window build
@@ -81,6 +82,15 @@ def breakdown_from_msg(msg):
                           links=links, transport_note=getattr(msg, 'transport_note', ''))
 
 
+def timer_msg(t, stamp):
+    msg = TimerBreakdown(host=t.host, node=t.node, pid=t.pid, timer=t.timer, clock=t.kind,
+                         period=t.period_s, window=t.window_s, count=t.count, missed=t.missed)
+    msg.header.stamp = stamp
+    for name, stats in t.stages.items():
+        setattr(msg, name, stage_msg(stats))
+    return msg
+
+
 def status_msg(status):
     msg = DiagnosticStatus()
     msg.level, msg.name, msg.message, msg.hardware_id = (
@@ -90,16 +100,19 @@ def status_msg(status):
 
 
 class RosOutput:
-    """The monitor's two ROS publishers: /rostrace/latency and /diagnostics."""
+    """The monitor's ROS publishers: /rostrace/latency, /rostrace/timers, /diagnostics."""
 
     def __init__(self):
         self.latency = rospy.Publisher(LATENCY_TOPIC, LatencyBreakdown, queue_size=1000)
+        self.timers = rospy.Publisher(TIMERS_TOPIC, TimerBreakdown, queue_size=1000)
         self.diagnostics = rospy.Publisher('/diagnostics', DiagnosticArray, queue_size=10)
 
-    def publish(self, breakdowns, statuses):
+    def publish(self, breakdowns, statuses, timers=()):
         stamp = rospy.Time.now()
         for b in breakdowns:
             self.latency.publish(breakdown_msg(b, stamp))
+        for t in timers:
+            self.timers.publish(timer_msg(t, stamp))
         array = DiagnosticArray(status=[status_msg(s) for s in statuses])
         array.header.stamp = stamp
         self.diagnostics.publish(array)

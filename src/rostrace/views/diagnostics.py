@@ -190,6 +190,40 @@ def topic_status(breakdown, thresholds):
     return status
 
 
+def timer_status(t, thresholds):
+    """One timer's status: stages as for topics, missed firings, bounds crossed."""
+    status = Status(name=f'{PREFIX}: {t.node} timer {t.timer}', hardware_id=t.host)
+    status.values = [('pid', str(t.pid)), ('window (s)', f'{t.window_s:.3f}'),
+                     ('period (ms)', f'{t.period_s * 1e3:.3f}'), ('clock', t.kind),
+                     ('fired', str(t.count)), ('missed', str(t.missed))]
+    for name, s in t.stages.items():
+        if s.count:
+            values = [('mean', s.mean), ('p99', s.p99), ('max', s.max)]
+            status.values += [(f'{name} {k} (ms)', f'{v * 1e3:.3f}') for k, v in values]
+    found = []
+    for name, bound in thresholds.items():
+        if name == 'missed':
+            value, unit, shown = t.missed, '', str(t.missed)
+        elif t.stages[name].count:
+            value = getattr(t.stages[name], bound.statistic) * 1e3
+            unit, shown = ' ms', f'{bound.statistic} {value:.2f}'
+        else:
+            continue
+        for level, limit, label in ((ERROR, bound.error_ms, 'error'),
+                                    (WARN, bound.warn_ms, 'warn')):
+            if limit is not None and value > limit:
+                found.append((level, f'{name} {shown}{unit} > {label} {limit:g}{unit}'))
+                break
+    if found:
+        status.level = max(level for level, _ in found)
+        status.message = '; '.join(text for _, text in sorted(found, reverse=True))
+    else:
+        status.level = OK
+        status.message = (f'ok, {t.count} fired, {t.missed} missed' if t.count
+                          else 'ok, not fired in window')
+    return status
+
+
 def not_running_status(node, host, reason='not running'):
     return Status(name=status_name(node), hardware_id=host, level=ERROR, message=reason)
 
