@@ -9,7 +9,7 @@ ws=$repo/ws
 pkg=$ws/src/rostrace
 [ -L "$pkg" ] && rm -f "$pkg"
 mkdir -p "$pkg"
-for item in package.xml CMakeLists.txt setup.py src scripts msg launch config; do
+for item in package.xml CMakeLists.txt setup.py src scripts msg srv launch config; do
   ln -sfn "../../../$item" "$pkg/$item"
 done
 cd "$ws"

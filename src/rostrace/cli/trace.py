@@ -19,7 +19,7 @@ from ..probes.program import BPF_DIR, program_text
 from ..system import preflight
 from ..system.rosapi import Master
 from ..system.symbols import RECEIVE_POINTS
-from ..views.render import histogram, timer_lines, topic_block
+from ..views.render import histogram, service_lines, timer_lines, topic_block
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
@@ -70,16 +70,18 @@ def say(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def report_json(tracer, target, breakdowns, timers=()):
+def report_json(tracer, target, breakdowns, timers=(), services=()):
     return json.dumps({
         'time': time.time(), 'window_s': round(tracer.last_window_s, 6),
         'node': target.node, 'pid': target.pid, 'host': target.host,
         'probe_cost_us': round(tracer.probe_cost_us, 3),
         'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid],
-        'timers': [t.as_dict() for t in timers if t.pid == target.pid]})
+        'timers': [t.as_dict() for t in timers if t.pid == target.pid],
+        'services': [s.as_dict() for s in services if s.pid == target.pid]})
 
 
-def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers=()):
+def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers=(),
+         services=()):
     """The live view (or the summary): one block per topic, histograms (of the `totals`
     Window) with --hist, then the process's timers."""
     lines = [heading] if heading else []
@@ -97,6 +99,8 @@ def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers
         lines.append('(no subscribed topic seen yet)')
     if timers:
         lines += timer_lines(timers)
+    if services:
+        lines += service_lines(services)
     return '\n'.join(lines)
 
 
@@ -182,13 +186,15 @@ def _loop(tracer, target, topics, args, master=None):
             tracer.follow_publishers(master)    # publishers that came (or went) since
         totals.merge(this)
         breakdowns, timers = tracer.build(this, topics=topics), tracer.build_timers(this)
+        services = tracer.build_services(this)
         if args.json:
-            print(report_json(tracer, target, breakdowns, timers), flush=True)
+            print(report_json(tracer, target, breakdowns, timers, services), flush=True)
         else:
             heading = (f'{target.node} (pid {target.pid}) on {target.host}: last '
                        f'{this.window_s:.1f} s, mean/p50/p99/max, * = dominant stage')
             print((CLEAR if live else '') + view(breakdowns, totals=totals, hist=args.hist,
-                                                 color=live, heading=heading, timers=timers),
+                                                 color=live, heading=heading, timers=timers,
+                                                 services=services),
                   flush=True)
 
     ended = 0
@@ -212,6 +218,7 @@ def _loop(tracer, target, topics, args, master=None):
         summary = tracer.build(totals, topics=topics)
         print(view(summary, totals=totals, hist=args.hist, color=live,
                    heading=f'Summary of {elapsed:.1f} s in {target.node} (pid {target.pid})',
-                   timers=tracer.build_timers(totals)),
+                   timers=tracer.build_timers(totals),
+                   services=tracer.build_services(totals)),
               flush=True)
     return ended

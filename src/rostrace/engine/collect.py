@@ -71,8 +71,9 @@ class WindowCollector:
         for pid in self.attachments.subscribers:
             for topic in self.attachments.subscribed(pid):
                 window.topics.setdefault(TopicKey(pid, topic), TopicNumbers())
-        window.timers = {key: numbers for key, numbers in self.program.tables.timers.items()
-                         if key.pid in self.attachments.subscribers}
+        tables, traced = self.program.tables, self.attachments.subscribers
+        window.timers = {k: n for k, n in tables.timers.items() if k.pid in traced}
+        window.services = {k: n for k, n in tables.services.items() if k.pid in traced}
         return window
 
     def _mark_unmatchable(self, topics):

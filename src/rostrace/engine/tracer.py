@@ -19,6 +19,7 @@ from .budgets import Budgets
 from .collect import WindowCollector
 from .connections import KernelConnections
 from .naming import ObjectNames
+from .services import Services
 from .timers import Timers
 
 
@@ -51,7 +52,8 @@ class Tracer:
         self.collector = WindowCollector(self.probes, self.attachments, self.names,
                                          self.transport, connections=self.connections)
         self.timers = Timers(self.procfs, self.attachments)
-        self.attachments.on_forget.append(self.timers.forget)
+        self.services = Services(self.procfs, self.attachments, self.probes.tables)
+        self.attachments.on_forget += [self.timers.forget, self.services.forget]
 
     @property
     def probe_cost_us(self):
@@ -147,6 +149,10 @@ class Tracer:
     def build_timers(self, window):
         """TimerBreakdowns of a Window's timers."""
         return self.timers.build(window)
+
+    def build_services(self, window):
+        """ServiceBreakdowns of a Window's services."""
+        return self.services.build(window)
 
     def _transport_note(self):
         notes = sorted(self.publisher_notes.items())

@@ -2,7 +2,7 @@
 from dataclasses import dataclass, field
 
 from .histogram import StageStats, unavailable
-from .numbers import TIMER_STAGES, CallbackSum
+from .numbers import SERVICE_STAGES, TIMER_STAGES, CallbackSum
 
 STAGES = ('queuing', 'deserialization', 'processing', 'total')
 PARTS = ('queuing', 'deserialization', 'processing')          # total = their sum
@@ -127,6 +127,50 @@ def build_timer(*, node, pid, host, timer, period_s, kind, window_s, numbers):
     return TimerBreakdown(node=node, pid=pid, host=host, timer=timer, period_s=period_s,
                           kind=kind, window_s=window_s, count=numbers.firings,
                           missed=numbers.missed, stages=stages)
+
+
+# Service stages by role, and why the others do not apply.
+SERVICE_ROLE_STAGES = {'server': ('queuing', 'handling'), 'client': ('round_trip', 'connect')}
+SERVICE_UNAVAILABLE = {
+    'response': "the response is written by roscpp's poll thread: not measured",
+    'round_trip': 'server side', 'connect': 'server side',
+    'queuing': 'client side', 'handling': 'client side (the server is traced on its own)'}
+
+
+@dataclass
+class ServiceBreakdown:
+    """One service of a traced process, as its server or as a client, over a window."""
+    node: str
+    pid: int
+    host: str
+    service: str
+    role: str                 # 'server' or 'client'
+    window_s: float
+    count: int = 0            # requests served / calls made
+    failed: int = 0           # handler returned false / the server answered failed
+    threw: int = 0            # server: the handler threw (roscpp caught it, answered failed)
+    stages: dict = field(default_factory=dict)     # SERVICE_STAGES -> StageStats
+
+    def as_dict(self):
+        return {'service': self.service, 'role': self.role, 'count': self.count,
+                'failed': self.failed, 'threw': self.threw,
+                'stages': {name: self.stages[name].as_dict() for name in SERVICE_STAGES}}
+
+
+def build_service(*, node, pid, host, service, role, window_s, numbers):
+    """ServiceBreakdown of one service from its ServiceNumbers."""
+    stages = {}
+    for name in SERVICE_STAGES:
+        if name not in SERVICE_ROLE_STAGES[role]:
+            stages[name] = unavailable(SERVICE_UNAVAILABLE[name] if name != 'response'
+                                       or role == 'server' else 'client side')
+        elif name in numbers.stages:
+            stages[name] = numbers.stages[name].stats()
+        else:
+            stages[name] = StageStats(available=True)
+    return ServiceBreakdown(node=node, pid=pid, host=host, service=service, role=role,
+                            window_s=window_s, count=numbers.count, failed=numbers.failed,
+                            threw=numbers.threw, stages=stages)
 
 
 @dataclass

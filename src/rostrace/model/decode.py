@@ -9,8 +9,8 @@ import struct
 from ..probes import abi
 from .histogram import Accumulator
 from .matching import LinkId, MatchedLink
-from .numbers import (CallbackSum, PublicationNumbers, PublicationRow, QueueRow, TimerKey,
-                      TimerNumbers, TopicNumbers)
+from .numbers import (SERVICE_STAGES, CallbackSum, PublicationNumbers, PublicationRow, QueueRow,
+                      ServiceKey, ServiceNumbers, TimerKey, TimerNumbers, TopicNumbers)
 
 PREFIXES = ('STAGE_', 'COUNT_', 'SUM_', 'GAUGE_')
 
@@ -33,6 +33,16 @@ QUEUE_RECORDS = _records(abi.QUEUE_RECORD)
 TIMER_RECORDS = {abi.TIMER_LATENESS: 'lateness', abi.TIMER_QUEUING: 'queuing',
                  abi.TIMER_DURATION: 'duration'}
 TIMER_COUNTS = (abi.TIMER_FIRINGS, abi.TIMER_MISSED)
+# Service records (services.c) -> (role, stage or count field).
+SERVICE_RECORDS = {abi.SERVICE_QUEUING: ('server', 'queuing'),
+                   abi.SERVICE_HANDLING: ('server', 'handling'),
+                   abi.SERVICE_REQUESTS: ('server', 'count'),
+                   abi.SERVICE_FAILED: ('server', 'failed'),
+                   abi.SERVICE_THREW: ('server', 'threw'),
+                   abi.CLIENT_ROUND_TRIP: ('client', 'round_trip'),
+                   abi.CLIENT_CONNECT: ('client', 'connect'),
+                   abi.CLIENT_CALLS: ('client', 'count'),
+                   abi.CLIENT_FAILED: ('client', 'failed')}
 PUBLICATION_RECORDS = _records(abi.PUBLICATION_RECORD)
 HIT_NAMES = {value: member[len('HIT_'):].lower() for member, value in abi.HIT.items()
              if member != 'HIT_COUNT'}
@@ -132,8 +142,9 @@ def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
         for record in _queue_records(value):
             _add_queue_record(numbers, *record, syscall_name)
     for key, value in stats:
-        if key.record in TIMER_RECORDS or key.record in TIMER_COUNTS:
-            continue                                # decode_timers()
+        if key.record in TIMER_RECORDS or key.record in TIMER_COUNTS \
+                or key.record in SERVICE_RECORDS:
+            continue                                # decode_timers(), decode_services()
         if key.record in PUBLICATION_RECORDS:
             numbers = publications.setdefault((key.tgid, key.object), PublicationNumbers())
             _add_publication_record(numbers, key.record, value)
@@ -178,6 +189,32 @@ def decode_timers(stats, hists):
         for acc in t.stages.values():
             _zero_bucket(acc)
     return timers
+
+
+def decode_services(stats, hists):
+    """The service records (services.c) of one generation -> {ServiceKey:
+    ServiceNumbers}."""
+    services = {}
+    for key, value in stats:
+        role, field_name = SERVICE_RECORDS.get(key.record, (None, None))
+        if role is None:
+            continue
+        numbers = services.setdefault(ServiceKey(key.tgid, key.object, role), ServiceNumbers())
+        if field_name in SERVICE_STAGES:
+            numbers.stages[field_name] = Accumulator(value.count, value.sum_ns, value.min_ns,
+                                                     value.max_ns)
+        else:
+            setattr(numbers, field_name, value.count)
+    for key, counts in hists:
+        role, field_name = SERVICE_RECORDS.get(key.record, (None, None))
+        numbers = role and services.get(ServiceKey(key.tgid, key.object, role))
+        acc = numbers and numbers.stages.get(field_name)
+        if acc is not None:
+            add_group(acc.buckets, key.group, counts)
+    for numbers in services.values():
+        for acc in numbers.stages.values():
+            _zero_bucket(acc)
+    return services
 
 
 def add_group(buckets, group, counts):

@@ -119,6 +119,29 @@ class PublicationRow(NamedTuple):
 
 
 TIMER_STAGES = ('lateness', 'queuing', 'duration')
+SERVICE_STAGES = ('queuing', 'handling', 'response', 'round_trip', 'connect')
+
+
+class ServiceKey(NamedTuple):
+    pid: int
+    service: int            # server: its ServicePublication*; client: hash of the name
+    role: str               # 'server' or 'client'
+
+
+@dataclass
+class ServiceNumbers:
+    """One service of one process, as server or client, over a window."""
+    count: int = 0              # requests served / calls made
+    failed: int = 0             # handler returned false / the server said failed
+    threw: int = 0              # server: the handler threw (roscpp caught it)
+    stages: dict = field(default_factory=dict)     # SERVICE_STAGES name -> Accumulator
+
+    def merge(self, other):
+        self.count += other.count
+        self.failed += other.failed
+        self.threw += other.threw
+        _merge_accumulators(self.stages, other.stages)
+        return self
 
 
 @dataclass
@@ -143,6 +166,7 @@ class Window:
     window_s: float
     topics: dict = field(default_factory=dict)     # TopicKey -> TopicNumbers
     timers: dict = field(default_factory=dict)     # TimerKey -> TimerNumbers
+    services: dict = field(default_factory=dict)   # ServiceKey -> ServiceNumbers
 
     def merge(self, other):
         self.window_s += other.window_s
@@ -150,4 +174,6 @@ class Window:
             self.topics.setdefault(key, TopicNumbers()).merge(numbers)
         for key, numbers in other.timers.items():
             self.timers.setdefault(key, TimerNumbers()).merge(numbers)
+        for key, numbers in other.services.items():
+            self.services.setdefault(key, ServiceNumbers()).merge(numbers)
         return self

@@ -20,7 +20,7 @@ from .uprobes import Uprobes
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
 SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'subscriber.c', 'publisher.c',
-           'timers.c', 'audit.c', 'calibrate.c')
+           'timers.c', 'services.c', 'audit.c', 'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
 # Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own
 # probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).
@@ -37,6 +37,12 @@ HANDLERS = {
     'timer_schedule': ('on_timer_schedule', None),
     'wall_timer_schedule': ('on_wall_timer_schedule', None),
     'steady_timer_schedule': ('on_steady_timer_schedule', None),
+    'service_request': ('on_service_process_request', None),
+    'service_callback': ('on_service_callback_call', None),
+    'service_response': ('on_service_process_response', None),
+    'client_call': ('on_service_client_call', None),
+    'client_link_call': ('on_service_link_call', None),
+    'client_finished': ('on_service_call_finished', None),
 }
 # Until the queue register of a process is learned (subscriber.c), SubscriptionQueue::call
 # has its entry probe too.

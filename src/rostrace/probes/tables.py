@@ -5,7 +5,8 @@ import ctypes
 import ipaddress
 import time
 
-from ..model.decode import HIT_NAMES, LOST_NAMES, decode_links, decode_timers, decode_window
+from ..model.decode import (HIT_NAMES, LOST_NAMES, decode_links, decode_services, decode_timers,
+                            decode_window)
 from . import abi, links
 from . import drain as drains
 from .uprobes import close_fd
@@ -25,6 +26,7 @@ class KernelTables:
         self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
         self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
         self.timers = {}         # TimerKey -> TimerNumbers, last window
+        self.services = {}       # ServiceKey -> ServiceNumbers, last window
         self._lib = lib
         self._drains = {}        # window map name -> drain.Drain
         self._batch = True       # False once the kernel refused a batch read
@@ -101,6 +103,14 @@ class KernelTables:
         self.bpf[b'conn_receivers'][ctypes.c_uint(self._conn_id)] = sub_key
         for pid, fd in (subscriber, publisher):
             ids[abi.SockKey(tgid=pid, fd=fd)] = ctypes.c_uint(self._conn_id)
+
+    def client_name(self, name_hash):
+        """The service name a traced client called, by its hash (services.c), or None."""
+        try:
+            text = bytes(self.bpf[b'client_names'][ctypes.c_ulonglong(name_hash)].text)
+        except KeyError:
+            return None
+        return text.split(b'\0', 1)[0].decode('utf-8', 'replace')
 
     def unregister_connection(self, subscriber, publisher, addresses):
         ids = self.bpf[b'conn_ids']
@@ -188,6 +198,7 @@ class KernelTables:
             stats, hists, queue_stats=take(f'qstats{old}', drains.queue_rows),
             syscall_name=self._syscall_name)
         self.timers = decode_timers(stats, hists)
+        self.services = decode_services(stats, hists)
         self.kernel_links = decode_links(
             take(f'lstats{old}', lambda d: drains.ctypes_rows(d, abi.LinkKey, abi.LinkStats)),
             take(f'lhist{old}', lambda d: drains.ctypes_rows(d, abi.LinkHistKey, abi.HistGroup)))

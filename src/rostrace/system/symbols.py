@@ -30,8 +30,18 @@ TIMER_POINTS = {
                              'EEE',
 }
 PROBE_POINTS.update(TIMER_POINTS)
-# subscriber side (every traced process: its topics and its timers)
-RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize', *TIMER_POINTS})
+SERVICE_POINTS = {
+    'service_request': ('ros', 'ServicePublication', 'processRequest'),
+    'service_callback': ('ros', 'ServiceCallback', 'call'),
+    'service_response': ('ros', 'ServiceClientLink', 'processResponse'),
+    'client_call': ('ros', 'ServiceClient', 'call'),
+    'client_link_call': ('ros', 'ServiceServerLink', 'call'),
+    'client_finished': ('ros', 'ServiceServerLink', 'callFinished'),
+}
+PROBE_POINTS.update(SERVICE_POINTS)
+# subscriber side (every traced process: its topics, timers and services)
+RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize', *TIMER_POINTS,
+                            *SERVICE_POINTS})
 PUBLISH_POINTS = frozenset({'topic_publish', 'publication_publish'})      # publisher side
 
 

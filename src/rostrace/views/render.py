@@ -207,3 +207,23 @@ def timer_lines(timers):
                 lines.append(f'    {label:<11}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
                              f'{human(s.p99):>10}{human(s.max):>10}')
     return lines
+
+
+SERVICE_LABELS = {'queuing': 'queued', 'handling': 'handling', 'round_trip': 'round trip',
+                  'connect': 'connect'}
+
+
+def service_lines(services):
+    """One block per service and role: requests or calls, failures, then the stages."""
+    lines = ['services']
+    for s in services:
+        what = 'requests' if s.role == 'server' else 'calls'
+        threw = f', {s.threw} threw' if s.role == 'server' else ''
+        lines.append(f'  {s.service[:60]} ({s.role}): {s.count} {what}, {s.failed} failed'
+                     f'{threw}'[:100])
+        for name, label in SERVICE_LABELS.items():
+            st = s.stages[name]
+            if st.available and st.count:
+                lines.append(f'    {label:<11}{st.count:>7}{human(st.mean):>10}'
+                             f'{human(st.p50):>10}{human(st.p99):>10}{human(st.max):>10}')
+    return lines

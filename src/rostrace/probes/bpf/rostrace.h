@@ -82,6 +82,42 @@ enum timer_info_layout {
     TI_LAST_EXPIRED_OFFSET = 88,    /* T last_expired (this firing queued) */
 };
 
+/* The same, per service (services.c): server side per ServicePublication* (`object`),
+ * client side per service name (`object`: the FNV-1a hash of the name, whose text is in
+ * `client_names`). */
+enum service_record {
+    SERVICE_QUEUING = 56,           /* request read -> the handler's turn (callback queue) */
+    SERVICE_HANDLING = 57,          /* deserialize + handler + serialize */
+    SERVICE_REQUESTS = 58,          /* count */
+    SERVICE_FAILED = 59,            /* count: the handler returned false */
+    SERVICE_THREW = 60,             /* count: the handler threw (roscpp caught it) */
+    CLIENT_ROUND_TRIP = 61,         /* ServiceClient::call -> the response read */
+    CLIENT_CONNECT = 62,            /* non-persistent: lookup + connect before the request */
+    CLIENT_CALLS = 63,              /* count */
+    CLIENT_FAILED = 64,             /* count: the server said it failed */
+};
+
+/* roscpp service objects (x86_64; test_abi.py compiles the installed headers). */
+enum service_layout {
+    SP_NAME_OFFSET = 16,            /* ServicePublication: std::string name_ */
+    SC_BUFFER_OFFSET = 24,          /* ServiceCallback (service_publication.cpp): buffer_ */
+    SM_NUM_BYTES_OFFSET = 16,       /* SerializedMessage: size_t num_bytes */
+    SSL_NAME_OFFSET = 40,           /* ServiceServerLink: std::string service_name_ */
+    SSL_PERSISTENT_OFFSET = 72,     /* ... bool persistent_ */
+    SSL_CURRENT_CALL_OFFSET = 320,  /* ... CallInfoPtr current_call_ */
+    CALL_INFO_SUCCESS_OFFSET = 208, /* ServiceServerLink::CallInfo: bool success_ */
+    FALSE_RESPONSE_BYTES = 5,       /* ok byte + uint32 0: a handler returned false */
+};
+
+enum service_name_size {
+    SERVICE_NAME_BYTES = 128,       /* longer names are cut (and hashed as cut) */
+};
+
+/* A service name a traced client called (`client_names`, by its hash). */
+struct service_name {
+    u8 text[SERVICE_NAME_BYTES];
+};
+
 /* A queue's records live in one value (struct queue_stats), indexed by record id. */
 enum queue_stats_size {
     QUEUE_RECORD_SLOTS = 29,        /* SUM_SYSCALLS + 1 */
@@ -121,7 +157,9 @@ enum link_record {
 
 #define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_BLOCKED || \
     (record) == STAGE_SERIALIZATION || \
-    ((record) >= TIMER_LATENESS && (record) <= TIMER_DURATION))
+    ((record) >= TIMER_LATENESS && (record) <= TIMER_DURATION) || \
+    (record) == SERVICE_QUEUING || (record) == SERVICE_HANDLING || \
+    (record) == CLIENT_ROUND_TRIP || (record) == CLIENT_CONNECT)
 
 /* Probe hits per handler (the `hits` per-CPU array), so the benchmarks count the cost
  * per message instead of assuming it. */
@@ -138,7 +176,9 @@ enum hit {
     HIT_SEND = 9,
     HIT_RECV = 10,
     HIT_TIMER = 11,
-    HIT_COUNT = 12,
+    HIT_SERVICE = 12,               /* server side: per request, 3 entries */
+    HIT_CLIENT = 13,                /* client side: per call, 2 or 3 entries */
+    HIT_COUNT = 14,
 };
 
 /* Values of `traced_tgids` (bits). */
