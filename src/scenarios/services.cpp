@@ -3,7 +3,8 @@
 // ~count times at ~rate Hz (~persistent or not) asking ~work_ms, every ~fail_every-th
 // call with fail set and every ~throw_every-th with throw_error set (0: never), after
 // ~start_delay s. Ground truth (steady_clock, ns): the server writes
-// seq,start_ns,end_ns,outcome per request; the client seq,start_ns,end_ns,ok per call.
+// seq,start_ns,end_ns,outcome per request (0 ok, 1 returned false, 2 threw); the client
+// seq,start_ns,end_ns,ok per call.
 #include "scenario_common.h"
 
 #include <rostrace/Work.h>
@@ -25,9 +26,9 @@ public:
     rs::do_work(req.work_ms, rs::WorkMode::Sleep);
     res.start_ns = start;
     res.end_ns = rs::mono_ns();
-    const char* outcome = req.throw_error ? "threw" : req.fail ? "false" : "ok";
+    const int outcome = req.throw_error ? 2 : req.fail ? 1 : 0;
     char line[160];
-    const int n = std::snprintf(line, sizeof(line), "%" PRIu64 ",%" PRId64 ",%" PRId64 ",%s\n",
+    const int n = std::snprintf(line, sizeof(line), "%" PRIu64 ",%" PRId64 ",%" PRId64 ",%d\n",
                                 seq_, start, res.end_ns, outcome);
     truth_.push(line, static_cast<size_t>(n));
     if (req.throw_error)

@@ -22,10 +22,12 @@ STAGES = ALL_STAGES + ALL_LINK_STAGES     # per topic, then per publisher link (
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 UNBINNED = ('mean', 'max')        # what a stage without a histogram can be judged by
 TOP_KEYS = {'targets', 'publish_rate', 'window'}
-TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget', 'timers'}
+TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget', 'timers', 'services'}
 # Per timer of a target (`timers:`): stages in ms like topics', `missed` in firings per
 # window (statistic `count`).
 TIMER_THRESHOLDS = TIMER_STAGES + ('missed',)
+# Per service of a target (`services:`): stages in ms, `failed` (false + threw) per window.
+SERVICE_THRESHOLDS = ('queuing', 'handling', 'round_trip', 'connect', 'failed')
 COUNT_KEYS = {'warn', 'error'}
 BUDGET_KEYS = {'cpu_percent'}
 THRESHOLD_KEYS = {'warn', 'error', 'statistic'}
@@ -67,6 +69,7 @@ class TargetSpec:
     critical: bool = False    # real-time audit: allocations and syscalls in callbacks
     budget: float = None      # overhead budget, percent of one core (None: none)
     timers: dict = field(default_factory=dict)     # TIMER_THRESHOLDS name -> Threshold
+    services: dict = field(default_factory=dict)   # SERVICE_THRESHOLDS name -> Threshold
 
     @property
     def is_pattern(self):
@@ -221,27 +224,32 @@ def _target(source, index, value):
         budget = _number(source, f'{key}.budget.cpu_percent', spec['cpu_percent'],
                          unit='percent of one core', positive=True, span=BUDGET_PERCENT)
     return TargetSpec(node=node, topics=topics, thresholds=parsed, critical=critical,
-                      budget=budget, timers=_timer_thresholds(source, f'{key}.timers',
-                                                              value.get('timers', {})))
+                      budget=budget,
+                      timers=_object_thresholds(source, f'{key}.timers', value.get('timers', {}),
+                                                TIMER_THRESHOLDS, 'missed', 'firings'),
+                      services=_object_thresholds(source, f'{key}.services',
+                                                  value.get('services', {}),
+                                                  SERVICE_THRESHOLDS, 'failed', 'requests'))
 
 
-def _timer_thresholds(source, key, value):
-    """`timers: {lateness: {warn: 5, error: 20}, missed: {warn: 1}}` -> {name: Threshold}
-    (missed: firings per window, statistic 'count')."""
+def _object_thresholds(source, key, value, names, count_name, unit):
+    """`timers: {lateness: {warn: 5, error: 20}, missed: {warn: 1}}` (or `services:`) ->
+    {name: Threshold}; `count_name` is a count per window (statistic 'count')."""
     _mapping(source, key, value)
+    what = key.rsplit('.', 1)[-1][:-1]          # timer / service
     parsed = {}
     for name, spec in value.items():
-        if not isinstance(name, str) or name not in TIMER_THRESHOLDS:
+        if not isinstance(name, str) or name not in names:
             raise ConfigError(source, f'{key}.{_key(name)}',
-                              f'unknown timer stage (stages: {", ".join(TIMER_THRESHOLDS)})')
-        if name != 'missed':
+                              f'unknown {what} stage (stages: {", ".join(names)})')
+        if name != count_name:
             parsed[name] = _threshold(source, f'{key}.{name}', spec)
             continue
-        _mapping(source, f'{key}.missed', spec)
-        _unknown(source, f'{key}.missed', spec, COUNT_KEYS)
+        _mapping(source, f'{key}.{name}', spec)
+        _unknown(source, f'{key}.{name}', spec, COUNT_KEYS)
         if not spec:
-            raise ConfigError(source, f'{key}.missed', 'give warn and/or error (firings)')
-        bounds = {k: _number(source, f'{key}.missed.{k}', spec[k], unit='firings',
+            raise ConfigError(source, f'{key}.{name}', f'give warn and/or error ({unit})')
+        bounds = {k: _number(source, f'{key}.{name}.{k}', spec[k], unit=unit,
                              span=(0, 1e9)) for k in spec}
         parsed[name] = Threshold(warn_ms=bounds.get('warn'), error_ms=bounds.get('error'),
                                  statistic='count')

@@ -176,7 +176,8 @@ class Monitor:
     def window(self):
         """Collect one period; topic and timer breakdowns over the configured window."""
         merged = self.history.add(self.tracer.collect(), window_s=self.config.window_s)
-        return self.tracer.build(merged), self.tracer.build_timers(merged)
+        return (self.tracer.build(merged), self.tracer.build_timers(merged),
+                self.tracer.build_services(merged))
 
     def state(self):
         """What the statuses are computed from (plain values)."""
@@ -188,18 +189,19 @@ class Monitor:
             probe_cost_us=self.tracer.probe_cost_us, lost=dict(self.tracer.collector.lost),
             lost_recent=dict(self.tracer.collector.lost_recent))
 
-    def statuses(self, breakdowns, *, stopped=False, timers=()):
+    def statuses(self, breakdowns, *, stopped=False, timers=(), services=()):
         return monitor_statuses(self.config, breakdowns, self.state(), stopped=stopped,
-                                timers=timers)
+                                timers=timers, services=services)
 
     def publish(self):
-        breakdowns, timers = self.window()
+        breakdowns, timers, services = self.window()
         breakdowns = [b for b in breakdowns if self.config.wants(b.node, b.topic)]
-        self.publish_fn(breakdowns, self.statuses(breakdowns, timers=timers), timers)
+        self.publish_fn(breakdowns, self.statuses(breakdowns, timers=timers,
+                                                  services=services), timers, services)
         self.errors = []
 
     def publish_stopped(self):
-        self.publish_fn([], self.statuses([], stopped=True), [])
+        self.publish_fn([], self.statuses([], stopped=True), [], [])
 
     def _guarded(self, step):
         """Nothing a target or peer does mid-step may end the monitor: report it."""

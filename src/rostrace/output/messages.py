@@ -2,7 +2,8 @@
 import rospy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from rostrace.msg import LatencyBreakdown, PublisherLink, StageStats, TimerBreakdown
+from rostrace.msg import (LatencyBreakdown, PublisherLink, ServiceBreakdown, StageStats,
+                          TimerBreakdown)
 
 from ..model.breakdown import (ALL_STAGES, ALL_LINK_STAGES, PER_CALLBACK, LinkBreakdown,
                                TopicBreakdown)
@@ -10,6 +11,7 @@ from ..model.histogram import StageStats as Stats
 
 LATENCY_TOPIC = '/rostrace/latency'
 TIMERS_TOPIC = '/rostrace/timers'
+SERVICES_TOPIC = '/rostrace/services'
 
 
 # genpy's keyword constructor walks every slot: a thousand topics per window build
@@ -91,6 +93,15 @@ def timer_msg(t, stamp):
     return msg
 
 
+def service_msg(s, stamp):
+    msg = ServiceBreakdown(host=s.host, node=s.node, pid=s.pid, service=s.service, role=s.role,
+                           window=s.window_s, count=s.count, failed=s.failed, threw=s.threw)
+    msg.header.stamp = stamp
+    for name, stats in s.stages.items():
+        setattr(msg, name, stage_msg(stats))
+    return msg
+
+
 def status_msg(status):
     msg = DiagnosticStatus()
     msg.level, msg.name, msg.message, msg.hardware_id = (
@@ -100,19 +111,23 @@ def status_msg(status):
 
 
 class RosOutput:
-    """The monitor's ROS publishers: /rostrace/latency, /rostrace/timers, /diagnostics."""
+    """The monitor's ROS publishers: /rostrace/latency, /rostrace/timers,
+    /rostrace/services, /diagnostics."""
 
     def __init__(self):
         self.latency = rospy.Publisher(LATENCY_TOPIC, LatencyBreakdown, queue_size=1000)
         self.timers = rospy.Publisher(TIMERS_TOPIC, TimerBreakdown, queue_size=1000)
+        self.services = rospy.Publisher(SERVICES_TOPIC, ServiceBreakdown, queue_size=1000)
         self.diagnostics = rospy.Publisher('/diagnostics', DiagnosticArray, queue_size=10)
 
-    def publish(self, breakdowns, statuses, timers=()):
+    def publish(self, breakdowns, statuses, timers=(), services=()):
         stamp = rospy.Time.now()
         for b in breakdowns:
             self.latency.publish(breakdown_msg(b, stamp))
         for t in timers:
             self.timers.publish(timer_msg(t, stamp))
+        for s in services:
+            self.services.publish(service_msg(s, stamp))
         array = DiagnosticArray(status=[status_msg(s) for s in statuses])
         array.header.stamp = stamp
         self.diagnostics.publish(array)

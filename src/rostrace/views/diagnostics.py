@@ -190,38 +190,59 @@ def topic_status(breakdown, thresholds):
     return status
 
 
-def timer_status(t, thresholds):
-    """One timer's status: stages as for topics, missed firings, bounds crossed."""
-    status = Status(name=f'{PREFIX}: {t.node} timer {t.timer}', hardware_id=t.host)
-    status.values = [('pid', str(t.pid)), ('window (s)', f'{t.window_s:.3f}'),
-                     ('period (ms)', f'{t.period_s * 1e3:.3f}'), ('clock', t.kind),
-                     ('fired', str(t.count)), ('missed', str(t.missed))]
-    for name, s in t.stages.items():
-        if s.count:
-            values = [('mean', s.mean), ('p99', s.p99), ('max', s.max)]
-            status.values += [(f'{name} {k} (ms)', f'{v * 1e3:.3f}') for k, v in values]
+def object_status(name, host, values, stages, counts, thresholds, ok_text):
+    """A timer's or service's status: `values` first, count/mean/p99/max per measured
+    stage, then the bounds crossed (`counts`: {name: count} judged as counts)."""
+    status = Status(name=name, hardware_id=host, values=list(values))
+    for stage, s in stages.items():
+        if s.available and s.count:
+            status.values += [(f'{stage} {k} (ms)', f'{v * 1e3:.3f}')
+                              for k, v in (('mean', s.mean), ('p99', s.p99), ('max', s.max))]
     found = []
-    for name, bound in thresholds.items():
-        if name == 'missed':
-            value, unit, shown = t.missed, '', str(t.missed)
-        elif t.stages[name].count:
-            value = getattr(t.stages[name], bound.statistic) * 1e3
+    for stage, bound in thresholds.items():
+        if stage in counts:
+            value, unit, shown = counts[stage], '', str(counts[stage])
+        elif stages[stage].available and stages[stage].count:
+            value = getattr(stages[stage], bound.statistic) * 1e3
             unit, shown = ' ms', f'{bound.statistic} {value:.2f}'
         else:
             continue
         for level, limit, label in ((ERROR, bound.error_ms, 'error'),
                                     (WARN, bound.warn_ms, 'warn')):
             if limit is not None and value > limit:
-                found.append((level, f'{name} {shown}{unit} > {label} {limit:g}{unit}'))
+                found.append((level, f'{stage} {shown}{unit} > {label} {limit:g}{unit}'))
                 break
     if found:
         status.level = max(level for level, _ in found)
         status.message = '; '.join(text for _, text in sorted(found, reverse=True))
     else:
-        status.level = OK
-        status.message = (f'ok, {t.count} fired, {t.missed} missed' if t.count
-                          else 'ok, not fired in window')
+        status.level, status.message = OK, ok_text
     return status
+
+
+def timer_status(t, thresholds):
+    """One timer's status: stages as for topics, missed firings, bounds crossed."""
+    values = [('pid', str(t.pid)), ('window (s)', f'{t.window_s:.3f}'),
+              ('period (ms)', f'{t.period_s * 1e3:.3f}'), ('clock', t.kind),
+              ('fired', str(t.count)), ('missed', str(t.missed))]
+    return object_status(f'{PREFIX}: {t.node} timer {t.timer}', t.host, values, t.stages,
+                         {'missed': t.missed}, thresholds,
+                         f'ok, {t.count} fired, {t.missed} missed' if t.count
+                         else 'ok, not fired in window')
+
+
+def service_status(s, thresholds):
+    """One service of a node, as server or client: counts, stages, bounds crossed."""
+    what = 'requests' if s.role == 'server' else 'calls'
+    values = [('pid', str(s.pid)), ('window (s)', f'{s.window_s:.3f}'), ('role', s.role),
+              (what, str(s.count)), ('failed', str(s.failed))]
+    if s.role == 'server':
+        values.append(('threw', str(s.threw)))
+    failed = s.failed + s.threw
+    return object_status(f'{PREFIX}: {s.node} service {s.service} ({s.role})', s.host, values,
+                         s.stages, {'failed': failed}, thresholds,
+                         f'ok, {s.count} {what}, {failed} failed' if s.count
+                         else f'ok, no {what} in window')
 
 
 def not_running_status(node, host, reason='not running'):
