@@ -32,6 +32,7 @@ def trace_timer(ros, tracer, tmp_path, name, **params):
     ros.node('timers', name, params={'period_ms': 50, 'slow_every': 5, 'firings': FIRINGS,
                                      'start_delay': 4.0, 'truth_file': truth, **params})
     tracer.attach_node(f'/{name}', master=Master(ros.master_uri))
+    hits_before = tracer.probes.tables.hits()['timer']
     assert not read_csv(truth), 'the timer started before attaching ended: raise start_delay'
     totals = Window(window_s=0.0)
 
@@ -43,6 +44,8 @@ def trace_timer(ros, tracer, tmp_path, name, **params):
         t.firings for t in totals.timers.values()) >= FIRINGS, timeout=10, interval=0.2,
         what='the last firing collected')
     (timer,) = tracer.build_timers(totals)
+    # Cost, counted in BPF: one entry probe per firing.
+    assert tracer.probes.tables.hits()['timer'] - hits_before == FIRINGS
     tracer.detach(timer.pid)
     return timer, read_csv(truth)
 

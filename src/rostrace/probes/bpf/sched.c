@@ -26,6 +26,7 @@ struct thread_acct {
     u64 vol_cs;
     u64 invol_cs;
     u64 faults;
+    u64 call_pending;       /* a service call of this thread ends when it runs (services.c) */
 };
 
 /* A snapshot of a thread's counters with the current state's time folded in. */
@@ -39,6 +40,8 @@ struct acct_snap {
 };
 
 BPF_TABLE("lru_hash", u32, struct thread_acct, threads, 65536);
+
+static __always_inline void client_call_resumed(u32 tid, u64 now);   /* services.c */
 
 static __always_inline struct thread_acct *thread_of(u32 tid, u64 now, u32 state)
 {
@@ -93,6 +96,10 @@ TRACEPOINT_PROBE(sched, sched_switch)
             n->blocked_ns += delta(now, n->since_ns);
         n->state = THREAD_RUNNING;
         n->since_ns = now;
+        if (n->call_pending) {
+            n->call_pending = 0;
+            client_call_resumed(next, now);
+        }
     }
     return 0;
 }

@@ -18,8 +18,11 @@
  * Client side, per service name (2 entries per call, 3 for the ServiceClient API):
  *   caller thread   ServiceClient::call          (non-persistent: lookup + connect next)
  *   caller thread   ServiceServerLink::call      the request is queued on the link
- *   poll thread     ServiceServerLink::callFinished  the response was read (the caller
- *                                                    is woken next)
+ *   poll thread     ServiceServerLink::callFinished  the response was read; the caller
+ *                                                    is woken
+ * and the call ends when the caller runs again (its next sched_switch in, sched.c; at
+ * callFinished when its thread is not accounted or already running) -- what the
+ * caller's own clock around ServiceClient::call sees, minus deserializing the response.
  * Pairing is per link: calls queued at once on one persistent link from several
  * threads pair with the latest one. See clients/roscpp/src/libros/service_*.cpp. */
 
@@ -45,7 +48,9 @@ struct client_call {
     u64 t_link;             /* ServiceServerLink::call */
     u64 name;               /* hash of the service name */
     u32 persistent;
-    u32 pad;
+    u32 caller;             /* the calling thread */
+    u32 tgid;
+    u32 failed;             /* the server answered failed (at callFinished) */
 };
 
 BPF_TABLE("lru_hash", struct request_key, struct request, service_requests, 4096);
@@ -53,6 +58,34 @@ BPF_TABLE("lru_hash", u32, struct serving, service_serving, 4096);      /* tid -
 BPF_TABLE("lru_hash", u32, u64, client_starts, 4096);                   /* tid -> t */
 BPF_TABLE("lru_hash", struct object_key, struct client_call, client_calls, 4096);
 BPF_HASH(client_names, u64, struct service_name, 1024);
+BPF_TABLE("lru_hash", u32, struct client_call, client_resumes, 4096);   /* caller tid -> */
+
+/* A finished call's numbers, `now` the moment its caller runs again. */
+static __always_inline void record_client_call(struct client_call *call, u64 now)
+{
+    u32 g;
+    u64 *w = enter_generation(&g);
+    if (!w)
+        return;
+    u32 tgid = call->tgid;
+    record_in(g, tgid, call->name, CLIENT_ROUND_TRIP, now - call->t_start);
+    if (!call->persistent)
+        record_in(g, tgid, call->name, CLIENT_CONNECT, call->t_link - call->t_start);
+    record_in(g, tgid, call->name, CLIENT_CALLS, 1);
+    if (call->failed)
+        record_in(g, tgid, call->name, CLIENT_FAILED, 1);
+    leave_generation(w);
+}
+
+static __always_inline void client_call_resumed(u32 tid, u64 now)
+{
+    struct client_call *call = client_resumes.lookup(&tid);
+    if (!call)
+        return;
+    struct client_call done = *call;
+    client_resumes.delete(&tid);
+    record_client_call(&done, now);
+}
 
 int on_service_process_request(struct pt_regs *ctx)
 {
@@ -158,7 +191,7 @@ int on_service_link_call(struct pt_regs *ctx)
         return 0;
     u64 now = bpf_ktime_get_ns();
     struct object_key key = {.tgid = tgid, .object = PT_REGS_PARM1(ctx)};
-    struct client_call c = {.t_start = now, .t_link = now};
+    struct client_call c = {.t_start = now, .t_link = now, .caller = tid, .tgid = tgid};
     u64 *start = client_starts.lookup(&tid);
     if (start && *start <= now) {
         c.t_start = *start;
@@ -189,16 +222,13 @@ int on_service_call_finished(struct pt_regs *ctx)
     if (!bpf_probe_read_user(&info, sizeof(info),
                              (void *)(key.object + SSL_CURRENT_CALL_OFFSET)) && info)
         bpf_probe_read_user(&success, 1, (void *)(info + CALL_INFO_SUCCESS_OFFSET));
-    u32 g;
-    u64 *w = enter_generation(&g);
-    if (!w)
+    call.failed = !success;
+    u32 caller = call.caller;
+    struct thread_acct *a = threads.lookup(&caller);
+    if (a && a->state != THREAD_RUNNING && !client_resumes.update(&caller, &call)) {
+        a->call_pending = 1;        /* ends at its next switch in (sched.c) */
         return 0;
-    record_in(g, tgid, call.name, CLIENT_ROUND_TRIP, now - call.t_start);
-    if (!call.persistent)
-        record_in(g, tgid, call.name, CLIENT_CONNECT, call.t_link - call.t_start);
-    record_in(g, tgid, call.name, CLIENT_CALLS, 1);
-    if (!success)
-        record_in(g, tgid, call.name, CLIENT_FAILED, 1);
-    leave_generation(w);
+    }
+    record_client_call(&call, now);
     return 0;
 }
