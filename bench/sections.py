@@ -117,8 +117,9 @@ def traced_overhead(bench, rates=(100, 1000, 5000), seconds=3.0):
             h1 = tracer.probes.tables.hits()
             tracer.detach(pid)
             d = {k: h1[k] - h0[k] for k in h1}
-            entries.append((d['push'] + d['call'] + d['deserialize']) / count)
-            returns.append((d['call_return'] + d['deserialize_return']) / count)
+            entries.append((d['push'] + d['call'] + d['deserialize'] + d['callback_done'])
+                           / count)
+            returns.append(d['deserialize_return'] / count)
         added = [b - a for a, b in zip(off, on)]
         e, r = spread(entries)['median'], spread(returns)['median']
         expected_us = (e * bench.raw['entry_ns'] + r * bench.raw['return_ns']) / 1e3
@@ -522,7 +523,7 @@ def soak(bench, target_kills=100, master_restarts=5, monitor_kills=20):
 
 
 # -- 11. rostrace against the simplest tracer (issue 13) ------------------------------------
-RECEIVE_HITS = ('push', 'call', 'call_return', 'deserialize', 'deserialize_return')
+RECEIVE_HITS = ('push', 'call', 'callback_done', 'deserialize', 'deserialize_return')
 
 
 def _receive_hits(tracer):

@@ -35,10 +35,10 @@ INTRA_UNAVAILABLE.update({name: 'intra-process: no transport'
 
 # Stage -> probe points it needs (see probes/bpf/subscriber.c).
 STAGE_NEEDS = {
-    'queuing': ('queue_push', 'queue_call', 'deserialize'),
-    'deserialization': ('queue_call', 'deserialize'),
-    'processing': ('queue_call', 'deserialize'),
-    'total': ('queue_push', 'queue_call', 'deserialize'),
+    'queuing': ('queue_push', 'queue_call', 'deserialize', 'callback_done'),
+    'deserialization': ('queue_call', 'deserialize', 'callback_done'),
+    'processing': ('queue_call', 'deserialize', 'callback_done'),
+    'total': ('queue_push', 'queue_call', 'deserialize', 'callback_done'),
 }
 STAGE_NEEDS.update({split: STAGE_NEEDS[parent] for parent, splits in SPLITS.items()
                     for split in splits})
@@ -184,6 +184,7 @@ class TopicBreakdown:
     processed: int = 0
     dropped: int = 0
     queued: int = -1          # in the subscription queue at the window's end (-1: not known)
+    exceptions: int = 0       # callbacks that threw (counted when their thread serves again)
     stages: dict = field(default_factory=dict)     # stage -> StageStats
     per_callback: dict = field(default_factory=dict)   # PER_CALLBACK name -> mean
     audit: dict = None        # real-time audit: {'allocations', 'syscalls': {name: n}}
@@ -194,7 +195,7 @@ class TopicBreakdown:
     def as_dict(self):
         out = {'topic': self.topic, 'received': self.received,
                'processed': self.processed, 'dropped': self.dropped,
-               'queued': self.queued,
+               'queued': self.queued, 'exceptions': self.exceptions,
                'stages': {name: self.stages[name].as_dict() for name in ALL_STAGES
                           if name in self.stages},
                'per_callback': dict(self.per_callback)}
@@ -265,7 +266,7 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
              for key, link in sorted(numbers.links.items())]
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
                           received=numbers.received, processed=numbers.processed,
-                          dropped=numbers.dropped,
+                          dropped=numbers.dropped, exceptions=numbers.exceptions,
                           queued=-1 if numbers.queued is None else numbers.queued,
                           stages=stages,
                           per_callback={name: sums.get(name, CallbackSum()).per_callback

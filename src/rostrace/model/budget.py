@@ -28,14 +28,14 @@ MODE_OFF = {
 # Uprobe traps per received and per processed message. A return probe traps twice (at
 # the function's entry to take the return address, and at the return); an entry and a
 # return probe on one function share the entry trap.
-TRAPS = {'full': (1, 4), 'reduced': (1, 3), 'counts': (1, 0)}
+TRAPS = {'full': (1, 3), 'reduced': (1, 2), 'counts': (1, 0)}
 # BPF handlers run per received / processed message (probes/bpf/subscriber.c).
 RECEIVED_HANDLERS = ('on_subscription_queue_push',)
 PROCESSED_HANDLERS = {
     'full': ('on_message_deserializer_deserialize',
              'on_message_deserializer_deserialize_return',
-             'on_subscription_queue_call_return'),
-    'reduced': ('on_message_deserializer_deserialize', 'on_subscription_queue_call_return'),
+             'on_subscription_callback_done'),
+    'reduced': ('on_message_deserializer_deserialize', 'on_subscription_callback_done'),
     'counts': (),
 }
 SWITCH = 'tracepoint__sched__sched_switch'

@@ -70,6 +70,7 @@ class TopicNumbers:
     received: int = 0
     processed: int = 0
     dropped: int = 0
+    exceptions: int = 0         # callbacks that threw
     queued: int = None          # in the queue at the window's end (None: not known)
     stages: dict = field(default_factory=dict)     # stage name -> Accumulator
     sums: dict = field(default_factory=dict)       # PER_CALLBACK/audit name -> CallbackSum
@@ -80,6 +81,7 @@ class TopicNumbers:
         self.received += other.received
         self.processed += other.processed
         self.dropped += other.dropped
+        self.exceptions += other.exceptions
         if other.queued is not None:        # `other` is the later window
             self.queued = other.queued
         _merge_accumulators(self.stages, other.stages)

@@ -33,7 +33,7 @@ def _key_value(key, value):
 def breakdown_msg(b, stamp):
     msg = LatencyBreakdown(host=b.host, node=b.node, pid=b.pid, topic=b.topic,
                            window=b.window_s, received=b.received, processed=b.processed,
-                           dropped=b.dropped, queued=b.queued)
+                           dropped=b.dropped, queued=b.queued, exceptions=b.exceptions)
     msg.header.stamp = stamp
     for name in ALL_STAGES:
         setattr(msg, name, stage_msg(b.stages[name]))
@@ -80,6 +80,7 @@ def breakdown_from_msg(msg):
     return TopicBreakdown(node=msg.node, pid=msg.pid, host=msg.host, topic=msg.topic,
                           window_s=msg.window, received=msg.received, processed=msg.processed,
                           dropped=msg.dropped, queued=msg.queued, stages=stages, audit=audit,
+                          exceptions=getattr(msg, 'exceptions', 0),
                           per_callback={n: getattr(msg, n) for n in PER_CALLBACK},
                           links=links, transport_note=getattr(msg, 'transport_note', ''))
 

@@ -31,7 +31,8 @@ HANDLERS = {
     'topic_publish': ('on_topic_manager_publish', None),
     'publication_publish': ('on_publication_publish', None),
     'queue_push': ('on_subscription_queue_push', None),
-    'queue_call': (None, 'on_subscription_queue_call_return'),
+    'queue_call': (None, None),         # its entry only while learning (CALL_ENTRY)
+    'callback_done': ('on_subscription_callback_done', None),
     'deserialize': ('on_message_deserializer_deserialize',
                     'on_message_deserializer_deserialize_return'),
     'timer_schedule': ('on_timer_schedule', None),
@@ -57,7 +58,7 @@ MODE_DROPS = {
     'reduced': frozenset({'on_message_deserializer_deserialize_return'}),
     'counts': frozenset({'on_message_deserializer_deserialize',
                          'on_message_deserializer_deserialize_return',
-                         'on_subscription_queue_call_return', CALL_ENTRY}),
+                         'on_subscription_callback_done', CALL_ENTRY}),
 }
 # Per-process sets in common.c: which probe points put a process in which.
 TGID_SETS = ((TRACED, RECEIVE_POINTS), (PUBLISHERS, PUBLISH_POINTS))

@@ -39,9 +39,17 @@ SERVICE_POINTS = {
     'client_finished': ('ros', 'ServiceServerLink', 'callFinished'),
 }
 PROBE_POINTS.update(SERVICE_POINTS)
+# Points inside a function, found by reading its code: `callback_done` is the instruction
+# right after SubscriptionQueue::call's virtual call of SubscriptionCallbackHelper::call
+# (the user callback). An entry probe there ends the callback without a return probe on
+# SubscriptionQueue::call: a callback's exception passes through that function to the
+# node's own catch, and a uretprobe trampoline in its way would kill the node.
+DERIVED_POINTS = {'callback_done': 'queue_call'}
+ALL_POINTS = (*PROBE_POINTS, *DERIVED_POINTS)
 # subscriber side (every traced process: its topics, timers and services)
-RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize', *TIMER_POINTS,
-                            *SERVICE_POINTS})
+RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize', 'callback_done',
+                            *TIMER_POINTS, *SERVICE_POINTS})
+HELPER_CALL_SLOT = 0x18     # SubscriptionCallbackHelper vtable: 2 destructors, deserialize, call
 PUBLISH_POINTS = frozenset({'topic_publish', 'publication_publish'})      # publisher side
 
 
@@ -154,11 +162,13 @@ def function_symbols(path):
     return found
 
 
-def find_probe_points(path, names=tuple(PROBE_POINTS)):
+def find_probe_points(path, names=ALL_POINTS):
     """Probe points found in the ELF at `path`, and {name: reason} for the missing."""
     symbols = function_symbols(path)
     found, missing = {}, {}
     for name in names:
+        if name in DERIVED_POINTS:
+            continue
         qualified = PROBE_POINTS[name]
         if qualified in symbols:
             mangled, address, size = symbols[qualified]
@@ -166,7 +176,61 @@ def find_probe_points(path, names=tuple(PROBE_POINTS)):
         else:
             shown = qualified if isinstance(qualified, str) else '::'.join(qualified)
             missing[name] = f'{shown} not found in .dynsym/.symtab of {path}'
+    if 'callback_done' in names:
+        call = found.get('queue_call') or (find_probe_points(path, ('queue_call',))[0]
+                                           .get('queue_call'))
+        address = call and callback_return_address(path, call.address, call.size)
+        if address:
+            found['callback_done'] = ProbePoint('callback_done', call.symbol + '+callback',
+                                                address, path)
+        else:
+            missing['callback_done'] = (f'no virtual call of the subscription callback found '
+                                        f'in SubscriptionQueue::call of {path}')
     return found, missing
+
+
+_CALLBACK_RETURNS = {}      # file identity -> address or None
+
+
+def callback_return_address(path, start, size):
+    """Address of the instruction after SubscriptionQueue::call's `helper->call(params)`
+    (the first call through vtable slot HELPER_CALL_SLOT after the call of
+    MessageDeserializer::deserialize), read from the disassembly (binutils objdump), or
+    None. Cached per file."""
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, start)
+    if key not in _CALLBACK_RETURNS:
+        _CALLBACK_RETURNS[key] = _callback_return(path, start, size or 4096)
+    return _CALLBACK_RETURNS[key]
+
+
+def _callback_return(path, start, size):
+    try:
+        out = subprocess.run(['objdump', '-d', '--no-show-raw-insn', f'--start-address={start:#x}',
+                              f'--stop-address={start + size:#x}', path], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return helper_call_return(out)
+
+
+def helper_call_return(disassembly):
+    """The address after the helper call in objdump output (see callback_return_address)."""
+    rows = []
+    for line in disassembly.splitlines():
+        head, _, text = line.partition(':\t')
+        try:
+            rows.append((int(head.strip(), 16), text))
+        except ValueError:
+            continue
+    seen_deserialize = False
+    for (address, text), following in zip(rows, rows[1:] + [(None, '')]):
+        if text.startswith('call') and 'MessageDeserializer11deserialize' in text:
+            seen_deserialize = True
+        elif seen_deserialize and text.replace(' ', '').startswith(
+                f'call*{HELPER_CALL_SLOT:#x}(%'):
+            return following[0]
+    return None
 
 
 def has_roscpp(path):

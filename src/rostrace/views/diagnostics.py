@@ -36,7 +36,8 @@ def stage_values(breakdown):
     values = [('pid', str(breakdown.pid)), ('window (s)', f'{breakdown.window_s:.3f}'),
               ('received', str(breakdown.received)), ('processed', str(breakdown.processed)),
               ('queued', str(breakdown.queued)),
-              ('dropped', str(breakdown.dropped))]
+              ('dropped', str(breakdown.dropped)),
+              ('callbacks that threw', str(breakdown.exceptions))]
     stages = breakdown.stages
     for name in ALL_STAGES:
         s = stages.get(name)
@@ -132,6 +133,8 @@ def root_cause_findings(breakdown):
     if queuing_text:
         found.append((WARN, f'queuing dominated by CPU starvation ({starved * 100:.0f} % of '
                             f'{q.mean * 1e3:.2f} ms)'))
+    if breakdown.exceptions:
+        found.append((WARN, f'{breakdown.exceptions} callbacks threw'))
     audit = breakdown.audit
     if audit is not None and audit['allocations']:
         found.append((WARN, f'critical callbacks allocate ({audit["allocations"]} malloc)'))

@@ -72,7 +72,8 @@ def topic_block(b, *, color=False, title=None):
     The dominant stage is marked '*' (and bold with color=True)."""
     rate = b.received / b.window_s if b.window_s else 0.0
     lines = [title or f'{b.topic}  {rate:.1f} msg/s  received {b.received}  '
-             f'processed {b.processed}  dropped {b.dropped}',
+             f'processed {b.processed}  dropped {b.dropped}'
+             + (f'  threw {b.exceptions}' if b.exceptions else ''),
              f'  {"stage":<13}{"count":>7}{"mean":>10}{"p50":>10}{"p99":>10}{"max":>10}']
     dominant = b.dominant_stage()
     for name, label in STAGE_LABELS.items():

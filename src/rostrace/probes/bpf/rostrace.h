@@ -31,6 +31,7 @@ enum queue_record {
     COUNT_DROPPED = 18,
     GAUGE_QUEUED = 19,              /* messages in the queue after its last push/call */
     COUNT_DROPS_RETRACTED = 20,     /* drops counted at a push that roscpp did not make */
+    COUNT_EXCEPTIONS = 21,          /* callbacks that threw (never reached their end) */
     SUM_VOLUNTARY_SWITCHES = 24,
     SUM_INVOLUNTARY_SWITCHES = 25,
     SUM_PAGE_FAULTS = 26,
@@ -168,7 +169,7 @@ enum hit {
     HIT_CALL = 1,                   /* only while a process has no learned queue register */
     HIT_DESERIALIZE = 2,
     HIT_DESERIALIZE_RETURN = 3,
-    HIT_CALL_RETURN = 4,
+    HIT_CALLBACK_DONE = 4,
     HIT_CALIBRATE = 5,
     HIT_CALIBRATE_RETURN = 6,
     HIT_TOPIC_PUBLISH = 7,

@@ -5,9 +5,11 @@
  *                  (queuing starts; received, and dropped when the queue is full)
  *   spinner thread MessageDeserializer::deserialize    entry + return
  *                  (queuing ends; deserialization span)
- *   spinner thread SubscriptionQueue::call             return
+ *   spinner thread SubscriptionQueue::call, right after its virtual call of the
+ *                  subscription callback helper (an instruction inside the function,
+ *                  found by reading its code: system/symbols.py)
  *                  (processing ends: the user callback has returned)
- * = 4 BPF handlers, 5 traps (a return probe also traps at the function's entry),
+ * = 4 BPF handlers, 4 traps (a return probe also traps at the function's entry),
  * plus a syscalls:sys_enter_recvfrom and sys_exit_recvfrom hit per read of a traced
  * process (which socket filled which buffer, for transport.c; how many bytes it took,
  * for the network / socket-wait split in sockets.c). Only messages of a queue a traced
@@ -259,6 +261,9 @@ int on_subscription_queue_call(struct pt_regs *ctx)
     u32 tid = (u32)id, tgid = id >> 32;
     if (!traced_tgids.lookup(&tgid))
         return 0;
+    struct call_ctx *left = call_by_tid.lookup(&tid);
+    if (left && left->in_callback)
+        record(tgid, left->queue, COUNT_EXCEPTIONS, 1);     /* its end never came */
     struct call_ctx cc = {.queue = PT_REGS_PARM1(ctx), .from_call_entry = 1};
     call_by_tid.update(&tid, &cc);
     return 0;
@@ -353,6 +358,8 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
      * is the first argument, `this` the second. */
     struct msg_key mk = {.tgid = tgid, .deserializer = PT_REGS_PARM2(ctx)};
     struct call_ctx *entered = call_by_tid.lookup(&tid);
+    if (entered && entered->in_callback)
+        record(tgid, entered->queue, COUNT_EXCEPTIONS, 1);  /* its end never came */
     struct pending_msg *pm;
     if (entered && entered->from_call_entry && !entered->deser_start_ns) {
         mk.queue = entered->queue;
@@ -565,9 +572,14 @@ static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, 
     leave_generation(w);
 }
 
-int on_subscription_queue_call_return(struct pt_regs *ctx)
+/* No return probe on SubscriptionQueue::call: a user callback's exception leaves that
+ * function for the node's own catch (around spinOnce, say), and a uretprobe trampoline
+ * in its way makes the unwinder call std::terminate. The probe sits after the callback's
+ * call instead; a callback that throws never reaches it, and is counted at the next
+ * message its thread serves (COUNT_EXCEPTIONS). */
+int on_subscription_callback_done(struct pt_regs *ctx)
 {
-    count_hit(HIT_CALL_RETURN);
+    count_hit(HIT_CALLBACK_DONE);
     u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
