@@ -101,7 +101,7 @@ def test_report_from_a_bag_recorded_with_the_monitor(ros, tmp_path):
     wait_for(lambda: len(echoed(listener)) >= 8, timeout=60, what='the monitor publishing')
     bag_path = str(tmp_path / 'demo.bag')
     recorder = ros.spawn(['rosbag', 'record', '-O', bag_path, '/rostrace/latency',
-                          '/diagnostics'], 'rosbag')
+                          '/rostrace/timers', '/rostrace/services', '/diagnostics'], 'rosbag')
     time.sleep(6)
     os.killpg(recorder.pid, signal.SIGINT)
     wait_for(lambda: os.path.exists(bag_path), timeout=20, what='the bag')
@@ -113,14 +113,23 @@ def test_report_from_a_bag_recorded_with_the_monitor(ros, tmp_path):
     assert r.returncode == 0, r.stderr
     with rosbag.Bag(bag_path) as bag:
         traced = {f'{m.node} {m.topic}' for _, m, _ in bag.read_messages(['/rostrace/latency'])}
+        timers = {f'{m.node} timer {m.timer}'
+                  for _, m, _ in bag.read_messages(['/rostrace/timers'])}
+        services = {f'{m.node} service {m.service} ({m.role})'
+                    for _, m, _ in bag.read_messages(['/rostrace/services'])}
     assert len(traced) == 8
+    assert timers == {'/controller_node timer Controller::update<ros::TimerEvent>'}
+    assert services == {'/work_server service /work (server)',
+                        '/work_client service /work (client)'}
     page = open(out).read()
-    for key in traced:
+    for key in traced | timers | services:
         assert f'<img alt="{key}" src="data:image/png;base64,' in page
-    assert page.count('<img ') == len(traced)
+    assert page.count('<img ') == len(traced) + len(timers) + len(services)
     line = next(line for line in r.stdout.splitlines()
                 if line.startswith('/processing_delay_node /slow_topic:'))
     assert 'dominant stage: processing' in line
+    line = next(line for line in r.stdout.splitlines() if line.startswith('/work_server '))
+    assert ' failed' in line and 'handling p99' in line
 
 
 def test_report_refuses_bad_input_clearly(ros, tmp_path):

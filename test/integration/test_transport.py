@@ -439,8 +439,9 @@ def test_starved_subscriber_is_socket_wait_not_network(ros, session, tmp_path):
     from rostrace.views.diagnostics import topic_status
     _, calm, _ = one_link(ros, session, tmp_path, 'calm')
     s = calm.stages
-    # Nothing in the way: the message is read as it arrives, the network is loopback's.
-    assert s['socket_wait'].mean < 0.25e-3
+    # Nothing in the way: the message is read as it arrives (the poll thread's wake-up
+    # and roscpp's read: 0.1-0.3 ms on these VMs), the network is loopback's.
+    assert s['socket_wait'].mean < 0.5e-3
     assert s['network'].mean < 0.25e-3
     assert calm.transport_share(('network_starved', 'socket_wait_starved')) < 0.5
 

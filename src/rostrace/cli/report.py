@@ -4,10 +4,12 @@ Prints a plain-text summary per topic (with its dominant stage) on stdout.
 """
 import sys
 
+from ..output.objects_report import objects_summary
 from ..output.report import html_report, load_bags, text_summary
 
 EPILOG = '''examples:
-  rosbag record -O run.bag /rostrace/latency /diagnostics     (while the monitor runs)
+  rosbag record -O run.bag /rostrace/latency /rostrace/timers /rostrace/services
+                                                           (while the monitor runs)
   rostrace report run.bag -o report.html'''
 
 
@@ -17,10 +19,14 @@ def add_arguments(p):
 
 
 def run(args):
-    series = load_bags(args.bags)
-    for line in text_summary(series):
+    objects = {}                    # timers and services, when recorded too
+    series = load_bags(args.bags, objects)
+    for w in objects.values():
+        w.sort(key=lambda window: window['stamp'])
+    for line in text_summary(series) + objects_summary(objects):
         print(line)
     with open(args.output, 'w') as f:
-        f.write(html_report(series, sources=args.bags))
-    print(f'report: {args.output} ({len(series)} topics)', file=sys.stderr)
+        f.write(html_report(series, sources=args.bags, objects=objects))
+    print(f'report: {args.output} ({len(series)} topics, {len(objects)} timers and services)',
+          file=sys.stderr)
     return 0

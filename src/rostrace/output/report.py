@@ -95,9 +95,11 @@ def link_summary(publisher, totals):
             f'waiting for CPU {starved / transport * 100 if transport else 0:.0f} %')
 
 
-def load_bags(paths):
-    """{(node, topic): Series} from every LatencyBreakdown in the bags, by stamp."""
+def load_bags(paths, objects=None):
+    """{(node, topic): Series} from every LatencyBreakdown in the bags, by stamp; the
+    timers' and services' windows into `objects` when given (objects_report.py)."""
     import rosbag        # only the report verb needs it (and a sourced ROS)
+    from .objects_report import load_objects
     series = {}
     for path in paths:
         if not os.path.isfile(path):
@@ -126,6 +128,9 @@ def load_bags(paths):
                                 for st in ('queuing', 'deserialization', 'processing',
                                            'total')},
                         links=_links(m)))
+                if objects is not None:
+                    for key, windows in load_objects(bag).items():
+                        objects.setdefault(key, []).extend(windows)
             except (rosbag.ROSBagException, OSError) as e:
                 raise RostraceError(f'{path}: the bag is damaged ({e})',
                                     hint=f'try: rosbag reindex {path}')
@@ -183,7 +188,7 @@ def plot_series(s):
     return data
 
 
-def html_report(series, *, sources):
+def html_report(series, *, sources, objects=None):
     esc = html.escape
     parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>rostrace report</title>',
              '<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}'
@@ -205,5 +210,8 @@ def html_report(series, *, sources):
                          f'<td>{human(w.stages["total"]["max"])}</td>'
                          f'<td>{esc(w.dominant() or "-")}</td></tr>')
         parts.append('</table>')
+    if objects:
+        from .objects_report import objects_html
+        parts += objects_html(objects)
     parts.append('</body></html>')
     return '\n'.join(parts)
