@@ -1,5 +1,6 @@
 """Issue 5 acceptance: the live `trace` view in a pseudo-terminal, `report` from a
 bag recorded with the monitor, and `doctor`."""
+import html
 import os
 import pty
 import re
@@ -123,7 +124,7 @@ def test_report_from_a_bag_recorded_with_the_monitor(ros, tmp_path):
                         '/work_client service /work (client)'}
     page = open(out).read()
     for key in traced | timers | services:
-        assert f'<img alt="{key}" src="data:image/png;base64,' in page
+        assert f'<img alt="{html.escape(key)}" src="data:image/png;base64,' in page
     assert page.count('<img ') == len(traced) + len(timers) + len(services)
     line = next(line for line in r.stdout.splitlines()
                 if line.startswith('/processing_delay_node /slow_topic:'))
