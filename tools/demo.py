@@ -17,14 +17,25 @@ LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 def live_view(duration):
     import rospy
     from diagnostic_msgs.msg import DiagnosticArray
-    from rostrace.msg import LatencyBreakdown
+    from rostrace.msg import LatencyBreakdown, ServiceBreakdown, TimerBreakdown
     from rostrace.output.messages import breakdown_from_msg
-    from rostrace.views.render import link_table, table
+    from rostrace.views.render import human, link_table, table
 
     latest, statuses = {}, {}
     rospy.init_node('rostrace_demo_view', anonymous=True, disable_signals=True)
     rospy.Subscriber('/rostrace/latency', LatencyBreakdown,
                      lambda m: latest.__setitem__((m.node, m.topic), breakdown_from_msg(m)))
+    objects = {}        # timers and services: one line each
+    rospy.Subscriber('/rostrace/timers', TimerBreakdown, lambda m: objects.__setitem__(
+        (m.node, m.timer), f'timer   {m.node} {m.timer[:40]}: every {human(m.period)}, '
+        f'{m.count} fired, {m.missed} missed, late {human(m.lateness.mean)}/'
+        f'{human(m.lateness.p99)}, callback {human(m.duration.mean)}'))
+    rospy.Subscriber('/rostrace/services', ServiceBreakdown, lambda m: objects.__setitem__(
+        (m.node, m.service, m.role), f'service {m.node} {m.service} ({m.role}): {m.count}, '
+        f'{m.failed + m.threw} failed, ' + (
+            f'handling {human(m.handling.mean)}/{human(m.handling.p99)}'
+            if m.role == 'server' else
+            f'round trip {human(m.round_trip.mean)}/{human(m.round_trip.p99)}')))
     rospy.Subscriber('/diagnostics_agg', DiagnosticArray, lambda m: statuses.update(
         {s.name: (s.level, s.message) for s in m.status if s.name.startswith('/rostrace/')}))
     start = time.monotonic()
@@ -39,6 +50,8 @@ def live_view(duration):
         if links:
             print('publishers (same host): ' + 'mean/p99 per stage')
             print('\n'.join(links))
+        for key in sorted(objects):
+            print(objects[key])
         worst = [f'{LEVELS.get(level, level)} {name[len("/rostrace/"):]}: {msg}'
                  for name, (level, msg) in sorted(statuses.items()) if level]
         print('diagnostics_agg: ' + ('; '.join(worst) if worst else 'all OK') + '\n',

@@ -109,6 +109,12 @@ def probe_bytes(pid):
     return out
 
 
+def receive_breakpoints(pid):
+    """breakpoints() of a traced subscriber, but SubscriptionQueue::call's: its entry
+    probe is there only until the kernel learned its queue register (subscriber.c)."""
+    return breakpoints(pid) - {'queue_call'}
+
+
 def breakpoints(pid):
     """Names of the probe points that carry a breakpoint in process `pid`."""
     return {name for name, byte in probe_bytes(pid).items() if byte == BREAKPOINT}

@@ -13,7 +13,7 @@ import platform
 import resource
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
-from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
+from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, SERVICE_POINTS, TIMER_POINTS
 from . import abi
 from .tables import AUDITED, PUBLISHERS, TRACED, KernelTables
 from .uprobes import Uprobes
@@ -58,7 +58,9 @@ MODE_DROPS = {
     'reduced': frozenset({'on_message_deserializer_deserialize_return'}),
     'counts': frozenset({'on_message_deserializer_deserialize',
                          'on_message_deserializer_deserialize_return',
-                         'on_subscription_callback_done', CALL_ENTRY}),
+                         'on_subscription_callback_done', CALL_ENTRY,
+                         *(fn for point in (*TIMER_POINTS, *SERVICE_POINTS)
+                           for fn in HANDLERS[point] if fn)}),
 }
 # Per-process sets in common.c: which probe points put a process in which.
 TGID_SETS = ((TRACED, RECEIVE_POINTS), (PUBLISHERS, PUBLISH_POINTS))
