@@ -1,7 +1,7 @@
 """A receiving socket's addresses as tcp:tcp_probe reports them (struct rx_tuple)."""
 import socket
 
-from rostrace.probes.tables import receive_tuple
+from rostrace.probes.connection_maps import receive_tuple
 
 
 def test_ipv4_is_mapped_into_ipv6_and_ports_stay_in_host_order():

@@ -20,8 +20,8 @@ class KernelConnections:
         (pid, fd) each, as the matcher found them."""
         old = self._ends.pop(connection, None)
         if old is not None:
-            self.program.tables.unregister_connection(*old, connection)
-        self.program.tables.register_connection(subscriber, publisher, connection)
+            self.program.tables.connections.unregister(*old, connection)
+        self.program.tables.connections.register(subscriber, publisher, connection)
         self._ends[connection] = (subscriber, publisher)
 
     def check(self):
@@ -37,7 +37,7 @@ class KernelConnections:
                 self._drop(connection)
 
     def _drop(self, connection):
-        self.program.tables.unregister_connection(*self._ends.pop(connection), connection)
+        self.program.tables.connections.unregister(*self._ends.pop(connection), connection)
         self.matcher.unpair(connection)
 
     def __len__(self):

@@ -2,12 +2,12 @@
 from bpf/rostrace.h): per-process flags, calibration, registered connections, the
 window's aggregates, counters."""
 import ctypes
-import ipaddress
 import time
 
 from ..model.decode import (HIT_NAMES, LOST_NAMES, decode_links, decode_services, decode_timers,
                             decode_window)
 from . import abi, links
+from .connection_maps import ConnectionMaps, delete as _delete
 from . import drain as drains
 from .uprobes import close_fd
 
@@ -22,8 +22,8 @@ class KernelTables:
         self.bpf = bpf
         self._syscall_name = syscall_name
         self._generation = 0
-        self._conn_id = 0        # the last connection id given to the kernel (conn_ids)
         self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
+        self.connections = ConnectionMaps(bpf)   # registered TCP connections
         self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
         self.timers = {}         # TimerKey -> TimerNumbers, last window
         self.services = {}       # ServiceKey -> ServiceNumbers, last window
@@ -87,23 +87,7 @@ class KernelTables:
         for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
 
-    # -- connections --------------------------------------------------------------------
-    def register_connection(self, subscriber, publisher, addresses):
-        """Both ends of one TCP connection, (pid, fd) each, and the subscriber's
-        (local, remote) addresses: from now on the kernel matches its messages
-        (transport.c) and sees when they reach the subscriber's socket (sockets.c).
-        The subscriber's end is written first, so a message is matched by the kernel
-        only once its send was recorded there."""
-        self._conn_id += 1
-        ids = self.bpf[b'conn_ids']
-        sub_key = abi.SockKey(tgid=subscriber[0], fd=subscriber[1])
-        states = self.bpf[b'rx_states']
-        states[sub_key] = states.Leaf()         # byte counts start at zero
-        self.bpf[b'rx_tuples'][receive_tuple(addresses)] = sub_key
-        self.bpf[b'conn_receivers'][ctypes.c_uint(self._conn_id)] = sub_key
-        for pid, fd in (subscriber, publisher):
-            ids[abi.SockKey(tgid=pid, fd=fd)] = ctypes.c_uint(self._conn_id)
-
+    # -- services -----------------------------------------------------------------------
     def client_name(self, name_hash):
         """The service name a traced client called, by its hash (services.c), or None."""
         try:
@@ -111,16 +95,6 @@ class KernelTables:
         except KeyError:
             return None
         return text.split(b'\0', 1)[0].decode('utf-8', 'replace')
-
-    def unregister_connection(self, subscriber, publisher, addresses):
-        ids = self.bpf[b'conn_ids']
-        conn = ids.get(abi.SockKey(tgid=subscriber[0], fd=subscriber[1]))
-        if conn is not None:
-            _delete(self.bpf[b'conn_receivers'], ctypes.c_uint(conn.value))
-        for pid, fd in (subscriber, publisher):
-            _delete(ids, abi.SockKey(tgid=pid, fd=fd))
-        _delete(self.bpf[b'rx_tuples'], receive_tuple(addresses))
-        _delete(self.bpf[b'rx_states'], abi.SockKey(tgid=subscriber[0], fd=subscriber[1]))
 
     # -- calibration and costs ----------------------------------------------------------
     def set_calibration(self, *, pair_ns, inner_ns):
@@ -215,25 +189,6 @@ class KernelTables:
             except OSError:
                 self._batch = False
         return drain(self.bpf[name.encode()])
-
-
-def receive_tuple(addresses):
-    """struct rx_tuple of a receiving socket's ((local ip, port), (remote ip, port))."""
-    (lip, lport), (rip, rport) = addresses
-    t = abi.RxTuple(lport=lport, rport=rport)
-    for field, ip in (('laddr', lip), ('raddr', rip)):
-        address = ipaddress.ip_address(ip)
-        if address.version == 4:
-            address = ipaddress.IPv6Address(b'\0' * 10 + b'\xff\xff' + address.packed)
-        ctypes.memmove(getattr(t, field), address.packed, 16)
-    return t
-
-
-def _delete(table, key):
-    try:
-        del table[key]
-    except KeyError:
-        pass
 
 
 def program_runs(fd):

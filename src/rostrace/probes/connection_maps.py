@@ -1,0 +1,57 @@
+"""TCP connections registered in the kernel (transport.c, sockets.c): both ends' ids,
+the receiving socket's addresses and its byte counts. Written by user space only."""
+import ctypes
+import ipaddress
+
+from . import abi
+
+
+class ConnectionMaps:
+    def __init__(self, bpf):
+        self.bpf = bpf
+        self._conn_id = 0        # the last connection id given to the kernel (conn_ids)
+
+    def register(self, subscriber, publisher, addresses):
+        """Both ends of one TCP connection, (pid, fd) each, and the subscriber's
+        (local, remote) addresses: from now on the kernel matches its messages
+        (transport.c) and sees when they reach the subscriber's socket (sockets.c).
+        The subscriber's end is written first, so a message is matched by the kernel
+        only once its send was recorded there."""
+        self._conn_id += 1
+        ids = self.bpf[b'conn_ids']
+        sub_key = abi.SockKey(tgid=subscriber[0], fd=subscriber[1])
+        states = self.bpf[b'rx_states']
+        states[sub_key] = states.Leaf()         # byte counts start at zero
+        self.bpf[b'rx_tuples'][receive_tuple(addresses)] = sub_key
+        self.bpf[b'conn_receivers'][ctypes.c_uint(self._conn_id)] = sub_key
+        for pid, fd in (subscriber, publisher):
+            ids[abi.SockKey(tgid=pid, fd=fd)] = ctypes.c_uint(self._conn_id)
+
+    def unregister(self, subscriber, publisher, addresses):
+        ids = self.bpf[b'conn_ids']
+        conn = ids.get(abi.SockKey(tgid=subscriber[0], fd=subscriber[1]))
+        if conn is not None:
+            delete(self.bpf[b'conn_receivers'], ctypes.c_uint(conn.value))
+        for pid, fd in (subscriber, publisher):
+            delete(ids, abi.SockKey(tgid=pid, fd=fd))
+        delete(self.bpf[b'rx_tuples'], receive_tuple(addresses))
+        delete(self.bpf[b'rx_states'], abi.SockKey(tgid=subscriber[0], fd=subscriber[1]))
+
+
+def receive_tuple(addresses):
+    """struct rx_tuple of a receiving socket's ((local ip, port), (remote ip, port))."""
+    (lip, lport), (rip, rport) = addresses
+    t = abi.RxTuple(lport=lport, rport=rport)
+    for field, ip in (('laddr', lip), ('raddr', rip)):
+        address = ipaddress.ip_address(ip)
+        if address.version == 4:
+            address = ipaddress.IPv6Address(b'\0' * 10 + b'\xff\xff' + address.packed)
+        ctypes.memmove(getattr(t, field), address.packed, 16)
+    return t
+
+
+def delete(table, key):
+    try:
+        del table[key]
+    except KeyError:
+        pass
