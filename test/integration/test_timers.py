@@ -102,7 +102,9 @@ targets:
     truth = str(tmp_path / 'mon.csv')
     timers = echo(ros, '/rostrace/timers', 'echo_timers')
     diagnostics = echo(ros, '/diagnostics', 'echo_diagnostics')
-    monitor = start_monitor(ros, config)            # compiles while the node starts
+    monitor = start_monitor(ros, config)
+    wait_for(lambda: statuses(diagnostics, 'rostrace: monitor'), timeout=60,
+             what='the monitor running')         # compiled: it follows the graph now
     ros.node('timers', 'mon_ctl', params={'period_ms': 50, 'slow_every': 5, 'slow_ms': 130,
                                           'firings': FIRINGS, 'start_delay': 5.0,
                                           'truth_file': truth})
