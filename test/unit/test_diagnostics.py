@@ -137,7 +137,7 @@ def test_transport_dominated_by_a_starved_subscriber_warns():
     s = diag.topic_status(b, {})
     assert s.level == diag.WARN
     assert s.message == ('transport from /cam dominated by the subscriber waiting for CPU '
-                         '(93 % of 8.40 ms)')
+                         '(95 % of 8.40 ms)')
     assert ('from /cam socket_wait_starved share (%)', '95.1') in s.values
     assert ('from /cam network mean (ms)', '0.050') in s.values
 
@@ -149,7 +149,7 @@ def test_starved_socket_and_queue_are_one_finding():
     b.stages['queuing_busy'] = StageStats(True, 10, 0.003)
     b.links = [_starved_link()]
     s = diag.topic_status(b, {})
-    assert s.message == ('subscriber waiting for CPU: 93 % of 8.40 ms of transport from '
+    assert s.message == ('subscriber waiting for CPU: 95 % of 8.40 ms of transport from '
                          '/cam, 85 % of queuing (20.00 ms)')
 
 

@@ -67,14 +67,23 @@ class LinkBreakdown:
 
     def transport_share(self, splits):
         """Fraction of transport that the `splits` (summed) account for, over the
-        messages that have them: the splits exist for messages matched in the kernel,
-        transport also for those of a connection's first window, matched in user space."""
-        t, network = self.stages.get('transport'), self.stages.get('network')
-        if t is None or not t.count or network is None or not network.count:
+        messages that have them (matched in the kernel; a connection's first window is
+        matched in user space and has transport only): their transport is rebuilt from
+        its parts, network and socket wait of exactly those messages."""
+        def total(name):
+            s = self.stages.get(name)
+            return s.mean * s.count if s is not None and s.available and s.count else 0.0
+
+        def mean(name):
+            s = self.stages.get(name)
+            return s.mean if s is not None and s.available and s.count else 0.0
+        network = self.stages.get('network')
+        if network is None or not network.count:
             return 0.0
-        part = sum(self.stages[s].mean * self.stages[s].count for s in splits
-                   if s in self.stages and self.stages[s].count)
-        return min(part / (t.mean * network.count), 1.0) if t.mean else 0.0
+        whole = (total('network') + total('socket_wait')
+                 + network.count * (mean('serialization') + mean('publish_queue')))
+        part = sum(total(s) for s in splits)
+        return min(part / whole, 1.0) if whole else 0.0
 
 
 def split_share(stages, splits_of, split):
