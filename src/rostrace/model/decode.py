@@ -170,25 +170,16 @@ def decode_timers(stats, hists):
     """The timer records (timers.c) of one generation -> {TimerKey: TimerNumbers}."""
     timers = {}
     for key, value in stats:
-        if key.record == abi.TIMER_FIRINGS:
+        if key.record in TIMER_RECORDS or key.record in TIMER_COUNTS:
             t = timers.setdefault(TimerKey(key.tgid, key.object), TimerNumbers())
-            t.firings, t.kind = value.count, value.max_ns
-        elif key.record == abi.TIMER_MISSED:
-            timers.setdefault(TimerKey(key.tgid, key.object), TimerNumbers()).missed = \
-                value.sum_ns
-        elif key.record in TIMER_RECORDS:
-            timers.setdefault(TimerKey(key.tgid, key.object), TimerNumbers()).stages[
-                TIMER_RECORDS[key.record]] = Accumulator(value.count, value.sum_ns,
-                                                         value.min_ns, value.max_ns)
-    for key, counts in hists:
-        t = timers.get(TimerKey(key.tgid, key.object))
-        acc = t and t.stages.get(TIMER_RECORDS.get(key.record))
-        if acc is not None:
-            add_group(acc.buckets, key.group, counts)
-    for t in timers.values():
-        for acc in t.stages.values():
-            _zero_bucket(acc)
-    return timers
+            if key.record == abi.TIMER_FIRINGS:
+                t.firings, t.kind = value.count, value.max_ns
+            elif key.record == abi.TIMER_MISSED:
+                t.missed = value.sum_ns
+            else:
+                t.stages[TIMER_RECORDS[key.record]] = _accumulator(value)
+    return _with_histograms(timers, hists, lambda k: (TimerKey(k.tgid, k.object),
+                                                      TIMER_RECORDS.get(k.record)))
 
 
 def decode_services(stats, hists):
@@ -201,20 +192,33 @@ def decode_services(stats, hists):
             continue
         numbers = services.setdefault(ServiceKey(key.tgid, key.object, role), ServiceNumbers())
         if field_name in SERVICE_STAGES:
-            numbers.stages[field_name] = Accumulator(value.count, value.sum_ns, value.min_ns,
-                                                     value.max_ns)
+            numbers.stages[field_name] = _accumulator(value)
         else:
             setattr(numbers, field_name, value.count)
+
+    def stage_of(k):
+        role, field_name = SERVICE_RECORDS.get(k.record, (None, None))
+        return ServiceKey(k.tgid, k.object, role), field_name
+    return _with_histograms(services, hists, stage_of)
+
+
+def _accumulator(value):
+    return Accumulator(value.count, value.sum_ns, value.min_ns, value.max_ns)
+
+
+def _with_histograms(objects, hists, stage_of):
+    """`objects` ({key: numbers with .stages}) with the histogram entries `stage_of(hist
+    key)` -> (object key, stage name) names, and the zeros the kernel keeps no entry for."""
     for key, counts in hists:
-        role, field_name = SERVICE_RECORDS.get(key.record, (None, None))
-        numbers = role and services.get(ServiceKey(key.tgid, key.object, role))
-        acc = numbers and numbers.stages.get(field_name)
+        object_key, stage = stage_of(key)
+        numbers = stage and objects.get(object_key)
+        acc = numbers and numbers.stages.get(stage)
         if acc is not None:
             add_group(acc.buckets, key.group, counts)
-    for numbers in services.values():
+    for numbers in objects.values():
         for acc in numbers.stages.values():
             _zero_bucket(acc)
-    return services
+    return objects
 
 
 def add_group(buckets, group, counts):

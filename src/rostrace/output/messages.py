@@ -85,22 +85,24 @@ def breakdown_from_msg(msg):
                           links=links, transport_note=getattr(msg, 'transport_note', ''))
 
 
-def timer_msg(t, stamp):
-    msg = TimerBreakdown(host=t.host, node=t.node, pid=t.pid, timer=t.timer, clock=t.kind,
-                         period=t.period_s, window=t.window_s, count=t.count, missed=t.missed)
+def _object_msg(cls, obj, stamp, **fields):
+    """A TimerBreakdown / ServiceBreakdown: `fields`, the header, one StageStats per stage."""
+    msg = cls(host=obj.host, node=obj.node, pid=obj.pid, window=obj.window_s,
+              count=obj.count, **fields)
     msg.header.stamp = stamp
-    for name, stats in t.stages.items():
+    for name, stats in obj.stages.items():
         setattr(msg, name, stage_msg(stats))
     return msg
+
+
+def timer_msg(t, stamp):
+    return _object_msg(TimerBreakdown, t, stamp, timer=t.timer, clock=t.kind,
+                       period=t.period_s, missed=t.missed)
 
 
 def service_msg(s, stamp):
-    msg = ServiceBreakdown(host=s.host, node=s.node, pid=s.pid, service=s.service, role=s.role,
-                           window=s.window_s, count=s.count, failed=s.failed, threw=s.threw)
-    msg.header.stamp = stamp
-    for name, stats in s.stages.items():
-        setattr(msg, name, stage_msg(stats))
-    return msg
+    return _object_msg(ServiceBreakdown, s, stamp, service=s.service, role=s.role,
+                       failed=s.failed, threw=s.threw)
 
 
 def status_msg(status):
