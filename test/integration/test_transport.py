@@ -441,10 +441,12 @@ def test_starved_subscriber_is_socket_wait_not_network(ros, session, tmp_path):
     _, calm, _ = one_link(ros, session, tmp_path, 'calm')
     s = calm.stages
     # Nothing in the way: the message is read as it arrives (the poll thread's wake-up
-    # and roscpp's read: 0.1-0.3 ms on these VMs), the network is loopback's.
-    assert s['socket_wait'].mean < 0.5e-3
+    # and roscpp's read: 0.1-0.5 ms on these VMs, whatever else the machine runs), the
+    # network is loopback's. (Checked against the hogged run below.)
+    assert s['socket_wait'].mean < 1e-3
     assert s['network'].mean < 0.25e-3
-    assert calm.transport_share(('network_starved', 'socket_wait_starved')) < 0.5
+    calm_starved = total(s['network_starved']) + total(s['socket_wait_starved'])
+    calm_starved /= s['network'].count
 
     b, hogged, truth = one_link(ros, session, tmp_path, 'hogged', during=lambda: fifo_hog(ros))
     s = hogged.stages
@@ -452,6 +454,11 @@ def test_starved_subscriber_is_socket_wait_not_network(ros, session, tmp_path):
     print(f'hogged: starved share of transport {starved_share:.3f}')
     assert s['transport'].mean > 2e-3, 'the hog did not delay the messages'
     assert starved_share >= 0.80
+    hogged_starved = (total(s['network_starved']) + total(s['socket_wait_starved'])) \
+        / s['network'].count
+    print(f'waiting for CPU per message: calm {calm_starved * 1e3:.3f} ms, hogged '
+          f'{hogged_starved * 1e3:.3f} ms')
+    assert calm_starved < 0.1 * hogged_starved
     # The rest is plausible: what the network took while our poll thread was not
     # waiting for CPU is loopback's (the starved part is Nagle's algorithm holding the
     # next message in the publisher's kernel until the starved subscriber acknowledges
