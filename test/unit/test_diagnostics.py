@@ -27,6 +27,15 @@ def test_ok_without_thresholds_names_dominant_stage():
     assert ('dropped', '0') in s.values
 
 
+def test_a_nodelets_topic_is_named_after_the_nodelet_and_says_its_manager():
+    b = breakdown()
+    b.nodelet = '/camera/rectify'
+    s = diag.topic_status(b, {})
+    assert s.name == 'rostrace: /camera/rectify /t'
+    assert ('nodelet manager', '/n') in s.values
+    assert b.as_dict()['nodelet'] == '/camera/rectify'
+
+
 def test_warn_and_error_highest_wins_messages_joined():
     thresholds = {'processing': Threshold(warn_ms=5, error_ms=11),
                   'queuing': Threshold(warn_ms=0.5)}

@@ -87,7 +87,7 @@ def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers
     lines = [heading] if heading else []
     for b in breakdowns:
         lines += topic_block(b, color=color)
-        numbers = totals.topics.get(TopicKey(b.pid, b.topic)) if totals else None
+        numbers = totals.topics.get(TopicKey(b.pid, b.topic, b.nodelet)) if totals else None
         if hist and numbers is not None:
             for stage in ('queuing', 'deserialization', 'processing'):
                 acc = numbers.stages.get(stage)

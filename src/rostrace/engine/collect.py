@@ -10,8 +10,9 @@ class WindowCollector:
     matcher; every topic a subscriber reported appears, empty when quiet."""
 
     def __init__(self, program, attachments, names, matcher, *, connections=None,
-                 clock=time.monotonic):
+                 nodelets=None, clock=time.monotonic):
         self.program = program
+        self.nodelets = nodelets           # Nodelets: which nodelet a manager's queue feeds
         self.connections = connections     # KernelConnections, checked once per window
         self.attachments = attachments
         self.names = names
@@ -47,6 +48,11 @@ class WindowCollector:
         # A queue neither pushed nor served this window kept its length.
         quiet = [(pid, queue, TopicNumbers(queued=n))
                  for (pid, queue), n in self._queued.items() if (pid, queue) not in seen]
+        if self.nodelets is not None:
+            subscribers = self.attachments.subscribers
+            self.nodelets.update(
+                active, lambda pid, queue: self.names.topic('queue', subscribers[pid], queue),
+                self.attachments.subscribed)
         topics = {}
         for pid, queue, numbers in quiet + active:
             target = self.attachments.subscribers.get(pid)
@@ -54,7 +60,7 @@ class WindowCollector:
                 continue
             topic = topics[pid, queue] = self.names.topic('queue', target, queue)
             topic = topic or f'<unresolved queue 0x{queue:x}>'
-            key = TopicKey(pid, topic)
+            key = TopicKey(pid, topic, self._nodelet(pid, queue))
             if key in window.topics:        # several queues of one topic in one process
                 window.topics[key].merge(numbers)
             else:
@@ -68,13 +74,18 @@ class WindowCollector:
         serialization = {(row.pid, row.publication): row.numbers.serialization
                          for row in publications}
         self._add_links(window, serialization)
+        present = {(k.pid, k.topic) for k in window.topics}
         for pid in self.attachments.subscribers:
             for topic in self.attachments.subscribed(pid):
-                window.topics.setdefault(TopicKey(pid, topic), TopicNumbers())
+                if (pid, topic) not in present:
+                    window.topics[TopicKey(pid, topic)] = TopicNumbers()
         tables, traced = self.program.tables, self.attachments.subscribers
         window.timers = {k: n for k, n in tables.timers.items() if k.pid in traced}
         window.services = {k: n for k, n in tables.services.items() if k.pid in traced}
         return window
+
+    def _nodelet(self, pid, queue):
+        return self.nodelets.name(pid, queue) if self.nodelets is not None else ''
 
     def _mark_unmatchable(self, topics):
         """Tell the kernel which queues' messages no traced publisher sent: they get no
@@ -118,7 +129,8 @@ class WindowCollector:
             ser = serialization.get((link_id.publisher_pid, link_id.publication))
             if ser is not None and ser.count:
                 numbers.stages['serialization'] = ser
-            topic_numbers = window.topics.setdefault(TopicKey(link_id.subscriber_pid, topic),
-                                                     TopicNumbers())
+            key = TopicKey(link_id.subscriber_pid, topic,
+                           self._nodelet(link_id.subscriber_pid, link_id.queue))
+            topic_numbers = window.topics.setdefault(key, TopicNumbers())
             key = LinkKey(link_id.publisher_pid, link_id.intra)
             topic_numbers.links.setdefault(key, LinkNumbers()).merge(numbers)

@@ -19,6 +19,7 @@ from .budgets import Budgets
 from .collect import WindowCollector
 from .connections import KernelConnections
 from .naming import ObjectNames
+from .nodelets import Nodelets
 from .services import Services
 from .timers import Timers
 
@@ -49,8 +50,11 @@ class Tracer:
         self.attachments.on_forget += [self.connections.forget, sockets.forget,
                                        self.transport.forget, self.budgets.forget]
         self.attachments.on_subscriber.append(self.transport.subscriber_added)
+        self.nodelets = Nodelets(self.procfs, self.probes)
+        self.attachments.on_forget.append(self.nodelets.forget)
         self.collector = WindowCollector(self.probes, self.attachments, self.names,
-                                         self.transport, connections=self.connections)
+                                         self.transport, connections=self.connections,
+                                         nodelets=self.nodelets)
         self.timers = Timers(self.procfs, self.attachments)
         self.services = Services(self.procfs, self.attachments, self.probes.tables)
         self.attachments.on_forget += [self.timers.forget, self.services.forget]
@@ -91,7 +95,9 @@ class Tracer:
     def attach_target(self, target, *, audit=False):
         if not self.attachments.subscribers and not self.collector.last_window_s:
             self.collector.restart()                                # the first window
-        return self.attachments.attach_subscriber(target, audit=audit)
+        target = self.attachments.attach_subscriber(target, audit=audit)
+        self.nodelets.attached(target)
+        return target
 
     def attach_publisher(self, target):
         self.attachments.attach_publisher(target)
@@ -141,6 +147,7 @@ class Tracer:
                      for k in numbers.links}
             result.append(build_breakdown(
                 node=target.node, pid=key.pid, host=target.host, topic=key.topic,
+                nodelet=key.nodelet,
                 window_s=window.window_s, numbers=numbers, missing=target.missing,
                 audited=key.pid in self.attachments.audited, publisher_names=names,
                 transport_note=note, overhead=self.budgets.overhead(key.pid)))

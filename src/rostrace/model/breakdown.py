@@ -189,6 +189,7 @@ class TopicBreakdown:
     host: str
     topic: str
     window_s: float
+    nodelet: str = ''         # the nodelet that subscribed (the node is its manager)
     received: int = 0
     processed: int = 0
     dropped: int = 0
@@ -202,7 +203,7 @@ class TopicBreakdown:
     overhead: object = None   # model.budget.Overhead of a target with a budget, else None
 
     def as_dict(self):
-        out = {'topic': self.topic, 'received': self.received,
+        out = {'topic': self.topic, 'nodelet': self.nodelet, 'received': self.received,
                'processed': self.processed, 'dropped': self.dropped,
                'queued': self.queued, 'exceptions': self.exceptions,
                'stages': {name: self.stages[name].as_dict() for name in ALL_STAGES
@@ -216,6 +217,11 @@ class TopicBreakdown:
         if self.overhead is not None:
             out['overhead'] = self.overhead.as_dict()
         return out
+
+    @property
+    def subscriber(self):
+        """Who subscribed: the nodelet in a nodelet manager, else the node."""
+        return self.nodelet or self.node
 
     def worst_link(self, stage, statistic='mean'):
         """(value, link) of the link with the largest `statistic` of `stage`."""
@@ -247,7 +253,7 @@ def stage_availability(missing):
 
 
 def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audited=False,
-                    publisher_names=None, transport_note='', overhead=None):
+                    publisher_names=None, transport_note='', overhead=None, nodelet=''):
     """TopicBreakdown of one topic from its TopicNumbers; stages whose probe points
     are `missing` ({point: reason}) or that the overhead budget's mode does not measure
     (`overhead`: model.budget.Overhead) are unavailable, never 0."""
@@ -274,7 +280,7 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
                         pid=key.publisher_pid, intra=key.intra, numbers=link)
              for key, link in sorted(numbers.links.items())]
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
-                          received=numbers.received, processed=numbers.processed,
+                          nodelet=nodelet, received=numbers.received, processed=numbers.processed,
                           dropped=numbers.dropped, exceptions=numbers.exceptions,
                           queued=-1 if numbers.queued is None else numbers.queued,
                           stages=stages,

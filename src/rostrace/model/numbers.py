@@ -16,6 +16,7 @@ from .histogram import Accumulator
 class TopicKey(NamedTuple):
     pid: int
     topic: str
+    nodelet: str = ''       # the nodelet that subscribed, in a nodelet manager
 
 
 class TimerKey(NamedTuple):

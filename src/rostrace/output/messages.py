@@ -31,7 +31,7 @@ def _key_value(key, value):
 
 
 def breakdown_msg(b, stamp):
-    msg = LatencyBreakdown(host=b.host, node=b.node, pid=b.pid, topic=b.topic,
+    msg = LatencyBreakdown(host=b.host, node=b.node, nodelet=b.nodelet, pid=b.pid, topic=b.topic,
                            window=b.window_s, received=b.received, processed=b.processed,
                            dropped=b.dropped, queued=b.queued, exceptions=b.exceptions)
     msg.header.stamp = stamp
@@ -78,6 +78,7 @@ def breakdown_from_msg(msg):
         audit = {'allocations': msg.allocations,
                  'syscalls': dict(zip(msg.syscall_names, msg.syscall_counts))}
     return TopicBreakdown(node=msg.node, pid=msg.pid, host=msg.host, topic=msg.topic,
+                          nodelet=getattr(msg, 'nodelet', ''),
                           window_s=msg.window, received=msg.received, processed=msg.processed,
                           dropped=msg.dropped, queued=msg.queued, stages=stages, audit=audit,
                           exceptions=getattr(msg, 'exceptions', 0),

@@ -120,7 +120,8 @@ def load_bags(paths, objects=None):
                                     '(while rostrace_monitor runs)')
             try:
                 for _, m, _ in bag.read_messages(topics=topics):
-                    s = series.setdefault((m.node, m.topic), Series(m.node, m.topic))
+                    node = getattr(m, 'nodelet', '') or m.node     # older bags: no nodelet
+                    s = series.setdefault((node, m.topic), Series(node, m.topic))
                     s.windows.append(Window(
                         stamp=m.header.stamp.to_sec(), window_s=m.window, received=m.received,
                         processed=m.processed, dropped=m.dropped,

@@ -86,6 +86,14 @@ class KernelTables:
         """Everything the maps hold of `pid` as a process (not its window's numbers)."""
         for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
+        table = self.bpf[b'nodelet_queues']
+        for key in [k for k in table.keys() if k.tgid == pid]:
+            _delete(table, key)
+
+    def nodelet_queues(self, pid):
+        """{SubscriptionQueue*: nodelet queue*} seen in nodelet manager `pid` (nodelets.c)."""
+        return {k.object: v.value for k, v in self.bpf[b'nodelet_queues'].items()
+                if k.tgid == pid}
 
     # -- services -----------------------------------------------------------------------
     def client_name(self, name_hash):

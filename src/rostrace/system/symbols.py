@@ -49,6 +49,8 @@ ALL_POINTS = (*PROBE_POINTS, *DERIVED_POINTS)
 # subscriber side (every traced process: its topics, timers and services)
 RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize', 'callback_done',
                             *TIMER_POINTS, *SERVICE_POINTS})
+# libnodeletlib: where a subscription's message enters a nodelet's own queue.
+NODELET_ADD_CALLBACK = ('nodelet', 'detail', 'CallbackQueue', 'addCallback')
 HELPER_CALL_SLOT = 0x18     # SubscriptionCallbackHelper vtable: 2 destructors, deserialize, call
 PUBLISH_POINTS = frozenset({'topic_publish', 'publication_publish'})      # publisher side
 
@@ -239,6 +241,16 @@ def has_roscpp(path):
         return PROBE_POINTS['queue_push'] in function_symbols(path)
     except (OSError, ProbePointMissing):
         return False
+
+
+def find_nodelet_point(path):
+    """ProbePoint of nodelet::detail::CallbackQueue::addCallback in the ELF at `path`,
+    or None."""
+    try:
+        found = function_symbols(path).get(NODELET_ADD_CALLBACK)
+    except (OSError, ProbePointMissing):
+        return None
+    return found and ProbePoint('nodelet_add_callback', found[0], found[1], path, found[2])
 
 
 def elf_address(path, offset):

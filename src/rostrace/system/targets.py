@@ -22,6 +22,7 @@ class TargetProcess:
     missing: dict = field(default_factory=dict)    # probe point -> reason
     uri: str = ''            # the node's slave API, '' when unknown
     start_time: int = 0      # procfs.identity: tells this process from a later same PID
+    nodelet_point: object = None   # ProbePoint in libnodeletlib: a nodelet manager
 
     def subscriptions(self):
         """Topics the node itself says it subscribes to (empty when it cannot say)."""
@@ -54,6 +55,17 @@ def find_roscpp(procfs, pid):
                               'roscpp nodes only (rospy is not supported yet)')
     raise UnsupportedNode(f'process {pid} ({exe}) does not use roscpp',
                           hint='rostrace traces roscpp (C++) nodes')
+
+
+def find_nodelet_point(procfs, pid):
+    """ProbePoint of the nodelet queue's addCallback in the libnodeletlib `pid` maps
+    (a nodelet manager), or None."""
+    for path in sorted({m.path for m in procfs.maps(pid)
+                        if os.path.basename(m.path).startswith('libnodeletlib.so')}):
+        point = symbols.find_nodelet_point(procfs.in_root(pid, path))
+        if point:
+            return point
+    return None
 
 
 def libc_function(procfs, pid, name):
@@ -98,7 +110,8 @@ def target_from_pid(pid, *, node='', procfs=None, uri=''):
     found, missing = symbols.find_probe_points(library)
     return TargetProcess(node=node or f'pid:{pid}', pid=pid, ns_pid=chain[-1],
                          host=_local_host(), library=library, probe_points=found,
-                         missing=missing, uri=uri, start_time=start_time)
+                         missing=missing, uri=uri, start_time=start_time,
+                         nodelet_point=find_nodelet_point(procfs, pid))
 
 
 def same_process(procfs, target):

@@ -33,7 +33,10 @@ def status_name(node, topic=None):
 # every topic: per stage its count, mean, p99 and max; the splits as shares of their
 # stage. Every other statistic is on /rostrace/latency.
 def stage_values(breakdown):
-    values = [('pid', str(breakdown.pid)), ('window (s)', f'{breakdown.window_s:.3f}'),
+    values = [('pid', str(breakdown.pid))]
+    if breakdown.nodelet:
+        values.append(('nodelet manager', breakdown.node))
+    values += [('window (s)', f'{breakdown.window_s:.3f}'),
               ('received', str(breakdown.received)), ('processed', str(breakdown.processed)),
               ('queued', str(breakdown.queued)),
               ('dropped', str(breakdown.dropped)),
@@ -169,7 +172,7 @@ def crossings(breakdown, thresholds):
 
 
 def topic_status(breakdown, thresholds):
-    status = Status(name=status_name(breakdown.node, breakdown.topic),
+    status = Status(name=status_name(breakdown.subscriber, breakdown.topic),
                     hardware_id=breakdown.host, values=stage_values(breakdown))
     found = crossings(breakdown, thresholds) + root_cause_findings(breakdown)
     if found:

@@ -36,7 +36,7 @@ def table(breakdowns):
             text = _cell(b.stages[name]) + ('*' if name == dominant else ' ')
             cells.append(f'{text:>15}')
         rate = b.received / b.window_s if b.window_s else 0.0
-        lines.append(f'{b.node[-22:]:<22} {b.topic[-18:]:<18} {rate:>6.1f} {b.dropped:>5}  '
+        lines.append(f'{b.subscriber[-22:]:<22} {b.topic[-18:]:<18} {rate:>6.1f} {b.dropped:>5}  '
                      + ' '.join(cells))
     return lines
 
@@ -71,7 +71,8 @@ def topic_block(b, *, color=False, title=None):
 
     The dominant stage is marked '*' (and bold with color=True)."""
     rate = b.received / b.window_s if b.window_s else 0.0
-    lines = [title or f'{b.topic}  {rate:.1f} msg/s  received {b.received}  '
+    where = f' (nodelet {b.nodelet})' if b.nodelet else ''
+    lines = [title or f'{b.topic}{where}  {rate:.1f} msg/s  received {b.received}  '
              f'processed {b.processed}  dropped {b.dropped}'
              + (f'  threw {b.exceptions}' if b.exceptions else ''),
              f'  {"stage":<13}{"count":>7}{"mean":>10}{"p50":>10}{"p99":>10}{"max":>10}']

@@ -179,7 +179,8 @@ enum hit {
     HIT_TIMER = 11,
     HIT_SERVICE = 12,               /* server side: per request, 3 entries */
     HIT_CLIENT = 13,                /* client side: per call, 2 or 3 entries */
-    HIT_COUNT = 14,
+    HIT_NODELET = 14,               /* nodelet managers, only while learning (nodelets.c) */
+    HIT_COUNT = 15,
 };
 
 /* Values of `traced_tgids` (bits). */
