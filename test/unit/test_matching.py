@@ -2,7 +2,7 @@
 the acceptance path with real processes and probes is test/integration/test_transport.py]"""
 from rostrace.probes.abi import (EVENT_RECEIVED, EVENT_SENT, FP_HEAD, KIND_INTRA, KIND_TCP,
                                  XferEvent)
-from rostrace.model.matching import TransportMatcher
+from rostrace.model.matching import LinkId, TransportMatcher
 
 PUB, SUB_A, SUB_B = 100, 200, 300
 PUB_ADDR = ('10.0.0.2', 40000)
@@ -48,7 +48,7 @@ def test_pairs_in_order_and_skips_messages_the_subscriber_dropped():
     m = matcher()
     m.feed([sent(7, n, msg(n), t=n * 1000) for n in (1, 2, 3)])
     m.feed([received(SUB_A, msg(1), t=1000), received(SUB_A, msg(3), t=3000)])
-    link = m.take()[(PUB, 0xAB, SUB_A, 0xCD, False)]
+    link = m.take()[LinkId(PUB, 0xAB, SUB_A, 0xCD, False)]
     assert link.messages == 2
     assert link.stages['transport'].count == 2
     assert link.stages['transport'].sum_ns == 400             # 200 ns each
@@ -61,7 +61,7 @@ def test_message_sent_before_tracing_is_unmatched_not_paired_with_a_neighbour():
     m = matcher()
     m.feed([sent(7, 2, msg(2))])
     m.feed([received(SUB_A, msg(1)), received(SUB_A, msg(2))])
-    link = m.take()[(PUB, 0xAB, SUB_A, 0xCD, False)]
+    link = m.take()[LinkId(PUB, 0xAB, SUB_A, 0xCD, False)]
     assert (link.messages, m.unmatched) == (1, 1)
 
 
@@ -70,8 +70,8 @@ def test_two_subscribers_get_their_own_connections():
     m.feed([sent(7, 1, msg(1)), sent(8, 1, msg(1), t=5000)])
     m.feed([received(SUB_B, msg(1), t=5000), received(SUB_A, msg(1))])
     links = m.take()
-    assert links[(PUB, 0xAB, SUB_A, 0xCD, False)].stages['transport'].sum_ns == 200
-    assert links[(PUB, 0xAB, SUB_B, 0xCD, False)].stages['transport'].sum_ns == 200
+    assert links[LinkId(PUB, 0xAB, SUB_A, 0xCD, False)].stages['transport'].sum_ns == 200
+    assert links[LinkId(PUB, 0xAB, SUB_B, 0xCD, False)].stages['transport'].sum_ns == 200
 
 
 def test_identical_messages_pair_first_in_first_out():
@@ -79,7 +79,7 @@ def test_identical_messages_pair_first_in_first_out():
     same = bytes(16)
     m.feed([sent(7, 1, same, t=1000), sent(7, 2, same, t=2000)])
     m.feed([received(SUB_A, same, t=1000)])
-    link = m.take()[(PUB, 0xAB, SUB_A, 0xCD, False)]
+    link = m.take()[LinkId(PUB, 0xAB, SUB_A, 0xCD, False)]
     assert link.stages['transport'].sum_ns == 200
 
 
@@ -87,10 +87,10 @@ def test_outgoing_drops_go_to_the_link_once_it_is_known():
     m = matcher()
     m.feed([sent(7, 1, msg(1)), sent(7, 5, msg(5), dropped=3)])
     m.feed([received(SUB_A, msg(5))])
-    first = m.take()[(PUB, 0xAB, SUB_A, 0xCD, False)]
+    first = m.take()[LinkId(PUB, 0xAB, SUB_A, 0xCD, False)]
     assert (first.messages, first.dropped) == (1, 3)
     m.feed([sent(7, 9, msg(9), dropped=3), received(SUB_A, msg(9))])
-    second = m.take()[(PUB, 0xAB, SUB_A, 0xCD, False)]
+    second = m.take()[LinkId(PUB, 0xAB, SUB_A, 0xCD, False)]
     assert (second.messages, second.dropped) == (1, 3)
 
 
@@ -99,7 +99,7 @@ def test_messages_of_one_length_with_other_bytes_do_not_pair():
     a, b = bytes(100) + b'AAAAAAAA', bytes(100) + b'BBBBBBBB'
     m.feed([sent(7, 1, a, t=1000), sent(7, 2, b, t=2000)])
     m.feed([received(SUB_A, b, t=2000)])
-    link = m.take()[(PUB, 0xAB, SUB_A, 0xCD, False)]
+    link = m.take()[LinkId(PUB, 0xAB, SUB_A, 0xCD, False)]
     assert link.messages == 1 and link.stages['transport'].sum_ns == 200
 
 
@@ -108,7 +108,7 @@ def test_intra_process_has_end_to_end_and_no_transport():
     ev = event(EVENT_RECEIVED, tgid=SUB_A, kind=KIND_INTRA, object=0xCD, publication=0xAB,
                t_publish=1000, t_received=1100, t_done=1500, payload=b'')
     m.feed([ev])
-    link = m.take()[(SUB_A, 0xAB, SUB_A, 0xCD, True)]
+    link = m.take()[LinkId(SUB_A, 0xAB, SUB_A, 0xCD, True)]
     assert link.link.intra and link.messages == 1
     assert link.stages['end_to_end'].sum_ns == 500
     assert link.stages['transport'].count == 0

@@ -2,7 +2,8 @@
 import time
 from collections import Counter
 
-from ..model.numbers import LinkKey, LinkNumbers, TopicKey, TopicNumbers, Window
+from ..model.numbers import (CauseKey, LinkKey, LinkNumbers, PathKey, TopicKey, TopicNumbers,
+                             Window)
 
 
 class WindowCollector:
@@ -74,6 +75,7 @@ class WindowCollector:
         serialization = {(row.pid, row.publication): row.numbers.serialization
                          for row in publications}
         self._add_links(window, serialization)
+        self._add_causes(window)
         present = {(k.pid, k.topic) for k in window.topics}
         for pid in self.attachments.subscribers:
             for topic in self.attachments.subscribed(pid):
@@ -83,6 +85,26 @@ class WindowCollector:
         window.timers = {k: n for k, n in tables.timers.items() if k.pid in traced}
         window.services = {k: n for k, n in tables.services.items() if k.pid in traced}
         return window
+
+    def _add_path(self, window, link_id, topic, numbers):
+        source = self._published_topic(link_id.publisher_pid, link_id.publication)
+        if source is not None:
+            key = PathKey(link_id.publisher_pid, source, link_id.subscriber_pid, topic)
+            window.paths.setdefault(key, LinkNumbers()).merge(numbers)
+
+    def _published_topic(self, pid, publication):
+        target = self.attachments.target(pid)
+        return target and self.names.topic('publication', target, publication)
+
+    def _add_causes(self, window):
+        """Which input topic's callbacks published which output topic, per process."""
+        for (pid, queue, publication), count in self.program.tables.causes().items():
+            target = self.attachments.subscribers.get(pid)
+            source = target and self.names.topic('queue', target, queue)
+            output = source and self._published_topic(pid, publication)
+            if output:
+                key = CauseKey(pid, source, output)
+                window.causes[key] = window.causes.get(key, 0) + count
 
     def _nodelet(self, pid, queue):
         return self.nodelets.name(pid, queue) if self.nodelets is not None else ''
@@ -126,6 +148,9 @@ class WindowCollector:
                 continue
             numbers = LinkNumbers(messages=matched.messages, dropped=matched.dropped,
                                   stages=dict(matched.stages))
+            if link_id.path:
+                self._add_path(window, link_id, topic, numbers)
+                continue
             ser = serialization.get((link_id.publisher_pid, link_id.publication))
             if ser is not None and ser.count:
                 numbers.stages['serialization'] = ser

@@ -112,7 +112,7 @@ def decode_links(link_stats, link_hists):
     links = {}
     for key, value in link_stats:
         link_id = LinkId(key.pub_tgid, key.publication, key.sub_tgid, key.queue,
-                         bool(key.intra))
+                         bool(key.intra), bool(key.path))
         link = links.setdefault(link_id, MatchedLink(link_id))
         link.messages += value.rec[abi.LINK_MESSAGES].count
         link.dropped += value.rec[abi.LINK_DROPPED].sum_ns
@@ -122,7 +122,8 @@ def decode_links(link_stats, link_hists):
                 link.stages[name].add(stat.count, stat.sum_ns, stat.min_ns, stat.max_ns, {})
     for key, counts in link_hists:
         k = key.link
-        link = links.get(LinkId(k.pub_tgid, k.publication, k.sub_tgid, k.queue, bool(k.intra)))
+        link = links.get(LinkId(k.pub_tgid, k.publication, k.sub_tgid, k.queue, bool(k.intra),
+                                bool(k.path)))
         name = LINK_RECORDS.get(key.record)
         if link is not None and name:
             add_group(link.stages[name].buckets, key.group, counts)

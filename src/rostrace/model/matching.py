@@ -46,6 +46,7 @@ class LinkId(NamedTuple):
     subscriber_pid: int
     queue: int                  # SubscriptionQueue* in the subscriber
     intra: bool
+    path: bool = False          # not a link: the publication is an ancestor 2+ hops up
 
 
 @dataclass

@@ -19,6 +19,22 @@ class TopicKey(NamedTuple):
     nodelet: str = ''       # the nodelet that subscribed, in a nodelet manager
 
 
+class PathKey(NamedTuple):
+    """Messages of topic `source` published in process `source_pid` -> the end of the
+    callbacks of `topic` in process `pid` they caused, 2 or more hops down."""
+    source_pid: int
+    source: str
+    pid: int
+    topic: str
+
+
+class CauseKey(NamedTuple):
+    """Process `pid` published `output` from callbacks of `input`."""
+    pid: int
+    input: str
+    output: str
+
+
 class TimerKey(NamedTuple):
     pid: int
     timer: int              # TimerManager<...>::TimerInfo* in the process
@@ -170,9 +186,14 @@ class Window:
     topics: dict = field(default_factory=dict)     # TopicKey -> TopicNumbers
     timers: dict = field(default_factory=dict)     # TimerKey -> TimerNumbers
     services: dict = field(default_factory=dict)   # ServiceKey -> ServiceNumbers
+    paths: dict = field(default_factory=dict)      # PathKey -> LinkNumbers (end_to_end)
+    causes: dict = field(default_factory=dict)     # CauseKey -> publishes so far
 
     def merge(self, other):
         self.window_s += other.window_s
+        for key, numbers in other.paths.items():
+            self.paths.setdefault(key, LinkNumbers()).merge(numbers)
+        self.causes.update(other.causes)
         for key, numbers in other.topics.items():
             self.topics.setdefault(key, TopicNumbers()).merge(numbers)
         for key, numbers in other.timers.items():

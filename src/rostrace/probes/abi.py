@@ -406,7 +406,7 @@ class LinkKey(ctypes.Structure):
         ('queue', ctypes.c_uint64),
         ('publication', ctypes.c_uint64),
         ('intra', ctypes.c_uint32),
-        ('pad', ctypes.c_uint32),
+        ('path', ctypes.c_uint32),
     ]
 
 

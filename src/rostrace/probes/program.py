@@ -4,7 +4,7 @@ The program is split by concern, one file each, compiled as one text (BCC rewrit
 accesses only in its main source, so the parts cannot be #included): common.c (which
 processes are traced, per-window aggregation, hit counters), sched.c (scheduler and
 page-fault accounting per thread), transport.c (what crosses processes), subscriber.c
-(the receive path), nodelets.c (which nodelet a queue feeds), publisher.c (the publish
+(the receive path), paths.c (which message caused which), nodelets.c (which nodelet a queue feeds), publisher.c (the publish
 side), timers.c, services.c, audit.c (real-time audit) and
 calibrate.c (probe cost at start-up). bpf/rostrace.h is their contract with Python.
 """
@@ -20,7 +20,8 @@ from .tables import AUDITED, PUBLISHERS, TRACED, KernelTables
 from .uprobes import Uprobes
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
-SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'subscriber.c', 'nodelets.c',
+SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'paths.c', 'subscriber.c',
+           'nodelets.c',
            'publisher.c', 'timers.c', 'services.c', 'audit.c', 'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
 # Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own

@@ -86,9 +86,15 @@ class KernelTables:
         """Everything the maps hold of `pid` as a process (not its window's numbers)."""
         for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
-        table = self.bpf[b'nodelet_queues']
-        for key in [k for k in table.keys() if k.tgid == pid]:
-            _delete(table, key)
+        for name in (b'nodelet_queues', b'causes'):
+            table = self.bpf[name]
+            for key in [k for k in table.keys() if k.tgid == pid]:
+                _delete(table, key)
+
+    def causes(self):
+        """{(pid, input queue, output publication): publishes so far} (paths.c)."""
+        return {(k.tgid, k.queue, k.publication): v.value
+                for k, v in self.bpf[b'causes'].items()}
 
     def nodelet_queues(self, pid):
         """{SubscriptionQueue*: nodelet queue*} seen in nodelet manager `pid` (nodelets.c)."""

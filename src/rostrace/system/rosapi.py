@@ -200,6 +200,11 @@ class Master:
         """{topic: [publisher nodes]} for the given topics."""
         return {topic: sorted(names) for topic, names in self._state()[0] if topic in topics}
 
+    def topic_graph(self):
+        """({topic: [publisher nodes]}, {topic: [subscriber nodes]})."""
+        state = self._state()
+        return ({t: sorted(n) for t, n in state[0]}, {t: sorted(n) for t, n in state[1]})
+
     def subscriptions(self, node):
         """Topics `node` subscribes to, as the master knows them."""
         return sorted(topic for topic, names in self._state()[1] if node in names)

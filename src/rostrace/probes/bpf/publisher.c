@@ -62,6 +62,9 @@ int on_publication_publish(struct pt_regs *ctx)
         record(tgid, pk.object, STAGE_SERIALIZATION, now - *start);
     }
     record(tgid, pk.object, COUNT_PUBLISHED, 1);
+    struct call_ctx *cc = call_by_tid.lookup(&tid);
+    if (cc && cc->in_callback)          /* published by a subscription callback (paths.c) */
+        caused_by(tgid, cc->queue, &cc->origin, pk.object, pm.t_publish);
     struct buf_key bk = {.tgid = tgid, .buf = m[0]};
     pub_msgs.update(&bk, &pm);
     return 0;

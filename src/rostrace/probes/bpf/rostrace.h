@@ -321,7 +321,8 @@ struct link_key {
     u64 queue;              /* SubscriptionQueue* in the subscriber */
     u64 publication;        /* Publication* in the publisher, 0 unknown */
     u32 intra;
-    u32 pad;
+    u32 path;               /* 1: not a link but a path: the publication is an ancestor
+                             * two or more hops up the chain (paths.c) */
 };
 
 struct link_stats {

@@ -1,0 +1,160 @@
+"""Paths and the dataflow graph, from one Window: what the kernel inferred (probes/bpf/
+paths.c) -> PathBreakdown per (source topic, destination topic, final node).
+
+The graph's edges are the window's links (a publisher process -> a subscriber process,
+per topic: messages matched in the kernel or in user space) and its causes (a process
+published topic B from callbacks of topic A). A path's end-to-end numbers are per message
+(the kernel followed each message's chain); its hops are the route through the graph,
+each with its topic's own numbers (all the messages of that topic in that node, not only
+those of the path).
+"""
+from collections import deque
+from dataclasses import dataclass, field
+
+from .histogram import Accumulator, unavailable
+
+HOP_STAGES = ('transport', 'queuing', 'deserialization', 'processing')
+
+
+@dataclass
+class Hop:
+    node: str                   # the subscriber: its callbacks of `topic` are this hop
+    pid: int
+    topic: str
+    publisher: str              # who published `topic`
+    stages: dict = field(default_factory=dict)     # HOP_STAGES + end_to_end -> StageStats
+
+    @property
+    def latency(self):
+        """Mean hand-off by the publisher -> end of this hop's callback (s), or 0."""
+        s = self.stages.get('end_to_end')
+        return s.mean if s is not None and s.available and s.count else 0.0
+
+    def as_dict(self):
+        return {'node': self.node, 'pid': self.pid, 'topic': self.topic,
+                'publisher': self.publisher,
+                'stages': {n: s.as_dict() for n, s in self.stages.items()}}
+
+
+@dataclass
+class PathBreakdown:
+    name: str                   # configured name, else "source→destination"
+    source: str
+    destination: str
+    node: str                   # the node whose callback of `destination` ends the path
+    pid: int
+    window_s: float
+    count: int = 0              # messages followed from source to destination
+    stages: dict = field(default_factory=dict)     # 'end_to_end' -> StageStats
+    hops: list = field(default_factory=list)       # Hop, source first
+    note: str = ''
+
+    @property
+    def worst_hop(self):
+        return max(self.hops, key=lambda h: h.latency) if self.hops else None
+
+    def as_dict(self):
+        worst = self.worst_hop
+        return {'path': self.name, 'from': self.source, 'to': self.destination,
+                'node': self.node, 'count': self.count,
+                'stages': {n: s.as_dict() for n, s in self.stages.items()},
+                'hops': [h.as_dict() for h in self.hops],
+                'worst_hop': self.hops.index(worst) if worst and worst.latency else None,
+                **({'note': self.note} if self.note else {})}
+
+
+def edges(window):
+    """{(publisher pid, topic): {subscriber pid}} seen in the window's links."""
+    out = {}
+    for key, numbers in window.topics.items():
+        for link_key, link in numbers.links.items():
+            if link.messages:
+                out.setdefault((link_key.publisher_pid, key.topic), set()).add(key.pid)
+    return out
+
+
+def route(window, source, destination, pid):
+    """[(publisher pid, subscriber pid, topic)] from `source` to `destination` ending in
+    process `pid` (shortest by hops), or None."""
+    links = edges(window)
+    causes = {}
+    for c in window.causes:
+        causes.setdefault((c.pid, c.input), set()).add(c.output)
+    start = [((pub, sub, source),) for (pub, topic), subs in links.items()
+             if topic == source for sub in subs]
+    todo, seen = deque(start), set()
+    while todo:
+        hops = todo.popleft()
+        _, sub, topic = hops[-1]
+        if topic == destination and sub == pid:
+            return list(hops)
+        if (sub, topic) in seen or len(hops) > 16:
+            continue
+        seen.add((sub, topic))
+        for output in sorted(causes.get((sub, topic), ())):
+            for nxt in sorted(links.get((sub, output), ())):
+                todo.append(hops + ((sub, nxt, output),))
+    return None
+
+
+def build_paths(window, node_name, *, wanted=None, names=None):
+    """PathBreakdowns of a Window: every path the kernel followed (2+ hops) and the
+    direct links (1 hop) when `wanted` ([(source, destination)]) asks for them; only
+    those when given. `node_name(pid)` names processes; `names` {(source, destination):
+    name}."""
+    found = {}
+    for key, numbers in window.paths.items():
+        found.setdefault((key.source, key.topic, key.pid), []).append(numbers)
+    for key, numbers in window.topics.items():          # 1 hop: the links themselves
+        for link in numbers.links.values():
+            if 'end_to_end' in link.stages and link.messages:
+                found.setdefault((key.topic, key.topic, key.pid), []).append(link)
+    out = []
+    for source, destination in (wanted if wanted is not None
+                                else sorted({(s, d) for s, d, _ in found if s != d})):
+        ends = sorted(pid for s, d, pid in found if (s, d) == (source, destination))
+        name = (names or {}).get((source, destination), f'{source}→{destination}')
+        if not ends:
+            out.append(PathBreakdown(name, source, destination, '', 0, window.window_s,
+                                     stages={'end_to_end': unavailable('no message followed '
+                                                                       'yet')},
+                                     note='no message was followed from source to '
+                                          'destination in this window'))
+            continue
+        for pid in ends:
+            acc = None
+            count = 0
+            for numbers in found[source, destination, pid]:
+                count += numbers.messages
+                stage = numbers.stages.get('end_to_end')
+                if stage is not None:
+                    acc = acc or Accumulator()
+                    acc.merge(stage)
+            path = PathBreakdown(name, source, destination, node_name(pid), pid,
+                                 window.window_s, count=count,
+                                 stages={'end_to_end': acc.stats() if acc else
+                                         unavailable('not measured')})
+            path.hops = _hops(window, route(window, source, destination, pid) or [],
+                              node_name)
+            out.append(path)
+    return out
+
+
+def _hops(window, hops, node_name):
+    out = []
+    for pub, sub, topic in hops:
+        numbers = next((n for k, n in window.topics.items()
+                        if k.pid == sub and k.topic == topic), None)
+        if numbers is None:
+            continue
+        stages = {}
+        for name in ('queuing', 'deserialization', 'processing'):
+            acc = numbers.stages.get(name)
+            if acc is not None:
+                stages[name] = acc.stats()
+        link = next((ln for lk, ln in numbers.links.items() if lk.publisher_pid == pub), None)
+        for name in ('transport', 'end_to_end'):
+            acc = link.stages.get(name) if link is not None else None
+            stages[name] = acc.stats() if acc is not None else unavailable('not matched')
+        out.append(Hop(node_name(sub), sub, topic, node_name(pub), stages))
+    return out

@@ -1,0 +1,91 @@
+/* Paths: which message caused which, across processes, inferred in the kernel.
+ *
+ * A message is known by (process, Publication*, hand-off time). A publish made on a
+ * thread while it runs a subscription callback (publisher.c: the thread's call_ctx is
+ * in_callback) was caused by that callback's message: `chains` keeps that parent per
+ * published message, and `causes` counts (process, input queue -> output publication)
+ * for the dataflow graph. At the end of a callback (subscriber.c) the chain of the
+ * message just processed is walked up to PATH_HOPS ancestors, and each ancestor gets a
+ * path entry in the link maps (link_key.path = 1): its hand-off -> the end of this
+ * callback. The direct publisher of the message is the link itself (LINK_END_TO_END).
+ *
+ * Only messages whose origin the kernel knows are chained: intra-process deliveries
+ * and messages matched in the kernel (both ends of the connection registered). A
+ * callback that publishes several outputs links each to its input; a callback that
+ * combines several inputs (message_filters) links to the message it is processing
+ * when it publishes. Cost: one map update per publish inside a callback, one lookup
+ * per ancestor at a callback's end; no uprobe. */
+#define PATH_HOPS 8
+
+struct msg_id {
+    u32 tgid;
+    u32 pad;
+    u64 publication;
+    u64 t_publish;
+};
+
+struct cause_key {
+    u32 tgid;
+    u32 pad;
+    u64 queue;
+    u64 publication;
+};
+
+BPF_TABLE("lru_hash", struct msg_id, struct msg_id, chains, 65536);    /* message -> its cause */
+BPF_TABLE("lru_hash", struct cause_key, u64, causes, 4096);
+
+/* The id of a received message, when the kernel knows who sent it. */
+static __always_inline bool origin_id(struct origin *o, u32 tgid, struct msg_id *id)
+{
+    bool intra = o->kind == KIND_INTRA;
+    if ((!intra && !o->matched) || !o->t_publish || !o->publication)
+        return false;
+    id->tgid = intra ? tgid : o->pub_tgid;
+    id->publication = o->publication;
+    id->t_publish = o->t_publish;
+    return true;
+}
+
+/* Publication `publication` of `tgid` published at `t_publish` from the callback of
+ * queue `queue`, whose message came from `o`. */
+static __always_inline void caused_by(u32 tgid, u64 queue, struct origin *o, u64 publication,
+                                      u64 t_publish)
+{
+    struct cause_key ck = {.tgid = tgid, .queue = queue, .publication = publication};
+    u64 one = 1;
+    u64 *n = causes.lookup(&ck);
+    if (n)
+        __sync_fetch_and_add(n, 1);
+    else
+        causes.update(&ck, &one);
+    struct msg_id parent = {};
+    if (!t_publish || !origin_id(o, tgid, &parent))
+        return;
+    struct msg_id self = {.tgid = tgid, .publication = publication, .t_publish = t_publish};
+    chains.update(&self, &parent);
+}
+
+/* The end of a callback on queue `queue` of `tgid` whose message came from `o`: one path
+ * entry per ancestor of that message. */
+static __always_inline void record_paths(u32 g, u32 tgid, u64 queue, struct origin *o,
+                                         u64 now)
+{
+    struct msg_id id = {};
+    if (!origin_id(o, tgid, &id))
+        return;
+    struct link_key lk = {.sub_tgid = tgid, .queue = queue, .path = 1};
+    for (int i = 0; i < PATH_HOPS; i++) {
+        struct msg_id *parent = chains.lookup(&id);
+        if (!parent)
+            return;
+        id = *parent;
+        lk.pub_tgid = id.tgid;
+        lk.publication = id.publication;
+        struct link_stats *ls = link_stats_of(g, &lk);
+        if (!ls)
+            return;
+        link_add(ls, g, &lk, LINK_MESSAGES, 1);
+        if (now > id.t_publish)
+            link_add(ls, g, &lk, LINK_END_TO_END, now - id.t_publish);
+    }
+}
