@@ -4,7 +4,7 @@ Every roscpp node on this host on a route from the source to the destination (as
 master's graph says) is traced; the kernel follows each message through the callbacks
 that published the next one (no configuration). The path ends at the end of the
 callback of the destination topic. One line per interval (or one JSON object with
---json); Ctrl-C or --duration ends with the whole run.
+--json); Ctrl-C or --duration ends with the whole run (in JSON: "summary": true).
 """
 import json
 import signal
@@ -118,9 +118,10 @@ def _loop(tracer, master, source, destination, args):
     totals = Window(window_s=0.0)
     wanted = [(source, destination)]
 
-    def show(window):
+    def show(window, **extra):
         for path in build_paths(window, tracer.attachments.node_name, wanted=wanted):
-            print(json.dumps(path.as_dict()) if args.json else path_line(path), flush=True)
+            print(json.dumps({**path.as_dict(), **extra}) if args.json else path_line(path),
+                  flush=True)
 
     def window():
         this = tracer.collect()
@@ -137,8 +138,8 @@ def _loop(tracer, master, source, destination, args):
                 break
     except KeyboardInterrupt:
         window()
+    totals.window_s = time.monotonic() - start
     if not args.json:
-        totals.window_s = time.monotonic() - start
         print(f'Summary of {totals.window_s:.1f} s:')
-        show(totals)
+    show(totals, summary=True)      # JSON: the whole run, marked "summary": true
     return 0

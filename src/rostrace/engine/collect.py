@@ -70,6 +70,8 @@ class WindowCollector:
         self.matcher.feed(self.program.events())
         if self.connections is not None:
             self.connections.check()
+            self.connections.discover(self.attachments.subscribers,
+                                      self.attachments.publishers)
         self.lost_recent = {k: n for k, n in self.program.tables.lost().items() if n}
         self.lost.update(self.lost_recent)
         serialization = {(row.pid, row.publication): row.numbers.serialization

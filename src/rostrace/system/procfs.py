@@ -188,6 +188,21 @@ class ProcFS:
                 inodes.add(int(link[8:-1]))
         return inodes
 
+    def socket_fds(self, pid):
+        """{fd: socket inode} of `pid`."""
+        out = {}
+        fd_dir = self.path(pid, 'fd')
+        with self.errors(pid, fd_dir):
+            names = os.listdir(fd_dir)
+        for name in names:
+            try:
+                link = os.readlink(os.path.join(fd_dir, name))
+            except OSError:
+                continue
+            if link.startswith('socket:[') and name.isdigit():
+                out[int(name)] = int(link[8:-1])
+        return out
+
     def socket_inode(self, pid, fd):
         """Inode of the socket behind `fd` of `pid`, or None."""
         try:

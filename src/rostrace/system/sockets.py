@@ -35,6 +35,17 @@ class SocketTable:
         self._cache[(pid, fd)] = (inode, connection, now)
         return connection
 
+    def connections_of(self, pid):
+        """{fd: (local, remote)} of every TCP connection `pid` holds now."""
+        now = self.clock()
+        out = {}
+        for fd, inode in self.procfs.socket_fds(pid).items():
+            connection = self._lookup(pid, inode, now)
+            if connection is not None:
+                self._cache[(pid, fd)] = (inode, connection, now)
+                out[fd] = connection
+        return out
+
     def _lookup(self, pid, inode, now):
         if pid not in self._namespace:
             self._namespace[pid] = self.procfs.net_namespace(pid) or ('pid', pid)

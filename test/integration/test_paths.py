@@ -1,0 +1,148 @@
+"""Issue 16 (paths): end-to-end latency along chains of nodes, inferred in the kernel —
+real roscore, a chain of real roscpp processes (source -> A -> B -> sink, a fan-out
+branch and an unrelated chain beside it), real probes, against the truth every node
+writes with its own steady clock."""
+import statistics
+import time
+
+import pytest
+
+from harness import json_lines, read_csv, read_log, wait_for
+from tracing import assert_mean_close, publish
+
+from rostrace.model.numbers import Window
+from rostrace.model.paths import build_paths, edges
+from rostrace.system.rosapi import Master
+
+MESSAGES = 100
+
+
+def start_chain(ros, tmp_path, stages):
+    """Chain nodes (name, in, out, work_ms); a truth file each."""
+    truth = {}
+    for name, topic_in, topic_out, work_ms in stages:
+        truth[name] = str(tmp_path / f'{name}.csv')
+        ros.node('chain', name, params={'in': topic_in, 'out': topic_out, 'work_ms': work_ms,
+                                        'truth_file': truth[name]})
+    return truth
+
+
+def sink(ros, tmp_path, name, topic, work_ms=1.0):
+    path = str(tmp_path / f'{name}.csv')
+    ros.node('processing', name, params={'topic': topic, 'work_ms': work_ms,
+                                         'truth_file': path})
+    return path
+
+
+def source(ros, tmp_path, name, topic, *, start_delay):
+    path = str(tmp_path / f'{name}.csv')
+    publish(ros, name, topic, count=MESSAGES, rate=20, start_delay=start_delay,
+            truth_file=path)
+    return path
+
+
+def truth_end_to_end(source_csv, sink_csv):
+    """Per message (by seq): the sink's callback end - the source's publish()."""
+    sent = {r['seq']: r['pub_start_ns'] for r in read_csv(source_csv)}
+    return [(r['cb_end_ns'] - sent[r['seq']]) * 1e-9 for r in read_csv(sink_csv)
+            if r['seq'] in sent]
+
+
+def p99_bounds(values):
+    v = sorted(values)
+    rank = 0.99 * len(v)
+    return v[max(0, int(rank) - 1)], v[min(len(v) - 1, int(rank))]
+
+
+@pytest.fixture
+def tracer():
+    from rostrace.engine import Tracer
+    t = Tracer()
+    yield t
+    t.close()
+
+
+def test_chains_fan_out_and_a_bystander_chain_each_match_their_truth(ros, tracer, tmp_path):
+    start_chain(ros, tmp_path, [('A', '/c/a', '/c/b', 5.0),
+                                              ('B', '/c/b', '/c/c', 10.0),
+                                              ('B2', '/c/b', '/c/d', 3.0),
+                                              ('X', '/x/a', '/x/b', 2.0)])
+    sinks = {'/c/c': sink(ros, tmp_path, 'sink', '/c/c'),
+             '/c/d': sink(ros, tmp_path, 'sink2', '/c/d', 2.0),
+             '/x/b': sink(ros, tmp_path, 'xsink', '/x/b')}
+    master = Master(ros.master_uri)
+    for node in ('/A', '/B', '/B2', '/X', '/sink', '/sink2', '/xsink'):
+        tracer.attach_node(node, master=master)
+    # The sources start once the connections are registered (a window or two).
+    sources = {'/c/a': source(ros, tmp_path, 'src', '/c/a', start_delay=4.0),
+               '/x/a': source(ros, tmp_path, 'xsrc', '/x/a', start_delay=4.0)}
+    totals = Window(window_s=0.0)
+
+    def collect():
+        totals.merge(tracer.collect())
+        tracer.follow_publishers(master)
+        return True
+    wait_for(lambda: collect() and all(len(read_csv(f)) >= MESSAGES for f in sinks.values()),
+             timeout=60, interval=1.0, what='every sink to process its messages')
+    time.sleep(0.5)
+    collect()
+    names = tracer.attachments.node_name
+    wanted = [('/c/a', '/c/c'), ('/c/a', '/c/d'), ('/x/a', '/x/b'), ('/c/b', '/c/c')]
+    paths = {(p.source, p.destination): p for p in build_paths(totals, names, wanted=wanted)}
+    for (src, dst), path in sorted(paths.items()):
+        truth = truth_end_to_end(sources[src], sinks[dst]) if src in sources else None
+        s = path.stages['end_to_end']
+        print(f'\n{path.name} ends in {path.node}: {path.count} messages, mean '
+              f'{s.mean * 1e3:.3f} ms, p99 {s.p99 * 1e3:.3f} ms; hops '
+              + ' | '.join(f'{h.topic} {h.publisher}->{h.node} {h.latency * 1e3:.2f}'
+                           for h in path.hops))
+        if truth is None:
+            continue
+        assert path.count == len(truth) == MESSAGES
+        assert_mean_close(s.mean, statistics.mean(truth), f'{path.name} end-to-end mean')
+        lo, hi = p99_bounds(truth)
+        assert lo * 0.93 - 100e-6 <= s.p99 <= hi * 1.07 + 100e-6, (s.p99, lo, hi)
+    assert [(h.publisher, h.topic, h.node) for h in paths['/c/a', '/c/c'].hops] == [
+        ('/src', '/c/a', '/A'), ('/A', '/c/b', '/B'), ('/B', '/c/c', '/sink')]
+    assert paths['/c/a', '/c/c'].worst_hop.node == '/B'
+    assert [h.node for h in paths['/c/a', '/c/d'].hops] == ['/A', '/B2', '/sink2']
+    assert [h.node for h in paths['/x/a', '/x/b'].hops] == ['/X', '/xsink']
+    # One hop further down the chain: the hand-off of A's /c/b -> the sink's callback end.
+    assert paths['/c/b', '/c/c'].count == MESSAGES
+    # The inferred graph is the launched one: no edge between the chains, none invented.
+    graph = {(names(pub), topic, names(sub)) for (pub, topic), subs in edges(totals).items()
+             for sub in subs}
+    assert graph == {('/src', '/c/a', '/A'), ('/A', '/c/b', '/B'), ('/A', '/c/b', '/B2'),
+                     ('/B', '/c/c', '/sink'), ('/B2', '/c/d', '/sink2'),
+                     ('/xsrc', '/x/a', '/X'), ('/X', '/x/b', '/xsink')}
+    causes = {(names(c.pid), c.input, c.output) for c in totals.causes}
+    assert causes == {('/A', '/c/a', '/c/b'), ('/B', '/c/b', '/c/c'),
+                      ('/B2', '/c/b', '/c/d'), ('/X', '/x/a', '/x/b')}
+
+
+def test_path_cli_prints_the_route_and_its_end_to_end(ros, tmp_path):
+    start_chain(ros, tmp_path, [('A', '/c/a', '/c/b', 5.0), ('B', '/c/b', '/c/c', 10.0)])
+    sink_csv = sink(ros, tmp_path, 'sink', '/c/c')
+    src_csv = str(tmp_path / 'src.csv')
+    proc = ros.rostrace('path', '--from', '/c/a', '--to', '/c/c', '--json', name='path')
+    wait_for(lambda: 'Hit Ctrl-C' in read_log(proc) or proc.poll() is not None,
+             timeout=60, what='rostrace path to attach')
+    # The source comes later: rostrace follows it as the publisher of /c/a, and it
+    # publishes once its connections are registered (a window or two).
+    publish(ros, 'src', '/c/a', count=MESSAGES, rate=20, start_delay=4.0,
+            truth_file=src_csv)
+    wait_for(lambda: len(read_csv(sink_csv)) >= MESSAGES, timeout=60, interval=0.5,
+             what='the sink to process its messages')
+    time.sleep(1.5)
+    assert ros.stop(proc) == 0, read_log(proc)
+    lines = json_lines(read_log(proc))
+    summary = [line for line in lines if line.get('summary')]
+    assert len(summary) == 1, read_log(proc)
+    total = summary[0]
+    assert total['path'] == '/c/a→/c/c' and total['node'] == '/sink'
+    assert [h['node'] for h in total['hops']] == ['/A', '/B', '/sink']
+    truth = truth_end_to_end(src_csv, sink_csv)
+    assert total['count'] == len(truth) == MESSAGES
+    assert_mean_close(total['stages']['end_to_end']['mean'], statistics.mean(truth),
+                      'rostrace path end-to-end mean')
+    assert total['worst_hop'] == 1
