@@ -8,6 +8,7 @@ import time
 import pytest
 
 from harness import json_lines, read_csv, read_log, wait_for
+from monitoring import echo, echoed, rosdiagnostic, write_config
 from tracing import assert_mean_close, publish
 
 from rostrace.model.numbers import Window
@@ -146,3 +147,52 @@ def test_path_cli_prints_the_route_and_its_end_to_end(ros, tmp_path):
     assert_mean_close(total['stages']['end_to_end']['mean'], statistics.mean(truth),
                       'rostrace path end-to-end mean')
     assert total['worst_hop'] == 1
+
+
+def test_path_budget_in_the_monitor_errors_naming_the_worst_hop_and_clears(ros, tmp_path):
+    """A path with an error bound below its measured end-to-end is ERROR in rosdiagnostic
+    (through diagnostic_aggregator), naming the worst hop; raising the bound clears it.
+    The config names no target: the nodes on the path's route are traced for it."""
+    start_chain(ros, tmp_path, [('A', '/c/a', '/c/b', 5.0), ('B', '/c/b', '/c/c', 10.0)])
+    sink(ros, tmp_path, 'sink', '/c/c')
+    config = write_config(tmp_path / 'paths.yaml', '''
+publish_rate: 2
+paths:
+  - {name: perception, from: /c/a, to: /c/c, budget: {warn: 5, error: 10}}
+''')
+    launch = tmp_path / 'paths.launch'
+    launch.write_text(f'''<launch>
+  <include file="$(find rostrace)/launch/monitor.launch">
+    <arg name="config" value="{config}"/>
+  </include>
+  <node pkg="diagnostic_aggregator" type="aggregator_node" name="diagnostic_aggregator">
+    <rosparam command="load" file="$(find rostrace)/config/analyzers.yaml"/>
+  </node>
+</launch>''')
+    ros.spawn(['roslaunch', str(launch)], 'paths_launch')
+    ros.wait_node('/rostrace_monitor', timeout=60)
+    paths_echo = echo(ros, '/rostrace/paths', 'paths_echo')
+    publish(ros, 'src', '/c/a', count=0, rate=20, start_delay=3.0)
+
+    def line(level):
+        out = rosdiagnostic(ros)
+        found = [text for text in out.splitlines()
+                 if 'path perception' in text and level in text.split(']')[0]]
+        return found[0] if found else None
+    text = wait_for(lambda: line('ERROR'), timeout=90, interval=1.0, what='the path ERROR')
+    print(f'\n{text}')
+    assert 'perception: p99' in text and '> error 10 ms' in text
+    assert 'worst hop /B processing' in text
+    msgs = [m for m in echoed(paths_echo) if m['count']]
+    assert msgs and msgs[-1]['name'] == 'perception' and msgs[-1]['node'] == '/sink'
+    assert msgs[-1]['hop_nodes'] == ['/A', '/B', '/sink'] and msgs[-1]['worst_hop'] == 1
+    # Nothing but the path was configured: no topic status for the route's nodes.
+    assert 'slow_topic' not in rosdiagnostic(ros) and ' c b ' not in rosdiagnostic(ros)
+
+    write_config(tmp_path / 'paths.yaml', '''
+publish_rate: 2
+paths:
+  - {name: perception, from: /c/a, to: /c/c, budget: {warn: 40, error: 80}}
+''')
+    text = wait_for(lambda: line('OK'), timeout=30, interval=1.0, what='the path back to OK')
+    print(text)

@@ -163,3 +163,35 @@ def test_bad_timer_thresholds(timers, message):
     with pytest.raises(ConfigError) as e:
         parse_config({'targets': [{'node': '/a', 'timers': timers}]}, source='m.yaml')
     assert str(e.value).startswith('m.yaml: ' + message), str(e.value)
+
+
+def test_paths_with_budgets():
+    from rostrace.model.config import parse_config
+    config = parse_config({'paths': [
+        {'name': 'perception', 'from': '/camera/image', 'to': 'detections',
+         'budget': {'warn': 80, 'error': 120}, 'statistic': 'p90'},
+        {'from': '/scan', 'to': '/cmd_vel'}]})
+    first, second = config.paths
+    assert (first.name, first.source, first.destination) == (
+        'perception', '/camera/image', '/detections')
+    assert (first.budget.warn_ms, first.budget.error_ms, first.budget.statistic) == (
+        80, 120, 'p90')
+    assert second.name == '/scan→/cmd_vel' and second.budget is None
+    assert config.targets == ()
+
+
+@pytest.mark.parametrize('paths, problem', [
+    ([{'from': '/a'}], 'paths[0].to'),
+    ([{'from': '/a', 'to': '/b', 'name': 'x' * 65}], 'paths[0].name'),
+    ([{'from': '/a', 'to': '/b', 'name': 'a;rm'}], 'paths[0].name'),
+    ([{'from': '/a', 'to': '/b', 'statistic': 'p99'}], 'paths[0].statistic'),
+    ([{'from': '/a', 'to': '/b', 'budget': {'warn': 'x'}}], 'paths[0].budget.warn'),
+    ([{'from': '/a', 'to': '/b', 'name': 'p'}, {'from': '/c', 'to': '/d', 'name': 'p'}],
+     'two paths'),
+    ('a path', 'paths'),
+])
+def test_bad_paths_name_the_key(paths, problem):
+    from rostrace.model.config import ConfigError, parse_config
+    with pytest.raises(ConfigError) as e:
+        parse_config({'targets': [{'node': '/n'}], 'paths': paths}, source='m.yaml')
+    assert problem in str(e.value)

@@ -14,7 +14,7 @@ from ..engine import Tracer
 from ..errors import RostraceError
 from ..model.names import absolute
 from ..model.numbers import Window
-from ..model.paths import build_paths
+from ..model.paths import build_paths, route_nodes
 from ..system import preflight
 from ..system.rosapi import Master
 from .trace import say
@@ -34,33 +34,6 @@ def add_arguments(p):
     p.add_argument('--duration', type=float, default=0.0, metavar='S',
                    help='stop after S seconds (default: until Ctrl-C)')
     p.add_argument('--json', action='store_true', help='one JSON object per interval')
-
-
-def route_nodes(master, source, destination):
-    """Nodes on some route from `source` to `destination` in the master's graph: those
-    reachable from the source's subscribers that also reach the destination's."""
-    publishers, subscribers = master.topic_graph()
-    outputs, inputs = {}, {}
-    for topic, nodes in publishers.items():
-        for n in nodes:
-            outputs.setdefault(n, set()).add(topic)
-    for topic, nodes in subscribers.items():
-        for n in nodes:
-            inputs.setdefault(n, set()).add(topic)
-
-    def reach(start, step):
-        seen, todo = set(start), list(start)
-        while todo:
-            for nxt in step(todo.pop()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return seen
-    forward = reach(subscribers.get(source, ()),
-                    lambda n: {s for t in outputs.get(n, ()) for s in subscribers.get(t, ())})
-    backward = reach(subscribers.get(destination, ()),
-                     lambda n: {p for t in inputs.get(n, ()) for p in publishers.get(t, ())})
-    return sorted(forward & backward)
 
 
 def path_line(path):
@@ -89,7 +62,7 @@ def run(args):
     preflight.check_all('rostrace path')
     source, destination = absolute(args.source), absolute(args.destination)
     master = Master()
-    nodes = route_nodes(master, source, destination)
+    nodes = route_nodes(*master.topic_graph(), source, destination)
     if not nodes:
         raise RostraceError(f'no route from {source} to {destination} in the ROS graph',
                             hint='check the topic names (rostopic info) and that the '

@@ -21,7 +21,10 @@ from .names import absolute
 STAGES = ALL_STAGES + ALL_LINK_STAGES     # per topic, then per publisher link (worst link)
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 UNBINNED = ('mean', 'max')        # what a stage without a histogram can be judged by
-TOP_KEYS = {'targets', 'publish_rate', 'window'}
+TOP_KEYS = {'targets', 'publish_rate', 'window', 'paths'}
+PATH_KEYS = {'name', 'from', 'to', 'budget', 'statistic'}
+MAX_PATHS = 100
+PATH_NAME = re.compile(r'^[A-Za-z0-9_./ -]{1,64}$')
 TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget', 'timers', 'services'}
 # Per timer of a target (`timers:`): stages in ms like topics', `missed` in firings per
 # window (statistic `count`).
@@ -77,10 +80,19 @@ class TargetSpec:
 
 
 @dataclass(frozen=True)
+class PathSpec:
+    name: str
+    source: str                            # topic whose publish starts the path
+    destination: str                       # topic whose callback's end ends it
+    budget: Threshold = None               # end-to-end bounds (None: measured only)
+
+
+@dataclass(frozen=True)
 class MonitorConfig:
     targets: tuple
     publish_rate: float = 1.0
     window: float = None                   # seconds; None: one publish period
+    paths: tuple = ()                      # PathSpec
 
     @property
     def window_s(self):
@@ -262,10 +274,10 @@ def parse_config(data, *, source='config'):
         data = {}
     _mapping(source, '', data)
     _unknown(source, '', data, TOP_KEYS)
-    if 'targets' not in data:
-        raise ConfigError(source, 'targets', 'missing: list the nodes to trace')
-    targets = data['targets']
-    if not isinstance(targets, list) or not targets:
+    if 'targets' not in data and 'paths' not in data:
+        raise ConfigError(source, 'targets', 'missing: list the nodes to trace (or paths)')
+    targets = data.get('targets', [])
+    if not isinstance(targets, list) or (not targets and 'paths' not in data):
         raise ConfigError(source, 'targets', f'expected a non-empty list, got {show(targets)}')
     if len(targets) > MAX_TARGETS:
         raise ConfigError(source, 'targets', f'{len(targets)} targets: at most {MAX_TARGETS}'
@@ -276,8 +288,39 @@ def parse_config(data, *, source='config'):
     if window is not None:
         window = _number(source, 'window', window, unit='seconds', positive=True,
                          span=WINDOW_S)
+    paths = data.get('paths', [])
+    if not isinstance(paths, list) or len(paths) > MAX_PATHS:
+        raise ConfigError(source, 'paths', f'expected a list of at most {MAX_PATHS} paths, '
+                          f'got {show(paths)}')
+    parsed = tuple(_path(source, i, p) for i, p in enumerate(paths))
+    names = [p.name for p in parsed]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(source, 'paths', f'two paths are named {name!r}')
     return MonitorConfig(targets=tuple(_target(source, i, t) for i, t in enumerate(targets)),
-                         publish_rate=rate, window=window)
+                         publish_rate=rate, window=window, paths=parsed)
+
+
+def _path(source, index, value):
+    """`{name, from, to, budget: {warn, error, statistic}, statistic}` -> PathSpec."""
+    key = f'paths[{index}]'
+    _mapping(source, key, value)
+    _unknown(source, key, value, PATH_KEYS)
+    ends = [_name(source, f'{key}.{end}', value.get(end), what='topic name')
+            for end in ('from', 'to')]
+    name = value.get('name', f'{ends[0]}→{ends[1]}')
+    if not isinstance(name, str) or not (PATH_NAME.match(name) or 'name' not in value):
+        raise ConfigError(source, f'{key}.name', f'expected up to 64 letters, digits, spaces '
+                          f'or _ . / -, got {show(name)}')
+    budget = None
+    if 'budget' in value:
+        spec = dict(_mapping(source, f'{key}.budget', value['budget']))
+        if 'statistic' in value:
+            spec.setdefault('statistic', value['statistic'])
+        budget = _threshold(source, f'{key}.budget', spec)
+    elif 'statistic' in value:
+        raise ConfigError(source, f'{key}.statistic', 'a statistic needs a budget to judge')
+    return PathSpec(name=name, source=ends[0], destination=ends[1], budget=budget)
 
 
 class _ConfigLoader(yaml.SafeLoader):

@@ -48,6 +48,8 @@ class PathBreakdown:
     stages: dict = field(default_factory=dict)     # 'end_to_end' -> StageStats
     hops: list = field(default_factory=list)       # Hop, source first
     note: str = ''
+    host: str = ''
+    spec_name: str = ''         # the configured path's name (the monitor's)
 
     @property
     def worst_hop(self):
@@ -61,6 +63,33 @@ class PathBreakdown:
                 'hops': [h.as_dict() for h in self.hops],
                 'worst_hop': self.hops.index(worst) if worst and worst.latency else None,
                 **({'note': self.note} if self.note else {})}
+
+
+def route_nodes(publishers, subscribers, source, destination):
+    """Nodes on some route from topic `source` to topic `destination` in the master's
+    graph ({topic: [nodes]} each): those reachable from the source's subscribers that
+    also reach the destination's subscribers."""
+    outputs, inputs = {}, {}
+    for topic, nodes in publishers.items():
+        for n in nodes:
+            outputs.setdefault(n, set()).add(topic)
+    for topic, nodes in subscribers.items():
+        for n in nodes:
+            inputs.setdefault(n, set()).add(topic)
+
+    def reach(start, step):
+        seen, todo = set(start), list(start)
+        while todo:
+            for nxt in step(todo.pop()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+    forward = reach(subscribers.get(source, ()),
+                    lambda n: {s for t in outputs.get(n, ()) for s in subscribers.get(t, ())})
+    backward = reach(subscribers.get(destination, ()),
+                     lambda n: {p for t in inputs.get(n, ()) for p in publishers.get(t, ())})
+    return sorted(forward & backward)
 
 
 def edges(window):

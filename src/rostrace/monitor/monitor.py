@@ -7,8 +7,10 @@ import time
 
 from ..errors import MasterUnreachable, NodeNotFound, ProcessGone, RostraceError, UnsupportedNode
 from ..model.backoff import Backoff
-from ..model.config import ConfigError, load_config
+from ..model.config import ConfigError, TargetSpec, load_config
 from ..model.history import WindowHistory
+from ..model.paths import build_paths, route_nodes
+from ..views import diagnostics as diag
 from ..system.targets import resolve_node
 from ..views.statuses import MonitorState, monitor_statuses
 
@@ -76,6 +78,8 @@ class Monitor:
         self.errors = []              # monitor-level problems of the last period
         self._publishers_due = 0.0    # when to look up the publishers of traced topics next
         self.history = WindowHistory()
+        self.routes = {}              # path name -> nodes on its route (the master's graph)
+        self.route_only = set()       # nodes traced only because a path runs through them
         self.backoff = Backoff(time.monotonic)    # targets that answered nonsense or failed
 
     # -- configuration ------------------------------------------------------------------
@@ -96,6 +100,10 @@ class Monitor:
             return
         deadline = time.monotonic() + GRAPH_BUDGET_S
         wanted = self.config.wanted(running, exclude=self.own_name)
+        self.routes = self._routes(running)
+        self.route_only = {n for nodes in self.routes.values() for n in nodes} - set(wanted)
+        for node in sorted(self.route_only):
+            wanted[node] = TargetSpec(node=node)
         self.backoff.keep(wanted)
         attached_before = len(self.attached)
         for node, target in list(self.attached.items()):
@@ -112,6 +120,19 @@ class Monitor:
                 self._attach(node, spec)
         self._follow_publishers(changed=len(self.attached) != attached_before,
                                 deadline=deadline)
+
+    def _routes(self, running):
+        """{path name: nodes on a route from its source to its destination}."""
+        if not self.config.paths:
+            return {}
+        try:
+            publishers, subscribers = self.master.topic_graph()
+        except MasterUnreachable:
+            return self.routes
+        return {p.name: [n for n in route_nodes(publishers, subscribers, p.source,
+                                                p.destination)
+                         if n in running and n != self.own_name]
+                for p in self.config.paths}
 
     def graph_period(self):
         """Seconds to the next graph step: GRAPH_PERIOD_S, longer when the master's
@@ -174,30 +195,65 @@ class Monitor:
 
     # -- windows --------------------------------------------------------------------------
     def window(self):
-        """Collect one period; topic and timer breakdowns over the configured window."""
+        """Collect one period; topic, timer, service and path breakdowns over the
+        configured window."""
         merged = self.history.add(self.tracer.collect(), window_s=self.config.window_s)
         return (self.tracer.build(merged), self.tracer.build_timers(merged),
-                self.tracer.build_services(merged))
+                self.tracer.build_services(merged), self.paths(merged))
+
+    def paths(self, window):
+        """PathBreakdowns of the configured paths (one per final node; a path that ends
+        in several nodes is named after each)."""
+        specs = self.config.paths
+        if not specs:
+            return []
+        out = build_paths(window, self.tracer.attachments.node_name,
+                          wanted=[(p.source, p.destination) for p in specs],
+                          names={(p.source, p.destination): p.name for p in specs})
+        counts = {}
+        for p in out:
+            counts[p.name] = counts.get(p.name, 0) + 1
+        for p in out:
+            p.host = self.host
+            p.spec_name = p.name
+            if counts[p.name] > 1:
+                p.name = f'{p.name} ({p.node})'
+        return out
+
+    def path_statuses(self, paths):
+        budgets = {p.name: p.budget for p in self.config.paths}
+        out = []
+        for path in paths:
+            untraced = [(n, self.problems[n]) for n in self.routes.get(path.spec_name, ())
+                        if self.problems.get(n)]
+            out.append(diag.path_status(path, budgets.get(path.spec_name), self.host,
+                                        untraced))
+        return out
 
     def state(self):
         """What the statuses are computed from (plain values)."""
         return MonitorState(
-            host=self.host, problems=dict(self.problems), errors=list(self.errors),
+            host=self.host, errors=list(self.errors),
+            problems={n: why for n, why in self.problems.items() if n not in self.route_only},
             attached={node: (t.pid, set(self.tracer.subscribed(t.pid)))
                       for node, t in self.attached.items()},
             publishers=[(t.node, t.pid) for t in self.tracer.publisher_targets.values()],
             probe_cost_us=self.tracer.probe_cost_us, lost=dict(self.tracer.collector.lost),
             lost_recent=dict(self.tracer.collector.lost_recent))
 
-    def statuses(self, breakdowns, *, stopped=False, timers=(), services=()):
+    def statuses(self, breakdowns, *, stopped=False, timers=(), services=(), paths=()):
         return monitor_statuses(self.config, breakdowns, self.state(), stopped=stopped,
-                                timers=timers, services=services)
+                                timers=timers, services=services,
+                                paths=self.path_statuses(paths))
 
     def publish(self):
-        breakdowns, timers, services = self.window()
+        breakdowns, timers, services, paths = self.window()
         breakdowns = [b for b in breakdowns if self.config.wants(b.node, b.topic)]
+        timers = [t for t in timers if self.config.spec_for(t.node) is not None]
+        services = [s for s in services if self.config.spec_for(s.node) is not None]
         self.publish_fn(breakdowns, self.statuses(breakdowns, timers=timers,
-                                                  services=services), timers, services)
+                                                  services=services, paths=paths),
+                        timers, services, paths=paths)
         self.errors = []
 
     def publish_stopped(self):

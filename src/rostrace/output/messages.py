@@ -2,8 +2,8 @@
 import rospy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from rostrace.msg import (LatencyBreakdown, PublisherLink, ServiceBreakdown, StageStats,
-                          TimerBreakdown)
+from rostrace.msg import (LatencyBreakdown, PathLatency, PublisherLink, ServiceBreakdown,
+                          StageStats, TimerBreakdown)
 
 from ..model.breakdown import (ALL_STAGES, ALL_LINK_STAGES, PER_CALLBACK, LinkBreakdown,
                                TopicBreakdown)
@@ -12,6 +12,7 @@ from ..model.histogram import StageStats as Stats
 LATENCY_TOPIC = '/rostrace/latency'
 TIMERS_TOPIC = '/rostrace/timers'
 SERVICES_TOPIC = '/rostrace/services'
+PATHS_TOPIC = '/rostrace/paths'
 
 
 # genpy's keyword constructor walks every slot: a thousand topics per window build
@@ -106,6 +107,28 @@ def service_msg(s, stamp):
                        failed=s.failed, threw=s.threw)
 
 
+def _mean(stages, name):
+    s = stages.get(name)
+    return s.mean if s is not None and s.available and s.count else 0.0
+
+
+def path_msg(p, stamp):
+    msg = PathLatency(host=p.host, name=p.name, source=p.source, destination=p.destination,
+                      node=p.node, window=p.window_s, count=p.count, note=p.note)
+    msg.header.stamp = stamp
+    msg.end_to_end = stage_msg(p.stages['end_to_end'])
+    msg.hop_topics = [h.topic for h in p.hops]
+    msg.hop_publishers = [h.publisher for h in p.hops]
+    msg.hop_nodes = [h.node for h in p.hops]
+    msg.hop_latency = [h.latency for h in p.hops]
+    msg.hop_transport = [_mean(h.stages, 'transport') for h in p.hops]
+    msg.hop_queuing = [_mean(h.stages, 'queuing') for h in p.hops]
+    msg.hop_processing = [_mean(h.stages, 'processing') for h in p.hops]
+    worst = p.worst_hop
+    msg.worst_hop = p.hops.index(worst) if worst is not None and worst.latency else -1
+    return msg
+
+
 def status_msg(status):
     msg = DiagnosticStatus()
     msg.level, msg.name, msg.message, msg.hardware_id = (
@@ -116,16 +139,19 @@ def status_msg(status):
 
 class RosOutput:
     """The monitor's ROS publishers: /rostrace/latency, /rostrace/timers,
-    /rostrace/services, /diagnostics."""
+    /rostrace/services, /rostrace/paths, /diagnostics."""
 
     def __init__(self):
         self.latency = rospy.Publisher(LATENCY_TOPIC, LatencyBreakdown, queue_size=1000)
         self.timers = rospy.Publisher(TIMERS_TOPIC, TimerBreakdown, queue_size=1000)
         self.services = rospy.Publisher(SERVICES_TOPIC, ServiceBreakdown, queue_size=1000)
+        self.paths = rospy.Publisher(PATHS_TOPIC, PathLatency, queue_size=100)
         self.diagnostics = rospy.Publisher('/diagnostics', DiagnosticArray, queue_size=10)
 
-    def publish(self, breakdowns, statuses, timers=(), services=()):
+    def publish(self, breakdowns, statuses, timers=(), services=(), paths=()):
         stamp = rospy.Time.now()
+        for p in paths:
+            self.paths.publish(path_msg(p, stamp))
         for b in breakdowns:
             self.latency.publish(breakdown_msg(b, stamp))
         for t in timers:

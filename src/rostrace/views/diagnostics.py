@@ -251,6 +251,54 @@ def service_status(s, thresholds):
                          else f'ok, no {what} in window')
 
 
+def worst_hop_text(path):
+    """'worst hop /detector processing 88.0 ms' (its largest part), or ''."""
+    hop = path.worst_hop
+    if hop is None or not hop.latency:
+        return ''
+    parts = [(s.mean, name) for name, s in hop.stages.items()
+             if name != 'end_to_end' and s.available and s.count]
+    if not parts:
+        return f'worst hop {hop.node} ({hop.topic}) {hop.latency * 1e3:.1f} ms'
+    mean, name = max(parts)
+    return f'worst hop {hop.node} {name} {mean * 1e3:.1f} ms'
+
+
+def path_status(path, budget, host, untraced=()):
+    """One path's status: end-to-end against its budget, naming the worst hop.
+    `untraced`: [(node, why)] on its route that could not be traced."""
+    s = path.stages['end_to_end']
+    values = [('from', path.source), ('to', path.destination), ('ends in', path.node or '-'),
+              ('window (s)', f'{path.window_s:.3f}'), ('messages', str(path.count))]
+    if s.available and s.count:
+        values += [(f'end_to_end {k} (ms)', f'{v * 1e3:.3f}')
+                   for k, v in (('mean', s.mean), ('p99', s.p99), ('max', s.max))]
+    for i, hop in enumerate(path.hops, 1):
+        values.append((f'hop {i}: {hop.topic} -> {hop.node} (ms)', f'{hop.latency * 1e3:.3f}'))
+    values += [(f'not traced: {node}', why) for node, why in untraced]
+    status = Status(name=f'{PREFIX}: path {path.name}', hardware_id=host, values=values)
+    worst = worst_hop_text(path)
+    if not (s.available and s.count):
+        status.level = WARN if untraced else OK
+        status.message = (f'no message followed from {path.source} to {path.destination} '
+                          'in the window' + ('; some nodes on the route are not traced'
+                                             if untraced else ''))
+        return status
+    if budget is not None:
+        value = getattr(s, budget.statistic) * 1e3
+        for level, limit, label in ((ERROR, budget.error_ms, 'error'),
+                                    (WARN, budget.warn_ms, 'warn')):
+            if limit is not None and value > limit:
+                status.level = level
+                status.message = (f'path {path.name}: {budget.statistic} {value:.1f} ms > '
+                                  f'{label} {limit:g} ms' + (f'; {worst}' if worst else ''))
+                return status
+    status.level = OK
+    status.message = (f'ok, {path.count} messages, end-to-end mean {s.mean * 1e3:.1f} ms, '
+                      f'p99 {s.p99 * 1e3:.1f} ms' + (f'; {worst}' if worst else ''))
+    return status
+
+
 def not_running_status(node, host, reason='not running'):
     return Status(name=status_name(node), hardware_id=host, level=ERROR, message=reason)
 

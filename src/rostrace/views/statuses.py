@@ -45,15 +45,17 @@ def _absent_targets(config, state):
     return out
 
 
-def monitor_statuses(config, breakdowns, state, *, stopped=False, timers=(), services=()):
+def monitor_statuses(config, breakdowns, state, *, stopped=False, timers=(), services=(),
+                     paths=()):
     """Per traced topic and timer, per missing topic or target, and the monitor's own
-    status."""
+    status; `paths`: the paths' statuses, ready."""
     out = [diag.topic_status(b, config.spec_for(b.node).thresholds)
            for b in breakdowns if config.wants(b.node, b.topic)]
     out += [diag.timer_status(t, config.spec_for(t.node).timers) for t in timers
             if config.spec_for(t.node) is not None]
     out += [diag.service_status(s, config.spec_for(s.node).services) for s in services
             if config.spec_for(s.node) is not None]
+    out += list(paths)
     out += _missing_topics(config, state) + _absent_targets(config, state)
     out.append(diag.monitor_status(
         host=state.host, attached=[(n, pid) for n, (pid, _) in state.attached.items()],
