@@ -42,10 +42,11 @@ def source(ros, tmp_path, name, topic, *, start_delay):
     return path
 
 
-def truth_end_to_end(source_csv, sink_csv):
-    """Per message (by seq): the sink's callback end - the source's publish()."""
+def truth_end_to_end(source_csv, sink_csv, skip=0):
+    """Per message (by seq): the sink's callback end - the source's publish() (the
+    sink's first `skip` rows are someone else's)."""
     sent = {r['seq']: r['pub_start_ns'] for r in read_csv(source_csv)}
-    return [(r['cb_end_ns'] - sent[r['seq']]) * 1e-9 for r in read_csv(sink_csv)
+    return [(r['cb_end_ns'] - sent[r['seq']]) * 1e-9 for r in read_csv(sink_csv)[skip:]
             if r['seq'] in sent]
 
 
@@ -196,3 +197,48 @@ paths:
 ''')
     text = wait_for(lambda: line('OK'), timeout=30, interval=1.0, what='the path back to OK')
     print(text)
+
+
+def test_topic_tools_relays_are_linked_in_a_path(ros, tracer, tmp_path):
+    """Debian's topic_tools relay -> relay (ShapeShifter, nobody's code changed): the
+    kernel links each relayed message to the one that came in."""
+    sink_csv = sink(ros, tmp_path, 'rsink', '/r/out')
+    for name, topic_in, topic_out in (('relay1', '/r/in', '/r/mid'),
+                                      ('relay2', '/r/mid', '/r/out')):
+        ros.spawn(['rosrun', 'topic_tools', 'relay', topic_in, topic_out,
+                   f'__name:={name}'], name)
+        ros.wait_node(f'/{name}')
+    master = Master(ros.master_uri)
+    for node in ('/relay1', '/relay2', '/rsink'):
+        tracer.attach_node(node, master=master)
+    # A relay advertises its output once a first message told it the type: a few
+    # messages first, so the relays' connections exist (and are found) before the
+    # measured ones.
+    publish(ros, 'rwarm', '/r/in', count=20, rate=10)
+    wait_for(lambda: tracer.collect() and tracer.follow_publishers(master) is None
+             and len(read_csv(sink_csv)) >= 2, timeout=30, interval=1.0,
+             what='the relays to advertise')
+    for _ in range(2):
+        time.sleep(1.0)
+        tracer.collect()
+        tracer.follow_publishers(master)
+    src_csv = source(ros, tmp_path, 'rsrc', '/r/in', start_delay=2.0)
+    totals = Window(window_s=0.0)
+    skip = len(read_csv(sink_csv))
+
+    def collect():
+        totals.merge(tracer.collect())
+        tracer.follow_publishers(master)
+        return True
+    wait_for(lambda: collect() and len(read_csv(sink_csv)) >= skip + MESSAGES, timeout=60,
+             interval=1.0, what='the relayed messages')
+    time.sleep(0.5)
+    collect()
+    (path,) = build_paths(totals, tracer.attachments.node_name, wanted=[('/r/in', '/r/out')])
+    truth = truth_end_to_end(src_csv, sink_csv, skip)
+    print(f'\n{path.name}: {path.count} messages, hops '
+          + ' | '.join(f'{h.topic} {h.publisher}->{h.node}' for h in path.hops))
+    assert [h.node for h in path.hops] == ['/relay1', '/relay2', '/rsink']
+    assert path.count == len(truth) == MESSAGES
+    assert_mean_close(path.stages['end_to_end'].mean, statistics.mean(truth),
+                      'relay path end-to-end mean')

@@ -16,7 +16,7 @@ import time
 from ..errors import ProcessGone
 
 DISCOVER_NEW_S = 10.0
-DISCOVER_EVERY_S = 10.0
+DISCOVER_EVERY_S = 2.0
 
 
 class KernelConnections:

@@ -103,7 +103,11 @@ class Tracer:
         self.attachments.attach_publisher(target)
 
     def follow_publishers(self, master, *, deadline=None):
+        before = set(self.attachments.publishers)
         self.attachments.follow_publishers(master, deadline=deadline)
+        if set(self.attachments.publishers) - before:     # their connections, at once
+            self.connections.discover(self.attachments.subscribers,
+                                      self.attachments.publishers)
 
     def set_budget(self, pid, cpu_percent):
         """An overhead budget (percent of one core) for attached subscriber `pid`:
