@@ -1,7 +1,8 @@
 // chain: one link of a processing chain. Subscribes ~in, busy-works ~work_ms, publishes
 // the message on ~out with its seq (and data) unchanged, so a path's messages can be
 // followed end to end. With ~timer_hz > 0 it samples instead: the callback only keeps
-// the latest input, and a ros::Timer publishes the latest kept one at that rate.
+// the latest input, and a ros::WallTimer publishes the latest kept one at that rate
+// (with ~new_only: true, a sample only once).
 //
 // Truth (~truth_file): one subscriber row per input message (cb_start/cb_end around
 // work + publish); with a timer, one row per timer publish on `~out` in the publisher
@@ -21,6 +22,7 @@ int main(int argc, char** argv)
   const std::string out = rs::param_string(pnh, "out", "/chain/out");
   const double work_ms = rs::param_double(pnh, "work_ms", 5.0);
   const double timer_hz = rs::param_double(pnh, "timer_hz", 0.0);
+  const bool new_only = rs::param_bool(pnh, "new_only", false);
   rs::TruthWriter truth(rs::param_string(pnh, "truth_file", ""),
                         timer_hz > 0 ? rs::kPublisherHeader : rs::kSubscriberHeader);
   ros::Publisher pub = nh.advertise<rostrace::Payload>(out, 100);
@@ -62,6 +64,7 @@ int main(int argc, char** argv)
           return;
         sample = latest;
         done = latest_done;
+        have_latest = !new_only;
       }
       const int64_t t0 = rs::mono_ns();
       sample.sent_ns = t0;

@@ -242,3 +242,43 @@ def test_topic_tools_relays_are_linked_in_a_path(ros, tracer, tmp_path):
     assert path.count == len(truth) == MESSAGES
     assert_mean_close(path.stages['end_to_end'].mean, statistics.mean(truth),
                       'relay path end-to-end mean')
+
+
+def test_a_timer_driven_hop_links_to_the_latest_input_with_its_age(ros, tracer, tmp_path):
+    """source 20 Hz -> A -> S, a sampler publishing its latest input from a 10 Hz timer
+    -> sink: each sink message is followed back to the source message S sampled; the
+    sampling age and the end-to-end match the nodes' truth."""
+    start_chain(ros, tmp_path, [('A', '/s/a', '/s/b', 5.0)])
+    sampler_csv = str(tmp_path / 'S.csv')
+    ros.node('chain', 'S', params={'in': '/s/b', 'out': '/s/c', 'work_ms': 1.0,
+                                   'timer_hz': 10.0, 'new_only': True,
+                                   'truth_file': sampler_csv})
+    sink_csv = sink(ros, tmp_path, 'ssink', '/s/c')
+    master = Master(ros.master_uri)
+    for node in ('/A', '/S', '/ssink'):
+        tracer.attach_node(node, master=master)
+    src_csv = source(ros, tmp_path, 'ssrc', '/s/a', start_delay=4.0)
+    totals = Window(window_s=0.0)
+
+    def collect():
+        totals.merge(tracer.collect())
+        tracer.follow_publishers(master)
+        return True
+    wait_for(lambda: collect() and len(read_csv(src_csv)) >= MESSAGES, timeout=60,
+             interval=1.0, what='the source to publish its messages')
+    time.sleep(1.0)
+    collect()
+    (path,) = build_paths(totals, tracer.attachments.node_name, wanted=[('/s/a', '/s/c')])
+    truth = truth_end_to_end(src_csv, sink_csv)
+    ages = [r['size'] * 1e-9 for r in read_csv(sampler_csv)]
+    print(f'\n{path.name}: {path.count} messages (sink {len(truth)}), hops '
+          + ' | '.join(f'{h.topic} {h.publisher}->{h.node}' for h in path.hops))
+    assert [h.node for h in path.hops] == ['/A', '/S', '/ssink']
+    assert path.count == len(truth) == len(ages) and len(truth) >= MESSAGES // 2 - 2
+    assert_mean_close(path.stages['end_to_end'].mean, statistics.mean(truth),
+                      'sampled path end-to-end mean')
+    age = path.hops[2].stages['sampling_age']
+    assert age.count == len(ages)
+    assert_mean_close(age.mean, statistics.mean(ages), 'sampling age mean')
+    causes = {(c.input, c.output, c.sampled) for c in totals.causes}
+    assert causes == {('/s/a', '/s/b', False), ('/s/b', '/s/c', True)}

@@ -14,7 +14,7 @@ from ..engine import Tracer
 from ..errors import RostraceError
 from ..model.names import absolute
 from ..model.numbers import Window
-from ..model.paths import build_paths, route_nodes
+from ..model.paths import HOP_STAGES, build_paths, route_nodes
 from ..system import preflight
 from ..system.rosapi import Master
 from .trace import say
@@ -49,7 +49,7 @@ def path_line(path):
     worst = path.worst_hop
     for i, hop in enumerate(path.hops, 1):
         cells = '  '.join(f'{name} {hop.stages[name].mean * ms:.3f}'
-                          for name in ('transport', 'queuing', 'deserialization', 'processing')
+                          for name in HOP_STAGES
                           if name in hop.stages and hop.stages[name].available
                           and hop.stages[name].count)
         mark = '  <- worst hop' if hop is worst and hop.latency else ''

@@ -2,6 +2,7 @@
 import time
 from collections import Counter
 
+from ..model.histogram import Accumulator
 from ..model.numbers import (CauseKey, LinkKey, LinkNumbers, PathKey, TopicKey, TopicNumbers,
                              Window)
 
@@ -76,6 +77,12 @@ class WindowCollector:
         self.lost.update(self.lost_recent)
         serialization = {(row.pid, row.publication): row.numbers.serialization
                          for row in publications}
+        for row in publications:
+            if row.numbers.sampling_age.count:
+                topic = self._published_topic(row.pid, row.publication)
+                if topic:
+                    window.sampling.setdefault((row.pid, topic), Accumulator()).merge(
+                        row.numbers.sampling_age)
         self._add_links(window, serialization)
         self._add_causes(window)
         present = {(k.pid, k.topic) for k in window.topics}
@@ -100,12 +107,12 @@ class WindowCollector:
 
     def _add_causes(self, window):
         """Which input topic's callbacks published which output topic, per process."""
-        for (pid, queue, publication), count in self.program.tables.causes().items():
+        for (pid, queue, publication, sampled), count in self.program.tables.causes().items():
             target = self.attachments.subscribers.get(pid)
             source = target and self.names.topic('queue', target, queue)
             output = source and self._published_topic(pid, publication)
             if output:
-                key = CauseKey(pid, source, output)
+                key = CauseKey(pid, source, output, sampled)
                 window.causes[key] = window.causes.get(key, 0) + count
 
     def _nodelet(self, pid, queue):

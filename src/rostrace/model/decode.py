@@ -68,9 +68,9 @@ def _add_queue_record(numbers, record, count, sum_ns, min_ns, max_ns, syscall_na
 
 def _add_publication_record(numbers, record, value):
     kind, name = PUBLICATION_RECORDS[record]
-    if kind == 'STAGE':
-        numbers.serialization = Accumulator(value.count, value.sum_ns, value.min_ns,
-                                            value.max_ns)
+    if kind == 'STAGE':     # serialization, sampling_age
+        setattr(numbers, name, Accumulator(value.count, value.sum_ns, value.min_ns,
+                                           value.max_ns))
     else:
         numbers.published = value.count
 
@@ -244,7 +244,8 @@ def _histogram_owner(queues, publications, key):
     """The Accumulator a histogram entry belongs to, or None (stats entry not seen)."""
     if key.record in PUBLICATION_RECORDS:
         numbers = publications.get((key.tgid, key.object))
-        return numbers.serialization if numbers is not None else None
+        _, name = PUBLICATION_RECORDS[key.record]
+        return getattr(numbers, name) if numbers is not None else None
     numbers = queues.get((key.tgid, key.object))
     _, name = QUEUE_RECORDS.get(key.record, (None, None))
     return numbers.stages.get(name) if numbers is not None and name else None

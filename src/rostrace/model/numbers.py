@@ -29,10 +29,12 @@ class PathKey(NamedTuple):
 
 
 class CauseKey(NamedTuple):
-    """Process `pid` published `output` from callbacks of `input`."""
+    """Process `pid` published `output` from callbacks of `input` (`sampled`: outside
+    them, the latest `input` being the newest of its inputs)."""
     pid: int
     input: str
     output: str
+    sampled: bool = False
 
 
 class TimerKey(NamedTuple):
@@ -116,10 +118,12 @@ class PublicationNumbers:
     """One Publication (a published topic) of one traced publisher over a window."""
     published: int = 0
     serialization: Accumulator = field(default_factory=Accumulator)
+    sampling_age: Accumulator = field(default_factory=Accumulator)  # published outside callbacks
 
     def merge(self, other):
         self.published += other.published
         self.serialization.merge(other.serialization)
+        self.sampling_age.merge(other.sampling_age)
         return self
 
 
@@ -188,9 +192,12 @@ class Window:
     services: dict = field(default_factory=dict)   # ServiceKey -> ServiceNumbers
     paths: dict = field(default_factory=dict)      # PathKey -> LinkNumbers (end_to_end)
     causes: dict = field(default_factory=dict)     # CauseKey -> publishes so far
+    sampling: dict = field(default_factory=dict)   # (pid, topic) -> Accumulator (age)
 
     def merge(self, other):
         self.window_s += other.window_s
+        for key, acc in other.sampling.items():
+            self.sampling.setdefault(key, Accumulator()).merge(acc)
         for key, numbers in other.paths.items():
             self.paths.setdefault(key, LinkNumbers()).merge(numbers)
         self.causes.update(other.causes)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .histogram import Accumulator, unavailable
 
-HOP_STAGES = ('transport', 'queuing', 'deserialization', 'processing')
+HOP_STAGES = ('sampling_age', 'transport', 'queuing', 'deserialization', 'processing')
 
 
 @dataclass
@@ -26,9 +26,10 @@ class Hop:
 
     @property
     def latency(self):
-        """Mean hand-off by the publisher -> end of this hop's callback (s), or 0."""
-        s = self.stages.get('end_to_end')
-        return s.mean if s is not None and s.available and s.count else 0.0
+        """Mean time of this hop (s), or 0: the publisher's hand-off -> the end of this
+        hop's callback, plus the sampling age when the publisher sampled its input."""
+        return sum(s.mean for name, s in self.stages.items()
+                   if name in ('end_to_end', 'sampling_age') and s.available and s.count)
 
     def as_dict(self):
         return {'node': self.node, 'pid': self.pid, 'topic': self.topic,
@@ -170,6 +171,7 @@ def build_paths(window, node_name, *, wanted=None, names=None):
 
 
 def _hops(window, hops, node_name):
+    sampled = {(c.pid, c.output) for c in window.causes if c.sampled}
     out = []
     for pub, sub, topic in hops:
         numbers = next((n for k, n in window.topics.items()
@@ -185,5 +187,9 @@ def _hops(window, hops, node_name):
         for name in ('transport', 'end_to_end'):
             acc = link.stages.get(name) if link is not None else None
             stages[name] = acc.stats() if acc is not None else unavailable('not matched')
+        if (pub, topic) in sampled and (pub, topic) in window.sampling:
+            # A timer-driven hop: the publisher sampled its latest input this long after
+            # that input's callback ended (the age is part of the path's end-to-end).
+            stages['sampling_age'] = window.sampling[pub, topic].stats()
         out.append(Hop(node_name(sub), sub, topic, node_name(pub), stages))
     return out

@@ -92,8 +92,9 @@ class KernelTables:
                 _delete(table, key)
 
     def causes(self):
-        """{(pid, input queue, output publication): publishes so far} (paths.c)."""
-        return {(k.tgid, k.queue, k.publication): v.value
+        """{(pid, input queue, output publication, sampled): publishes so far}
+        (paths.c)."""
+        return {(k.tgid, k.queue, k.publication, bool(k.sampled)): v.value
                 for k, v in self.bpf[b'causes'].items()}
 
     def nodelet_queues(self, pid):

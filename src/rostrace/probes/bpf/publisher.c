@@ -65,6 +65,8 @@ int on_publication_publish(struct pt_regs *ctx)
     struct call_ctx *cc = call_by_tid.lookup(&tid);
     if (cc && cc->in_callback)          /* published by a subscription callback (paths.c) */
         caused_by(tgid, cc->queue, &cc->origin, pk.object, pm.t_publish);
+    else
+        sampled(tgid, pk.object, pm.t_publish);
     struct buf_key bk = {.tgid = tgid, .buf = m[0]};
     pub_msgs.update(&bk, &pm);
     return 0;

@@ -54,6 +54,8 @@ enum subscription_queue_layout {
 enum publication_record {
     STAGE_SERIALIZATION = 32,       /* hand-off -> serialized buffer */
     COUNT_PUBLISHED = 33,
+    STAGE_SAMPLING_AGE = 34,        /* a publish outside any subscription callback: its
+                                     * hand-off - the end of the latest input's callback */
 };
 
 /* The same, per timer (`object`: roscpp's TimerManager<...>::TimerInfo*), timers.c. */
@@ -157,7 +159,7 @@ enum link_record {
     (record) <= LINK_SOCKET_WAIT)
 
 #define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_BLOCKED || \
-    (record) == STAGE_SERIALIZATION || \
+    (record) == STAGE_SERIALIZATION || (record) == STAGE_SAMPLING_AGE || \
     ((record) >= TIMER_LATENESS && (record) <= TIMER_DURATION) || \
     (record) == SERVICE_QUEUING || (record) == SERVICE_HANDLING || \
     (record) == CLIENT_ROUND_TRIP || (record) == CLIENT_CONNECT)

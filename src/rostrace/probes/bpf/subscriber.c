@@ -566,8 +566,10 @@ static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, 
     }
     if (cc->origin.kind && cc->push_ns && !record_link(g, cc, tgid, now))
         emit_received(cc, tgid, now);
-    if (cc->origin.kind)
+    if (cc->origin.kind) {
         record_paths(g, tgid, q, &cc->origin, now);
+        processed(tgid, q, &cc->origin, now);
+    }
     if (!cc->no_splits)
         record_call_splits(qs, g, cc, tgid, tid, now);
     note_length(qs, q);
