@@ -282,3 +282,22 @@ def test_a_timer_driven_hop_links_to_the_latest_input_with_its_age(ros, tracer, 
     assert_mean_close(age.mean, statistics.mean(ages), 'sampling age mean')
     causes = {(c.input, c.output, c.sampled) for c in totals.causes}
     assert causes == {('/s/a', '/s/b', False), ('/s/b', '/s/c', True)}
+
+
+def test_graph_cli_prints_and_draws_the_inferred_graph(ros, tmp_path):
+    start_chain(ros, tmp_path, [('A', '/g/a', '/g/b', 2.0)])
+    sink(ros, tmp_path, 'gsink', '/g/b')
+    ros.node('processing', 'bystander', params={'topic': '/g/other', 'work_ms': 1.0})
+    publish(ros, 'gsrc', '/g/a', count=0, rate=20, start_delay=0.5)
+    drawing = tmp_path / 'graph.svg'
+    proc = ros.rostrace('graph', '--duration', '6', '--json', '--svg', str(drawing),
+                        name='graph')
+    wait_for(lambda: proc.poll() is not None, timeout=90, what='rostrace graph to end')
+    assert proc.returncode == 0, read_log(proc)
+    (graph,) = json_lines(read_log(proc))
+    edges = {(e['publisher'], e['topic'], e['subscriber']) for e in graph['edges']}
+    assert edges == {('/gsrc', '/g/a', '/A'), ('/A', '/g/b', '/gsink')}
+    assert [(c['node'], c['input'], c['output'], c['sampled']) for c in graph['causes']] == [
+        ('/A', '/g/a', '/g/b', False)]
+    assert all(e['end_to_end'] and e['rate'] > 5 for e in graph['edges'])
+    assert '<svg' in drawing.read_text() and '/g/b' in drawing.read_text()

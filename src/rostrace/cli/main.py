@@ -4,14 +4,16 @@ import signal
 import sys
 
 from ..errors import RostraceError
-from . import doctor, path, report, trace
+from . import doctor, graph, path, report, trace
 
-VERBS = {'trace': trace, 'path': path, 'report': report, 'doctor': doctor}
+VERBS = {'trace': trace, 'path': path, 'graph': graph, 'report': report,
+         'doctor': doctor}
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
   rostrace trace --node /listener --interval 5 --duration 60 --json
   rostrace path --from /camera/image_raw --to /detections
+  rostrace graph --duration 10 --svg graph.svg
   rostrace report run.bag -o report.html
   rostrace doctor --node /listener'''
 

@@ -189,6 +189,22 @@ def plot_series(s):
     return data
 
 
+def graph_html(series):
+    """The dataflow graph of the recorded links: drawn when Graphviz is installed,
+    always as text."""
+    from ..model.graph import dot, from_series, text
+    from .graphviz import svg
+    graph = from_series(series)
+    if not graph.edges:
+        return []
+    parts = ['<h2>Dataflow graph</h2>']
+    image = svg(dot(graph))
+    if image is not None:
+        parts.append(image[image.find('<svg'):])
+    parts.append('<pre>' + html.escape('\n'.join(text(graph))) + '</pre>')
+    return parts
+
+
 def html_report(series, *, sources, objects=None):
     esc = html.escape
     parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>rostrace report</title>',
@@ -211,6 +227,7 @@ def html_report(series, *, sources, objects=None):
                          f'<td>{human(w.stages["total"]["max"])}</td>'
                          f'<td>{esc(w.dominant() or "-")}</td></tr>')
         parts.append('</table>')
+    parts += graph_html(series)
     if objects:
         from .objects_report import objects_html
         parts += objects_html(objects)
