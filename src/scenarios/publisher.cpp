@@ -19,14 +19,15 @@ struct Config
   int64_t wait_subscribers;
   double start_delay;          // s between the subscribers being there and the first message
   bool shared_ptr;             // publish a boost::shared_ptr (roscpp's no-copy intra-process path)
+  double stamp_offset_ms;      // header.stamp = now + this (a clock ahead, when > 0)
 };
 
-inline void stamp(rostrace::Payload&)
+inline void stamp(rostrace::Payload&, double)
 {
 }
-inline void stamp(rostrace::StampedPayload& m)
+inline void stamp(rostrace::StampedPayload& m, double offset_ms)
 {
-  m.header.stamp = ros::Time::now();
+  m.header.stamp = ros::Time::now() + ros::Duration(offset_ms * 1e-3);
 }
 
 template <class M>
@@ -60,7 +61,7 @@ void run(ros::NodeHandle& nh, const Config& cfg, rs::TruthWriter& truth)
       msg.data.assign(size, 0xA5);
     ++seq;
     msg.seq = seq;
-    stamp(msg);
+    stamp(msg, cfg.stamp_offset_ms);
 
     boost::shared_ptr<M> shared;
     if (cfg.shared_ptr)
@@ -134,6 +135,7 @@ int main(int argc, char** argv)
     s = std::max<int64_t>(s, 0);
   cfg.repeat = std::max<int64_t>(rs::param_int(pnh, "repeat", 20), 1);
   cfg.count = static_cast<uint64_t>(std::max<int64_t>(rs::param_int(pnh, "count", 0), 0));
+  cfg.stamp_offset_ms = rs::param_double(pnh, "stamp_offset_ms", 0.0);
   const bool stamped = rs::param_bool(pnh, "stamped", false);
   cfg.queue_size = static_cast<int>(rs::param_int(pnh, "queue_size", 100));
   cfg.wait_subscribers = rs::param_int(pnh, "wait_subscribers", 0);

@@ -351,7 +351,8 @@ inline void final_log(const char* fmt, ...)
 
 // ---------------------------------------------------------------- truth writer
 
-static const char* const kSubscriberHeader = "topic,seq,count,size,cb_start_ns,cb_end_ns,wait_ns,gap";
+static const char* const kSubscriberHeader =
+    "topic,seq,count,size,cb_start_ns,cb_end_ns,wait_ns,gap,stamp_age_ns";
 static const char* const kPublisherHeader = "topic,seq,size,pub_start_ns,pub_end_ns";
 
 // Thread-safe CSV writer. push() appends to a preallocated in-memory buffer
@@ -483,12 +484,23 @@ private:
   std::thread thread_;
 };
 
+// stamp_age_ns: roscpp's receipt time - header.stamp (-1: the type has no header).
 inline void write_subscriber_row(TruthWriter& w, const std::string& topic, uint64_t seq, uint64_t count,
                                  uint64_t size, int64_t cb_start_ns, int64_t cb_end_ns, int64_t wait_ns,
-                                 int64_t gap)
+                                 int64_t gap, int64_t stamp_age_ns = -1)
 {
-  w.row("%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64, topic.c_str(), seq,
-        count, size, cb_start_ns, cb_end_ns, wait_ns, gap);
+  w.row("%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64,
+        topic.c_str(), seq, count, size, cb_start_ns, cb_end_ns, wait_ns, gap, stamp_age_ns);
+}
+
+template <class M>
+inline int64_t stamp_age_ns(const M&, const ros::Time&)
+{
+  return -1;
+}
+inline int64_t stamp_age_ns(const rostrace::StampedPayload& m, const ros::Time& receipt)
+{
+  return (receipt - m.header.stamp).toNSec();
 }
 
 inline void write_publisher_row(TruthWriter& w, const std::string& topic, uint64_t seq, uint64_t size,
@@ -543,7 +555,8 @@ public:
     cb_ns_max = std::max(cb_ns_max, cb_end - cb_start);
     wait_ns_max = std::max(wait_ns_max, wait_ns);
     if (truth_ && truth_->enabled())
-      write_subscriber_row(*truth_, topic, seq, count, msg.data.size(), cb_start, cb_end, wait_ns, gap);
+      write_subscriber_row(*truth_, topic, seq, count, msg.data.size(), cb_start, cb_end, wait_ns, gap,
+                           stamp_age_ns(msg, event.getReceiptTime()));
   }
 
 private:

@@ -65,7 +65,8 @@ def test_breakdown_from_two_collects():
 def test_missing_deserialize_disables_dependent_stages():
     missing = {'deserialize': 'ros::MessageDeserializer::deserialize not found'}
     disabled = stage_availability(missing)
-    assert set(disabled) == set(ALL_STAGES)        # the scheduler splits too
+    assert set(disabled) == set(ALL_STAGES) - {'stamp_age'}    # the splits too; stamp
+    # ages are read at push
     b = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
                         numbers=TopicNumbers(), missing=missing)
     assert not b.stages['processing'].available
@@ -76,7 +77,8 @@ def test_missing_deserialize_disables_dependent_stages():
 def test_quiet_topic_is_available_with_zero_counts():
     b = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
                         numbers=TopicNumbers(), missing={})
-    assert all(s.available and s.count == 0 for s in b.stages.values())
+    assert all(s.available and s.count == 0 for n, s in b.stages.items() if n != 'stamp_age')
+    assert not b.stages['stamp_age'].available and 'header' in b.stages['stamp_age'].reason
     assert b.dominant_stage() is None
 
 

@@ -29,6 +29,7 @@ class Attachments:
         self.publisher_notes = {}       # publisher node -> why it is not traced
         self.publisher_backoff = Backoff(time.monotonic)
         self.topic_publishers = {}      # topic -> its publisher nodes (the master's last word)
+        self.topic_types = {}           # topic -> its type (the master's last word)
         self.on_forget = []             # callables(pid) run when a process is detached
         self.on_subscriber = []         # callables() run when a subscriber is attached
 
@@ -87,6 +88,7 @@ class Attachments:
             return
         try:
             publishers = master.topic_publishers(wanted)
+            self.topic_types = master.topic_types()
         except MasterUnreachable:
             return
         self.topic_publishers = {t: frozenset(publishers.get(t, ())) for t in wanted}

@@ -3,6 +3,7 @@ import time
 from collections import Counter
 
 from ..model.histogram import Accumulator
+from ..system.msgtypes import has_header
 from ..model.numbers import (CauseKey, LinkKey, LinkNumbers, PathKey, TopicKey, TopicNumbers,
                              Window)
 
@@ -27,6 +28,7 @@ class WindowCollector:
         self._queued = {}               # (pid, queue) -> its length when last seen
         self._unmatchable = set()       # (pid, queue) whose messages emit no transport event
         self._queue_topics = {}         # (pid, queue) -> topic, of every queue seen
+        self._stamped = {}              # (pid, queue) -> its type starts with a header
         self._no_socket_reads = set()   # pids none of whose queues can be matched
 
     def restart(self):
@@ -45,6 +47,8 @@ class WindowCollector:
                    if r.numbers.queued is not None}
         self._queued = {k: n for k, n in {**self._queued, **lengths}.items()
                         if k[0] in self.attachments.subscribers}
+        self._stamped = {k: v for k, v in self._stamped.items()
+                         if k[0] in self.attachments.subscribers}
         active = [(r.pid, r.queue, r.numbers) for r in queues]
         seen = {(pid, queue) for pid, queue, _ in active}
         # A queue neither pushed nor served this window kept its length.
@@ -61,6 +65,7 @@ class WindowCollector:
             if target is None:
                 continue
             topic = topics[pid, queue] = self.names.topic('queue', target, queue)
+            self._stamp_ages(pid, queue, topic, numbers)
             topic = topic or f'<unresolved queue 0x{queue:x}>'
             key = TopicKey(pid, topic, self._nodelet(pid, queue))
             if key in window.topics:        # several queues of one topic in one process
@@ -117,6 +122,18 @@ class WindowCollector:
 
     def _nodelet(self, pid, queue):
         return self.nodelets.name(pid, queue) if self.nodelets is not None else ''
+
+    def _stamp_ages(self, pid, queue, topic, numbers):
+        """Keep a queue's stamp ages only when its type starts with a std_msgs/Header;
+        tell the kernel to stop reading stamps of the others (subscriber.c)."""
+        key = (pid, queue)
+        if key not in self._stamped and topic in self.attachments.topic_types:
+            self._stamped[key] = bool(has_header(self.attachments.topic_types[topic]))
+            if not self._stamped[key]:
+                self.program.tables.set_unstamped(pid, queue)
+        if not self._stamped.get(key):
+            numbers.stages.pop('stamp_age', None)
+            numbers.stamp_ahead = 0
 
     def _mark_unmatchable(self, topics):
         """Tell the kernel which queues' messages no traced publisher sent: they get no

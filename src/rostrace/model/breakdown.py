@@ -10,7 +10,11 @@ PARTS = ('queuing', 'deserialization', 'processing')          # total = their su
 SPLITS = {'queuing': ('queuing_busy', 'queuing_starved', 'queuing_idle'),
           'processing': ('processing_oncpu', 'processing_runqueue', 'processing_blocked')}
 SPLIT_STAGES = SPLITS['queuing'] + SPLITS['processing']
-ALL_STAGES = STAGES + SPLIT_STAGES
+# Age of the message at receipt: roscpp's receipt time - header.stamp (topics whose type
+# starts with a std_msgs/Header; ROS time, so simulated time with /use_sim_time).
+STAMP_STAGE = 'stamp_age'
+ALL_STAGES = STAGES + SPLIT_STAGES + (STAMP_STAGE,)
+NO_STAMP = 'no header stamp seen (the type has no std_msgs/Header first, or stamps are 0)'
 PER_CALLBACK = ('voluntary_switches', 'involuntary_switches', 'page_faults')
 # Across processes, per (publisher, subscriber, topic) link: serialization and the wait
 # in the connection's outgoing queue (publisher side), transport = hand-off to roscpp in
@@ -42,6 +46,7 @@ STAGE_NEEDS = {
 }
 STAGE_NEEDS.update({split: STAGE_NEEDS[parent] for parent, splits in SPLITS.items()
                     for split in splits})
+STAGE_NEEDS[STAMP_STAGE] = ('queue_push',)
 
 
 @dataclass
@@ -195,6 +200,7 @@ class TopicBreakdown:
     dropped: int = 0
     queued: int = -1          # in the subscription queue at the window's end (-1: not known)
     exceptions: int = 0       # callbacks that threw (counted when their thread serves again)
+    stamp_ahead: int = 0      # messages stamped later than their receipt (clocks disagree)
     stages: dict = field(default_factory=dict)     # stage -> StageStats
     per_callback: dict = field(default_factory=dict)   # PER_CALLBACK name -> mean
     audit: dict = None        # real-time audit: {'allocations', 'syscalls': {name: n}}
@@ -206,6 +212,7 @@ class TopicBreakdown:
         out = {'topic': self.topic, 'nodelet': self.nodelet, 'received': self.received,
                'processed': self.processed, 'dropped': self.dropped,
                'queued': self.queued, 'exceptions': self.exceptions,
+               'stamp_ahead': self.stamp_ahead,
                'stages': {name: self.stages[name].as_dict() for name in ALL_STAGES
                           if name in self.stages},
                'per_callback': dict(self.per_callback)}
@@ -267,7 +274,12 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
             stages[name] = unavailable(disabled[name])
         else:
             acc = numbers.stages.get(name)
-            stages[name] = acc.stats() if acc else StageStats(available=True)
+            if acc:
+                stages[name] = acc.stats()
+            elif name == STAMP_STAGE:
+                stages[name] = unavailable(NO_STAMP)
+            else:
+                stages[name] = StageStats(available=True)
     sums = numbers.sums
     audit = None
     if audited:
@@ -282,6 +294,7 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
                           nodelet=nodelet, received=numbers.received, processed=numbers.processed,
                           dropped=numbers.dropped, exceptions=numbers.exceptions,
+                          stamp_ahead=numbers.stamp_ahead,
                           queued=-1 if numbers.queued is None else numbers.queued,
                           stages=stages,
                           per_callback={name: sums.get(name, CallbackSum()).per_callback

@@ -90,6 +90,7 @@ class TopicNumbers:
     processed: int = 0
     dropped: int = 0
     exceptions: int = 0         # callbacks that threw
+    stamp_ahead: int = 0        # header.stamp later than roscpp's receipt time
     queued: int = None          # in the queue at the window's end (None: not known)
     stages: dict = field(default_factory=dict)     # stage name -> Accumulator
     sums: dict = field(default_factory=dict)       # PER_CALLBACK/audit name -> CallbackSum
@@ -101,6 +102,7 @@ class TopicNumbers:
         self.processed += other.processed
         self.dropped += other.dropped
         self.exceptions += other.exceptions
+        self.stamp_ahead += other.stamp_ahead
         if other.queued is not None:        # `other` is the later window
             self.queued = other.queued
         _merge_accumulators(self.stages, other.stages)

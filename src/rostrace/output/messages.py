@@ -34,7 +34,8 @@ def _key_value(key, value):
 def breakdown_msg(b, stamp):
     msg = LatencyBreakdown(host=b.host, node=b.node, nodelet=b.nodelet, pid=b.pid, topic=b.topic,
                            window=b.window_s, received=b.received, processed=b.processed,
-                           dropped=b.dropped, queued=b.queued, exceptions=b.exceptions)
+                           dropped=b.dropped, queued=b.queued, exceptions=b.exceptions,
+                           stamp_ahead=b.stamp_ahead)
     msg.header.stamp = stamp
     for name in ALL_STAGES:
         setattr(msg, name, stage_msg(b.stages[name]))
@@ -67,7 +68,8 @@ def stats_from_msg(s):
 
 def breakdown_from_msg(msg):
     """The inverse, for views and reports built on recorded messages."""
-    stages = {name: stats_from_msg(getattr(msg, name)) for name in ALL_STAGES}
+    stages = {name: stats_from_msg(getattr(msg, name)) for name in ALL_STAGES
+              if hasattr(msg, name)}        # older bags: fewer stages
     # Bags recorded before PublisherLink existed have no publishers field.
     links = [LinkBreakdown(publisher=p.publisher, pid=p.pid, intra_process=p.intra_process,
                            messages=p.messages, dropped=p.dropped,
@@ -83,6 +85,7 @@ def breakdown_from_msg(msg):
                           window_s=msg.window, received=msg.received, processed=msg.processed,
                           dropped=msg.dropped, queued=msg.queued, stages=stages, audit=audit,
                           exceptions=getattr(msg, 'exceptions', 0),
+                          stamp_ahead=getattr(msg, 'stamp_ahead', 0),
                           per_callback={n: getattr(msg, n) for n in PER_CALLBACK},
                           links=links, transport_note=getattr(msg, 'transport_note', ''))
 

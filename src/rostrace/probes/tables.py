@@ -71,6 +71,11 @@ class KernelTables:
         else:
             self.bpf[b'unmatchable'][key] = ctypes.c_ubyte(1)
 
+    def set_unstamped(self, pid, queue):
+        """Queue `queue` of `pid` carries no std_msgs/Header first (or its type cannot
+        be told): its messages' stamps are not read any more."""
+        self.bpf[b'unstamped_queues'][abi.ObjectKey(tgid=pid, object=queue)] = ctypes.c_ubyte(1)
+
     def set_call_site(self, pid, lo, hi, reg):
         self.bpf[b'call_sites'][ctypes.c_uint(pid)] = abi.CallSite(lo, hi, reg, 0)
 
@@ -86,7 +91,7 @@ class KernelTables:
         """Everything the maps hold of `pid` as a process (not its window's numbers)."""
         for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
-        for name in (b'nodelet_queues', b'causes'):
+        for name in (b'nodelet_queues', b'causes', b'unstamped_queues'):
             table = self.bpf[name]
             for key in [k for k in table.keys() if k.tgid == pid]:
                 _delete(table, key)

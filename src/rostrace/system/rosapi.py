@@ -200,6 +200,14 @@ class Master:
         """{topic: [publisher nodes]} for the given topics."""
         return {topic: sorted(names) for topic, names in self._state()[0] if topic in topics}
 
+    def topic_types(self):
+        """{topic: type} as the master knows them (malformed entries are left out)."""
+        _, _, types = self._call('getTopicTypes')
+        if not isinstance(types, list):
+            return {}
+        return {e[0]: e[1] for e in types if isinstance(e, list) and len(e) == 2
+                and isinstance(e[0], str) and isinstance(e[1], str)}
+
     def topic_graph(self):
         """({topic: [publisher nodes]}, {topic: [subscriber nodes]})."""
         state = self._state()

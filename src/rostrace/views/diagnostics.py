@@ -40,7 +40,8 @@ def stage_values(breakdown):
               ('received', str(breakdown.received)), ('processed', str(breakdown.processed)),
               ('queued', str(breakdown.queued)),
               ('dropped', str(breakdown.dropped)),
-              ('callbacks that threw', str(breakdown.exceptions))]
+              ('callbacks that threw', str(breakdown.exceptions)),
+              ('stamped ahead of receipt', str(breakdown.stamp_ahead))]
     stages = breakdown.stages
     for name in ALL_STAGES:
         s = stages.get(name)
@@ -175,6 +176,10 @@ def topic_status(breakdown, thresholds):
     status = Status(name=status_name(breakdown.subscriber, breakdown.topic),
                     hardware_id=breakdown.host, values=stage_values(breakdown))
     found = crossings(breakdown, thresholds) + root_cause_findings(breakdown)
+    if breakdown.stamp_ahead:
+        found.append((WARN, f'{breakdown.stamp_ahead} messages stamped later than their '
+                            'receipt: the stamping clock is ahead of this one (stamp_age '
+                            'leaves them out)'))
     if found:
         status.level = max(level for level, _ in found)
         status.message = '; '.join(text for _, text in sorted(found, reverse=True))

@@ -26,12 +26,14 @@ enum queue_record {
     STAGE_PROCESSING_ONCPU = 7,
     STAGE_PROCESSING_RUNQUEUE = 8,
     STAGE_PROCESSING_BLOCKED = 9,
+    STAGE_STAMP_AGE = 10,           /* roscpp's receipt time - the message's header.stamp */
     COUNT_RECEIVED = 16,
     COUNT_PROCESSED = 17,
     COUNT_DROPPED = 18,
     GAUGE_QUEUED = 19,              /* messages in the queue after its last push/call */
     COUNT_DROPS_RETRACTED = 20,     /* drops counted at a push that roscpp did not make */
     COUNT_EXCEPTIONS = 21,          /* callbacks that threw (never reached their end) */
+    COUNT_STAMP_AHEAD = 22,         /* header.stamp later than the receipt (clocks disagree) */
     SUM_VOLUNTARY_SWITCHES = 24,
     SUM_INVOLUNTARY_SWITCHES = 25,
     SUM_PAGE_FAULTS = 26,
@@ -158,7 +160,7 @@ enum link_record {
 #define LINK_HAS_HISTOGRAM(record) ((record) >= LINK_PUBLISH_QUEUE && \
     (record) <= LINK_SOCKET_WAIT)
 
-#define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_BLOCKED || \
+#define HAS_HISTOGRAM(record) ((record) <= STAGE_STAMP_AGE || \
     (record) == STAGE_SERIALIZATION || (record) == STAGE_SAMPLING_AGE || \
     ((record) >= TIMER_LATENESS && (record) <= TIMER_DURATION) || \
     (record) == SERVICE_QUEUING || (record) == SERVICE_HANDLING || \

@@ -187,10 +187,42 @@ static __always_inline bool read_queue(u64 queue, struct queue_view *v)
     return v->full <= 1 && !(v->size > 0 && v->length > (u32)v->size);
 }
 
+/* Message age at receipt: roscpp's own receipt_time (push's 7th argument, on the stack
+ * after the return address; ROS time, simulated with /use_sim_time like the stamp) -
+ * header.stamp (bytes 4..11 of the serialized message: seq, then sec and nsec). Read
+ * for every queue but those user space marked `unstamped` (a type without a
+ * std_msgs/Header first, or one it cannot tell): so a queue's first messages, before
+ * user space knew its address, are measured too; user space shows the numbers only for
+ * types with a header.
+ * Returns STAMP_AGED (and *age), STAMP_AHEAD (a stamp later than the receipt: clocks
+ * disagree) or 0 (no bytes: a no-copy intra-process message; a zero stamp). */
+#define STAMP_AGED 1
+#define STAMP_AHEAD 2
+BPF_HASH(unstamped_queues, struct object_key, u8, STAT_ENTRIES);   /* written by user space */
+BPF_PERCPU_ARRAY(push_scratch, struct pending_msg, 1);
+
+static __always_inline u8 stamp_age(struct pt_regs *ctx, u64 deserializer, u64 *age)
+{
+    u64 buf = 0;
+    u32 stamp[2] = {}, receipt[2] = {};
+    if (bpf_probe_read_user(&buf, sizeof(buf), (void *)(deserializer + 16)) || !buf ||
+        bpf_probe_read_user(stamp, sizeof(stamp), (void *)(buf + 4)) ||
+        bpf_probe_read_user(receipt, sizeof(receipt), (void *)(PT_REGS_SP(ctx) + 8)))
+        return 0;
+    if (stamp[1] >= 1000000000 || receipt[1] >= 1000000000 || (!stamp[0] && !stamp[1]))
+        return 0;
+    u64 s = stamp[0] * 1000000000ULL + stamp[1];
+    u64 r = receipt[0] * 1000000000ULL + receipt[1];
+    if (s > r)
+        return STAMP_AHEAD;
+    *age = r - s;
+    return STAMP_AGED;
+}
+
 /* Received, dropped and the queue's length after this push, in one window: the drop
  * is guessed from the queue seen now, and the previous push's guess is checked against
  * roscpp's full_ flag it left behind. */
-static __always_inline void count_push(u32 tgid, u64 queue)
+static __always_inline void count_push(u32 tgid, u64 queue, u8 aged, u64 age)
 {
     struct queue_view v = {};
     bool known = read_queue(queue, &v);
@@ -212,6 +244,10 @@ static __always_inline void count_push(u32 tgid, u64 queue)
             queue_add(qs, g, tgid, queue, COUNT_DROPS_RETRACTED, 1);
         if (known)
             queue_gauge(qs, GAUGE_QUEUED, drops ? v.length : v.length + 1);
+        if (aged == STAMP_AGED)
+            queue_add(qs, g, tgid, queue, STAGE_STAMP_AGE, age);
+        else if (aged == STAMP_AHEAD)
+            queue_add(qs, g, tgid, queue, COUNT_STAMP_AHEAD, 1);
     }
     leave_generation(w);
     if (prev)
@@ -236,20 +272,28 @@ int on_subscription_queue_push(struct pt_regs *ctx)
      *      bool, ros::Time receipt_time, bool* was_full) */
     struct msg_key mk = {.tgid = tgid, .queue = PT_REGS_PARM1(ctx)};
     bpf_probe_read_user(&mk.deserializer, sizeof(mk.deserializer), (void *)PT_REGS_PARM3(ctx));
-    struct pending_msg pm = {.push_ns = now};
     struct object_key qk = {.tgid = tgid, .object = mk.queue};
+    u64 age = 0;
+    u8 aged = unstamped_queues.lookup(&qk) ? 0 : stamp_age(ctx, mk.deserializer, &age);
+    /* Built in a per-CPU scratch value: it does not fit the BPF stack beside the rest. */
+    int zero = 0;
+    struct pending_msg *pm = push_scratch.lookup(&zero);
+    if (!pm)
+        return 0;
+    __builtin_memset(pm, 0, sizeof(*pm));
+    pm->push_ns = now;
     u32 *server = queue_server.lookup(&qk);
     if (!server)
         server = process_server.lookup(&tgid);   /* queue not served yet: best guess */
     if (server) {
-        pm.server_tid = *server;
-        pm.has_server = 1;
-        snapshot(*server, now, &pm.server);
+        pm->server_tid = *server;
+        pm->has_server = 1;
+        snapshot(*server, now, &pm->server);
     }
     if (!unmatchable.lookup(&qk))
-        find_origin(&pm.origin, tgid, tid, mk.deserializer, now);
-    pending.update(&mk, &pm);
-    count_push(tgid, mk.queue);
+        find_origin(&pm->origin, tgid, tid, mk.deserializer, now);
+    pending.update(&mk, pm);
+    count_push(tgid, mk.queue, aged, age);
     return 0;
 }
 
