@@ -4,16 +4,17 @@ import signal
 import sys
 
 from ..errors import RostraceError
-from . import doctor, graph, path, report, trace
+from . import capture, doctor, graph, path, report, trace
 
-VERBS = {'trace': trace, 'path': path, 'graph': graph, 'report': report,
-         'doctor': doctor}
+VERBS = {'trace': trace, 'path': path, 'graph': graph, 'capture': capture,
+         'report': report, 'doctor': doctor}
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
   rostrace trace --node /listener --interval 5 --duration 60 --json
   rostrace path --from /camera/image_raw --to /detections
   rostrace graph --duration 10 --svg graph.svg
+  rostrace capture --duration 5 -o trace.json
   rostrace report run.bag -o report.html
   rostrace doctor --node /listener'''
 

@@ -277,11 +277,13 @@ SAVED_REGISTER = {
 LOST_EVENTS = 0
 LOST_STATS = 1
 LOST_HIST = 2
-LOST_COUNT = 3
+LOST_SPANS = 3
+LOST_COUNT = 4
 LOST_KIND = {
     'LOST_EVENTS': LOST_EVENTS,
     'LOST_STATS': LOST_STATS,
     'LOST_HIST': LOST_HIST,
+    'LOST_SPANS': LOST_SPANS,
     'LOST_COUNT': LOST_COUNT,
 }
 
@@ -313,6 +315,18 @@ FP_TAIL = 8
 FINGERPRINT_SIZE = {
     'FP_HEAD': FP_HEAD,
     'FP_TAIL': FP_TAIL,
+}
+
+# enum span_type
+SPAN_MESSAGE = 1
+SPAN_PUBLISH = 2
+SPAN_TIMER = 3
+SPAN_SERVICE = 4
+SPAN_TYPE = {
+    'SPAN_MESSAGE': SPAN_MESSAGE,
+    'SPAN_PUBLISH': SPAN_PUBLISH,
+    'SPAN_TIMER': SPAN_TIMER,
+    'SPAN_SERVICE': SPAN_SERVICE,
 }
 
 
@@ -440,6 +454,23 @@ class Fingerprint(ctypes.Structure):
         ('hash', ctypes.c_uint64),
         ('head', ctypes.c_uint8 * 24),
         ('tail', ctypes.c_uint8 * 8),
+    ]
+
+
+class SpanEvent(ctypes.Structure):
+    """struct span_event"""
+    _fields_ = [
+        ('type', ctypes.c_uint32),
+        ('tgid', ctypes.c_uint32),
+        ('tid', ctypes.c_uint32),
+        ('origin_tgid', ctypes.c_uint32),
+        ('object', ctypes.c_uint64),
+        ('t0', ctypes.c_uint64),
+        ('t1', ctypes.c_uint64),
+        ('t2', ctypes.c_uint64),
+        ('t3', ctypes.c_uint64),
+        ('origin_publication', ctypes.c_uint64),
+        ('origin_t_publish', ctypes.c_uint64),
     ]
 
 

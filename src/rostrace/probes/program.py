@@ -4,7 +4,8 @@ The program is split by concern, one file each, compiled as one text (BCC rewrit
 accesses only in its main source, so the parts cannot be #included): common.c (which
 processes are traced, per-window aggregation, hit counters), sched.c (scheduler and
 page-fault accounting per thread), transport.c (what crosses processes), subscriber.c
-(the receive path), paths.c (which message caused which), nodelets.c (which nodelet a queue feeds), publisher.c (the publish
+(the receive path), paths.c (which message caused which), capture.c (spans for
+`rostrace capture`), nodelets.c (which nodelet a queue feeds), publisher.c (the publish
 side), timers.c, services.c, audit.c (real-time audit) and
 calibrate.c (probe cost at start-up). bpf/rostrace.h is their contract with Python.
 """
@@ -20,7 +21,8 @@ from .tables import AUDITED, PUBLISHERS, TRACED, KernelTables
 from .uprobes import Uprobes
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
-SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'paths.c', 'subscriber.c',
+SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'paths.c', 'capture.c',
+           'subscriber.c',
            'nodelets.c',
            'publisher.c', 'timers.c', 'services.c', 'audit.c', 'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
@@ -133,6 +135,11 @@ class BpfProgram:
         """Transport events (abi.XferEvent) since the previous call, oldest first (the
         ones a full ring buffer refused are counted by tables.lost())."""
         return self._events.take()
+
+    def capture(self, limit):
+        """Start `rostrace capture`'s spans (capture.c): a SpanEvents that keeps at most
+        `limit` of them (read along with the transport events); stop() ends it."""
+        return SpanEvents(self.bpf, limit)
 
     def attach(self, target, *, points=None, call_site=None):
         """Attach the available probe points of `target` (a TargetProcess): all of
@@ -268,6 +275,33 @@ class BpfProgram:
 def _identity(path):
     st = os.stat(path)
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class SpanEvents:
+    """The `span_events` ring buffer of `rostrace capture` (capture.c), read while
+    capturing: at most `limit` spans are kept, the rest are counted in `dropped`."""
+
+    def __init__(self, bpf, limit):
+        self.bpf = bpf
+        self.limit = limit
+        self.spans = []
+        self.dropped = 0
+        bpf[b'span_events'].open_ring_buffer(self._on_event)
+        bpf[b'capturing'][ctypes.c_int(0)] = ctypes.c_uint(1)
+
+    def _on_event(self, _ctx, data, size):
+        if size < ctypes.sizeof(abi.SpanEvent):
+            return
+        if len(self.spans) >= self.limit:
+            self.dropped += 1
+            return
+        ev = abi.SpanEvent()
+        ctypes.memmove(ctypes.byref(ev), data, ctypes.sizeof(abi.SpanEvent))
+        self.spans.append(ev)
+
+    def stop(self):
+        self.bpf[b'capturing'][ctypes.c_int(0)] = ctypes.c_uint(0)
+        self.bpf.ring_buffer_consume()
 
 
 class TransportEvents:

@@ -316,10 +316,12 @@ def start_failed_status(host, message):
 
 LOST_LABELS = {'events': 'lost transport events',
                'stats': 'lost samples (stats map full)',
-               'hist': 'lost histogram samples (hist map full)'}
+               'hist': 'lost histogram samples (hist map full)',
+               'spans': 'lost capture spans (ring buffer full)'}
 LOST_FIX = {'events': 'ring buffer full: raise publish_rate so it is read more often',
             'stats': 'trace fewer nodes or topics per monitor',
-            'hist': 'trace fewer nodes or topics per monitor'}
+            'hist': 'trace fewer nodes or topics per monitor',
+            'spans': 'capture fewer nodes, or for less time'}
 
 
 def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped=False,

@@ -67,6 +67,14 @@ int on_publication_publish(struct pt_regs *ctx)
         caused_by(tgid, cc->queue, &cc->origin, pk.object, pm.t_publish);
     else
         sampled(tgid, pk.object, pm.t_publish);
+    if (pm.t_publish && capture_on()) {
+        struct span_event *e = span_start(SPAN_PUBLISH, tgid, tid, pk.object);
+        if (e) {
+            e->t0 = pm.t_publish;
+            e->t1 = now;
+            span_events.ringbuf_submit(e, 0);
+        }
+    }
     struct buf_key bk = {.tgid = tgid, .buf = m[0]};
     pub_msgs.update(&bk, &pm);
     return 0;

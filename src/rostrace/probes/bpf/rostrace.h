@@ -213,7 +213,8 @@ enum lost_kind {
     LOST_EVENTS = 0,            /* transport events the full ring buffer refused */
     LOST_STATS = 1,             /* samples: the stats map was full */
     LOST_HIST = 2,              /* histogram samples: the hist map was full */
-    LOST_COUNT = 3,
+    LOST_SPANS = 3,             /* capture: spans the full ring buffer refused */
+    LOST_COUNT = 4,
 };
 
 /* Transport events (ring buffer `xfer_events`). */
@@ -348,6 +349,28 @@ struct fingerprint {
     u64 hash;               /* FNV-1a of the bytes that count, computed in the kernel */
     u8 head[FP_HEAD];
     u8 tail[FP_TAIL];
+};
+
+/* `rostrace capture` (capture.c): one event per span, while capturing only. */
+enum span_type {
+    SPAN_MESSAGE = 1,       /* t0 push, t1 deserialize entry, t2 its return, t3 callback end */
+    SPAN_PUBLISH = 2,       /* t0 TopicManager::publish entry, t1 Publication::publish */
+    SPAN_TIMER = 3,         /* t0 callback start (end - roscpp's duration), t1 end */
+    SPAN_SERVICE = 4,       /* t0 request read, t1 handler's turn, t2 response ready */
+};
+
+struct span_event {
+    u32 type;               /* enum span_type */
+    u32 tgid;
+    u32 tid;
+    u32 origin_tgid;        /* message: its publisher (0 unknown) */
+    u64 object;             /* SubscriptionQueue*, Publication*, TimerInfo*, ServicePublication* */
+    u64 t0;
+    u64 t1;
+    u64 t2;
+    u64 t3;
+    u64 origin_publication; /* message: the publisher's Publication* (0 unknown) */
+    u64 origin_t_publish;   /* message: the publisher's hand-off, the flow's start */
 };
 
 struct xfer_event {

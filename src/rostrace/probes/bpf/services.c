@@ -132,6 +132,15 @@ int on_service_process_response(struct pt_regs *ctx)
     if (!s)
         return 0;
     u64 pub = s->publication, queued = s->t_call - s->t_request, handled = now - s->t_call;
+    if (capture_on()) {
+        struct span_event *e = span_start(SPAN_SERVICE, tgid, tid, pub);
+        if (e) {
+            e->t0 = s->t_request;
+            e->t1 = s->t_call;
+            e->t2 = now;
+            span_events.ringbuf_submit(e, 0);
+        }
+    }
     service_serving.delete(&tid);
     /* processResponse(this, bool ok, const SerializedMessage& res) */
     u8 ok = (u8)PT_REGS_PARM2(ctx);

@@ -567,6 +567,24 @@ static __always_inline void note_length(struct queue_stats *qs, u64 queue)
         queue_gauge(qs, GAUGE_QUEUED, v.length);
 }
 
+static __always_inline void capture_message(struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
+{
+    struct span_event *e = span_start(SPAN_MESSAGE, tgid, tid, cc->queue);
+    if (!e)
+        return;
+    e->t0 = cc->push_ns;
+    e->t1 = cc->deser_start_ns;
+    e->t2 = cc->deser_end_ns;
+    e->t3 = now;
+    struct origin *o = &cc->origin;
+    if (o->kind == KIND_INTRA || o->matched) {
+        e->origin_tgid = o->kind == KIND_INTRA ? tgid : o->pub_tgid;
+        e->origin_publication = o->publication;
+        e->origin_t_publish = o->t_publish;
+    }
+    span_events.ringbuf_submit(e, 0);
+}
+
 /* The numbers of one served message (call_ctx stays in its map meanwhile: copying
  * it would not fit the BPF stack beside the link and stats keys). */
 static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
@@ -614,6 +632,8 @@ static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, 
         record_paths(g, tgid, q, &cc->origin, now);
         processed(tgid, q, &cc->origin, now);
     }
+    if (capture_on())
+        capture_message(cc, tgid, tid, now);
     if (!cc->no_splits)
         record_call_splits(qs, g, cc, tgid, tid, now);
     note_length(qs, q);

@@ -52,6 +52,16 @@ static __always_inline void timer_fired(struct pt_regs *ctx, u32 kind)
     record_in(g, tgid, info, TIMER_DURATION, duration);
     record_in(g, tgid, info, TIMER_MISSED, missed);
     leave_generation(w);
+    if (capture_on()) {
+        u64 now = bpf_ktime_get_ns();
+        struct span_event *e = span_start(SPAN_TIMER, tgid, (u32)bpf_get_current_pid_tgid(),
+                                          info);
+        if (e) {
+            e->t0 = now > duration ? now - duration : now;
+            e->t1 = now;
+            span_events.ringbuf_submit(e, 0);
+        }
+    }
 }
 
 int on_timer_schedule(struct pt_regs *ctx)

@@ -1,0 +1,28 @@
+/* `rostrace capture`: one ring-buffer event per span (a processed message, a publish, a
+ * timer firing, a service request) while user space has `capturing` on; off, a handler
+ * pays one array lookup. The ring buffer holds 16 MiB (~190 000 events); a full buffer
+ * refuses events (LOST_SPANS) rather than block. */
+BPF_RINGBUF_OUTPUT(span_events, 4096);      /* pages: 16 MiB */
+BPF_ARRAY(capturing, u32, 1);
+
+static __always_inline bool capture_on(void)
+{
+    int zero = 0;
+    u32 *on = capturing.lookup(&zero);
+    return on && *on;
+}
+
+static __always_inline struct span_event *span_start(u32 type, u32 tgid, u32 tid, u64 object)
+{
+    struct span_event *e = span_events.ringbuf_reserve(sizeof(struct span_event));
+    if (!e) {
+        lose(LOST_SPANS);
+        return 0;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->type = type;
+    e->tgid = tgid;
+    e->tid = tid;
+    e->object = object;
+    return e;
+}

@@ -1,0 +1,75 @@
+"""Issue 16 (a per-message trace to look at): `rostrace capture` writes Chrome trace-event
+JSON; its spans are checked against the truth the scenario nodes write (steady_clock)."""
+import json
+
+from harness import read_csv, read_log, wait_for
+from tracing import publish
+
+MESSAGES = 60
+FIRINGS = 20
+US = 1e-3       # a microsecond in the trace's unit is 1; truth is in ns: ns * US = us
+
+
+def test_capture_spans_match_the_nodes_truth(ros, tmp_path):
+    sub_csv, pub_csv, timer_csv = (str(tmp_path / f'{n}.csv') for n in ('sub', 'pub', 'tim'))
+    ros.node('processing', 'cap_sub', params={'topic': '/cap/data', 'work_ms': 3.0,
+                                              'truth_file': sub_csv})
+    ros.node('timers', 'cap_timer', params={'period_ms': 50, 'slow_every': 5,
+                                            'slow_ms': 20, 'firings': 100000,
+                                            'start_delay': 0.5, 'truth_file': timer_csv})
+    output = tmp_path / 'trace.json'
+    proc = ros.rostrace('capture', '--node', '/cap_sub', '--node', '/cap_timer',
+                        '--duration', '12', '-o', str(output), name='capture')
+    wait_for(lambda: 'Capturing' in read_log(proc) or proc.poll() is not None, timeout=60,
+             what='rostrace capture to start')
+    publish(ros, 'cap_pub', '/cap/data', count=MESSAGES, rate=30, start_delay=2.0,
+            truth_file=pub_csv)
+    wait_for(lambda: proc.poll() is not None, timeout=60, what='the capture to end')
+    assert proc.returncode == 0, read_log(proc)
+    trace = json.loads(output.read_text())
+    events = trace['traceEvents']
+    assert trace['otherData']['dropped_spans'] == 0
+
+    callbacks = sorted((e for e in events if e['ph'] == 'X' and e['cat'] == 'callback'),
+                       key=lambda e: e['ts'])
+    rows = read_csv(sub_csv)
+    assert len(callbacks) == len(rows) == MESSAGES
+    lead, lag = [], []
+    for span, row in zip(callbacks, rows):
+        assert span['name'] == 'callback /cap/data'
+        # The span runs from the end of deserialization to the callback's return: it
+        # holds the node's own [start, end] (which leaves out the node's bookkeeping
+        # and truth row after its end), closely.
+        lead.append(row['cb_start_ns'] * US - span['ts'])
+        lag.append(span['ts'] + span['dur'] - row['cb_end_ns'] * US)
+    print(f'\ncallback span vs truth: starts {max(lead):.1f} us before at most '
+          f'(mean {sum(lead) / len(lead):.1f}), ends {max(lag):.1f} us after at most '
+          f'(mean {sum(lag) / len(lag):.1f})')
+    assert min(lead) >= -1 and min(lag) >= -1
+    assert sum(lead) / len(lead) < 100 and sum(lag) / len(lag) < 100
+    assert max(lead) < 2000 and max(lag) < 2000
+    publishes = sorted((e for e in events if e['ph'] == 'X' and e['cat'] == 'publish'
+                        and e['name'] == 'publish /cap/data'), key=lambda e: e['ts'])
+    sent = read_csv(pub_csv)
+    assert len(publishes) == len(sent) == MESSAGES
+    for span, row in zip(publishes, sent):
+        assert abs(span['ts'] - row['pub_start_ns'] * US) < 100
+    # Every message's flow arrow goes from its publish to its callback.
+    starts = {e['id']: e for e in events if e['ph'] == 's'}
+    ends = [e for e in events if e['ph'] == 'f']
+    assert len(ends) == MESSAGES and all(e['id'] in starts for e in ends)
+    assert all(starts[e['id']]['pid'] != e['pid'] for e in ends)
+
+    # The timer fires all along: each span is the firing that ended with it.
+    timers = [e for e in events if e['ph'] == 'X' and e['cat'] == 'timer']
+    firings = {round(r['end_ns'] * US / 1000): r for r in read_csv(timer_csv)}  # by ms
+    assert len(timers) >= FIRINGS
+    assert all(t['name'].startswith('timer Controller::update') for t in timers)
+    for span in timers:
+        end_ms = round((span['ts'] + span['dur']) / 1000)
+        row = firings.get(end_ms) or firings.get(end_ms - 1) or firings.get(end_ms + 1)
+        assert row is not None, span
+        assert abs(span['dur'] - (row['end_ns'] - row['start_ns']) * US) < 100
+    names = {e['args']['name'] for e in events if e['ph'] == 'M'
+             and e['name'] == 'process_name'}
+    assert {'/cap_sub', '/cap_timer', '/cap_pub'} <= names
