@@ -8,6 +8,9 @@ from ..model.numbers import (CauseKey, LinkKey, LinkNumbers, PathKey, TopicKey, 
                              Window)
 
 
+STAMP_TRIES = 10        # windows a queue's type may stay unknown before its stamps are not read
+
+
 class WindowCollector:
     """Reads the BpfProgram once per window, names its objects and feeds the transport
     matcher; every topic a subscriber reported appears, empty when quiet."""
@@ -29,6 +32,7 @@ class WindowCollector:
         self._unmatchable = set()       # (pid, queue) whose messages emit no transport event
         self._queue_topics = {}         # (pid, queue) -> topic, of every queue seen
         self._stamped = {}              # (pid, queue) -> its type starts with a header
+        self._stamp_tries = {}          # (pid, queue) -> windows its type was unknown
         self._no_socket_reads = set()   # pids none of whose queues can be matched
 
     def restart(self):
@@ -49,6 +53,8 @@ class WindowCollector:
                         if k[0] in self.attachments.subscribers}
         self._stamped = {k: v for k, v in self._stamped.items()
                          if k[0] in self.attachments.subscribers}
+        self._stamp_tries = {k: v for k, v in self._stamp_tries.items()
+                             if k[0] in self.attachments.subscribers}
         active = [(r.pid, r.queue, r.numbers) for r in queues]
         seen = {(pid, queue) for pid, queue, _ in active}
         # A queue neither pushed nor served this window kept its length.
@@ -128,9 +134,13 @@ class WindowCollector:
         tell the kernel to stop reading stamps of the others (subscriber.c)."""
         key = (pid, queue)
         if key not in self._stamped and topic in self.attachments.topic_types:
-            self._stamped[key] = bool(has_header(self.attachments.topic_types[topic]))
-            if not self._stamped[key]:
-                self.program.tables.set_unstamped(pid, queue)
+            stamped = has_header(self.attachments.topic_types[topic])
+            tries = self._stamp_tries[key] = self._stamp_tries.get(key, 0) + 1
+            if stamped is not None or tries >= STAMP_TRIES:     # unknown: asked again
+                self._stamped[key] = bool(stamped)
+                self._stamp_tries.pop(key, None)
+                if not stamped:
+                    self.program.tables.set_unstamped(pid, queue)
         if not self._stamped.get(key):
             numbers.stages.pop('stamp_age', None)
             numbers.stamp_ahead = 0
