@@ -52,8 +52,10 @@ def test_capture_spans_match_the_nodes_truth(ros, tmp_path):
                         and e['name'] == 'publish /cap/data'), key=lambda e: e['ts'])
     sent = read_csv(pub_csv)
     assert len(publishes) == len(sent) == MESSAGES
-    for span, row in zip(publishes, sent):
-        assert abs(span['ts'] - row['pub_start_ns'] * US) < 100
+    # The span starts at roscpp's hand-off, right after the node read its clock (a
+    # preemption in between delays one now and then).
+    gaps = [span['ts'] - row['pub_start_ns'] * US for span, row in zip(publishes, sent)]
+    assert min(gaps) >= -1 and sum(gaps) / len(gaps) < 100 and max(gaps) < 2000, gaps
     # Every message's flow arrow goes from its publish to its callback.
     starts = {e['id']: e for e in events if e['ph'] == 's'}
     ends = [e for e in events if e['ph'] == 'f']

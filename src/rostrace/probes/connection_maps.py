@@ -10,6 +10,7 @@ class ConnectionMaps:
     def __init__(self, bpf):
         self.bpf = bpf
         self._conn_id = 0        # the last connection id given to the kernel (conn_ids)
+        self._ids = {}           # addresses -> the id they were registered with
 
     def register(self, subscriber, publisher, addresses):
         """Both ends of one TCP connection, (pid, fd) each, and the subscriber's
@@ -18,6 +19,7 @@ class ConnectionMaps:
         The subscriber's end is written first, so a message is matched by the kernel
         only once its send was recorded there."""
         self._conn_id += 1
+        self._ids[addresses] = self._conn_id
         ids = self.bpf[b'conn_ids']
         sub_key = abi.SockKey(tgid=subscriber[0], fd=subscriber[1])
         states = self.bpf[b'rx_states']
@@ -28,14 +30,29 @@ class ConnectionMaps:
             ids[abi.SockKey(tgid=pid, fd=fd)] = ctypes.c_uint(self._conn_id)
 
     def unregister(self, subscriber, publisher, addresses):
+        """Take out what register() wrote for these addresses. An end whose fd now
+        belongs to a newer registration (the fd was closed and reused by another
+        connection) keeps the newer one's entries."""
+        conn = self._ids.pop(addresses, None)
         ids = self.bpf[b'conn_ids']
-        conn = ids.get(abi.SockKey(tgid=subscriber[0], fd=subscriber[1]))
         if conn is not None:
-            delete(self.bpf[b'conn_receivers'], ctypes.c_uint(conn.value))
+            delete(self.bpf[b'conn_receivers'], ctypes.c_uint(conn))
+        sub_key = abi.SockKey(tgid=subscriber[0], fd=subscriber[1])
+        sub_current = _value(ids, sub_key) == conn
         for pid, fd in (subscriber, publisher):
-            delete(ids, abi.SockKey(tgid=pid, fd=fd))
+            key = abi.SockKey(tgid=pid, fd=fd)
+            if conn is None or _value(ids, key) == conn:
+                delete(ids, key)
         delete(self.bpf[b'rx_tuples'], receive_tuple(addresses))
-        delete(self.bpf[b'rx_states'], abi.SockKey(tgid=subscriber[0], fd=subscriber[1]))
+        if conn is None or sub_current:
+            delete(self.bpf[b'rx_states'], sub_key)
+
+
+def _value(table, key):
+    try:
+        return table[key].value
+    except KeyError:
+        return None
 
 
 def receive_tuple(addresses):

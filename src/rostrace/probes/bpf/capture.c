@@ -1,8 +1,8 @@
 /* `rostrace capture`: one ring-buffer event per span (a processed message, a publish, a
  * timer firing, a service request) while user space has `capturing` on; off, a handler
- * pays one array lookup. The ring buffer holds 16 MiB (~190 000 events); a full buffer
- * refuses events (LOST_SPANS) rather than block. */
-BPF_RINGBUF_OUTPUT(span_events, 4096);      /* pages: 16 MiB */
+ * pays one array lookup. The ring buffer holds 4 MiB (~50 000 events, read every 0.5 s);
+ * a full buffer refuses events (LOST_SPANS) rather than block. */
+BPF_RINGBUF_OUTPUT(span_events, 1024);      /* pages: 4 MiB */
 BPF_ARRAY(capturing, u32, 1);
 
 static __always_inline bool capture_on(void)
