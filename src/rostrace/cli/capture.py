@@ -19,7 +19,7 @@ from ..model.numbers import ServiceKey
 from ..output.chrome_trace import trace_events
 from ..system import preflight
 from ..system.rosapi import Master
-from .trace import say
+from .trace import attach_nodes, say
 
 EPILOG = '''examples:
   rostrace capture --duration 5 -o trace.json
@@ -90,16 +90,7 @@ def run(args):
     say('Compiling the BPF program and calibrating the probe cost (a few seconds)...')
     tracer = Tracer()
     try:
-        for node in nodes:
-            try:
-                tracer.attach_node(node, master=master)
-            except RostraceError as e:
-                if args.node:
-                    say(f'rostrace: {node} not traced: {e}')
-        if not tracer.targets:
-            raise RostraceError('no node could be traced',
-                                hint='give roscpp nodes on this host with --node')
-        tracer.follow_publishers(master)
+        attach_nodes(tracer, master, nodes, quiet=not args.node)
         capture = tracer.probes.capture(args.max_spans)
         say(f'Capturing {len(tracer.targets)} node(s) for {args.duration:g} s...')
         end = time.monotonic() + args.duration

@@ -18,7 +18,7 @@ from ..model.numbers import Window
 from ..output.graphviz import svg
 from ..system import preflight
 from ..system.rosapi import Master
-from .trace import say
+from .trace import attach_nodes, say
 
 EPILOG = '''examples:
   rostrace graph --duration 10
@@ -44,16 +44,7 @@ def run(args):
     say('Compiling the BPF program and calibrating the probe cost (a few seconds)...')
     tracer = Tracer()
     try:
-        for node in nodes:
-            try:
-                tracer.attach_node(node, master=master)
-            except RostraceError as e:
-                if args.node:
-                    say(f'rostrace: {node} not traced: {e}')
-        if not tracer.targets:
-            raise RostraceError('no node could be traced',
-                                hint='give roscpp nodes on this host with --node')
-        tracer.follow_publishers(master)
+        attach_nodes(tracer, master, nodes, quiet=not args.node)
         say(f'Watching {len(tracer.targets)} node(s) for {args.duration:g} s...')
         totals = Window(window_s=0.0)
         end = time.monotonic() + args.duration

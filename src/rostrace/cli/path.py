@@ -17,7 +17,7 @@ from ..model.numbers import Window
 from ..model.paths import HOP_STAGES, build_paths, route_nodes
 from ..system import preflight
 from ..system.rosapi import Master
-from .trace import say
+from .trace import attach_nodes, say
 
 EPILOG = '''examples:
   rostrace path --from /camera/image_raw --to /detections
@@ -70,15 +70,9 @@ def run(args):
     say('Compiling the BPF program and calibrating the probe cost (a few seconds)...')
     tracer = Tracer()
     try:
-        for node in nodes:
-            try:
-                tracer.attach_node(node, master=master)
-                say(f'Tracing {node}')
-            except RostraceError as e:
-                say(f'rostrace: {node} not traced: {e}')
-        if not tracer.targets:
-            raise RostraceError(f'no node between {source} and {destination} could be traced')
-        tracer.follow_publishers(master)
+        attach_nodes(tracer, master, nodes, say_attached=True,
+                     none_traced=f'no node between {source} and {destination} could be '
+                                 'traced', hint=None)
         say('Hit Ctrl-C to end.')
         return _loop(tracer, master, source, destination, args)
     finally:

@@ -70,6 +70,25 @@ def say(text):
     print(text, file=sys.stderr, flush=True)
 
 
+def attach_nodes(tracer, master, nodes, *, quiet=False, say_attached=False,
+                 none_traced='no node could be traced',
+                 hint='give roscpp nodes on this host with --node'):
+    """Attach `tracer` to each of `nodes` (a failure is said unless `quiet`), then to the
+    publishers of their topics; RostraceError when none could be traced."""
+    for node in nodes:
+        try:
+            tracer.attach_node(node, master=master)
+        except RostraceError as e:
+            if not quiet:
+                say(f'rostrace: {node} not traced: {e}')
+        else:
+            if say_attached:
+                say(f'Tracing {node}')
+    if not tracer.targets:
+        raise RostraceError(none_traced, hint=hint)
+    tracer.follow_publishers(master)
+
+
 def report_json(tracer, target, breakdowns, timers=(), services=()):
     return json.dumps({
         'time': time.time(), 'window_s': round(tracer.last_window_s, 6),

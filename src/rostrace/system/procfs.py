@@ -175,18 +175,7 @@ class ProcFS:
         return self.path(pid, 'root') + path
 
     def socket_inodes(self, pid):
-        inodes = set()
-        fd_dir = self.path(pid, 'fd')
-        with self.errors(pid, fd_dir):
-            names = os.listdir(fd_dir)
-        for name in names:
-            try:
-                link = os.readlink(os.path.join(fd_dir, name))
-            except OSError:
-                continue
-            if link.startswith('socket:['):
-                inodes.add(int(link[8:-1]))
-        return inodes
+        return set(self.socket_fds(pid).values())
 
     def socket_fds(self, pid):
         """{fd: socket inode} of `pid`."""
