@@ -77,7 +77,13 @@ def test_missing_deserialize_disables_dependent_stages():
 def test_quiet_topic_is_available_with_zero_counts():
     b = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
                         numbers=TopicNumbers(), missing={})
-    assert all(s.available and s.count == 0 for n, s in b.stages.items() if n != 'stamp_age')
+    assert all(s.available and s.count == 0 for n, s in b.stages.items()
+               if n not in ('stamp_age', 'processing_tf_wait'))
+    assert not b.stages['processing_tf_wait'].available     # no tf2 in that process
+    with_tf = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
+                              numbers=TopicNumbers(), missing={}, tf=True)
+    assert with_tf.stages['processing_tf_wait'].available
+    assert with_tf.stages['processing_tf_wait'].count == 0
     assert not b.stages['stamp_age'].available and 'header' in b.stages['stamp_age'].reason
     assert b.dominant_stage() is None
 

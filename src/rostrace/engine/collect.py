@@ -104,6 +104,7 @@ class WindowCollector:
         tables, traced = self.program.tables, self.attachments.subscribers
         window.timers = {k: n for k, n in tables.timers.items() if k.pid in traced}
         window.services = {k: n for k, n in tables.services.items() if k.pid in traced}
+        window.tf = {k: n for k, n in tables.tf.items() if k.pid in traced}
         return window
 
     def _add_path(self, window, link_id, topic, numbers):

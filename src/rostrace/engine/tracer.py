@@ -21,6 +21,7 @@ from .connections import KernelConnections
 from .naming import ObjectNames
 from .nodelets import Nodelets
 from .services import Services
+from .tf import TfLookups
 from .timers import Timers
 
 
@@ -57,7 +58,9 @@ class Tracer:
                                          nodelets=self.nodelets)
         self.timers = Timers(self.procfs, self.attachments)
         self.services = Services(self.procfs, self.attachments, self.probes.tables)
-        self.attachments.on_forget += [self.timers.forget, self.services.forget]
+        self.tf = TfLookups(self.probes, self.attachments)
+        self.attachments.on_forget += [self.timers.forget, self.services.forget,
+                                       self.tf.forget]
 
     @property
     def probe_cost_us(self):
@@ -97,6 +100,7 @@ class Tracer:
             self.collector.restart()                                # the first window
         target = self.attachments.attach_subscriber(target, audit=audit)
         self.nodelets.attached(target)
+        self.tf.attached(target)
         return target
 
     def attach_publisher(self, target):
@@ -143,6 +147,7 @@ class Tracer:
         """TopicBreakdowns of a Window; `topics` limits them to those names."""
         result = []
         note = self._transport_note()
+        tf_frames = self._tf_wait_frames() if self.tf.traced else {}
         for key, numbers in sorted(window.topics.items()):
             target = self.attachments.subscribers.get(key.pid)
             if (topics and key.topic not in topics) or target is None:
@@ -154,8 +159,23 @@ class Tracer:
                 nodelet=key.nodelet,
                 window_s=window.window_s, numbers=numbers, missing=target.missing,
                 audited=key.pid in self.attachments.audited, publisher_names=names,
-                transport_note=note, overhead=self.budgets.overhead(key.pid)))
+                transport_note=note, overhead=self.budgets.overhead(key.pid),
+                tf=key.pid in self.tf.traced, tf_wait_frames=tf_frames.get((key.pid, key.topic), ())))
         return result
+
+    def _tf_wait_frames(self):
+        """{(pid, topic): (target, source)} of the latest TF wait in a topic's callbacks."""
+        out = {}
+        for (pid, queue), frames in self.tf.queue_pairs().items():
+            target = self.attachments.subscribers.get(pid)
+            topic = target and self.names.topic('queue', target, queue)
+            if topic:
+                out[pid, topic] = frames
+        return out
+
+    def build_tf(self, window):
+        """TfBreakdowns of a Window's tf2 frame pairs."""
+        return self.tf.build(window)
 
     def build_timers(self, window):
         """TimerBreakdowns of a Window's timers."""

@@ -2,7 +2,7 @@
 from dataclasses import dataclass, field
 
 from .histogram import StageStats, unavailable
-from .numbers import SERVICE_STAGES, TIMER_STAGES, CallbackSum
+from .numbers import SERVICE_STAGES, TF_FAILURES, TF_STAGES, TIMER_STAGES, CallbackSum
 
 STAGES = ('queuing', 'deserialization', 'processing', 'total')
 PARTS = ('queuing', 'deserialization', 'processing')          # total = their sum
@@ -13,7 +13,11 @@ SPLIT_STAGES = SPLITS['queuing'] + SPLITS['processing']
 # Age of the message at receipt: roscpp's receipt time - header.stamp (topics whose type
 # starts with a std_msgs/Header; ROS time, so simulated time with /use_sim_time).
 STAMP_STAGE = 'stamp_age'
-ALL_STAGES = STAGES + SPLIT_STAGES + (STAMP_STAGE,)
+# Waits for a transform inside the callback (tf2_ros::Buffer::canTransform with a timeout,
+# alone or inside lookupTransform): part of processing, one sample per wait.
+TF_WAIT_STAGE = 'processing_tf_wait'
+NO_TF = 'the process does not use tf2 (or its tf2 probes are not in)'
+ALL_STAGES = STAGES + SPLIT_STAGES + (STAMP_STAGE, TF_WAIT_STAGE)
 NO_STAMP = 'no header stamp seen (the type has no std_msgs/Header first, or stamps are 0)'
 PER_CALLBACK = ('voluntary_switches', 'involuntary_switches', 'page_faults')
 # Across processes, per (publisher, subscriber, topic) link: serialization and the wait
@@ -47,6 +51,7 @@ STAGE_NEEDS = {
 STAGE_NEEDS.update({split: STAGE_NEEDS[parent] for parent, splits in SPLITS.items()
                     for split in splits})
 STAGE_NEEDS[STAMP_STAGE] = ('queue_push',)
+STAGE_NEEDS[TF_WAIT_STAGE] = STAGE_NEEDS['processing']
 
 
 @dataclass
@@ -137,6 +142,7 @@ class TimerBreakdown:
 def build_timer(*, node, pid, host, timer, period_s, kind, window_s, numbers):
     """TimerBreakdown of one timer from its TimerNumbers."""
     stages = {name: numbers.stages[name].stats() if name in numbers.stages
+              else unavailable(NO_TF) if name == 'tf_wait'
               else StageStats(available=True) for name in TIMER_STAGES}
     return TimerBreakdown(node=node, pid=pid, host=host, timer=timer, period_s=period_s,
                           kind=kind, window_s=window_s, count=numbers.firings,
@@ -188,6 +194,49 @@ def build_service(*, node, pid, host, service, role, window_s, numbers):
 
 
 @dataclass
+class TfBreakdown:
+    """One (target frame, source frame) pair a traced process looked up, over a window."""
+    node: str
+    pid: int
+    host: str
+    target_frame: str
+    source_frame: str
+    window_s: float
+    lookups: int = 0          # lookupTransform calls (count of the lookup stage)
+    waits: int = 0            # canTransform calls with a timeout (alone or in a lookup)
+    wait_timeouts: int = 0    # ... that returned false after a timeout > 0
+    failures: dict = field(default_factory=dict)   # TF_FAILURES kind -> lookups that threw
+    stages: dict = field(default_factory=dict)     # TF_STAGES -> StageStats
+
+    @property
+    def failed(self):
+        return sum(self.failures.values())
+
+    @property
+    def pair(self):
+        return f'{self.target_frame}\u2192{self.source_frame}'
+
+    def as_dict(self):
+        return {'target_frame': self.target_frame, 'source_frame': self.source_frame,
+                'lookups': self.lookups, 'waits': self.waits,
+                'wait_timeouts': self.wait_timeouts, 'failed': self.failed,
+                'failures': {kind: self.failures.get(kind, 0) for kind in TF_FAILURES},
+                'stages': {name: self.stages[name].as_dict() for name in TF_STAGES}}
+
+
+def build_tf(*, node, pid, host, target_frame, source_frame, window_s, numbers):
+    """TfBreakdown of one frame pair from its TfNumbers."""
+    stages = {name: numbers.stages[name].stats() if name in numbers.stages
+              else StageStats(available=True) for name in TF_STAGES}
+    return TfBreakdown(node=node, pid=pid, host=host, target_frame=target_frame,
+                       source_frame=source_frame, window_s=window_s,
+                       lookups=stages['lookup'].count, waits=stages['wait'].count,
+                       wait_timeouts=numbers.wait_timeouts,
+                       failures={k: numbers.failures.get(k, 0) for k in TF_FAILURES},
+                       stages=stages)
+
+
+@dataclass
 class TopicBreakdown:
     node: str
     pid: int
@@ -207,6 +256,7 @@ class TopicBreakdown:
     links: list = field(default_factory=list)      # LinkBreakdown per publisher
     transport_note: str = ''  # why publishers are missing, if some are
     overhead: object = None   # model.budget.Overhead of a target with a budget, else None
+    tf_wait_frames: tuple = ()    # (target, source) of the latest TF wait in its callbacks
 
     def as_dict(self):
         out = {'topic': self.topic, 'nodelet': self.nodelet, 'received': self.received,
@@ -223,7 +273,18 @@ class TopicBreakdown:
             out['transport_note'] = self.transport_note
         if self.overhead is not None:
             out['overhead'] = self.overhead.as_dict()
+        if self.tf_wait_frames:
+            out['tf_wait_frames'] = list(self.tf_wait_frames)
         return out
+
+    def tf_wait_share(self):
+        """Fraction of the processing time spent waiting for transforms (0..1), or None
+        when not measured."""
+        wait, processing = self.stages.get(TF_WAIT_STAGE), self.stages.get('processing')
+        if not (wait and processing and wait.available and wait.count and processing.count
+                and processing.mean > 0):
+            return None
+        return min(1.0, wait.mean * wait.count / (processing.mean * processing.count))
 
     @property
     def subscriber(self):
@@ -260,7 +321,8 @@ def stage_availability(missing):
 
 
 def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audited=False,
-                    publisher_names=None, transport_note='', overhead=None, nodelet=''):
+                    publisher_names=None, transport_note='', overhead=None, nodelet='',
+                    tf=False, tf_wait_frames=()):
     """TopicBreakdown of one topic from its TopicNumbers; stages whose probe points
     are `missing` ({point: reason}) or that the overhead budget's mode does not measure
     (`overhead`: model.budget.Overhead) are unavailable, never 0."""
@@ -278,6 +340,8 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
                 stages[name] = acc.stats()
             elif name == STAMP_STAGE:
                 stages[name] = unavailable(NO_STAMP)
+            elif name == TF_WAIT_STAGE and not tf:
+                stages[name] = unavailable(NO_TF)
             else:
                 stages[name] = StageStats(available=True)
     sums = numbers.sums
@@ -300,4 +364,4 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
                           per_callback={name: sums.get(name, CallbackSum()).per_callback
                                         for name in PER_CALLBACK},
                           audit=audit, transport_note=transport_note, links=links,
-                          overhead=overhead)
+                          overhead=overhead, tf_wait_frames=tuple(tf_wait_frames))

@@ -10,7 +10,8 @@ from ..probes import abi
 from .histogram import Accumulator
 from .matching import LinkId, MatchedLink
 from .numbers import (SERVICE_STAGES, CallbackSum, PublicationNumbers, PublicationRow, QueueRow,
-                      ServiceKey, ServiceNumbers, TimerKey, TimerNumbers, TopicNumbers)
+                      ServiceKey, ServiceNumbers, TfKey, TfNumbers, TimerKey, TimerNumbers,
+                      TopicNumbers)
 
 PREFIXES = ('STAGE_', 'COUNT_', 'SUM_', 'GAUGE_')
 
@@ -31,7 +32,7 @@ def _records(enum):
 
 QUEUE_RECORDS = _records(abi.QUEUE_RECORD)
 TIMER_RECORDS = {abi.TIMER_LATENESS: 'lateness', abi.TIMER_QUEUING: 'queuing',
-                 abi.TIMER_DURATION: 'duration'}
+                 abi.TIMER_DURATION: 'duration', abi.TIMER_TF_WAIT: 'tf_wait'}
 TIMER_COUNTS = (abi.TIMER_FIRINGS, abi.TIMER_MISSED)
 # Service records (services.c) -> (role, stage or count field).
 SERVICE_RECORDS = {abi.SERVICE_QUEUING: ('server', 'queuing'),
@@ -44,6 +45,12 @@ SERVICE_RECORDS = {abi.SERVICE_QUEUING: ('server', 'queuing'),
                    abi.CLIENT_CALLS: ('client', 'count'),
                    abi.CLIENT_FAILED: ('client', 'failed')}
 PUBLICATION_RECORDS = _records(abi.PUBLICATION_RECORD)
+# tf2 records (tf.c) -> stage, or failure kind.
+TF_STAGE_RECORDS = {abi.TF_LOOKUP: 'lookup', abi.TF_WAIT: 'wait'}
+TF_FAILURE_RECORDS = {abi.TF_FAIL_LOOKUP: 'lookup', abi.TF_FAIL_CONNECTIVITY: 'connectivity',
+                      abi.TF_FAIL_EXTRAPOLATION: 'extrapolation',
+                      abi.TF_FAIL_TIMEOUT: 'timeout', abi.TF_FAIL_OTHER: 'other'}
+TF_RECORDS = {*TF_STAGE_RECORDS, *TF_FAILURE_RECORDS, abi.TF_WAIT_TIMEOUTS}
 HIT_NAMES = {value: member[len('HIT_'):].lower() for member, value in abi.HIT.items()
              if member != 'HIT_COUNT'}
 LOST_NAMES = {value: member[len('LOST_'):].lower() for member, value in abi.LOST_KIND.items()
@@ -144,8 +151,8 @@ def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
             _add_queue_record(numbers, *record, syscall_name)
     for key, value in stats:
         if key.record in TIMER_RECORDS or key.record in TIMER_COUNTS \
-                or key.record in SERVICE_RECORDS:
-            continue                                # decode_timers(), decode_services()
+                or key.record in SERVICE_RECORDS or key.record in TF_RECORDS:
+            continue                    # decode_timers(), decode_services(), decode_tf()
         if key.record in PUBLICATION_RECORDS:
             numbers = publications.setdefault((key.tgid, key.object), PublicationNumbers())
             _add_publication_record(numbers, key.record, value)
@@ -201,6 +208,24 @@ def decode_services(stats, hists):
         role, field_name = SERVICE_RECORDS.get(k.record, (None, None))
         return ServiceKey(k.tgid, k.object, role), field_name
     return _with_histograms(services, hists, stage_of)
+
+
+def decode_tf(stats, hists):
+    """The tf2 records (tf.c) of one generation -> {TfKey: TfNumbers}."""
+    pairs = {}
+    for key, value in stats:
+        if key.record not in TF_RECORDS:
+            continue
+        numbers = pairs.setdefault(TfKey(key.tgid, key.object), TfNumbers())
+        if key.record in TF_STAGE_RECORDS:
+            numbers.stages[TF_STAGE_RECORDS[key.record]] = _accumulator(value)
+        elif key.record == abi.TF_WAIT_TIMEOUTS:
+            numbers.wait_timeouts += value.count
+        else:
+            kind = TF_FAILURE_RECORDS[key.record]
+            numbers.failures[kind] = numbers.failures.get(kind, 0) + value.count
+    return _with_histograms(pairs, hists, lambda k: (TfKey(k.tgid, k.object),
+                                                     TF_STAGE_RECORDS.get(k.record)))
 
 
 def _accumulator(value):

@@ -143,7 +143,7 @@ class PublicationRow(NamedTuple):
     numbers: PublicationNumbers
 
 
-TIMER_STAGES = ('lateness', 'queuing', 'duration')
+TIMER_STAGES = ('lateness', 'queuing', 'duration', 'tf_wait')
 SERVICE_STAGES = ('queuing', 'handling', 'response', 'round_trip', 'connect')
 
 
@@ -185,6 +185,30 @@ class TimerNumbers:
         return self
 
 
+TF_STAGES = ('lookup', 'wait')
+TF_FAILURES = ('lookup', 'connectivity', 'extrapolation', 'timeout', 'other')
+
+
+class TfKey(NamedTuple):
+    pid: int
+    pair: int               # hash of (target frame, source frame), tf.c
+
+
+@dataclass
+class TfNumbers:
+    """One (target, source) frame pair of one process's tf2 lookups over a window."""
+    wait_timeouts: int = 0      # canTransform with a timeout > 0 that returned false
+    failures: dict = field(default_factory=dict)   # TF_FAILURES name -> lookups that threw
+    stages: dict = field(default_factory=dict)     # TF_STAGES name -> Accumulator
+
+    def merge(self, other):
+        self.wait_timeouts += other.wait_timeouts
+        for kind, n in other.failures.items():
+            self.failures[kind] = self.failures.get(kind, 0) + n
+        _merge_accumulators(self.stages, other.stages)
+        return self
+
+
 @dataclass
 class Window:
     """Every topic's and timer's numbers over `window_s` seconds."""
@@ -192,6 +216,7 @@ class Window:
     topics: dict = field(default_factory=dict)     # TopicKey -> TopicNumbers
     timers: dict = field(default_factory=dict)     # TimerKey -> TimerNumbers
     services: dict = field(default_factory=dict)   # ServiceKey -> ServiceNumbers
+    tf: dict = field(default_factory=dict)         # TfKey -> TfNumbers
     paths: dict = field(default_factory=dict)      # PathKey -> LinkNumbers (end_to_end)
     causes: dict = field(default_factory=dict)     # CauseKey -> publishes so far
     sampling: dict = field(default_factory=dict)   # (pid, topic) -> Accumulator (age)
@@ -209,4 +234,6 @@ class Window:
             self.timers.setdefault(key, TimerNumbers()).merge(numbers)
         for key, numbers in other.services.items():
             self.services.setdefault(key, ServiceNumbers()).merge(numbers)
+        for key, numbers in other.tf.items():
+            self.tf.setdefault(key, TfNumbers()).merge(numbers)
         return self

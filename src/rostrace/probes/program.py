@@ -24,7 +24,7 @@ BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
 SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'paths.c', 'capture.c',
            'subscriber.c',
            'nodelets.c',
-           'publisher.c', 'timers.c', 'services.c', 'audit.c', 'calibrate.c')
+           'publisher.c', 'tf.c', 'timers.c', 'services.c', 'audit.c', 'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
 # Kernels >= 6.11 return from uretprobes through the `uretprobe` syscall: rostrace's own
 # probes, not the callback's doing (arch/x86/entry/syscalls/syscall_64.tbl).

@@ -4,7 +4,8 @@ window's aggregates, counters."""
 import ctypes
 import time
 
-from ..model.decode import (HIT_NAMES, LOST_NAMES, decode_links, decode_services, decode_timers,
+from ..model.decode import (HIT_NAMES, LOST_NAMES, decode_links, decode_services, decode_tf,
+                            decode_timers,
                             decode_window)
 from . import abi, links
 from .connection_maps import ConnectionMaps, delete as _delete
@@ -27,6 +28,7 @@ class KernelTables:
         self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
         self.timers = {}         # TimerKey -> TimerNumbers, last window
         self.services = {}       # ServiceKey -> ServiceNumbers, last window
+        self.tf = {}             # TfKey -> TfNumbers, last window
         self._lib = lib
         self._drains = {}        # window map name -> drain.Drain
         self._batch = True       # False once the kernel refused a batch read
@@ -91,7 +93,7 @@ class KernelTables:
         """Everything the maps hold of `pid` as a process (not its window's numbers)."""
         for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
-        for name in (b'nodelet_queues', b'causes', b'unstamped_queues'):
+        for name in (b'nodelet_queues', b'causes', b'unstamped_queues', b'tf_queue_pairs'):
             table = self.bpf[name]
             for key in [k for k in table.keys() if k.tgid == pid]:
                 _delete(table, key)
@@ -115,6 +117,23 @@ class KernelTables:
         except KeyError:
             return None
         return text.split(b'\0', 1)[0].decode('utf-8', 'replace')
+
+    # -- tf2 ----------------------------------------------------------------------------
+    def tf_pair(self, pair_hash):
+        """(target frame, source frame) of a pair a traced process looked up (tf.c), or
+        None."""
+        try:
+            pair = self.bpf[b'tf_pairs'][ctypes.c_ulonglong(pair_hash)]
+            frames = [bytes(self.bpf[b'tf_frames'][ctypes.c_ulonglong(h)].text)
+                      for h in (pair.target, pair.source)]
+        except KeyError:
+            return None
+        return tuple(f.split(b'\0', 1)[0].decode('utf-8', 'replace') for f in frames)
+
+    def tf_queue_pairs(self):
+        """{(pid, SubscriptionQueue*): pair hash} of the latest TF wait in each queue's
+        callbacks."""
+        return {(k.tgid, k.object): v.value for k, v in self.bpf[b'tf_queue_pairs'].items()}
 
     # -- calibration and costs ----------------------------------------------------------
     def set_calibration(self, *, pair_ns, inner_ns):
@@ -193,6 +212,7 @@ class KernelTables:
             syscall_name=self._syscall_name)
         self.timers = decode_timers(stats, hists)
         self.services = decode_services(stats, hists)
+        self.tf = decode_tf(stats, hists)
         self.kernel_links = decode_links(
             take(f'lstats{old}', lambda d: drains.ctypes_rows(d, abi.LinkKey, abi.LinkStats)),
             take(f'lhist{old}', lambda d: drains.ctypes_rows(d, abi.LinkHistKey, abi.HistGroup)))

@@ -4,7 +4,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from ..errors import BadPeer, ProcessGone, UnsupportedNode
+from ..errors import BadPeer, ProbePointMissing, ProcessGone, UnsupportedNode
 from ..model.names import absolute
 from . import symbols
 from .procfs import ProcFS
@@ -23,6 +23,7 @@ class TargetProcess:
     uri: str = ''            # the node's slave API, '' when unknown
     start_time: int = 0      # procfs.identity: tells this process from a later same PID
     nodelet_point: object = None   # ProbePoint in libnodeletlib: a nodelet manager
+    tf_points: tuple = ()          # (handler, path, address) in libtf2 / libtf2_ros / libstdc++
 
     def subscriptions(self):
         """Topics the node itself says it subscribes to (empty when it cannot say)."""
@@ -68,6 +69,32 @@ def find_nodelet_point(procfs, pid):
     return None
 
 
+TF_LIBRARIES = ('libtf2_ros.so', 'libtf2.so')
+
+
+def find_tf_points(procfs, pid):
+    """(handler, path, address) of the tf2 probe points of `pid` (symbols.TF_POINTS in
+    the libtf2_ros / libtf2 it maps, and __cxa_throw in its libstdc++), () when it uses
+    no tf2."""
+    points = []
+    maps = procfs.maps(pid)
+    for path in sorted({m.path for m in maps
+                        if os.path.basename(m.path).startswith(TF_LIBRARIES)}):
+        here = procfs.in_root(pid, path)
+        points += [(handler, here, address) for handler, address in symbols.find_tf_points(here)]
+    if not points:
+        return ()
+    symbol, handler = symbols.THROW_POINT
+    for path in sorted({m.path for m in maps
+                        if os.path.basename(m.path).startswith('libstdc++.so')}):
+        here = procfs.in_root(pid, path)
+        address = symbols.symbol_address(here, symbol)
+        if address:
+            points.append((handler, here, address))
+            break
+    return tuple(points)
+
+
 def libc_function(procfs, pid, name):
     """(path reachable from here, address) of C function `name` in the libc `pid` maps."""
     for m in procfs.maps(pid):
@@ -108,10 +135,15 @@ def target_from_pid(pid, *, node='', procfs=None, uri=''):
     chain = procfs.nspid(pid) or [pid]
     library = find_roscpp(procfs, pid)
     found, missing = symbols.find_probe_points(library)
+    try:
+        tf_points = find_tf_points(procfs, pid)
+    except ProbePointMissing as e:          # its topics are traced all the same
+        tf_points, missing = (), {**missing, 'tf2': str(e)}
     return TargetProcess(node=node or f'pid:{pid}', pid=pid, ns_pid=chain[-1],
                          host=_local_host(), library=library, probe_points=found,
                          missing=missing, uri=uri, start_time=start_time,
-                         nodelet_point=find_nodelet_point(procfs, pid))
+                         nodelet_point=find_nodelet_point(procfs, pid),
+                         tf_points=tf_points)
 
 
 def same_process(procfs, target):

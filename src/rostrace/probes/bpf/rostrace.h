@@ -27,6 +27,10 @@ enum queue_record {
     STAGE_PROCESSING_RUNQUEUE = 8,
     STAGE_PROCESSING_BLOCKED = 9,
     STAGE_STAMP_AGE = 10,           /* roscpp's receipt time - the message's header.stamp */
+    STAGE_PROCESSING_TF_WAIT = 11,  /* part of processing spent waiting for a transform
+                                     * (tf2_ros::Buffer::canTransform with a timeout, tf.c):
+                                     * one sample per wait (recorded there, not in
+                                     * subscriber.c's finish_call) */
     COUNT_RECEIVED = 16,
     COUNT_PROCESSED = 17,
     COUNT_DROPPED = 18,
@@ -67,6 +71,7 @@ enum timer_record {
     TIMER_DURATION = 50,            /* callback duration as roscpp measured it */
     TIMER_FIRINGS = 51,             /* value: enum timer_kind (count = firings) */
     TIMER_MISSED = 52,              /* value: expected firings skipped after this one */
+    TIMER_TF_WAIT = 53,             /* part of the duration spent waiting for a transform */
 };
 
 enum timer_kind {
@@ -123,6 +128,34 @@ struct service_name {
     u8 text[SERVICE_NAME_BYTES];
 };
 
+/* tf2 lookups (tf.c), per (target frame, source frame) pair of a process (`object`: the
+ * pair's hash, whose frames are in `tf_pairs` / `tf_frames`). */
+enum tf_record {
+    TF_LOOKUP = 72,                 /* lookupTransform: entry -> return or throw (count = lookups) */
+    TF_WAIT = 73,                   /* canTransform with a timeout: entry -> return */
+    TF_WAIT_TIMEOUTS = 74,          /* count: ... returned false after a timeout > 0 */
+    TF_FAIL_LOOKUP = 75,            /* count: a lookup threw tf2::LookupException */
+    TF_FAIL_CONNECTIVITY = 76,      /* ... tf2::ConnectivityException */
+    TF_FAIL_EXTRAPOLATION = 77,     /* ... tf2::ExtrapolationException */
+    TF_FAIL_TIMEOUT = 78,           /* ... tf2::TimeoutException */
+    TF_FAIL_OTHER = 79,             /* ... anything else (InvalidArgumentException, ...) */
+};
+
+enum tf_frame_size {
+    TF_FRAME_BYTES = 64,            /* longer frame ids are cut (and hashed as cut) */
+};
+
+/* A frame id a traced process looked up (`tf_frames`, by its hash). */
+struct tf_frame {
+    u8 text[TF_FRAME_BYTES];
+};
+
+/* The frames of a pair (`tf_pairs`, by the pair's hash). */
+struct tf_pair {
+    u64 target;
+    u64 source;
+};
+
 /* A queue's records live in one value (struct queue_stats), indexed by record id. */
 enum queue_stats_size {
     QUEUE_RECORD_SLOTS = 29,        /* SUM_SYSCALLS + 1 */
@@ -160,9 +193,10 @@ enum link_record {
 #define LINK_HAS_HISTOGRAM(record) ((record) >= LINK_PUBLISH_QUEUE && \
     (record) <= LINK_SOCKET_WAIT)
 
-#define HAS_HISTOGRAM(record) ((record) <= STAGE_STAMP_AGE || \
+#define HAS_HISTOGRAM(record) ((record) <= STAGE_PROCESSING_TF_WAIT || \
     (record) == STAGE_SERIALIZATION || (record) == STAGE_SAMPLING_AGE || \
-    ((record) >= TIMER_LATENESS && (record) <= TIMER_DURATION) || \
+    ((record) >= TIMER_LATENESS && (record) <= TIMER_DURATION) || (record) == TIMER_TF_WAIT || \
+    (record) == TF_LOOKUP || (record) == TF_WAIT || \
     (record) == SERVICE_QUEUING || (record) == SERVICE_HANDLING || \
     (record) == CLIENT_ROUND_TRIP || (record) == CLIENT_CONNECT)
 
@@ -184,7 +218,9 @@ enum hit {
     HIT_SERVICE = 12,               /* server side: per request, 3 entries */
     HIT_CLIENT = 13,                /* client side: per call, 2 or 3 entries */
     HIT_NODELET = 14,               /* nodelet managers, only while learning (nodelets.c) */
-    HIT_COUNT = 15,
+    HIT_TF = 15,                    /* tf2 lookups: 5 per lookupTransform with a timeout */
+    HIT_THROW = 16,                 /* __cxa_throw in a process with tf2 probes */
+    HIT_COUNT = 17,
 };
 
 /* Values of `traced_tgids` (bits). */
@@ -192,6 +228,7 @@ enum tgid_flag {
     TGID_TRACED = 1,
     TGID_NO_ORIGIN = 2,             /* no queue of it can be matched: skip its socket reads */
     TGID_NO_SCHED = 4,              /* overhead budget: no scheduler split for its threads */
+    TGID_TF = 8,                    /* tf2 probes attached (tf.c) */
 };
 
 /* Callee-saved registers, in the order the receive path tries them for the

@@ -585,6 +585,10 @@ static __always_inline void capture_message(struct call_ctx *cc, u32 tgid, u32 t
     span_events.ringbuf_submit(e, 0);
 }
 
+/* The pair of a queue's latest wait for a transform inside its callback (tf.c), for
+ * user space to name in "processing dominated by TF wait for target <- source". */
+BPF_TABLE("lru_hash", struct object_key, u64, tf_queue_pairs, STAT_ENTRIES);
+
 /* The numbers of one served message (call_ctx stays in its map meanwhile: copying
  * it would not fit the BPF stack beside the link and stats keys). */
 static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, u64 now)

@@ -15,6 +15,10 @@
  * No return probe: an exception leaving a timer callback passes through schedule()'s
  * caller, never through schedule(). See clients/roscpp/include/ros/timer_manager.h. */
 
+/* roscpp takes a firing's duration just around the callback: a wait that began this
+ * much before (now - duration) still counts as the callback's. */
+#define TF_TIMER_SLACK_NS 200000ULL
+
 /* A roscpp Time/Duration (uint32 or int32 sec, nsec) in ns. */
 static __always_inline u64 time_ns(const u32 *t)
 {
@@ -24,9 +28,12 @@ static __always_inline u64 time_ns(const u32 *t)
 static __always_inline void timer_fired(struct pt_regs *ctx, u32 kind)
 {
     count_hit(HIT_TIMER);
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (!traced_tgids.lookup(&tgid))
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    u8 *flags = traced_tgids.lookup(&tgid);
+    if (!flags)
         return;
+    u64 tf = *flags & TGID_TF;
     u64 info = 0;           /* schedule(const boost::shared_ptr<TimerInfo>& info) */
     if (bpf_probe_read_user(&info, sizeof(info), (void *)PT_REGS_PARM2(ctx)) || !info)
         return;
@@ -42,18 +49,29 @@ static __always_inline void timer_fired(struct pt_regs *ctx, u32 kind)
     u64 missed = 0, next = expected + p, end = real + duration;
     if (p && next + p < end)
         missed = (end - next) / p;
+    /* The TF waits of this thread since this firing began (tf.c) are the callback's. */
+    u64 tf_wait = 0, now = bpf_ktime_get_ns();
+    if (tf) {
+        struct tf_thread_wait *tw = tf_thread_waits.lookup(&tid);
+        if (tw) {
+            if (tw->first_ns + duration + TF_TIMER_SLACK_NS >= now)
+                tf_wait = tw->wait_ns;
+            tf_thread_waits.delete(&tid);
+        }
+    }
     u32 g;
     u64 *w = enter_generation(&g);
     if (!w)
         return;
     record_in(g, tgid, info, TIMER_FIRINGS, kind);
+    if (tf)
+        record_in(g, tgid, info, TIMER_TF_WAIT, tf_wait);
     record_in(g, tgid, info, TIMER_LATENESS, real > expected ? real - expected : 0);
     record_in(g, tgid, info, TIMER_QUEUING, real > expired ? real - expired : 0);
     record_in(g, tgid, info, TIMER_DURATION, duration);
     record_in(g, tgid, info, TIMER_MISSED, missed);
     leave_generation(w);
     if (capture_on()) {
-        u64 now = bpf_ktime_get_ns();
         struct span_event *e = span_start(SPAN_TIMER, tgid, (u32)bpf_get_current_pid_tgid(),
                                           info);
         if (e) {

@@ -1,0 +1,70 @@
+"""tf2 lookups of the traced processes: their probes in and out, which frames a kernel
+pair hash names, and the window's TfNumbers -> TfBreakdown (probes/bpf/tf.c measures).
+
+A process gets the tf2 probes when it maps libtf2_ros or libtf2 (TargetProcess.tf_points,
+found at resolution); its TGID_TF flag tells the kernel to split its callbacks' TF waits
+out. Frame ids come from the kernel's copy (cut at TF_FRAME_BYTES), by hash.
+"""
+from ..model.breakdown import build_tf
+from ..probes import abi
+
+
+class TfLookups:
+    def __init__(self, program, attachments):
+        self.program = program
+        self.attachments = attachments
+        self.traced = set()         # pids with the tf2 probes in
+        self.failed = {}            # pid -> why its tf2 probes could not go in
+        self._pairs = {}            # pair hash -> (target, source)
+
+    def attached(self, target):
+        """A traced subscriber: the tf2 probes go in when it uses tf2."""
+        if not target.tf_points or target.pid in self.traced:
+            return
+        uprobes = self.program.uprobes
+        added = []
+        try:
+            for handler, path, address in target.tf_points:
+                added += uprobes.add(target.pid, path, address, handler)
+        except Exception as e:      # gone meanwhile, or the kernel refused one
+            uprobes.remove(target.pid, added)
+            self.failed[target.pid] = f'tf2 probes not attached: {e}'
+            return
+        self.program.tables.set_flag(target.pid, abi.TGID_TF, True)
+        self.traced.add(target.pid)
+
+    def forget(self, pid):
+        self.traced.discard(pid)
+        self.failed.pop(pid, None)
+
+    def frames(self, pair):
+        """(target, source) of a pair hash, or None while the kernel has not kept it."""
+        if pair not in self._pairs:
+            found = self.program.tables.tf_pair(pair)
+            if found is None:
+                return None
+            self._pairs[pair] = found
+        return self._pairs[pair]
+
+    def queue_pairs(self):
+        """{(pid, SubscriptionQueue*): (target, source)} of the latest TF wait in each
+        queue's callbacks."""
+        out = {}
+        for key, pair in self.program.tables.tf_queue_pairs().items():
+            frames = self.frames(pair)
+            if frames:
+                out[key] = frames
+        return out
+
+    def build(self, window):
+        """TfBreakdowns of a Window's frame pairs, by process and frames."""
+        out = []
+        for key, numbers in window.tf.items():
+            target = self.attachments.subscribers.get(key.pid)
+            if target is None:
+                continue
+            frames = self.frames(key.pair) or (f'<frame pair 0x{key.pair:x}>', '')
+            out.append(build_tf(node=target.node, pid=key.pid, host=target.host,
+                                target_frame=frames[0], source_frame=frames[1],
+                                window_s=window.window_s, numbers=numbers))
+        return sorted(out, key=lambda t: (t.pid, t.target_frame, t.source_frame))

@@ -1,0 +1,288 @@
+/* tf2 lookups in every traced process that maps libtf2 / libtf2_ros (engine/tf.py).
+ *
+ * tf2 reports a failed lookup by throwing, and a return probe on a function an exception
+ * leaves kills the target: the ends of functions are probed where they `ret` (entry-style
+ * probes at the return instructions, found in the code) and exceptions where they start
+ * (`__cxa_throw`, libstdc++). A frame is told apart from a nested or stale one by its
+ * stack pointer: at a function's entry and at its `ret` it points at the same return
+ * address.
+ *
+ *   tf2_ros::Buffer::lookupTransform(..., timeout)   entry: a lookup starts (its frames)
+ *     tf2_ros::Buffer::canTransform(..., timeout)    entry, ret: the wait and its outcome
+ *     tf2::BufferCore::lookupTransform(...)          entry, ret: the lookup ends (or a
+ *                                                    tf2 exception is thrown inside it)
+ * BufferCore::lookupTransform called directly (tf2 users without tf2_ros::Buffer) starts
+ * a lookup itself; canTransform with a timeout called directly is a wait of its own.
+ * See geometry2 (noetic) tf2_ros/src/buffer.cpp, tf2/src/buffer_core.cpp. */
+
+struct tf_lookup {
+    u64 t_start;
+    u64 sp_outer;           /* stack pointer at the Buffer entry (0: started in the core) */
+    u64 sp_core;            /* ... at the outermost BufferCore::lookupTransform entry */
+    u64 pair;
+};
+
+struct tf_wait {
+    u64 t_start;
+    u64 sp;
+    u64 pair;
+    u64 timeout_ns;
+};
+
+/* Waits outside subscription callbacks, per thread, for the timer whose callback ran
+ * them (timers.c takes them at the firing's end). */
+struct tf_thread_wait {
+    u64 first_ns;           /* start of the first wait summed */
+    u64 wait_ns;
+};
+
+BPF_TABLE("lru_hash", u32, struct tf_lookup, tf_lookups, 4096);       /* tid -> */
+BPF_TABLE("lru_hash", u32, struct tf_wait, tf_waits, 4096);           /* tid -> */
+BPF_TABLE("lru_hash", u32, struct tf_thread_wait, tf_thread_waits, 4096);
+BPF_HASH(tf_frames, u64, struct tf_frame, 4096);
+BPF_HASH(tf_pairs, u64, struct tf_pair, 4096);
+BPF_PERCPU_ARRAY(tf_scratch, struct tf_frame, 1);
+
+/* FNV-1a of the frame id in the std::string at `str` (kept in tf_frames), or 0. */
+static __always_inline u64 tf_frame_hash(u64 str)
+{
+    u64 data = 0;
+    u32 zero = 0;
+    struct tf_frame *n = tf_scratch.lookup(&zero);
+    if (!n || !str || bpf_probe_read_user(&data, sizeof(data), (void *)str))
+        return 0;
+    __builtin_memset(n->text, 0, sizeof(n->text));
+    if (bpf_probe_read_user_str(n->text, sizeof(n->text), (void *)data) <= 0)
+        return 0;
+    u64 h = 14695981039346656037ULL;
+#pragma unroll
+    for (int i = 0; i < TF_FRAME_BYTES; i++) {
+        if (!n->text[i])
+            break;
+        h = (h ^ n->text[i]) * 1099511628211ULL;
+    }
+    if (!tf_frames.lookup(&h))
+        tf_frames.update(&h, n);
+    return h;
+}
+
+/* The pair's hash (target, source: std::string pointers), frames kept; 0 when unreadable. */
+static __always_inline u64 tf_pair_hash(u64 target_str, u64 source_str)
+{
+    struct tf_pair p = {.target = tf_frame_hash(target_str),
+                        .source = tf_frame_hash(source_str)};
+    if (!p.target || !p.source)
+        return 0;
+    u64 h = p.target ^ (p.source * 0x9E3779B97F4A7C15ULL);
+    if (!h)
+        h = 1;
+    if (!tf_pairs.lookup(&h))
+        tf_pairs.update(&h, &p);
+    return h;
+}
+
+static __always_inline u32 tf_traced(u32 tgid)
+{
+    u8 *flags = traced_tgids.lookup(&tgid);
+    return flags && (*flags & TGID_TF);
+}
+
+/* tf2_ros::Buffer::lookupTransform(ret slot, this, target, ...): a lookup starts. */
+static __always_inline void tf_lookup_start(struct pt_regs *ctx, u64 target, u64 source)
+{
+    count_hit(HIT_TF);
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
+    if (!tf_traced(id >> 32))
+        return;
+    struct tf_lookup l = {.t_start = bpf_ktime_get_ns(), .sp_outer = PT_REGS_SP(ctx),
+                          .pair = tf_pair_hash(target, source)};
+    if (l.pair)
+        tf_lookups.update(&tid, &l);
+}
+
+int on_tf_lookup(struct pt_regs *ctx)
+{
+    /* (ret, this, const string& target, const string& source, const Time&, Duration) */
+    tf_lookup_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx));
+    return 0;
+}
+
+int on_tf_lookup_full(struct pt_regs *ctx)
+{
+    /* (ret, this, target, const Time&, source, const Time&, fixed, Duration) */
+    tf_lookup_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM5(ctx));
+    return 0;
+}
+
+/* tf2::BufferCore::lookupTransform(ret slot, this, target, ...) entry. */
+static __always_inline void tf_core_start(struct pt_regs *ctx, u64 target, u64 source)
+{
+    count_hit(HIT_TF);
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
+    if (!tf_traced(id >> 32))
+        return;
+    u64 sp = PT_REGS_SP(ctx);
+    struct tf_lookup *l = tf_lookups.lookup(&tid);
+    if (l && l->sp_core && sp < l->sp_core)
+        return;                             /* nested in a core lookup */
+    if (l && !l->sp_core && l->sp_outer && sp < l->sp_outer) {
+        l->sp_core = sp;                    /* the Buffer's own lookup */
+        return;
+    }
+    struct tf_lookup fresh = {.t_start = bpf_ktime_get_ns(), .sp_core = sp,
+                              .pair = tf_pair_hash(target, source)};
+    if (fresh.pair)
+        tf_lookups.update(&tid, &fresh);
+    else if (l)
+        tf_lookups.delete(&tid);
+}
+
+int on_tf_core_lookup(struct pt_regs *ctx)
+{
+    tf_core_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx));
+    return 0;
+}
+
+int on_tf_core_lookup_full(struct pt_regs *ctx)
+{
+    tf_core_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM5(ctx));
+    return 0;
+}
+
+/* The `ret` of BufferCore::lookupTransform: the outermost one ends the lookup. */
+int on_tf_core_lookup_return(struct pt_regs *ctx)
+{
+    count_hit(HIT_TF);
+    u64 now = bpf_ktime_get_ns();
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id, tgid = id >> 32;
+    struct tf_lookup *l = tf_lookups.lookup(&tid);
+    if (!l || l->sp_core != PT_REGS_SP(ctx))
+        return 0;
+    u64 pair = l->pair, took = delta(now, l->t_start);
+    tf_lookups.delete(&tid);
+    record(tgid, pair, TF_LOOKUP, took);
+    return 0;
+}
+
+static __always_inline void tf_wait_start(struct pt_regs *ctx, u64 target, u64 source,
+                                          u64 timeout)
+{
+    count_hit(HIT_TF);
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
+    if (!tf_traced(id >> 32))
+        return;
+    struct tf_wait w = {.t_start = bpf_ktime_get_ns(), .sp = PT_REGS_SP(ctx)};
+    struct tf_lookup *l = tf_lookups.lookup(&tid);
+    if (l && l->sp_outer && w.sp < l->sp_outer)
+        w.pair = l->pair;                   /* the wait of a lookupTransform */
+    else
+        w.pair = tf_pair_hash(target, source);
+    if (!w.pair)
+        return;
+    s32 sec = (s32)timeout, nsec = (s32)(timeout >> 32);    /* ros::Duration by value */
+    if (sec > 0 || (sec == 0 && nsec > 0))
+        w.timeout_ns = (u64)sec * 1000000000ULL + (u32)nsec;
+    tf_waits.update(&tid, &w);
+}
+
+int on_tf_wait(struct pt_regs *ctx)
+{
+    /* (this, const string& target, const string& source, const Time&, Duration, string*) */
+    tf_wait_start(ctx, PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx), PT_REGS_PARM5(ctx));
+    return 0;
+}
+
+int on_tf_wait_full(struct pt_regs *ctx)
+{
+    /* (this, target, const Time&, source, const Time&, fixed, Duration [stack], string*) */
+    u64 timeout = 0;
+    bpf_probe_read_user(&timeout, sizeof(timeout), (void *)(PT_REGS_SP(ctx) + 8));
+    tf_wait_start(ctx, PT_REGS_PARM2(ctx), PT_REGS_PARM4(ctx), timeout);
+    return 0;
+}
+
+/* The `ret` of Buffer::canTransform(..., timeout): the wait's length and outcome; inside
+ * a subscription callback it is part of that callback's processing, else of the thread
+ * (a timer callback's, timers.c). */
+int on_tf_wait_return(struct pt_regs *ctx)
+{
+    count_hit(HIT_TF);
+    u64 now = bpf_ktime_get_ns();
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id, tgid = id >> 32;
+    struct tf_wait *w = tf_waits.lookup(&tid);
+    if (!w || w->sp != PT_REGS_SP(ctx))
+        return 0;
+    u64 pair = w->pair, waited = delta(now, w->t_start), t_start = w->t_start;
+    u8 ok = (u8)PT_REGS_RC(ctx);
+    bool timed_out = !ok && w->timeout_ns;
+    tf_waits.delete(&tid);
+    struct call_ctx *cc = call_by_tid.lookup(&tid);
+    u64 queue = cc && cc->deser_start_ns ? cc->queue : 0;
+    u32 g;
+    u64 *gw = enter_generation(&g);
+    if (!gw)
+        return 0;
+    record_in(g, tgid, pair, TF_WAIT, waited);
+    if (timed_out)
+        record_in(g, tgid, pair, TF_WAIT_TIMEOUTS, 1);
+    if (queue)
+        record_in(g, tgid, queue, STAGE_PROCESSING_TF_WAIT, waited);
+    leave_generation(gw);
+    if (queue) {
+        struct object_key k = {.tgid = tgid, .object = queue};
+        tf_queue_pairs.update(&k, &pair);
+        return 0;
+    }
+    struct tf_thread_wait *t = tf_thread_waits.lookup(&tid);
+    if (t) {
+        t->wait_ns += waited;
+    } else {
+        struct tf_thread_wait fresh = {.first_ns = t_start, .wait_ns = waited};
+        tf_thread_waits.update(&tid, &fresh);
+    }
+    return 0;
+}
+
+/* __cxa_throw(void *obj, std::type_info *type, void (*dest)(void *)): a lookup of this
+ * thread that throws ends failed, by the thrown type's mangled name (type_info::__name
+ * at +8), e.g. "N3tf215LookupExceptionE". */
+int on_cxa_throw(struct pt_regs *ctx)
+{
+    count_hit(HIT_THROW);
+    u64 now = bpf_ktime_get_ns();
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id, tgid = id >> 32;
+    struct tf_lookup *l = tf_lookups.lookup(&tid);
+    if (!l)
+        return 0;
+    u64 sp = PT_REGS_SP(ctx), frame = l->sp_outer ? l->sp_outer : l->sp_core;
+    u64 pair = l->pair, took = delta(now, l->t_start);
+    tf_lookups.delete(&tid);
+    tf_waits.delete(&tid);
+    if (sp >= frame)
+        return 0;                           /* stale: that lookup left unseen */
+    char name[12] = {};
+    u64 str = 0;
+    u32 kind = TF_FAIL_OTHER;
+    if (!bpf_probe_read_user(&str, sizeof(str), (void *)(PT_REGS_PARM2(ctx) + 8)) &&
+        !bpf_probe_read_user(name, sizeof(name) - 1, (void *)str) &&
+        name[0] == 'N' && name[1] == '3' && name[2] == 't' && name[3] == 'f' &&
+        name[4] == '2') {
+        char c = name[7];
+        kind = c == 'L' ? TF_FAIL_LOOKUP : c == 'C' ? TF_FAIL_CONNECTIVITY :
+               c == 'E' ? TF_FAIL_EXTRAPOLATION : c == 'T' ? TF_FAIL_TIMEOUT : TF_FAIL_OTHER;
+    }
+    u32 g;
+    u64 *gw = enter_generation(&g);
+    if (!gw)
+        return 0;
+    record_in(g, tgid, pair, TF_LOOKUP, took);
+    record_in(g, tgid, pair, kind, 1);
+    leave_generation(gw);
+    return 0;
+}
