@@ -6,6 +6,7 @@ survive."""
 import csv
 import statistics
 import subprocess
+import sys
 
 import pytest
 
@@ -112,5 +113,56 @@ def test_lookups_waits_and_failures_match_truth(ros, tracer, tmp_path):
               f'{tf_wait.mean * tf_wait.count * 1e3:.3f} ms, truth {truth_wait * 1e3:.3f} ms')
         assert_close(tf_wait.mean * tf_wait.count, truth_wait, 'timer tf_wait (sum)',
                      floor_s=UNKNOWN * 100 * US)
+    finally:
+        tracer.detach(target.pid)
+
+
+CLIENT = """
+import sys, rospy, tf2_ros
+rospy.init_node('tf_client')
+client = tf2_ros.BufferClient('tf2_buffer_server')
+client.wait_for_server(rospy.Duration(20))
+ok = failed = 0
+for i in range(int(sys.argv[1])):
+    client.lookup_transform('map', 'laser', rospy.Time(0), rospy.Duration(1.0))
+    ok += 1
+for i in range(int(sys.argv[2])):
+    try:
+        client.lookup_transform('map', 'ghost', rospy.Time(0), rospy.Duration(0.05))
+    except tf2_ros.TransformException:
+        failed += 1
+print(ok, failed)
+"""
+
+
+def test_buffer_server_answering_a_client(ros, tracer):
+    """Debian's tf2_ros nodes: static_transform_publisher gives map -> base_link ->
+    laser, buffer_server answers a Python BufferClient's lookups (N found, M for a frame
+    that does not exist); the server's lookups are counted by pair and kind."""
+    found, missing = 10, 5
+    for args in (['1', '0', '0', '0', '0', '0', 'map', 'base_link'],
+                 ['0.2', '0', '0', '0', '0', '0', 'base_link', 'laser']):
+        ros.spawn(['rosrun', 'tf2_ros', 'static_transform_publisher', *args],
+                  f'static_{args[-1]}')
+    server = ros.spawn(['rosrun', 'tf2_ros', 'buffer_server', '__name:=tf2_buffer_server'],
+                       'buffer_server')
+    ros.wait_node('/tf2_buffer_server', proc=server)
+    target = tracer.attach_node('/tf2_buffer_server', master=Master(ros.master_uri))
+    try:
+        out = subprocess.run([sys.executable, '-c', CLIENT, str(found), str(missing)],
+                             env=ros.env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [str(found), str(missing)]
+        totals = collect_until(tracer, lambda w: sum(
+            n.stages['lookup'].count for n in w.tf.values() if 'lookup' in n.stages)
+            >= found + missing, f'{found + missing} lookups in the buffer server')
+        pairs = {(t.target_frame, t.source_frame): t for t in tracer.build_tf(totals)}
+        print({k: (t.lookups, t.failures) for k, t in pairs.items()})
+        laser, ghost = pairs['map', 'laser'], pairs['map', 'ghost']
+        assert (laser.lookups, laser.failed) == (found, 0)
+        assert (ghost.lookups, ghost.failures['lookup'], ghost.failed) == (
+            missing, missing, missing)
+        assert 0 < laser.stages['lookup'].mean < 0.01
+        assert server.poll() is None, 'the traced buffer server died'
     finally:
         tracer.detach(target.pid)

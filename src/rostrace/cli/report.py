@@ -8,7 +8,7 @@ from ..output.objects_report import objects_summary
 from ..output.report import html_report, load_bags, text_summary
 
 EPILOG = '''examples:
-  rosbag record -O run.bag /rostrace/latency /rostrace/timers /rostrace/services
+  rosbag record -O run.bag /rostrace/latency /rostrace/timers /rostrace/services /rostrace/tf
                                                            (while the monitor runs)
   rostrace report run.bag -o report.html'''
 

@@ -19,7 +19,7 @@ from ..probes.program import BPF_DIR, program_text
 from ..system import preflight
 from ..system.rosapi import Master
 from ..system.symbols import RECEIVE_POINTS
-from ..views.render import histogram, service_lines, timer_lines, topic_block
+from ..views.render import histogram, service_lines, tf_lines, timer_lines, topic_block
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
@@ -89,18 +89,19 @@ def attach_nodes(tracer, master, nodes, *, quiet=False, say_attached=False,
     tracer.follow_publishers(master)
 
 
-def report_json(tracer, target, breakdowns, timers=(), services=()):
+def report_json(tracer, target, breakdowns, timers=(), services=(), tf=()):
     return json.dumps({
         'time': time.time(), 'window_s': round(tracer.last_window_s, 6),
         'node': target.node, 'pid': target.pid, 'host': target.host,
         'probe_cost_us': round(tracer.probe_cost_us, 3),
         'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid],
         'timers': [t.as_dict() for t in timers if t.pid == target.pid],
-        'services': [s.as_dict() for s in services if s.pid == target.pid]})
+        'services': [s.as_dict() for s in services if s.pid == target.pid],
+        'tf': [t.as_dict() for t in tf if t.pid == target.pid]})
 
 
 def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers=(),
-         services=()):
+         services=(), tf=()):
     """The live view (or the summary): one block per topic, histograms (of the `totals`
     Window) with --hist, then the process's timers."""
     lines = [heading] if heading else []
@@ -120,6 +121,8 @@ def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers
         lines += timer_lines(timers)
     if services:
         lines += service_lines(services)
+    if tf:
+        lines += tf_lines(tf)
     return '\n'.join(lines)
 
 
@@ -205,15 +208,15 @@ def _loop(tracer, target, topics, args, master=None):
             tracer.follow_publishers(master)    # publishers that came (or went) since
         totals.merge(this)
         breakdowns, timers = tracer.build(this, topics=topics), tracer.build_timers(this)
-        services = tracer.build_services(this)
+        services, tf = tracer.build_services(this), tracer.build_tf(this)
         if args.json:
-            print(report_json(tracer, target, breakdowns, timers, services), flush=True)
+            print(report_json(tracer, target, breakdowns, timers, services, tf), flush=True)
         else:
             heading = (f'{target.node} (pid {target.pid}) on {target.host}: last '
                        f'{this.window_s:.1f} s, mean/p50/p99/max, * = dominant stage')
             print((CLEAR if live else '') + view(breakdowns, totals=totals, hist=args.hist,
                                                  color=live, heading=heading, timers=timers,
-                                                 services=services),
+                                                 services=services, tf=tf),
                   flush=True)
 
     ended = 0
@@ -238,6 +241,6 @@ def _loop(tracer, target, topics, args, master=None):
         print(view(summary, totals=totals, hist=args.hist, color=live,
                    heading=f'Summary of {elapsed:.1f} s in {target.node} (pid {target.pid})',
                    timers=tracer.build_timers(totals),
-                   services=tracer.build_services(totals)),
+                   services=tracer.build_services(totals), tf=tracer.build_tf(totals)),
               flush=True)
     return ended

@@ -25,12 +25,15 @@ TOP_KEYS = {'targets', 'publish_rate', 'window', 'paths'}
 PATH_KEYS = {'name', 'from', 'to', 'budget', 'statistic'}
 MAX_PATHS = 100
 PATH_NAME = re.compile(r'^[A-Za-z0-9_./ -]{1,64}$')
-TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget', 'timers', 'services'}
+TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget', 'timers', 'services',
+               'tf'}
 # Per timer of a target (`timers:`): stages in ms like topics', `missed` in firings per
 # window (statistic `count`).
 TIMER_THRESHOLDS = TIMER_STAGES + ('missed',)
 # Per service of a target (`services:`): stages in ms, `failed` (false + threw) per window.
 SERVICE_THRESHOLDS = ('queuing', 'handling', 'round_trip', 'connect', 'failed')
+# Per tf2 frame pair of a target (`tf:`): lookup and wait in ms, `failed` lookups per window.
+TF_THRESHOLDS = ('lookup', 'wait', 'failed')
 COUNT_KEYS = {'warn', 'error'}
 BUDGET_KEYS = {'cpu_percent'}
 THRESHOLD_KEYS = {'warn', 'error', 'statistic'}
@@ -73,6 +76,7 @@ class TargetSpec:
     budget: float = None      # overhead budget, percent of one core (None: none)
     timers: dict = field(default_factory=dict)     # TIMER_THRESHOLDS name -> Threshold
     services: dict = field(default_factory=dict)   # SERVICE_THRESHOLDS name -> Threshold
+    tf: dict = field(default_factory=dict)         # TF_THRESHOLDS name -> Threshold
 
     @property
     def is_pattern(self):
@@ -241,14 +245,16 @@ def _target(source, index, value):
                                                 TIMER_THRESHOLDS, 'missed', 'firings'),
                       services=_object_thresholds(source, f'{key}.services',
                                                   value.get('services', {}),
-                                                  SERVICE_THRESHOLDS, 'failed', 'requests'))
+                                                  SERVICE_THRESHOLDS, 'failed', 'requests'),
+                      tf=_object_thresholds(source, f'{key}.tf', value.get('tf', {}),
+                                            TF_THRESHOLDS, 'failed', 'lookups'))
 
 
 def _object_thresholds(source, key, value, names, count_name, unit):
     """`timers: {lateness: {warn: 5, error: 20}, missed: {warn: 1}}` (or `services:`) ->
     {name: Threshold}; `count_name` is a count per window (statistic 'count')."""
     _mapping(source, key, value)
-    what = key.rsplit('.', 1)[-1][:-1]          # timer / service
+    what = {'timers': 'timer', 'services': 'service', 'tf': 'tf'}[key.rsplit('.', 1)[-1]]
     parsed = {}
     for name, spec in value.items():
         if not isinstance(name, str) or name not in names:

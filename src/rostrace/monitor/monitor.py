@@ -4,6 +4,7 @@ breakdowns and statuses every period, even when nothing arrives. No rospy here:
 import os
 import socket
 import time
+from typing import NamedTuple
 
 from ..errors import MasterUnreachable, NodeNotFound, ProcessGone, RostraceError, UnsupportedNode
 from ..model.backoff import Backoff
@@ -23,6 +24,15 @@ PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looke
 # so following a large or slow graph delays a publishing period by at most this plus
 # one remote call's deadline (system/rosapi.py) and one attach.
 GRAPH_BUDGET_S = 0.5
+
+
+class Period(NamedTuple):
+    """One publishing period's breakdowns, by kind."""
+    topics: tuple = ()
+    timers: tuple = ()
+    services: tuple = ()
+    paths: tuple = ()
+    tf: tuple = ()
 
 
 class ConfigWatcher:
@@ -195,11 +205,12 @@ class Monitor:
 
     # -- windows --------------------------------------------------------------------------
     def window(self):
-        """Collect one period; topic, timer, service and path breakdowns over the
+        """Collect one period; topic, timer, service, path and tf2 breakdowns over the
         configured window."""
         merged = self.history.add(self.tracer.collect(), window_s=self.config.window_s)
-        return (self.tracer.build(merged), self.tracer.build_timers(merged),
-                self.tracer.build_services(merged), self.paths(merged))
+        return Period(topics=self.tracer.build(merged), timers=self.tracer.build_timers(merged),
+                      services=self.tracer.build_services(merged), paths=self.paths(merged),
+                      tf=self.tracer.build_tf(merged))
 
     def paths(self, window):
         """PathBreakdowns of the configured paths (one per final node; a path that ends
@@ -241,23 +252,25 @@ class Monitor:
             probe_cost_us=self.tracer.probe_cost_us, lost=dict(self.tracer.collector.lost),
             lost_recent=dict(self.tracer.collector.lost_recent))
 
-    def statuses(self, breakdowns, *, stopped=False, timers=(), services=(), paths=()):
-        return monitor_statuses(self.config, breakdowns, self.state(), stopped=stopped,
-                                timers=timers, services=services,
-                                paths=self.path_statuses(paths))
+    def statuses(self, period, *, stopped=False):
+        return monitor_statuses(self.config, period.topics, self.state(), stopped=stopped,
+                                timers=period.timers, services=period.services,
+                                paths=self.path_statuses(period.paths), tf=period.tf)
 
     def publish(self):
-        breakdowns, timers, services, paths = self.window()
-        breakdowns = [b for b in breakdowns if self.config.wants(b.node, b.topic)]
-        timers = [t for t in timers if self.config.spec_for(t.node) is not None]
-        services = [s for s in services if self.config.spec_for(s.node) is not None]
-        self.publish_fn(breakdowns, self.statuses(breakdowns, timers=timers,
-                                                  services=services, paths=paths),
-                        timers, services, paths=paths)
+        got = self.window()
+        configured = self.config.spec_for
+        period = Period(
+            topics=[b for b in got.topics if self.config.wants(b.node, b.topic)],
+            timers=[t for t in got.timers if configured(t.node) is not None],
+            services=[s for s in got.services if configured(s.node) is not None],
+            paths=got.paths, tf=[t for t in got.tf if configured(t.node) is not None])
+        self.publish_fn(period.topics, self.statuses(period), period.timers, period.services,
+                        paths=period.paths, tf=period.tf)
         self.errors = []
 
     def publish_stopped(self):
-        self.publish_fn([], self.statuses([], stopped=True), [], [])
+        self.publish_fn([], self.statuses(Period(), stopped=True), [], [])
 
     def _guarded(self, step):
         """Nothing a target or peer does mid-step may end the monitor: report it."""

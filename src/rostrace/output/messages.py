@@ -3,7 +3,7 @@ import rospy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from rostrace.msg import (LatencyBreakdown, PathLatency, PublisherLink, ServiceBreakdown,
-                          StageStats, TimerBreakdown)
+                          StageStats, TfBreakdown, TimerBreakdown)
 
 from ..model.breakdown import (ALL_STAGES, ALL_LINK_STAGES, PER_CALLBACK, LinkBreakdown,
                                TopicBreakdown)
@@ -13,6 +13,7 @@ LATENCY_TOPIC = '/rostrace/latency'
 TIMERS_TOPIC = '/rostrace/timers'
 SERVICES_TOPIC = '/rostrace/services'
 PATHS_TOPIC = '/rostrace/paths'
+TF_TOPIC = '/rostrace/tf'
 
 
 # genpy's keyword constructor walks every slot: a thousand topics per window build
@@ -54,6 +55,8 @@ def breakdown_msg(b, stamp):
             setattr(out, name, stage_msg(link.stages[name]))
         msg.publishers.append(out)
     msg.transport_note = b.transport_note
+    if b.tf_wait_frames:
+        msg.tf_wait_target, msg.tf_wait_source = b.tf_wait_frames
     if b.overhead is not None:
         msg.probe_mode = b.overhead.mode
         msg.overhead_estimate = b.overhead.estimate_percent
@@ -87,13 +90,15 @@ def breakdown_from_msg(msg):
                           exceptions=getattr(msg, 'exceptions', 0),
                           stamp_ahead=getattr(msg, 'stamp_ahead', 0),
                           per_callback={n: getattr(msg, n) for n in PER_CALLBACK},
-                          links=links, transport_note=getattr(msg, 'transport_note', ''))
+                          links=links, transport_note=getattr(msg, 'transport_note', ''),
+                          tf_wait_frames=((msg.tf_wait_target, msg.tf_wait_source)
+                                          if getattr(msg, 'tf_wait_target', '') else ()))
 
 
 def _object_msg(cls, obj, stamp, **fields):
     """A TimerBreakdown / ServiceBreakdown: `fields`, the header, one StageStats per stage."""
-    msg = cls(host=obj.host, node=obj.node, pid=obj.pid, window=obj.window_s,
-              count=obj.count, **fields)
+    fields.setdefault('count', getattr(obj, 'count', 0))
+    msg = cls(host=obj.host, node=obj.node, pid=obj.pid, window=obj.window_s, **fields)
     msg.header.stamp = stamp
     for name, stats in obj.stages.items():
         setattr(msg, name, stage_msg(stats))
@@ -108,6 +113,13 @@ def timer_msg(t, stamp):
 def service_msg(s, stamp):
     return _object_msg(ServiceBreakdown, s, stamp, service=s.service, role=s.role,
                        failed=s.failed, threw=s.threw)
+
+
+def tf_msg(t, stamp):
+    return _object_msg(TfBreakdown, t, stamp, target_frame=t.target_frame,
+                       source_frame=t.source_frame, count=t.lookups, waits=t.waits,
+                       wait_timeouts=t.wait_timeouts, failed=t.failed,
+                       **{f'failed_{kind}': n for kind, n in t.failures.items()})
 
 
 def _mean(stages, name):
@@ -142,16 +154,17 @@ def status_msg(status):
 
 class RosOutput:
     """The monitor's ROS publishers: /rostrace/latency, /rostrace/timers,
-    /rostrace/services, /rostrace/paths, /diagnostics."""
+    /rostrace/services, /rostrace/paths, /rostrace/tf, /diagnostics."""
 
     def __init__(self):
         self.latency = rospy.Publisher(LATENCY_TOPIC, LatencyBreakdown, queue_size=1000)
         self.timers = rospy.Publisher(TIMERS_TOPIC, TimerBreakdown, queue_size=1000)
         self.services = rospy.Publisher(SERVICES_TOPIC, ServiceBreakdown, queue_size=1000)
         self.paths = rospy.Publisher(PATHS_TOPIC, PathLatency, queue_size=100)
+        self.tf = rospy.Publisher(TF_TOPIC, TfBreakdown, queue_size=1000)
         self.diagnostics = rospy.Publisher('/diagnostics', DiagnosticArray, queue_size=10)
 
-    def publish(self, breakdowns, statuses, timers=(), services=(), paths=()):
+    def publish(self, breakdowns, statuses, timers=(), services=(), paths=(), tf=()):
         stamp = rospy.Time.now()
         for p in paths:
             self.paths.publish(path_msg(p, stamp))
@@ -161,6 +174,8 @@ class RosOutput:
             self.timers.publish(timer_msg(t, stamp))
         for s in services:
             self.services.publish(service_msg(s, stamp))
+        for t in tf:
+            self.tf.publish(tf_msg(t, stamp))
         array = DiagnosticArray(status=[status_msg(s) for s in statuses])
         array.header.stamp = stamp
         self.diagnostics.publish(array)

@@ -1,32 +1,40 @@
-"""Recorded TimerBreakdown / ServiceBreakdown messages -> per timer and per service
-series, a text summary and plots for the HTML report (output/report.py has topics)."""
+"""Recorded TimerBreakdown / ServiceBreakdown / TfBreakdown messages -> per timer, per
+service and per tf2 frame pair series, a text summary and plots for the HTML report
+(output/report.py has topics)."""
 import html
 
 from ..views.render import human
 from .report import _png
 
 TIMER_TYPE, SERVICE_TYPE = 'rostrace/TimerBreakdown', 'rostrace/ServiceBreakdown'
+TF_TYPE = 'rostrace/TfBreakdown'
+TYPES = (TIMER_TYPE, SERVICE_TYPE, TF_TYPE)
 # What is plotted and summarised per kind: (stage, statistic) pairs.
-TIMER_STAGES = ('lateness', 'queuing', 'duration')
+TIMER_STAGES = ('lateness', 'queuing', 'duration', 'tf_wait')
+TF_STAGES = ('lookup', 'wait')
 SERVICE_STAGES = {'server': ('queuing', 'handling'), 'client': ('round_trip', 'connect')}
 
 
 def load_objects(bag):
-    """{('timer', node, name) | ('service', node, name, role): [window dict]} of an open
-    rosbag.Bag, by stamp."""
+    """{('timer', node, name) | ('service', node, name, role) | ('tf', node, target,
+    source): [window dict]} of an open rosbag.Bag, by stamp."""
     info = bag.get_type_and_topic_info().topics
-    topics = [t for t, i in info.items() if i.msg_type in (TIMER_TYPE, SERVICE_TYPE)]
+    topics = [t for t, i in info.items() if i.msg_type in TYPES]
     out = {}
     for _, m, _ in bag.read_messages(topics=topics) if topics else ():
         if hasattr(m, 'timer'):
             key, stages = ('timer', m.node, m.timer), TIMER_STAGES
             counts = {'count': m.count, 'missed': m.missed}
+        elif hasattr(m, 'target_frame'):
+            key, stages = ('tf', m.node, m.target_frame, m.source_frame), TF_STAGES
+            counts = {'count': m.count, 'failed': m.failed}
         else:
             key, stages = ('service', m.node, m.service, m.role), SERVICE_STAGES.get(m.role, ())
             counts = {'count': m.count, 'failed': m.failed + m.threw}
         out.setdefault(key, []).append(
             {'stamp': m.header.stamp.to_sec(), **counts,
              **{f'{st} {stat}': getattr(getattr(m, st), stat) for st in stages
+                if hasattr(m, st)       # older bags: fewer stages
                 for stat in ('mean', 'p99') if getattr(m, st).count}})
     for windows in out.values():
         windows.sort(key=lambda w: w['stamp'])
@@ -34,6 +42,8 @@ def load_objects(bag):
 
 
 def title(key):
+    if key[0] == 'tf':
+        return f'{key[1]} tf {key[2]}\u2192{key[3]}'
     return (f'{key[1]} timer {key[2]}' if key[0] == 'timer'
             else f'{key[1]} service {key[2]} ({key[3]})')
 

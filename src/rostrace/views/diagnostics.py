@@ -10,6 +10,8 @@ from ..model.breakdown import (ALL_LINK_STAGES, ALL_STAGES, LINK_SPLITS, LINK_ST
 
 STARVATION_SHARE = 0.5        # starved part of queuing that makes it "dominated"
 STARVATION_MIN_S = 1e-3       # ... when queuing itself is at least this long
+TF_WAIT_SHARE = 0.5           # TF wait part of processing that makes it "dominated"
+TF_WAIT_MIN_S = 1e-3          # ... when processing itself is at least this long
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: 'OK', WARN: 'WARN', ERROR: 'ERROR', STALE: 'STALE'}
@@ -78,6 +80,11 @@ def stage_values(breakdown):
             if any(link.stages.get(split) and link.stages[split].count for split in splits):
                 values += [(f'{who} {split} share (%)', f'{link.share(split) * 100:.1f}')
                            for split in splits]
+    tf_share = breakdown.tf_wait_share()
+    if tf_share is not None:
+        values.append(('processing_tf_wait share (%)', f'{tf_share * 100:.1f}'))
+        if breakdown.tf_wait_frames:
+            values.append(('TF wait frames (target, source)', ', '.join(breakdown.tf_wait_frames)))
     if breakdown.transport_note:
         values.append(('transport note', breakdown.transport_note))
     o = breakdown.overhead
@@ -137,6 +144,13 @@ def root_cause_findings(breakdown):
     if queuing_text:
         found.append((WARN, f'queuing dominated by CPU starvation ({starved * 100:.0f} % of '
                             f'{q.mean * 1e3:.2f} ms)'))
+    tf_share = breakdown.tf_wait_share()
+    p = breakdown.stages.get('processing')
+    if tf_share is not None and tf_share >= TF_WAIT_SHARE and p.mean >= TF_WAIT_MIN_S:
+        frames = breakdown.tf_wait_frames
+        pair = f' for {frames[0]}\u2192{frames[1]}' if frames else ''
+        found.append((WARN, f'processing dominated by TF wait{pair} ({tf_share * 100:.0f} % '
+                            f'of {p.mean * 1e3:.2f} ms)'))
     if breakdown.exceptions:
         found.append((WARN, f'{breakdown.exceptions} callbacks threw'))
     audit = breakdown.audit
@@ -254,6 +268,21 @@ def service_status(s, thresholds):
                          s.stages, {'failed': failed}, thresholds,
                          f'ok, {s.count} {what}, {failed} failed' if s.count
                          else f'ok, no {what} in window')
+
+
+def tf_status(t, thresholds):
+    """One frame pair a node looks up: lookups, waits, failures by kind, bounds crossed."""
+    values = [('pid', str(t.pid)), ('window (s)', f'{t.window_s:.3f}'),
+              ('target frame', t.target_frame), ('source frame', t.source_frame),
+              ('lookups', str(t.lookups)), ('waits', str(t.waits)),
+              ('waits timed out', str(t.wait_timeouts)), ('failed', str(t.failed))]
+    values += [(f'failed: {kind}', str(n)) for kind, n in t.failures.items()]
+    kinds = ', '.join(f'{n} {kind}' for kind, n in t.failures.items() if n)
+    return object_status(f'{PREFIX}: {t.node} tf {t.pair}', t.host, values, t.stages,
+                         {'failed': t.failed}, thresholds,
+                         f'ok, {t.lookups} lookups, {t.failed} failed'
+                         + (f' ({kinds})' if kinds else '') if t.lookups or t.waits
+                         else 'ok, no lookups in window')
 
 
 def worst_hop_text(path):

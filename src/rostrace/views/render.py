@@ -88,7 +88,18 @@ def topic_block(b, *, color=False, title=None):
             row = (f'{mark} {label:<13}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
                    f'{human(s.p99):>10}{human(s.max):>10}')
         lines.append(BOLD + row + RESET if color and mark == '*' else row)
-    return lines + root_cause_lines(b) + link_lines(b) + overhead_lines(b)
+    return lines + tf_wait_lines(b) + root_cause_lines(b) + link_lines(b) + overhead_lines(b)
+
+
+def tf_wait_lines(b):
+    """The callbacks' waits for transforms (part of processing), when there were any."""
+    s = b.stages.get('processing_tf_wait')
+    if s is None or not s.available or not s.count:
+        return []
+    frames = f' for {b.tf_wait_frames[0]}\u2192{b.tf_wait_frames[1]}' if b.tf_wait_frames else ''
+    share = b.tf_wait_share()
+    return [f'  of which TF wait{frames}: {s.count} waits, mean {human(s.mean)}, max '
+            f'{human(s.max)}' + (f' ({share * 100:.0f} % of processing)' if share else '')]
 
 
 def overhead_lines(b):
@@ -193,7 +204,8 @@ def histogram(buckets, *, width=40):
     return lines
 
 
-TIMER_LABELS = {'lateness': 'late', 'queuing': 'queued', 'duration': 'callback'}
+TIMER_LABELS = {'lateness': 'late', 'queuing': 'queued', 'duration': 'callback',
+                'tf_wait': 'TF wait'}
 
 
 def timer_lines(timers):
@@ -205,7 +217,7 @@ def timer_lines(timers):
                      f'{t.count} fired ({rate:.1f}/s), {t.missed} missed'[:100])
         for name, label in TIMER_LABELS.items():
             s = t.stages[name]
-            if s.count:
+            if s.available and s.count and (name != 'tf_wait' or s.max):
                 lines.append(f'    {label:<11}{s.count:>7}{human(s.mean):>10}{human(s.p50):>10}'
                              f'{human(s.p99):>10}{human(s.max):>10}')
     return lines
@@ -225,6 +237,25 @@ def service_lines(services):
                      f'{threw}'[:100])
         for name, label in SERVICE_LABELS.items():
             st = s.stages[name]
+            if st.available and st.count:
+                lines.append(f'    {label:<11}{st.count:>7}{human(st.mean):>10}'
+                             f'{human(st.p50):>10}{human(st.p99):>10}{human(st.max):>10}')
+    return lines
+
+
+TF_LABELS = {'lookup': 'lookup', 'wait': 'wait'}
+
+
+def tf_lines(pairs):
+    """One block per frame pair: lookups, waits, failures by kind, then the stages."""
+    lines = ['tf2 lookups (target\u2192source)']
+    for t in pairs:
+        kinds = ', '.join(f'{n} {kind}' for kind, n in t.failures.items() if n)
+        lines.append(f'  {t.pair[:60]}: {t.lookups} lookups, {t.waits} waits '
+                     f'({t.wait_timeouts} timed out), {t.failed} failed'
+                     + (f' ({kinds})' if kinds else '')[:100])
+        for name, label in TF_LABELS.items():
+            st = t.stages[name]
             if st.available and st.count:
                 lines.append(f'    {label:<11}{st.count:>7}{human(st.mean):>10}'
                              f'{human(st.p50):>10}{human(st.p99):>10}{human(st.max):>10}')
