@@ -25,6 +25,7 @@ class Attachments:
         self.names = names              # ObjectNames: forgets a detached process
         self.subscribers = {}           # pid -> TargetProcess with the receive probes
         self.publishers = {}            # pid -> TargetProcess with the publish probes
+        self.kept_publishers = set()    # pids whose publish side stays (actions) while traced
         self.audited = set()            # pids under the real-time audit
         self.publisher_notes = {}       # publisher node -> why it is not traced
         self.publisher_backoff = Backoff(time.monotonic)
@@ -67,7 +68,9 @@ class Attachments:
         return sorted(self.names.reported('queue', target)) if target else []
 
     # -- publishers ---------------------------------------------------------------------
-    def attach_publisher(self, target):
+    def attach_publisher(self, target, *, keep=False):
+        """The publish-side probes; `keep`: they stay while the process is traced, also
+        when no traced subscriber needs its topics."""
         missing = PUBLISH_POINTS - set(target.probe_points)
         if missing:
             raise RostraceError(f'{target.node}: no publish probe point '
@@ -75,6 +78,8 @@ class Attachments:
         self._attach_probes(target, PUBLISH_POINTS)
         self.publishers[target.pid] = target
         self.publisher_notes.pop(target.node, None)
+        if keep:
+            self.kept_publishers.add(target.pid)
 
     def follow_publishers(self, master, *, deadline=None):
         """Attach the publisher side to every process on this host that publishes a
@@ -94,7 +99,7 @@ class Attachments:
         self.topic_publishers = {t: frozenset(publishers.get(t, ())) for t in wanted}
         needed = {n for names in publishers.values() for n in names}
         for pid, target in list(self.publishers.items()):
-            if target.node not in needed:
+            if target.node not in needed and pid not in self.kept_publishers:
                 self._detach_publisher(pid)
         self.publisher_notes = {n: why for n, why in self.publisher_notes.items()
                                 if n in needed}
@@ -166,6 +171,7 @@ class Attachments:
         for pid in pids:
             self.subscribers.pop(pid, None)
             self.publishers.pop(pid, None)
+            self.kept_publishers.discard(pid)
             self.audited.discard(pid)
             self._forget(pid)
 

@@ -14,6 +14,7 @@ from ..probes.program import BpfProgram
 from ..system import targets
 from ..system.procfs import ProcFS
 from ..system.sockets import SocketTable
+from .actions import Actions
 from .attach import Attachments
 from .budgets import Budgets
 from .collect import WindowCollector
@@ -59,8 +60,9 @@ class Tracer:
         self.timers = Timers(self.procfs, self.attachments)
         self.services = Services(self.procfs, self.attachments, self.probes.tables)
         self.tf = TfLookups(self.probes, self.attachments)
+        self.actions = Actions(self.probes, self.attachments, self.names)
         self.attachments.on_forget += [self.timers.forget, self.services.forget,
-                                       self.tf.forget]
+                                       self.tf.forget, self.actions.forget]
 
     @property
     def probe_cost_us(self):
@@ -101,6 +103,7 @@ class Tracer:
         target = self.attachments.attach_subscriber(target, audit=audit)
         self.nodelets.attached(target)
         self.tf.attached(target)
+        self.actions.attached(target)
         return target
 
     def attach_publisher(self, target):
@@ -140,6 +143,7 @@ class Tracer:
         """The Window (model.numbers) since the previous collect (and, for targets
         with an overhead budget, their probe mode for the next one)."""
         window = self.collector.collect(now=now)
+        window.actions = self.actions.collect()
         self.budgets.govern(window)
         return window
 
@@ -172,6 +176,10 @@ class Tracer:
             if topic:
                 out[pid, topic] = frames
         return out
+
+    def build_actions(self, window):
+        """ActionBreakdowns of a Window's actions."""
+        return self.actions.build(window)
 
     def build_tf(self, window):
         """TfBreakdowns of a Window's tf2 frame pairs."""

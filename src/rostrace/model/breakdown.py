@@ -236,6 +236,52 @@ def build_tf(*, node, pid, host, target_frame, source_frame, window_s, numbers):
                        stages=stages)
 
 
+ACTION_STAGES = ('accept', 'first_feedback', 'feedback_interval', 'result')
+ACTION_OUTCOMES = ('succeeded', 'preempted', 'aborted', 'rejected', 'recalled', 'other')
+
+
+@dataclass
+class ActionBreakdown:
+    """One actionlib action of a traced process, as its server (per client) or as a
+    client, over a window (model/actions.py says what each stage spans)."""
+    node: str
+    pid: int
+    host: str
+    action: str               # its namespace
+    role: str                 # 'server' or 'client'
+    peer: str                 # server side: the client node ('' when not told)
+    window_s: float
+    goals: int = 0
+    accepted: int = 0
+    cancels: int = 0
+    active: int = 0           # accepted, no result yet, at the window's end
+    outcomes: dict = field(default_factory=dict)   # ACTION_OUTCOMES -> results
+    stages: dict = field(default_factory=dict)     # ACTION_STAGES -> StageStats
+
+    @property
+    def count(self):
+        return self.goals
+
+    def as_dict(self):
+        return {'action': self.action, 'role': self.role, 'peer': self.peer,
+                'goals': self.goals, 'accepted': self.accepted, 'cancels': self.cancels,
+                'active': self.active,
+                'outcomes': {k: self.outcomes.get(k, 0) for k in ACTION_OUTCOMES},
+                'stages': {name: self.stages[name].as_dict() for name in ACTION_STAGES}}
+
+
+def build_action(*, node, pid, host, action, role, peer, window_s, numbers):
+    """ActionBreakdown of one action from its model.actions.ActionNumbers."""
+    stages = {name: numbers.stages[name].stats() if name in numbers.stages
+              else StageStats(available=True) for name in ACTION_STAGES}
+    return ActionBreakdown(node=node, pid=pid, host=host, action=action, role=role,
+                           peer=peer, window_s=window_s, goals=numbers.goals,
+                           accepted=numbers.accepted, cancels=numbers.cancels,
+                           active=numbers.active,
+                           outcomes={k: numbers.outcomes.get(k, 0) for k in ACTION_OUTCOMES},
+                           stages=stages)
+
+
 @dataclass
 class TopicBreakdown:
     node: str

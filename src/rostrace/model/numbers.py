@@ -217,6 +217,7 @@ class Window:
     timers: dict = field(default_factory=dict)     # TimerKey -> TimerNumbers
     services: dict = field(default_factory=dict)   # ServiceKey -> ServiceNumbers
     tf: dict = field(default_factory=dict)         # TfKey -> TfNumbers
+    actions: dict = field(default_factory=dict)    # model.actions.ActionKey -> ActionNumbers
     paths: dict = field(default_factory=dict)      # PathKey -> LinkNumbers (end_to_end)
     causes: dict = field(default_factory=dict)     # CauseKey -> publishes so far
     sampling: dict = field(default_factory=dict)   # (pid, topic) -> Accumulator (age)
@@ -236,4 +237,6 @@ class Window:
             self.services.setdefault(key, ServiceNumbers()).merge(numbers)
         for key, numbers in other.tf.items():
             self.tf.setdefault(key, TfNumbers()).merge(numbers)
+        for key, numbers in other.actions.items():
+            self.actions.setdefault(key, type(numbers)()).merge(numbers)
         return self

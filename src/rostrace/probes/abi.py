@@ -282,11 +282,13 @@ TGID_TRACED = 1
 TGID_NO_ORIGIN = 2
 TGID_NO_SCHED = 4
 TGID_TF = 8
+TGID_ACTIONS = 16
 TGID_FLAG = {
     'TGID_TRACED': TGID_TRACED,
     'TGID_NO_ORIGIN': TGID_NO_ORIGIN,
     'TGID_NO_SCHED': TGID_NO_SCHED,
     'TGID_TF': TGID_TF,
+    'TGID_ACTIONS': TGID_ACTIONS,
 }
 
 # enum saved_register
@@ -321,6 +323,22 @@ LOST_KIND = {
     'LOST_HIST': LOST_HIST,
     'LOST_SPANS': LOST_SPANS,
     'LOST_COUNT': LOST_COUNT,
+}
+
+# enum action_sizes
+ACTION_BYTES = 1024
+ACTION_PROBE_EVENTS = 64
+ACTION_SIZES = {
+    'ACTION_BYTES': ACTION_BYTES,
+    'ACTION_PROBE_EVENTS': ACTION_PROBE_EVENTS,
+}
+
+# enum action_side
+ACTION_RECEIVED = 1
+ACTION_SENT = 2
+ACTION_SIDE = {
+    'ACTION_RECEIVED': ACTION_RECEIVED,
+    'ACTION_SENT': ACTION_SENT,
 }
 
 # enum event_type
@@ -385,6 +403,19 @@ class TfPair(ctypes.Structure):
     _fields_ = [
         ('target', ctypes.c_uint64),
         ('source', ctypes.c_uint64),
+    ]
+
+
+class ActionEvent(ctypes.Structure):
+    """struct action_event"""
+    _fields_ = [
+        ('t', ctypes.c_uint64),
+        ('object', ctypes.c_uint64),
+        ('tgid', ctypes.c_uint32),
+        ('side', ctypes.c_uint32),
+        ('len', ctypes.c_uint32),
+        ('copied', ctypes.c_uint32),
+        ('data', ctypes.c_uint8 * 1024),
     ]
 
 

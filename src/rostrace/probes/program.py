@@ -22,7 +22,7 @@ from .uprobes import Uprobes
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
 SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'paths.c', 'capture.c',
-           'subscriber.c',
+           'actions.c', 'subscriber.c',
            'nodelets.c',
            'publisher.c', 'tf.c', 'timers.c', 'services.c', 'audit.c', 'calibrate.c')
 SYS_ENTER = b'raw_syscalls:sys_enter'
@@ -130,11 +130,17 @@ class BpfProgram:
                                    bcc.libbcc.lib)
         self.uprobes = Uprobes(self.bpf, bcc)
         self._events = TransportEvents(self.bpf)
+        self._action_events = ActionEvents(self.bpf)
 
     def events(self):
         """Transport events (abi.XferEvent) since the previous call, oldest first (the
         ones a full ring buffer refused are counted by tables.lost())."""
         return self._events.take()
+
+    def action_events(self):
+        """actionlib message copies (abi.ActionEvent) since the previous call, oldest
+        first (actions.c)."""
+        return self._action_events.take()
 
     def capture(self, limit):
         """Start `rostrace capture`'s spans (capture.c): a SpanEvents that keeps at most
@@ -316,6 +322,33 @@ class TransportEvents:
         if size >= ctypes.sizeof(abi.XferEvent):
             ev = abi.XferEvent()
             ctypes.memmove(ctypes.byref(ev), data, ctypes.sizeof(abi.XferEvent))
+            self._events.append(ev)
+
+    def take(self):
+        self.bpf.ring_buffer_consume()
+        events, self._events = self._events, []
+        return events
+
+
+HEAD = abi.ActionEvent.data.offset       # an action event's fixed part
+
+
+class ActionEvents:
+    """The `action_events` ring buffer (actions.c), bounded in user space too."""
+
+    LIMIT = 100000
+
+    def __init__(self, bpf):
+        self.bpf = bpf
+        self._events = []
+        bpf[b'action_events'].open_ring_buffer(self._on_event)
+
+    def _on_event(self, _ctx, data, size):
+        """An event holds only the bytes copied (actions.c): its length varies."""
+        if size >= HEAD and len(self._events) < self.LIMIT:
+            ev = abi.ActionEvent()
+            ctypes.memmove(ctypes.byref(ev), data, min(size, ctypes.sizeof(abi.ActionEvent)))
+            ev.copied = min(ev.copied, size - HEAD)
             self._events.append(ev)
 
     def take(self):

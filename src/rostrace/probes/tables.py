@@ -93,7 +93,8 @@ class KernelTables:
         """Everything the maps hold of `pid` as a process (not its window's numbers)."""
         for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
-        for name in (b'nodelet_queues', b'causes', b'unstamped_queues', b'tf_queue_pairs'):
+        for name in (b'nodelet_queues', b'causes', b'unstamped_queues', b'tf_queue_pairs',
+                     b'action_objects'):
             table = self.bpf[name]
             for key in [k for k in table.keys() if k.tgid == pid]:
                 _delete(table, key)
@@ -134,6 +135,13 @@ class KernelTables:
         """{(pid, SubscriptionQueue*): pair hash} of the latest TF wait in each queue's
         callbacks."""
         return {(k.tgid, k.object): v.value for k, v in self.bpf[b'tf_queue_pairs'].items()}
+
+    # -- actionlib ----------------------------------------------------------------------
+    def set_action_object(self, pid, obj, copy_bytes):
+        """How many bytes of each message of SubscriptionQueue* / Publication* `obj` of
+        `pid` the kernel copies for user space (0: not an action topic; actions.c)."""
+        self.bpf[b'action_objects'][abi.ObjectKey(tgid=pid, object=obj)] = ctypes.c_uint(
+            copy_bytes)
 
     # -- calibration and costs ----------------------------------------------------------
     def set_calibration(self, *, pair_ns, inner_ns):

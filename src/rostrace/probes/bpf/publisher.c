@@ -62,6 +62,10 @@ int on_publication_publish(struct pt_regs *ctx)
         record(tgid, pk.object, STAGE_SERIALIZATION, now - *start);
     }
     record(tgid, pk.object, COUNT_PUBLISHED, 1);
+    u8 *flags = traced_tgids.lookup(&tgid);
+    if (flags && (*flags & TGID_ACTIONS) && m[2] > 4)   /* after the length prefix */
+        action_capture(tgid, pk.object, m[0] + 4, m[2] - 4, pm.t_publish ? pm.t_publish : now,
+                       ACTION_SENT);
     struct call_ctx *cc = call_by_tid.lookup(&tid);
     if (cc && cc->in_callback)          /* published by a subscription callback (paths.c) */
         caused_by(tgid, cc->queue, &cc->origin, pk.object, pm.t_publish);

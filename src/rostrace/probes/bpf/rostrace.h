@@ -229,6 +229,7 @@ enum tgid_flag {
     TGID_NO_ORIGIN = 2,             /* no queue of it can be matched: skip its socket reads */
     TGID_NO_SCHED = 4,              /* overhead budget: no scheduler split for its threads */
     TGID_TF = 8,                    /* tf2 probes attached (tf.c) */
+    TGID_ACTIONS = 16,              /* it has actionlib topics: copy their messages (actions.c) */
 };
 
 /* Callee-saved registers, in the order the receive path tries them for the
@@ -252,6 +253,30 @@ enum lost_kind {
     LOST_HIST = 2,              /* histogram samples: the hist map was full */
     LOST_SPANS = 3,             /* capture: spans the full ring buffer refused */
     LOST_COUNT = 4,
+};
+
+/* actionlib (actions.c): the first bytes of each message of an action's topics
+ * (goal, cancel, status, feedback, result) a traced process sends or receives, for user
+ * space to read goal ids and states from (engine/actions.py). */
+enum action_sizes {
+    ACTION_BYTES = 1024,            /* at most this much of a message is copied */
+    ACTION_PROBE_EVENTS = 64,       /* messages of an object copied before user space said
+                                     * whether it is an action topic */
+};
+
+enum action_side {
+    ACTION_RECEIVED = 1,            /* pushed on a subscription queue of the process */
+    ACTION_SENT = 2,                /* handed to roscpp by the process (publish) */
+};
+
+struct action_event {
+    u64 t;                          /* push, or the publish's hand-off */
+    u64 object;                     /* SubscriptionQueue* / Publication* */
+    u32 tgid;
+    u32 side;                       /* enum action_side */
+    u32 len;                        /* the serialized message's length */
+    u32 copied;                     /* bytes of it in data */
+    u8 data[ACTION_BYTES];
 };
 
 /* Transport events (ring buffer `xfer_events`). */

@@ -266,13 +266,21 @@ int on_subscription_queue_push(struct pt_regs *ctx)
     u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
-    if (!traced_tgids.lookup(&tgid))
+    u8 *flags = traced_tgids.lookup(&tgid);
+    if (!flags)
         return 0;
+    u8 actions = *flags & TGID_ACTIONS;
     /* push(this, helper&, const MessageDeserializerPtr& deserializer, bool, weak_ptr&,
      *      bool, ros::Time receipt_time, bool* was_full) */
     struct msg_key mk = {.tgid = tgid, .queue = PT_REGS_PARM1(ctx)};
     bpf_probe_read_user(&mk.deserializer, sizeof(mk.deserializer), (void *)PT_REGS_PARM3(ctx));
     struct object_key qk = {.tgid = tgid, .object = mk.queue};
+    if (actions) {          /* MessageDeserializer: helper_, then SerializedMessage
+                             * {shared_array buf, size_t num_bytes, ...} */
+        u64 sm[3] = {};
+        bpf_probe_read_user(sm, sizeof(sm), (void *)(mk.deserializer + 16));
+        action_capture(tgid, mk.queue, sm[0], sm[2], now, ACTION_RECEIVED);
+    }
     u64 age = 0;
     u8 aged = unstamped_queues.lookup(&qk) ? 0 : stamp_age(ctx, mk.deserializer, &age);
     /* Built in a per-CPU scratch value: it does not fit the BPF stack beside the rest. */

@@ -1,0 +1,142 @@
+"""Issue 17 (actionlib): per action server (per client) and per client: goal -> accepted,
+goal -> first feedback, feedback interval, goal -> result, outcomes and active goals,
+observed on the action's own topics. Real roscore, real roscpp actionlib nodes (ours,
+with their own steady_clock truth) and a rospy client (actionlib's Python library),
+real probes."""
+import csv
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+from harness import wait_for
+from tracing import US
+
+from rostrace.model.numbers import Window
+from rostrace.system.rosapi import Master
+
+GOALS = 8
+CANCEL = 3              # the goal the client cancels after its first feedback
+ACCEPT_MS, FEEDBACK_MS, FEEDBACKS = 50, 20, 5
+
+
+@pytest.fixture(scope='module')
+def tracer():
+    from rostrace.engine import Tracer
+    t = Tracer()
+    yield t
+    t.close()
+
+
+def read_csv(path):
+    try:
+        with open(path) as f:
+            return [{k: int(v) if v.lstrip('-').isdigit() else v for k, v in row.items()}
+                    for row in csv.DictReader(f)]
+    except FileNotFoundError:
+        return []
+
+
+def assert_close(measured, truth, what, *, floor_s=100 * US):
+    bound = max(0.02 * truth, floor_s)
+    print(f'{what}: rostrace {measured * 1e3:.3f} ms, truth {truth * 1e3:.3f} ms')
+    assert abs(measured - truth) <= bound, what
+
+
+def mean_s(rows, end, start='start_ns'):
+    return statistics.mean((r[end] - r[start]) * 1e-9 for r in rows if r[end])
+
+
+def intervals_s(rows):
+    """Mean interval between a goal's feedbacks (first to last over feedbacks - 1)."""
+    spans = [(r['last_feedback_ns'] - r['first_feedback_ns'], r['feedbacks'] - 1)
+             for r in rows if r['feedbacks'] > 1]
+    return sum(s for s, _ in spans) * 1e-9 / sum(n for _, n in spans)
+
+
+def test_server_and_client_match_truth(ros, tracer, tmp_path):
+    srv_truth, cli_truth = str(tmp_path / 'server.csv'), str(tmp_path / 'client.csv')
+    server = ros.node('actions', 'action_server', params={
+        'role': 'server', 'action': '/work', 'accept_ms': ACCEPT_MS,
+        'feedback_ms': FEEDBACK_MS, 'feedbacks': FEEDBACKS, 'truth_file': srv_truth})
+    client = ros.node('actions', 'action_client', params={
+        'role': 'client', 'action': '/work', 'goals': GOALS, 'cancel_goal': CANCEL,
+        'start_delay': 5.0, 'truth_file': cli_truth})
+    master = Master(ros.master_uri)
+    targets = [tracer.attach_node(n, master=master) for n in ('/action_server', '/action_client')]
+    try:
+        assert not read_csv(cli_truth), 'goals began before attaching ended: raise start_delay'
+        totals = Window(window_s=0.0)
+
+        def done():
+            totals.merge(tracer.collect())
+            return sum(sum(n.outcomes.values()) for n in totals.actions.values()) >= 2 * GOALS
+        wait_for(done, timeout=60, interval=0.5, what=f'{GOALS} results, both sides')
+        wait_for(lambda: len(read_csv(srv_truth)) >= GOALS and len(read_csv(cli_truth)) >= GOALS,
+                 timeout=10, what='the truth written')
+        found = {(a.node, a.role): a for a in tracer.build_actions(totals)}
+        srv, cli = found['/action_server', 'server'], found['/action_client', 'client']
+        print(f'\nserver: {srv.as_dict()}\nclient: {cli.as_dict()}')
+        srows, crows = read_csv(srv_truth), read_csv(cli_truth)
+        # Feedback counts are the server's (a client's actionlib drops a feedback that
+        # comes after the goal's result; the wire and rostrace do not).
+        sent_intervals = sum(r['feedbacks'] - 1 for r in srows)
+        for side, rows in ((srv, srows), (cli, crows)):
+            assert side.action == '/work'
+            assert (side.goals, side.accepted, side.active) == (GOALS, GOALS, 0)
+            assert side.outcomes == {'succeeded': GOALS - 1, 'preempted': 1, 'aborted': 0,
+                                     'rejected': 0, 'recalled': 0, 'other': 0}
+            assert [r['outcome'] for r in rows].count('preempted') == 1
+            assert side.stages['first_feedback'].count == GOALS
+            assert side.stages['feedback_interval'].count == sent_intervals, side.role
+        assert (srv.peer, srv.cancels, cli.cancels) == ('/action_client', 1, 1)
+        for side, rows, who in ((srv, srows, 'server'), (cli, crows, 'client')):
+            assert_close(side.stages['accept'].mean, mean_s(rows, 'active_ns'),
+                         f'{who} goal -> accepted')
+            assert_close(side.stages['first_feedback'].mean, mean_s(rows, 'first_feedback_ns'),
+                         f'{who} goal -> first feedback')
+            assert_close(side.stages['feedback_interval'].mean, intervals_s(rows),
+                         f'{who} feedback interval')
+            assert_close(side.stages['result'].mean, mean_s(rows, 'result_ns'),
+                         f'{who} goal -> result')
+        assert server.poll() is None and client.poll() is None
+    finally:
+        tracer.detach_many([t.pid for t in targets])
+
+
+PY_CLIENT = """
+import sys, rospy, actionlib
+from actionlib.msg import TestAction, TestGoal
+rospy.init_node('py_client')
+client = actionlib.SimpleActionClient('/work', TestAction)
+client.wait_for_server(rospy.Duration(20))
+for i in range(int(sys.argv[1])):
+    client.send_goal_and_wait(TestGoal(goal=i))
+print('done')
+"""
+
+
+def test_python_client_counts_on_the_server_side(ros, tracer):
+    """A rospy client (actionlib's SimpleActionClient) is a client of the traced server."""
+    n = 4
+    ros.node('actions', 'py_server', params={'role': 'server', 'action': '/work',
+                                             'accept_ms': 10, 'feedback_ms': 10,
+                                             'feedbacks': 2})
+    target = tracer.attach_node('/py_server', master=Master(ros.master_uri))
+    try:
+        out = subprocess.run([sys.executable, '-c', PY_CLIENT, str(n)], env=ros.env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        totals = Window(window_s=0.0)
+
+        def done():
+            totals.merge(tracer.collect())
+            return sum(sum(a.outcomes.values()) for a in totals.actions.values()) >= n
+        wait_for(done, timeout=30, interval=0.5, what=f'{n} results')
+        (srv,) = tracer.build_actions(totals)
+        assert (srv.role, srv.peer, srv.goals, srv.outcomes['succeeded']) == (
+            'server', '/py_client', n, n)
+        assert 0.010 <= srv.stages['accept'].mean < 0.05
+    finally:
+        tracer.detach(target.pid)
