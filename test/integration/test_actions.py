@@ -140,3 +140,61 @@ def test_python_client_counts_on_the_server_side(ros, tracer):
         assert 0.010 <= srv.stages['accept'].mean < 0.05
     finally:
         tracer.detach(target.pid)
+
+
+def test_monitor_publishes_actions_and_tf_with_their_statuses(ros, tmp_path):
+    """The monitor node: ActionBreakdown on /rostrace/actions, TfBreakdown on /rostrace/tf
+    (rostopic echo), a status per action side and per frame pair on /diagnostics with the
+    configured bounds, and the topic whose processing is mostly a TF wait says so."""
+    from monitoring import echo, echoed, start_monitor, statuses, wait_for_attached, write_config
+    config = write_config(tmp_path / 'm.yaml', '''
+publish_rate: 2
+window: 120
+targets:
+  - node: /mon_server
+    actions: {accept: {warn: 20}}
+  - node: /mon_client
+  - node: /mon_tf
+    tf: {failed: {error: 0}}
+''')
+    actions, tf = echo(ros, '/rostrace/actions', 'echo_actions'), echo(ros, '/rostrace/tf', 'echo_tf')
+    diagnostics = echo(ros, '/diagnostics', 'echo_diagnostics')
+    monitor = start_monitor(ros, config)
+    wait_for(lambda: statuses(diagnostics, 'rostrace: monitor'), timeout=60,
+             what='the monitor running')
+    ros.node('actions', 'mon_server', params={'role': 'server', 'action': '/mon_work',
+                                              'accept_ms': ACCEPT_MS, 'feedback_ms': 10,
+                                              'feedbacks': 2})
+    ros.node('actions', 'mon_client', params={'role': 'client', 'action': '/mon_work',
+                                              'goals': 3, 'start_delay': 5.0})
+    ros.node('tf_lookups', 'mon_tf', params={'delay_ms': 30, 'unknown_every': 2,
+                                             'island_every': 0, 'timer_lookups': 4,
+                                             'period_ms': 100, 'start_delay': 5.0})
+    for node in ('/mon_server', '/mon_client', '/mon_tf'):
+        wait_for_attached(monitor, node)
+    ros.node('publisher', 'mon_pub', params={'topic': '/mon_tf/input', 'count': 10, 'rate': 10,
+                                             'wait_subscribers': 1, 'start_delay': 1.0})
+
+    def last(proc, pred):
+        msgs = [m for m in echoed(proc) if pred(m)]
+        return msgs and msgs[-1]
+    srv = wait_for(lambda: last(actions, lambda m: m['node'] == '/mon_server'
+                                and m['succeeded'] >= 3), timeout=60, interval=0.5,
+                   what='an ActionBreakdown of 3 results')
+    assert (srv['role'], srv['peer'], srv['action'], srv['count']) == (
+        'server', '/mon_client', '/mon_work', 3)
+    assert abs(srv['accept']['mean'] - ACCEPT_MS / 1e3) < 0.01
+    status = statuses(diagnostics, 'rostrace: /mon_server action /mon_work (server from '
+                                   '/mon_client)')[-1]
+    assert status['level'] == 1 and status['message'].startswith('accept p99 ')
+    ghost = wait_for(lambda: last(tf, lambda m: m['source_frame'] == 'ghost_frame'
+                                  and m['failed_lookup'] >= 2), timeout=60, interval=0.5,
+                     what='a TfBreakdown of 2 failed lookups')
+    assert (ghost['node'], ghost['target_frame'], ghost['count'], ghost['failed']) == (
+        '/mon_tf', 'map', 2, 2)
+    status = statuses(diagnostics, 'rostrace: /mon_tf tf map\u2192ghost_frame')[-1]
+    assert (status['level'], status['message']) == (2, 'failed 2 > error 0')
+    topic = wait_for(lambda: [s for s in statuses(diagnostics, 'rostrace: /mon_tf /mon_tf/input')
+                              if 'TF wait' in s['message']], timeout=30, interval=0.5,
+                     what='the input topic dominated by its TF wait')[-1]
+    assert 'processing dominated by TF wait for map\u2192base_link' in topic['message']

@@ -9,6 +9,7 @@ from ..output.report import html_report, load_bags, text_summary
 
 EPILOG = '''examples:
   rosbag record -O run.bag /rostrace/latency /rostrace/timers /rostrace/services /rostrace/tf
+                /rostrace/actions
                                                            (while the monitor runs)
   rostrace report run.bag -o report.html'''
 

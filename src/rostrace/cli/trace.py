@@ -19,7 +19,8 @@ from ..probes.program import BPF_DIR, program_text
 from ..system import preflight
 from ..system.rosapi import Master
 from ..system.symbols import RECEIVE_POINTS
-from ..views.render import histogram, service_lines, tf_lines, timer_lines, topic_block
+from ..views.render import (action_lines, histogram, service_lines, tf_lines, timer_lines,
+                             topic_block)
 
 EPILOG = '''examples:
   rostrace trace --node /processing_delay_node --topic /slow_topic
@@ -89,7 +90,7 @@ def attach_nodes(tracer, master, nodes, *, quiet=False, say_attached=False,
     tracer.follow_publishers(master)
 
 
-def report_json(tracer, target, breakdowns, timers=(), services=(), tf=()):
+def report_json(tracer, target, breakdowns, timers=(), services=(), tf=(), actions=()):
     return json.dumps({
         'time': time.time(), 'window_s': round(tracer.last_window_s, 6),
         'node': target.node, 'pid': target.pid, 'host': target.host,
@@ -97,11 +98,12 @@ def report_json(tracer, target, breakdowns, timers=(), services=(), tf=()):
         'topics': [b.as_dict() for b in breakdowns if b.pid == target.pid],
         'timers': [t.as_dict() for t in timers if t.pid == target.pid],
         'services': [s.as_dict() for s in services if s.pid == target.pid],
-        'tf': [t.as_dict() for t in tf if t.pid == target.pid]})
+        'tf': [t.as_dict() for t in tf if t.pid == target.pid],
+        'actions': [a.as_dict() for a in actions if a.pid == target.pid]})
 
 
 def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers=(),
-         services=(), tf=()):
+         services=(), tf=(), actions=()):
     """The live view (or the summary): one block per topic, histograms (of the `totals`
     Window) with --hist, then the process's timers."""
     lines = [heading] if heading else []
@@ -123,6 +125,8 @@ def view(breakdowns, *, totals=None, hist=False, color=False, heading='', timers
         lines += service_lines(services)
     if tf:
         lines += tf_lines(tf)
+    if actions:
+        lines += action_lines(actions)
     return '\n'.join(lines)
 
 
@@ -209,14 +213,17 @@ def _loop(tracer, target, topics, args, master=None):
         totals.merge(this)
         breakdowns, timers = tracer.build(this, topics=topics), tracer.build_timers(this)
         services, tf = tracer.build_services(this), tracer.build_tf(this)
+        actions = tracer.build_actions(this)
         if args.json:
-            print(report_json(tracer, target, breakdowns, timers, services, tf), flush=True)
+            print(report_json(tracer, target, breakdowns, timers, services, tf, actions),
+                  flush=True)
         else:
             heading = (f'{target.node} (pid {target.pid}) on {target.host}: last '
                        f'{this.window_s:.1f} s, mean/p50/p99/max, * = dominant stage')
             print((CLEAR if live else '') + view(breakdowns, totals=totals, hist=args.hist,
                                                  color=live, heading=heading, timers=timers,
-                                                 services=services, tf=tf),
+                                                 services=services, tf=tf,
+                                                 actions=actions),
                   flush=True)
 
     ended = 0
@@ -241,6 +248,7 @@ def _loop(tracer, target, topics, args, master=None):
         print(view(summary, totals=totals, hist=args.hist, color=live,
                    heading=f'Summary of {elapsed:.1f} s in {target.node} (pid {target.pid})',
                    timers=tracer.build_timers(totals),
-                   services=tracer.build_services(totals), tf=tracer.build_tf(totals)),
+                   services=tracer.build_services(totals), tf=tracer.build_tf(totals),
+                   actions=tracer.build_actions(totals)),
               flush=True)
     return ended

@@ -26,7 +26,7 @@ PATH_KEYS = {'name', 'from', 'to', 'budget', 'statistic'}
 MAX_PATHS = 100
 PATH_NAME = re.compile(r'^[A-Za-z0-9_./ -]{1,64}$')
 TARGET_KEYS = {'node', 'topics', 'thresholds', 'critical', 'budget', 'timers', 'services',
-               'tf'}
+               'tf', 'actions'}
 # Per timer of a target (`timers:`): stages in ms like topics', `missed` in firings per
 # window (statistic `count`).
 TIMER_THRESHOLDS = TIMER_STAGES + ('missed',)
@@ -34,6 +34,8 @@ TIMER_THRESHOLDS = TIMER_STAGES + ('missed',)
 SERVICE_THRESHOLDS = ('queuing', 'handling', 'round_trip', 'connect', 'failed')
 # Per tf2 frame pair of a target (`tf:`): lookup and wait in ms, `failed` lookups per window.
 TF_THRESHOLDS = ('lookup', 'wait', 'failed')
+# Per action of a target (`actions:`): stages in ms, `failed` (aborted + rejected) per window.
+ACTION_THRESHOLDS = ('accept', 'first_feedback', 'feedback_interval', 'result', 'failed')
 COUNT_KEYS = {'warn', 'error'}
 BUDGET_KEYS = {'cpu_percent'}
 THRESHOLD_KEYS = {'warn', 'error', 'statistic'}
@@ -77,6 +79,7 @@ class TargetSpec:
     timers: dict = field(default_factory=dict)     # TIMER_THRESHOLDS name -> Threshold
     services: dict = field(default_factory=dict)   # SERVICE_THRESHOLDS name -> Threshold
     tf: dict = field(default_factory=dict)         # TF_THRESHOLDS name -> Threshold
+    actions: dict = field(default_factory=dict)    # ACTION_THRESHOLDS name -> Threshold
 
     @property
     def is_pattern(self):
@@ -247,14 +250,18 @@ def _target(source, index, value):
                                                   value.get('services', {}),
                                                   SERVICE_THRESHOLDS, 'failed', 'requests'),
                       tf=_object_thresholds(source, f'{key}.tf', value.get('tf', {}),
-                                            TF_THRESHOLDS, 'failed', 'lookups'))
+                                            TF_THRESHOLDS, 'failed', 'lookups'),
+                      actions=_object_thresholds(source, f'{key}.actions',
+                                                 value.get('actions', {}), ACTION_THRESHOLDS,
+                                                 'failed', 'goals'))
 
 
 def _object_thresholds(source, key, value, names, count_name, unit):
     """`timers: {lateness: {warn: 5, error: 20}, missed: {warn: 1}}` (or `services:`) ->
     {name: Threshold}; `count_name` is a count per window (statistic 'count')."""
     _mapping(source, key, value)
-    what = {'timers': 'timer', 'services': 'service', 'tf': 'tf'}[key.rsplit('.', 1)[-1]]
+    what = {'timers': 'timer', 'services': 'service', 'tf': 'tf',
+            'actions': 'action'}[key.rsplit('.', 1)[-1]]
     parsed = {}
     for name, spec in value.items():
         if not isinstance(name, str) or name not in names:

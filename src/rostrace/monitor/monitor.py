@@ -33,6 +33,7 @@ class Period(NamedTuple):
     services: tuple = ()
     paths: tuple = ()
     tf: tuple = ()
+    actions: tuple = ()
 
 
 class ConfigWatcher:
@@ -205,12 +206,13 @@ class Monitor:
 
     # -- windows --------------------------------------------------------------------------
     def window(self):
-        """Collect one period; topic, timer, service, path and tf2 breakdowns over the
-        configured window."""
+        """Collect one period; topic, timer, service, path, tf2 and action breakdowns over
+        the configured window."""
         merged = self.history.add(self.tracer.collect(), window_s=self.config.window_s)
         return Period(topics=self.tracer.build(merged), timers=self.tracer.build_timers(merged),
                       services=self.tracer.build_services(merged), paths=self.paths(merged),
-                      tf=self.tracer.build_tf(merged))
+                      tf=self.tracer.build_tf(merged),
+                      actions=self.tracer.build_actions(merged))
 
     def paths(self, window):
         """PathBreakdowns of the configured paths (one per final node; a path that ends
@@ -255,7 +257,8 @@ class Monitor:
     def statuses(self, period, *, stopped=False):
         return monitor_statuses(self.config, period.topics, self.state(), stopped=stopped,
                                 timers=period.timers, services=period.services,
-                                paths=self.path_statuses(period.paths), tf=period.tf)
+                                paths=self.path_statuses(period.paths), tf=period.tf,
+                                actions=period.actions)
 
     def publish(self):
         got = self.window()
@@ -264,9 +267,10 @@ class Monitor:
             topics=[b for b in got.topics if self.config.wants(b.node, b.topic)],
             timers=[t for t in got.timers if configured(t.node) is not None],
             services=[s for s in got.services if configured(s.node) is not None],
-            paths=got.paths, tf=[t for t in got.tf if configured(t.node) is not None])
+            paths=got.paths, tf=[t for t in got.tf if configured(t.node) is not None],
+            actions=[a for a in got.actions if configured(a.node) is not None])
         self.publish_fn(period.topics, self.statuses(period), period.timers, period.services,
-                        paths=period.paths, tf=period.tf)
+                        paths=period.paths, tf=period.tf, actions=period.actions)
         self.errors = []
 
     def publish_stopped(self):

@@ -2,8 +2,8 @@
 import rospy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from rostrace.msg import (LatencyBreakdown, PathLatency, PublisherLink, ServiceBreakdown,
-                          StageStats, TfBreakdown, TimerBreakdown)
+from rostrace.msg import (ActionBreakdown, LatencyBreakdown, PathLatency, PublisherLink,
+                          ServiceBreakdown, StageStats, TfBreakdown, TimerBreakdown)
 
 from ..model.breakdown import (ALL_STAGES, ALL_LINK_STAGES, PER_CALLBACK, LinkBreakdown,
                                TopicBreakdown)
@@ -14,6 +14,7 @@ TIMERS_TOPIC = '/rostrace/timers'
 SERVICES_TOPIC = '/rostrace/services'
 PATHS_TOPIC = '/rostrace/paths'
 TF_TOPIC = '/rostrace/tf'
+ACTIONS_TOPIC = '/rostrace/actions'
 
 
 # genpy's keyword constructor walks every slot: a thousand topics per window build
@@ -122,6 +123,12 @@ def tf_msg(t, stamp):
                        **{f'failed_{kind}': n for kind, n in t.failures.items()})
 
 
+def action_msg(a, stamp):
+    return _object_msg(ActionBreakdown, a, stamp, action=a.action, role=a.role, peer=a.peer,
+                       count=a.goals, accepted=a.accepted, cancels=a.cancels, active=a.active,
+                       **a.outcomes)
+
+
 def _mean(stages, name):
     s = stages.get(name)
     return s.mean if s is not None and s.available and s.count else 0.0
@@ -154,7 +161,7 @@ def status_msg(status):
 
 class RosOutput:
     """The monitor's ROS publishers: /rostrace/latency, /rostrace/timers,
-    /rostrace/services, /rostrace/paths, /rostrace/tf, /diagnostics."""
+    /rostrace/services, /rostrace/paths, /rostrace/tf, /rostrace/actions, /diagnostics."""
 
     def __init__(self):
         self.latency = rospy.Publisher(LATENCY_TOPIC, LatencyBreakdown, queue_size=1000)
@@ -162,9 +169,11 @@ class RosOutput:
         self.services = rospy.Publisher(SERVICES_TOPIC, ServiceBreakdown, queue_size=1000)
         self.paths = rospy.Publisher(PATHS_TOPIC, PathLatency, queue_size=100)
         self.tf = rospy.Publisher(TF_TOPIC, TfBreakdown, queue_size=1000)
+        self.actions = rospy.Publisher(ACTIONS_TOPIC, ActionBreakdown, queue_size=1000)
         self.diagnostics = rospy.Publisher('/diagnostics', DiagnosticArray, queue_size=10)
 
-    def publish(self, breakdowns, statuses, timers=(), services=(), paths=(), tf=()):
+    def publish(self, breakdowns, statuses, timers=(), services=(), paths=(), tf=(),
+                actions=()):
         stamp = rospy.Time.now()
         for p in paths:
             self.paths.publish(path_msg(p, stamp))
@@ -176,6 +185,8 @@ class RosOutput:
             self.services.publish(service_msg(s, stamp))
         for t in tf:
             self.tf.publish(tf_msg(t, stamp))
+        for a in actions:
+            self.actions.publish(action_msg(a, stamp))
         array = DiagnosticArray(status=[status_msg(s) for s in statuses])
         array.header.stamp = stamp
         self.diagnostics.publish(array)

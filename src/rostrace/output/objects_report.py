@@ -1,5 +1,5 @@
-"""Recorded TimerBreakdown / ServiceBreakdown / TfBreakdown messages -> per timer, per
-service and per tf2 frame pair series, a text summary and plots for the HTML report
+"""Recorded TimerBreakdown / ServiceBreakdown / TfBreakdown / ActionBreakdown messages ->
+per timer, service, tf2 frame pair and action series, a text summary and plots for the HTML report
 (output/report.py has topics)."""
 import html
 
@@ -7,11 +7,12 @@ from ..views.render import human
 from .report import _png
 
 TIMER_TYPE, SERVICE_TYPE = 'rostrace/TimerBreakdown', 'rostrace/ServiceBreakdown'
-TF_TYPE = 'rostrace/TfBreakdown'
-TYPES = (TIMER_TYPE, SERVICE_TYPE, TF_TYPE)
+TF_TYPE, ACTION_TYPE = 'rostrace/TfBreakdown', 'rostrace/ActionBreakdown'
+TYPES = (TIMER_TYPE, SERVICE_TYPE, TF_TYPE, ACTION_TYPE)
 # What is plotted and summarised per kind: (stage, statistic) pairs.
 TIMER_STAGES = ('lateness', 'queuing', 'duration', 'tf_wait')
 TF_STAGES = ('lookup', 'wait')
+ACTION_STAGES = ('accept', 'first_feedback', 'feedback_interval', 'result')
 SERVICE_STAGES = {'server': ('queuing', 'handling'), 'client': ('round_trip', 'connect')}
 
 
@@ -25,6 +26,9 @@ def load_objects(bag):
         if hasattr(m, 'timer'):
             key, stages = ('timer', m.node, m.timer), TIMER_STAGES
             counts = {'count': m.count, 'missed': m.missed}
+        elif hasattr(m, 'action'):
+            key, stages = ('action', m.node, m.action, m.role, m.peer), ACTION_STAGES
+            counts = {'count': m.count, 'failed': m.aborted + m.rejected}
         elif hasattr(m, 'target_frame'):
             key, stages = ('tf', m.node, m.target_frame, m.source_frame), TF_STAGES
             counts = {'count': m.count, 'failed': m.failed}
@@ -44,6 +48,8 @@ def load_objects(bag):
 def title(key):
     if key[0] == 'tf':
         return f'{key[1]} tf {key[2]}\u2192{key[3]}'
+    if key[0] == 'action':
+        return f'{key[1]} action {key[2]} ({key[3]}' + (f' from {key[4]})' if key[4] else ')')
     return (f'{key[1]} timer {key[2]}' if key[0] == 'timer'
             else f'{key[1]} service {key[2]} ({key[3]})')
 

@@ -285,6 +285,24 @@ def tf_status(t, thresholds):
                          else 'ok, no lookups in window')
 
 
+def action_status(a, thresholds):
+    """One action of a node, as server (per client) or client: goals, outcomes, stages."""
+    failed = a.outcomes.get('aborted', 0) + a.outcomes.get('rejected', 0)
+    values = [('pid', str(a.pid)), ('window (s)', f'{a.window_s:.3f}'), ('role', a.role)]
+    if a.peer:
+        values.append(('client', a.peer))
+    values += [('goals', str(a.goals)), ('accepted', str(a.accepted)),
+               ('cancel requests', str(a.cancels)), ('active goals', str(a.active))]
+    values += [(outcome, str(n)) for outcome, n in a.outcomes.items()]
+    results = sum(a.outcomes.values())
+    who = f' from {a.peer}' if a.peer else ''
+    return object_status(f'{PREFIX}: {a.node} action {a.action} ({a.role}{who})', a.host,
+                         values, a.stages, {'failed': failed}, thresholds,
+                         f'ok, {a.goals} goals, {results} results ({failed} aborted or '
+                         f'rejected), {a.active} active' if a.goals or results or a.active
+                         else 'ok, no goals in window')
+
+
 def worst_hop_text(path):
     """'worst hop /detector processing 88.0 ms' (its largest part), or ''."""
     hop = path.worst_hop

@@ -260,3 +260,23 @@ def tf_lines(pairs):
                 lines.append(f'    {label:<11}{st.count:>7}{human(st.mean):>10}'
                              f'{human(st.p50):>10}{human(st.p99):>10}{human(st.max):>10}')
     return lines
+
+
+ACTION_LABELS = {'accept': 'accept', 'first_feedback': '1st feedbk',
+                 'feedback_interval': 'feedbk gap', 'result': 'result'}
+
+
+def action_lines(actions):
+    """One block per action and role (and client): goals, outcomes, then the stages."""
+    lines = ['actions (goal -> ...)']
+    for a in actions:
+        who = f' from {a.peer}' if a.peer else ''
+        outcomes = ', '.join(f'{n} {k}' for k, n in a.outcomes.items() if n) or 'no results'
+        lines.append(f'  {a.action[:50]} ({a.role}{who}): {a.goals} goals, {outcomes}, '
+                     f'{a.cancels} cancels, {a.active} active'[:100])
+        for name, label in ACTION_LABELS.items():
+            st = a.stages[name]
+            if st.available and st.count:
+                lines.append(f'    {label:<11}{st.count:>7}{human(st.mean):>10}'
+                             f'{human(st.p50):>10}{human(st.p99):>10}{human(st.max):>10}')
+    return lines

@@ -46,7 +46,7 @@ def _absent_targets(config, state):
 
 
 def monitor_statuses(config, breakdowns, state, *, stopped=False, timers=(), services=(),
-                     paths=(), tf=()):
+                     paths=(), tf=(), actions=()):
     """Per traced topic and timer, per missing topic or target, and the monitor's own
     status; `paths`: the paths' statuses, ready."""
     out = [diag.topic_status(b, config.spec_for(b.node).thresholds)
@@ -57,6 +57,8 @@ def monitor_statuses(config, breakdowns, state, *, stopped=False, timers=(), ser
             if config.spec_for(s.node) is not None]
     out += [diag.tf_status(t, config.spec_for(t.node).tf) for t in tf
             if config.spec_for(t.node) is not None]
+    out += [diag.action_status(a, config.spec_for(a.node).actions) for a in actions
+            if config.spec_for(a.node) is not None]
     out += list(paths)
     out += _missing_topics(config, state) + _absent_targets(config, state)
     out.append(diag.monitor_status(
