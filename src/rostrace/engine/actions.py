@@ -86,8 +86,7 @@ class Actions:
         for ev in sorted(ready, key=lambda e: e.t):
             action, kind = self._objects[ev.tgid, ev.object]
             side = 'received' if ev.side == abi.ACTION_RECEIVED else 'sent'
-            data = bytes(ev.data[:min(ev.copied, abi.ACTION_BYTES)])
-            self.tracker.feed(ev.tgid, action, kind, side, ev.t, parse(kind, data))
+            self.tracker.feed(ev.tgid, action, kind, side, ev.t, parse(kind, ev.data))
         return self.tracker.take()
 
     def _classify(self, pid, obj, side):

@@ -183,9 +183,9 @@ class GoalTracker:
                 goals[goal_id] = _Goal(start=t, peer=peer)
                 self._at(pid, action, role, peer).goals += 1
                 continue
-            if kind == 'cancel':
-                peer = client_of(goal_id) if role == 'server' else ''
-                self._at(pid, action, role, peer).cancels += 1
+            if kind == 'cancel':        # (an id nobody sent counts under no client)
+                self._at(pid, action, role, goals[goal_id].peer if goal_id in goals
+                         else '').cancels += 1
                 continue
             goal = goals.get(goal_id)
             if goal is None or (goal.done and kind != 'feedback'):

@@ -13,6 +13,8 @@ import ctypes
 import os
 import platform
 import resource
+import struct
+from typing import NamedTuple
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, SERVICE_POINTS, TIMER_POINTS
@@ -331,25 +333,40 @@ class TransportEvents:
 
 
 HEAD = abi.ActionEvent.data.offset       # an action event's fixed part
+_HEAD = struct.Struct('<QQIIII')            # t, object, tgid, side, len, copied
+
+
+class ActionEvent(NamedTuple):
+    t: int
+    object: int
+    tgid: int
+    side: int
+    len: int
+    data: bytes             # the bytes the kernel copied
 
 
 class ActionEvents:
-    """The `action_events` ring buffer (actions.c), bounded in user space too."""
+    """The `action_events` ring buffer (actions.c): each event holds only the bytes
+    copied, so its length varies. At most LIMIT are kept between two take()s."""
 
-    LIMIT = 100000
+    LIMIT = 50000
 
     def __init__(self, bpf):
         self.bpf = bpf
         self._events = []
+        self.dropped = 0
         bpf[b'action_events'].open_ring_buffer(self._on_event)
 
     def _on_event(self, _ctx, data, size):
-        """An event holds only the bytes copied (actions.c): its length varies."""
-        if size >= HEAD and len(self._events) < self.LIMIT:
-            ev = abi.ActionEvent()
-            ctypes.memmove(ctypes.byref(ev), data, min(size, ctypes.sizeof(abi.ActionEvent)))
-            ev.copied = min(ev.copied, size - HEAD)
-            self._events.append(ev)
+        if size < HEAD:
+            return
+        if len(self._events) >= self.LIMIT:
+            self.dropped += 1
+            return
+        raw = ctypes.string_at(data, size)
+        t, obj, tgid, side, length, copied = _HEAD.unpack_from(raw)
+        self._events.append(ActionEvent(t, obj, tgid, side, length,
+                                        raw[HEAD:HEAD + min(copied, abi.ACTION_BYTES)]))
 
     def take(self):
         self.bpf.ring_buffer_consume()
