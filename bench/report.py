@@ -208,6 +208,21 @@ def markdown(results):
                 f'{fmt(b["estimate_percent"], " %", 2)}. At 50 msg/s the full breakdown was back '
                 f'after {back if back is not None else "more than 16"} windows '
                 f'({" → ".join(_runs(b["low_rate_modes"]))}).', '']
+    t = results.get('tf_actions_cost')
+    if t:
+        tf, ac = t['tf'], t['actions']
+        out += [f'**16. tf2 lookups and actionlib** (issue 17; {t["rate"]} lookups/s of a static '
+                f'transform, and an action server sending feedback {t["rate"]} times a second to '
+                f'a client; each against the same traced nodes without it, {t["seconds"]:g} s '
+                'interleaved rounds; CPU of the traced processes in µs)', '',
+                '| | without | with | added |', '|---|---|---|---|',
+                f'| per tf2 lookup ({tf["hits_per_lookup"]:.1f} hits) | {fmt(tf["untraced_us"])} | '
+                f'{fmt(tf["traced_us"])} | {fmt(tf["added_us"])} |',
+                f'| per action message (feedback, no extra hit) | {fmt(ac["without_us"])} | '
+                f'{fmt(ac["with_us"])} | {fmt(ac["added_us"])} |', '',
+                f'The tracer parses each followed action message in '
+                f'{fmt(ac["tracer_us_per_message"], " µs")} of its own CPU (user space, '
+                'with the rest of its window).', '']
     k = results.get('soak')
     if k:
         out += [f'**10. Soak** ({k["seconds"]:.0f} s): target SIGKILL + restart '

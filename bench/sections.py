@@ -12,6 +12,7 @@ from harness import PY, REPO, read_csv, read_log, wait_for
 from bench.measure import BpfStats, cpu_ns, rss_kib, spread
 from rostrace.engine import Tracer
 from rostrace.model.histogram import StageStats
+from rostrace.probes import abi
 from rostrace.probes.calibrate import calibrate_binary, run_loop, target_address
 from rostrace.probes.tables import program_runs
 from rostrace.system.rosapi import Master
@@ -783,6 +784,88 @@ def attach_stall(bench, rate=200, seconds=6.0, rounds=3, attaches=10):
                for mode, rows in out.items()}}
 
 
+# -- 16. tf2 lookups and actionlib (issue 17) -------------------------------------------------
+def _cpu_over(pids, seconds):
+    c0 = sum(cpu_ns(p) for p in pids)
+    time.sleep(seconds)
+    return sum(cpu_ns(p) for p in pids) - c0
+
+
+def tf_actions_cost(bench, rate=1000, seconds=3.0):
+    """What following tf2 lookups and actions adds, each against the same node traced
+    without it (interleaved rounds): a node looking up a static transform `rate` times a
+    second (its timer also traced in both), and an action server publishing feedback
+    `rate` times a second to a client (both traced, their topics too): added CPU of the
+    traced processes per lookup / per action message, hits per lookup, and the tracer's
+    own CPU per action message (parsing the copied bytes)."""
+    tracer = bench.tracer
+    name = uniq('bench_tf')
+    tf_node = bench.ros.node('tf_lookups', name, params={
+        'period_ms': 1000.0 / rate, 'odom_every': 1, 'unknown_every': 0, 'island_every': 0})
+    pid = node_pid(bench.ros, '/' + name)
+    target = tracer.attach_pid(pid, node='/' + name)
+    handlers = sorted({h for h, _, _ in target.tf_points})
+    tf_off, tf_on, tf_hits = [], [], []
+    for _ in range(ROUNDS):
+        for with_tf in (False, True):
+            if with_tf:
+                tracer.tf.forget(pid)
+                tracer.tf.attached(target)
+            else:
+                for h in handlers:
+                    tracer.probes.uprobes.remove_handler(pid, h)
+            h0 = tracer.probes.tables.hits()
+            used = _cpu_over([pid], seconds)
+            h1 = tracer.probes.tables.hits()
+            lookups = max(h1['timer'] - h0['timer'], 1)     # one per firing
+            (tf_on if with_tf else tf_off).append(used / lookups / 1e3)
+            if with_tf:
+                tf_hits.append((h1['tf'] - h0['tf']) / lookups)
+            tracer.collect()
+    tracer.detach(pid)
+    bench.ros.stop(tf_node)
+    # actions: one long goal, feedback at `rate`
+    server, client = uniq('bench_action_server'), uniq('bench_action_client')
+    procs = [bench.ros.node('actions', server, params={
+                 'role': 'server', 'action': '/bench_work', 'accept_ms': 0,
+                 'feedback_ms': 1000.0 / rate, 'feedbacks': 10 ** 7}),
+             bench.ros.node('actions', client, params={'role': 'client', 'action': '/bench_work',
+                                                       'goals': 1})]
+    pids = [node_pid(bench.ros, '/' + n) for n in (server, client)]
+    master = Master(bench.ros.master_uri)
+    for n in (server, client):
+        tracer.attach_node('/' + n, master=master)
+    time.sleep(2.0)
+    tracer.collect()
+    act_off, act_on, own = [], [], []
+    for _ in range(ROUNDS):
+        for with_actions in (False, True):
+            for p in pids:
+                tracer.probes.tables.set_flag(p, abi.TGID_ACTIONS, with_actions)
+            h0 = tracer.probes.tables.hits()
+            used = _cpu_over(pids, seconds)
+            t0 = time.process_time()
+            window = tracer.collect()
+            spent = time.process_time() - t0
+            h1 = tracer.probes.tables.hits()
+            messages = max(h1['publication_publish'] - h0['publication_publish'], 1)
+            (act_on if with_actions else act_off).append(used / messages / 1e3)
+            if with_actions:
+                followed = sum(a.stages['feedback_interval'].count for a in window.actions.values()
+                               if 'feedback_interval' in a.stages)
+                own.append((spent, max(followed, 1)))
+    tracer.detach_many(pids)
+    for proc in procs:
+        bench.ros.stop(proc)
+    return {'rate': rate, 'seconds': seconds,
+            'tf': {'untraced_us': spread(tf_off), 'traced_us': spread(tf_on),
+                   'added_us': spread([b - a for a, b in zip(tf_off, tf_on)]),
+                   'hits_per_lookup': spread(tf_hits)['median']},
+            'actions': {'without_us': spread(act_off), 'with_us': spread(act_on),
+                        'added_us': spread([b - a for a, b in zip(act_off, act_on)]),
+                        'tracer_us_per_message': spread([s / n * 1e6 for s, n in own])}}
+
+
 # Sections that read another's result (bench.raw): BENCH_ONLY runs that one too.
 NEEDS = {'traced_overhead': 'raw_probe_cost', 'publisher_overhead': 'raw_probe_cost'}
 
@@ -801,5 +884,6 @@ SECTIONS = [
     ('handler_time', handler_time),
     ('link_cost', link_cost),
     ('budget', budget),
+    ('tf_actions_cost', tf_actions_cost),
     ('soak', soak),            # last: it restarts the master
 ]

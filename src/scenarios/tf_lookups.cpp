@@ -7,7 +7,8 @@
 //     a ~unknown_timeout_ms timeout (tf2::LookupException after waiting), and every
 //     ~island_every-th firing a frame of an unconnected tree without a timeout
 //     (tf2::ConnectivityException at once); ~timer_lookups firings in all (0: forever),
-//     from ~start_delay s after start on.
+//     from ~start_delay s after start on. Every ~odom_every-th firing (0: none) looks up
+//     ~target -> odom (a static transform, found at once): the benchmark's lookups.
 // Every exception is caught: the node must survive tracing. Ground truth (steady_clock,
 // ns) per lookup: where (topic/timer), kind (late/unknown/island), seq, the lookup's
 // start and end, the exception (none/lookup/connectivity/...), and the callback's start
@@ -53,6 +54,7 @@ public:
     , unknown_timeout_(rs::param_double(pnh, "unknown_timeout_ms", 20.0) / 1e3)
     , unknown_every_(rs::param_int(pnh, "unknown_every", 2))
     , island_every_(rs::param_int(pnh, "island_every", 3))
+    , odom_every_(rs::param_int(pnh, "odom_every", 0))
     , max_firings_(static_cast<uint64_t>(rs::param_int(pnh, "timer_lookups", 0)))
     , timer_from_ns_(rs::mono_ns() +
                      static_cast<int64_t>(rs::param_double(pnh, "start_delay", 0.0) * 1e9))
@@ -107,6 +109,11 @@ public:
     {
       kind = "island";
       source = "island";
+    }
+    else if (odom_every_ > 0 && firings_ % odom_every_ == 0)
+    {
+      kind = "odom";
+      source = "odom";
     }
     if (!kind)
       return;
@@ -189,7 +196,7 @@ private:
   std::string target_, source_;
   double delay_s_;
   ros::Duration timeout_, unknown_timeout_;
-  int64_t unknown_every_, island_every_;
+  int64_t unknown_every_, island_every_, odom_every_;
   uint64_t max_firings_;
   int64_t timer_from_ns_;
   uint64_t firings_ = 0, topic_seq_ = 0;

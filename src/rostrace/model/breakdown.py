@@ -202,9 +202,10 @@ class TfBreakdown:
     target_frame: str
     source_frame: str
     window_s: float
-    lookups: int = 0          # lookupTransform calls (count of the lookup stage)
+    lookups: int = 0          # lookupTransform calls: tf2_ros::Buffer's (timed, the lookup
+                              # stage) + tf2::BufferCore's called directly (counted only)
     waits: int = 0            # canTransform calls with a timeout (alone or in a lookup)
-    wait_timeouts: int = 0    # ... that returned false after a timeout > 0
+    wait_timeouts: int = 0    # ... that lasted the whole timeout (> 0)
     failures: dict = field(default_factory=dict)   # TF_FAILURES kind -> lookups that threw
     stages: dict = field(default_factory=dict)     # TF_STAGES -> StageStats
 
@@ -230,7 +231,8 @@ def build_tf(*, node, pid, host, target_frame, source_frame, window_s, numbers):
               else StageStats(available=True) for name in TF_STAGES}
     return TfBreakdown(node=node, pid=pid, host=host, target_frame=target_frame,
                        source_frame=source_frame, window_s=window_s,
-                       lookups=stages['lookup'].count, waits=stages['wait'].count,
+                       lookups=stages['lookup'].count + numbers.core_lookups,
+                       waits=stages['wait'].count,
                        wait_timeouts=numbers.wait_timeouts,
                        failures={k: numbers.failures.get(k, 0) for k in TF_FAILURES},
                        stages=stages)

@@ -50,7 +50,8 @@ TF_STAGE_RECORDS = {abi.TF_LOOKUP: 'lookup', abi.TF_WAIT: 'wait'}
 TF_FAILURE_RECORDS = {abi.TF_FAIL_LOOKUP: 'lookup', abi.TF_FAIL_CONNECTIVITY: 'connectivity',
                       abi.TF_FAIL_EXTRAPOLATION: 'extrapolation',
                       abi.TF_FAIL_TIMEOUT: 'timeout', abi.TF_FAIL_OTHER: 'other'}
-TF_RECORDS = {*TF_STAGE_RECORDS, *TF_FAILURE_RECORDS, abi.TF_WAIT_TIMEOUTS}
+TF_RECORDS = {*TF_STAGE_RECORDS, *TF_FAILURE_RECORDS, abi.TF_WAIT_TIMEOUTS,
+              abi.TF_CORE_LOOKUPS}
 HIT_NAMES = {value: member[len('HIT_'):].lower() for member, value in abi.HIT.items()
              if member != 'HIT_COUNT'}
 LOST_NAMES = {value: member[len('LOST_'):].lower() for member, value in abi.LOST_KIND.items()
@@ -221,6 +222,8 @@ def decode_tf(stats, hists):
             numbers.stages[TF_STAGE_RECORDS[key.record]] = _accumulator(value)
         elif key.record == abi.TF_WAIT_TIMEOUTS:
             numbers.wait_timeouts += value.count
+        elif key.record == abi.TF_CORE_LOOKUPS:
+            numbers.core_lookups += value.count
         else:
             kind = TF_FAILURE_RECORDS[key.record]
             numbers.failures[kind] = numbers.failures.get(kind, 0) + value.count

@@ -197,12 +197,14 @@ class TfKey(NamedTuple):
 @dataclass
 class TfNumbers:
     """One (target, source) frame pair of one process's tf2 lookups over a window."""
-    wait_timeouts: int = 0      # canTransform with a timeout > 0 that returned false
+    wait_timeouts: int = 0      # canTransform waits that lasted their whole timeout (> 0)
+    core_lookups: int = 0       # tf2::BufferCore::lookupTransform called directly (untimed)
     failures: dict = field(default_factory=dict)   # TF_FAILURES name -> lookups that threw
     stages: dict = field(default_factory=dict)     # TF_STAGES name -> Accumulator
 
     def merge(self, other):
         self.wait_timeouts += other.wait_timeouts
+        self.core_lookups += other.core_lookups
         for kind, n in other.failures.items():
             self.failures[kind] = self.failures.get(kind, 0) + n
         _merge_accumulators(self.stages, other.stages)

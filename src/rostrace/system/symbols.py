@@ -52,22 +52,24 @@ RECEIVE_POINTS = frozenset({'queue_push', 'queue_call', 'deserialize', 'callback
 # libnodeletlib: where a subscription's message enters a nodelet's own queue.
 NODELET_ADD_CALLBACK = ('nodelet', 'detail', 'CallbackQueue', 'addCallback')
 # tf2 (libtf2_ros, libtf2; geometry2 noetic): overloads told apart by their exact mangled
-# names (the Noetic ABI, std::__cxx11 strings). entry handler, and the handler at its
-# `ret` instructions (None: no end probed; tf.c).
+# names (the Noetic ABI, std::__cxx11 strings) -> entry handler (tf.c).
 _STR = 'RKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE'
 TF_POINTS = {
     f'_ZNK7tf2_ros6Buffer15lookupTransformE{_STR}S8_RKN3ros4TimeENS9_8DurationE':
-        ('on_tf_lookup', None),
+        'on_tf_lookup',
     f'_ZNK7tf2_ros6Buffer15lookupTransformE{_STR}RKN3ros4TimeES8_SC_S8_NS9_8DurationE':
-        ('on_tf_lookup_full', None),
+        'on_tf_lookup_full',
     f'_ZNK7tf2_ros6Buffer12canTransformE{_STR}S8_RKN3ros4TimeENS9_8DurationEPS6_':
-        ('on_tf_wait', 'on_tf_wait_return'),
+        'on_tf_wait',
     f'_ZNK7tf2_ros6Buffer12canTransformE{_STR}RKN3ros4TimeES8_SC_S8_NS9_8DurationEPS6_':
-        ('on_tf_wait_full', 'on_tf_wait_return'),
+        'on_tf_wait_full',
     f'_ZNK3tf210BufferCore15lookupTransformE{_STR}S8_RKN3ros4TimeE':
-        ('on_tf_core_lookup', 'on_tf_core_lookup_return'),
+        'on_tf_core_lookup',
     f'_ZNK3tf210BufferCore15lookupTransformE{_STR}RKN3ros4TimeES8_SC_S8_':
-        ('on_tf_core_lookup_full', 'on_tf_core_lookup_return'),
+        'on_tf_core_lookup_full',
+    # canTransform(..., timeout)'s last call, after its final check: the wait's end
+    '_ZN7tf2_ros33conditionally_append_timeout_infoEPNSt7__cxx1112basic_stringIcSt11char_'
+    'traitsIcESaIcEEERKN3ros4TimeERKNS7_8DurationE': 'on_tf_wait_done',
 }
 THROW_POINT = ('__cxa_throw', 'on_cxa_throw')       # libstdc++
 HELPER_CALL_SLOT = 0x18     # SubscriptionCallbackHelper vtable: 2 destructors, deserialize, call
@@ -273,55 +275,13 @@ def find_nodelet_point(path):
 
 
 def find_tf_points(path):
-    """[(handler, address)] of the tf2 probe points in the ELF at `path` (entries and
-    the `ret` instructions of the functions whose ends are probed); [] when it has none.
-    Raises ProbePointMissing when a function's returns cannot be read."""
+    """[(handler, address)] of the tf2 probe points in the ELF at `path`; [] when it has
+    none."""
     try:
-        found = {name: (address, size) for name, address, size in _defined_functions(path)
-                 if name in TF_POINTS}
+        return sorted((TF_POINTS[name], address) for name, address, _ in _defined_functions(path)
+                      if name in TF_POINTS)
     except (OSError, ELFError):
         return []
-    out = []
-    for name, (address, size) in sorted(found.items()):
-        entry, at_return = TF_POINTS[name]
-        out.append((entry, address))
-        if at_return:
-            returns = return_addresses(path, address, size)
-            if not returns:
-                raise ProbePointMissing(f'no return instruction found in {name} of {path}')
-            out += [(at_return, r) for r in returns]
-    return out
-
-
-def return_addresses(path, start, size):
-    """Addresses of the `ret` instructions of the function at [start, start + size) in
-    the ELF at `path` (objdump), cached per file."""
-    st = os.stat(path)
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, start, 'ret')
-    if key not in _CALLBACK_RETURNS:
-        try:
-            out = subprocess.run(
-                ['objdump', '-d', '--no-show-raw-insn', f'--start-address={start:#x}',
-                 f'--stop-address={start + size:#x}', path], capture_output=True, text=True,
-                timeout=60, check=True).stdout
-        except (OSError, subprocess.SubprocessError):
-            out = ''
-        _CALLBACK_RETURNS[key] = ret_instructions(out)
-    return _CALLBACK_RETURNS[key]
-
-
-def ret_instructions(disassembly):
-    """Addresses of the ret instructions in objdump output."""
-    found = []
-    for line in disassembly.splitlines():
-        head, _, text = line.partition(':\t')
-        words = text.split()
-        if words and (words[0] == 'ret' or words[:2] in (['repz', 'ret'], ['rep', 'ret'])):
-            try:
-                found.append(int(head.strip(), 16))
-            except ValueError:
-                continue
-    return found
 
 
 def elf_address(path, offset):

@@ -4,7 +4,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from ..errors import BadPeer, ProbePointMissing, ProcessGone, UnsupportedNode
+from ..errors import BadPeer, ProcessGone, UnsupportedNode
 from ..model.names import absolute
 from . import symbols
 from .procfs import ProcFS
@@ -135,15 +135,11 @@ def target_from_pid(pid, *, node='', procfs=None, uri=''):
     chain = procfs.nspid(pid) or [pid]
     library = find_roscpp(procfs, pid)
     found, missing = symbols.find_probe_points(library)
-    try:
-        tf_points = find_tf_points(procfs, pid)
-    except ProbePointMissing as e:          # its topics are traced all the same
-        tf_points, missing = (), {**missing, 'tf2': str(e)}
     return TargetProcess(node=node or f'pid:{pid}', pid=pid, ns_pid=chain[-1],
                          host=_local_host(), library=library, probe_points=found,
                          missing=missing, uri=uri, start_time=start_time,
                          nodelet_point=find_nodelet_point(procfs, pid),
-                         tf_points=tf_points)
+                         tf_points=find_tf_points(procfs, pid))
 
 
 def same_process(procfs, target):

@@ -131,14 +131,16 @@ struct service_name {
 /* tf2 lookups (tf.c), per (target frame, source frame) pair of a process (`object`: the
  * pair's hash, whose frames are in `tf_pairs` / `tf_frames`). */
 enum tf_record {
-    TF_LOOKUP = 72,                 /* lookupTransform: entry -> return or throw (count = lookups) */
-    TF_WAIT = 73,                   /* canTransform with a timeout: entry -> return */
-    TF_WAIT_TIMEOUTS = 74,          /* count: ... returned false after a timeout > 0 */
+    TF_LOOKUP = 72,                 /* tf2_ros::Buffer::lookupTransform: entry -> the end of
+                                     * its wait (count = its lookups) */
+    TF_WAIT = 73,                   /* canTransform with a timeout: entry -> its final check */
+    TF_WAIT_TIMEOUTS = 74,          /* count: ... that lasted the whole timeout (> 0) */
     TF_FAIL_LOOKUP = 75,            /* count: a lookup threw tf2::LookupException */
     TF_FAIL_CONNECTIVITY = 76,      /* ... tf2::ConnectivityException */
     TF_FAIL_EXTRAPOLATION = 77,     /* ... tf2::ExtrapolationException */
     TF_FAIL_TIMEOUT = 78,           /* ... tf2::TimeoutException */
-    TF_FAIL_OTHER = 79,             /* ... anything else (InvalidArgumentException, ...) */
+    TF_FAIL_OTHER = 79,             /* ... another tf2 exception (InvalidArgumentException) */
+    TF_CORE_LOOKUPS = 80,           /* count: tf2::BufferCore::lookupTransform called directly */
 };
 
 enum tf_frame_size {
@@ -218,7 +220,7 @@ enum hit {
     HIT_SERVICE = 12,               /* server side: per request, 3 entries */
     HIT_CLIENT = 13,                /* client side: per call, 2 or 3 entries */
     HIT_NODELET = 14,               /* nodelet managers, only while learning (nodelets.c) */
-    HIT_TF = 15,                    /* tf2 lookups: 5 per lookupTransform with a timeout */
+    HIT_TF = 15,                    /* tf2 lookups: 4 entries per Buffer::lookupTransform */
     HIT_THROW = 16,                 /* __cxa_throw in a process with tf2 probes */
     HIT_COUNT = 17,
 };

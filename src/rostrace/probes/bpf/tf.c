@@ -1,32 +1,41 @@
 /* tf2 lookups in every traced process that maps libtf2 / libtf2_ros (engine/tf.py).
  *
  * tf2 reports a failed lookup by throwing, and a return probe on a function an exception
- * leaves kills the target: the ends of functions are probed where they `ret` (entry-style
- * probes at the return instructions, found in the code) and exceptions where they start
- * (`__cxa_throw`, libstdc++). A frame is told apart from a nested or stale one by its
- * stack pointer: at a function's entry and at its `ret` it points at the same return
- * address.
+ * leaves kills the target; a probe on a `ret` instruction is single-stepped (measured
+ * here: ~18 us a hit). So only function entries are probed:
  *
- *   tf2_ros::Buffer::lookupTransform(..., timeout)   entry: a lookup starts (its frames)
- *     tf2_ros::Buffer::canTransform(..., timeout)    entry, ret: the wait and its outcome
- *     tf2::BufferCore::lookupTransform(...)          entry, ret: the lookup ends (or a
- *                                                    tf2 exception is thrown inside it)
- * BufferCore::lookupTransform called directly (tf2 users without tf2_ros::Buffer) starts
- * a lookup itself; canTransform with a timeout called directly is a wait of its own.
+ *   tf2_ros::Buffer::lookupTransform(..., timeout)     a lookup starts (its frames)
+ *     tf2_ros::Buffer::canTransform(..., timeout)      its wait starts
+ *       tf2_ros::conditionally_append_timeout_info      the wait ends: canTransform's
+ *                                                      last call (the transform is
+ *                                                      there, or the timeout passed);
+ *                                                      the lookup's time ends here too
+ *     tf2::BufferCore::lookupTransform(...)            the walk (nothing to record)
+ *   __cxa_throw (libstdc++)                            a tf2 exception thrown inside a
+ *                                                      lookup: its failure, by type
+ *
+ * BufferCore::lookupTransform called directly (buffer_server, tf2 users without
+ * tf2_ros::Buffer) is a lookup of its own: counted, its failures too, not timed.
+ * canTransform with a timeout called directly is a wait of its own. A lookup's end is not
+ * seen when it succeeds: its state stays until the thread's next lookup, and a throw
+ * belongs to it only from a deeper stack (the lookup's frame still there) and while the
+ * core calls the lookup makes are not used up (a later, unrelated lookup is not nested).
  * See geometry2 (noetic) tf2_ros/src/buffer.cpp, tf2/src/buffer_core.cpp. */
 
 struct tf_lookup {
     u64 t_start;
-    u64 sp_outer;           /* stack pointer at the Buffer entry (0: started in the core) */
-    u64 sp_core;            /* ... at the outermost BufferCore::lookupTransform entry */
+    u64 sp;                 /* stack pointer at the entry that started it */
     u64 pair;
+    u32 nested_left;        /* BufferCore::lookupTransform calls it still makes */
+    u32 buffer;             /* started by tf2_ros::Buffer (timed): the calls it makes in
+                             * all; 0 when started by the core */
 };
 
 struct tf_wait {
     u64 t_start;
-    u64 sp;
     u64 pair;
     u64 timeout_ns;
+    u64 in_lookup;          /* the wait of the thread's tf2_ros::Buffer lookup */
 };
 
 /* Waits outside subscription callbacks, per thread, for the timer whose callback ran
@@ -87,16 +96,24 @@ static __always_inline u32 tf_traced(u32 tgid)
     return flags && (*flags & TGID_TF);
 }
 
+/* Core calls each kind of lookup makes: Buffer's simple lookup one simple core lookup;
+ * Buffer's full one a full core lookup, which makes two simple ones. */
+#define TF_NESTED_SIMPLE 1
+#define TF_NESTED_FULL 3
+#define TF_NESTED_CORE_FULL 2
+
 /* tf2_ros::Buffer::lookupTransform(ret slot, this, target, ...): a lookup starts. */
-static __always_inline void tf_lookup_start(struct pt_regs *ctx, u64 target, u64 source)
+static __always_inline void tf_lookup_start(struct pt_regs *ctx, u64 target, u64 source,
+                                            u32 nested)
 {
     count_hit(HIT_TF);
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = (u32)id;
     if (!tf_traced(id >> 32))
         return;
-    struct tf_lookup l = {.t_start = bpf_ktime_get_ns(), .sp_outer = PT_REGS_SP(ctx),
-                          .pair = tf_pair_hash(target, source)};
+    struct tf_lookup l = {.t_start = bpf_ktime_get_ns(), .sp = PT_REGS_SP(ctx),
+                          .pair = tf_pair_hash(target, source), .nested_left = nested,
+                          .buffer = nested};
     if (l.pair)
         tf_lookups.update(&tid, &l);
 }
@@ -104,66 +121,53 @@ static __always_inline void tf_lookup_start(struct pt_regs *ctx, u64 target, u64
 int on_tf_lookup(struct pt_regs *ctx)
 {
     /* (ret, this, const string& target, const string& source, const Time&, Duration) */
-    tf_lookup_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx));
+    tf_lookup_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx), TF_NESTED_SIMPLE);
     return 0;
 }
 
 int on_tf_lookup_full(struct pt_regs *ctx)
 {
     /* (ret, this, target, const Time&, source, const Time&, fixed, Duration) */
-    tf_lookup_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM5(ctx));
+    tf_lookup_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM5(ctx), TF_NESTED_FULL);
     return 0;
 }
 
-/* tf2::BufferCore::lookupTransform(ret slot, this, target, ...) entry. */
-static __always_inline void tf_core_start(struct pt_regs *ctx, u64 target, u64 source)
+/* tf2::BufferCore::lookupTransform(ret slot, this, target, ...) entry: part of the
+ * thread's lookup, or a lookup of its own (counted). */
+static __always_inline void tf_core_start(struct pt_regs *ctx, u64 target, u64 source,
+                                          u32 nested)
 {
     count_hit(HIT_TF);
     u64 id = bpf_get_current_pid_tgid();
-    u32 tid = (u32)id;
-    if (!tf_traced(id >> 32))
+    u32 tid = (u32)id, tgid = id >> 32;
+    if (!tf_traced(tgid))
         return;
     u64 sp = PT_REGS_SP(ctx);
     struct tf_lookup *l = tf_lookups.lookup(&tid);
-    if (l && l->sp_core && sp < l->sp_core)
-        return;                             /* nested in a core lookup */
-    if (l && !l->sp_core && l->sp_outer && sp < l->sp_outer) {
-        l->sp_core = sp;                    /* the Buffer's own lookup */
+    if (l && sp < l->sp && l->nested_left) {
+        l->nested_left -= 1;                /* a call the thread's lookup makes */
         return;
     }
-    struct tf_lookup fresh = {.t_start = bpf_ktime_get_ns(), .sp_core = sp,
-                              .pair = tf_pair_hash(target, source)};
-    if (fresh.pair)
-        tf_lookups.update(&tid, &fresh);
-    else if (l)
-        tf_lookups.delete(&tid);
+    struct tf_lookup fresh = {.t_start = bpf_ktime_get_ns(), .sp = sp,
+                              .pair = tf_pair_hash(target, source), .nested_left = nested};
+    if (!fresh.pair) {
+        if (l)
+            tf_lookups.delete(&tid);
+        return;
+    }
+    tf_lookups.update(&tid, &fresh);
+    record(tgid, fresh.pair, TF_CORE_LOOKUPS, 1);
 }
 
 int on_tf_core_lookup(struct pt_regs *ctx)
 {
-    tf_core_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx));
+    tf_core_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx), 0);
     return 0;
 }
 
 int on_tf_core_lookup_full(struct pt_regs *ctx)
 {
-    tf_core_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM5(ctx));
-    return 0;
-}
-
-/* The `ret` of BufferCore::lookupTransform: the outermost one ends the lookup. */
-int on_tf_core_lookup_return(struct pt_regs *ctx)
-{
-    count_hit(HIT_TF);
-    u64 now = bpf_ktime_get_ns();
-    u64 id = bpf_get_current_pid_tgid();
-    u32 tid = (u32)id, tgid = id >> 32;
-    struct tf_lookup *l = tf_lookups.lookup(&tid);
-    if (!l || l->sp_core != PT_REGS_SP(ctx))
-        return 0;
-    u64 pair = l->pair, took = delta(now, l->t_start);
-    tf_lookups.delete(&tid);
-    record(tgid, pair, TF_LOOKUP, took);
+    tf_core_start(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM5(ctx), TF_NESTED_CORE_FULL);
     return 0;
 }
 
@@ -175,12 +179,15 @@ static __always_inline void tf_wait_start(struct pt_regs *ctx, u64 target, u64 s
     u32 tid = (u32)id;
     if (!tf_traced(id >> 32))
         return;
-    struct tf_wait w = {.t_start = bpf_ktime_get_ns(), .sp = PT_REGS_SP(ctx)};
+    struct tf_wait w = {.t_start = bpf_ktime_get_ns()};
     struct tf_lookup *l = tf_lookups.lookup(&tid);
-    if (l && l->sp_outer && w.sp < l->sp_outer)
+    if (l && l->buffer && PT_REGS_SP(ctx) < l->sp && l->nested_left == l->buffer) {
+        /* (no core call made yet: the wait comes first) */
         w.pair = l->pair;                   /* the wait of a lookupTransform */
-    else
+        w.in_lookup = 1;
+    } else {
         w.pair = tf_pair_hash(target, source);
+    }
     if (!w.pair)
         return;
     s32 sec = (s32)timeout, nsec = (s32)(timeout >> 32);    /* ros::Duration by value */
@@ -205,22 +212,32 @@ int on_tf_wait_full(struct pt_regs *ctx)
     return 0;
 }
 
-/* The `ret` of Buffer::canTransform(..., timeout): the wait's length and outcome; inside
- * a subscription callback it is part of that callback's processing, else of the thread
- * (a timer callback's, timers.c). */
-int on_tf_wait_return(struct pt_regs *ctx)
+/* tf2_ros::conditionally_append_timeout_info(): the last call of canTransform(...,
+ * timeout), after its final check: the wait is over. It timed out when it lasted the
+ * whole timeout (canTransform polls until then). Inside a subscription callback the wait
+ * is part of that callback's processing, else of the thread (a timer callback's,
+ * timers.c). */
+int on_tf_wait_done(struct pt_regs *ctx)
 {
     count_hit(HIT_TF);
     u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
     struct tf_wait *w = tf_waits.lookup(&tid);
-    if (!w || w->sp != PT_REGS_SP(ctx))
+    if (!w)
         return 0;
     u64 pair = w->pair, waited = delta(now, w->t_start), t_start = w->t_start;
-    u8 ok = (u8)PT_REGS_RC(ctx);
-    bool timed_out = !ok && w->timeout_ns;
+    bool timed_out = w->timeout_ns && waited >= w->timeout_ns;
+    u64 in_lookup = w->in_lookup;
     tf_waits.delete(&tid);
+    u64 lookup_ns = 0;
+    if (in_lookup) {
+        struct tf_lookup *l = tf_lookups.lookup(&tid);
+        if (l && l->pair == pair)
+            lookup_ns = delta(now, l->t_start);
+        else
+            in_lookup = 0;
+    }
     struct call_ctx *cc = call_by_tid.lookup(&tid);
     u64 queue = cc && cc->deser_start_ns ? cc->queue : 0;
     u32 g;
@@ -230,6 +247,8 @@ int on_tf_wait_return(struct pt_regs *ctx)
     record_in(g, tgid, pair, TF_WAIT, waited);
     if (timed_out)
         record_in(g, tgid, pair, TF_WAIT_TIMEOUTS, 1);
+    if (in_lookup)
+        record_in(g, tgid, pair, TF_LOOKUP, lookup_ns);
     if (queue)
         record_in(g, tgid, queue, STAGE_PROCESSING_TF_WAIT, waited);
     leave_generation(gw);
@@ -254,35 +273,28 @@ int on_tf_wait_return(struct pt_regs *ctx)
 int on_cxa_throw(struct pt_regs *ctx)
 {
     count_hit(HIT_THROW);
-    u64 now = bpf_ktime_get_ns();
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
     struct tf_lookup *l = tf_lookups.lookup(&tid);
     if (!l)
         return 0;
-    u64 sp = PT_REGS_SP(ctx), frame = l->sp_outer ? l->sp_outer : l->sp_core;
-    u64 pair = l->pair, took = delta(now, l->t_start);
-    tf_lookups.delete(&tid);
-    tf_waits.delete(&tid);
-    if (sp >= frame)
-        return 0;                           /* stale: that lookup left unseen */
+    u64 pair = l->pair;
+    if (PT_REGS_SP(ctx) >= l->sp) {
+        tf_lookups.delete(&tid);            /* that lookup is over: not its exception */
+        return 0;
+    }
     char name[12] = {};
     u64 str = 0;
-    u32 kind = TF_FAIL_OTHER;
-    if (!bpf_probe_read_user(&str, sizeof(str), (void *)(PT_REGS_PARM2(ctx) + 8)) &&
-        !bpf_probe_read_user(name, sizeof(name) - 1, (void *)str) &&
-        name[0] == 'N' && name[1] == '3' && name[2] == 't' && name[3] == 'f' &&
-        name[4] == '2') {
-        char c = name[7];
-        kind = c == 'L' ? TF_FAIL_LOOKUP : c == 'C' ? TF_FAIL_CONNECTIVITY :
+    if (bpf_probe_read_user(&str, sizeof(str), (void *)(PT_REGS_PARM2(ctx) + 8)) ||
+        bpf_probe_read_user(name, sizeof(name) - 1, (void *)str) ||
+        name[0] != 'N' || name[1] != '3' || name[2] != 't' || name[3] != 'f' ||
+        name[4] != '2')
+        return 0;                           /* not tf2's: not a lookup failure */
+    tf_lookups.delete(&tid);
+    tf_waits.delete(&tid);
+    char c = name[7];
+    u32 kind = c == 'L' ? TF_FAIL_LOOKUP : c == 'C' ? TF_FAIL_CONNECTIVITY :
                c == 'E' ? TF_FAIL_EXTRAPOLATION : c == 'T' ? TF_FAIL_TIMEOUT : TF_FAIL_OTHER;
-    }
-    u32 g;
-    u64 *gw = enter_generation(&g);
-    if (!gw)
-        return 0;
-    record_in(g, tgid, pair, TF_LOOKUP, took);
-    record_in(g, tgid, pair, kind, 1);
-    leave_generation(gw);
+    record(tgid, pair, kind, 1);
     return 0;
 }
