@@ -64,6 +64,10 @@ def test_capture_spans_match_the_nodes_truth(ros, tmp_path):
 
     # The timer fires all along: each span is the firing that ended with it.
     timers = [e for e in events if e['ph'] == 'X' and e['cat'] == 'timer']
+    # (the timer node writes its truth every 100 ms: the last firings' rows come later)
+    last_end = max(t['ts'] + t['dur'] for t in timers) if timers else 0
+    wait_for(lambda: max((r['end_ns'] * US for r in read_csv(timer_csv)), default=0)
+             >= last_end - 1000, timeout=10, what="the timer's truth of every captured firing")
     firings = {round(r['end_ns'] * US / 1000): r for r in read_csv(timer_csv)}  # by ms
     assert len(timers) >= FIRINGS
     assert all(t['name'].startswith('timer Controller::update') for t in timers)

@@ -28,15 +28,18 @@ class Actions:
         self.names = names
         self.tracker = GoalTracker()
         self.traced = {}            # pid -> action namespaces it has topics of
-        self.notes = {}             # pid -> why its actions are not followed
         self._objects = {}          # (pid, object) -> (namespace, kind) or None
         self._waiting = {}          # (pid, object) -> ([event], windows waited)
 
     def attached(self, target):
         """A traced subscriber: followed when it has topics of an action."""
         types = self.attachments.topic_types
-        topics = set(self.names.reported('queue', target)) | set(
-            self.names.reported('publication', target))
+        try:
+            topics = set(self.names.reported('queue', target)) | set(
+                self.names.reported('publication', target))
+        except RostraceError as e:          # its slave API misbehaved: topics still traced
+            target.missing['actions'] = f'actions not followed: {e}'
+            return
         found = {}
         for topic in topics:
             hit = action_topic(topic, types.get(topic))
@@ -52,14 +55,13 @@ class Actions:
             else:
                 self.attachments.kept_publishers.add(target.pid)
         except RostraceError as e:
-            self.notes[target.pid] = f'actions not followed: {e}'
+            target.missing['actions'] = f'actions not followed: {e}'
             return
         self.traced[target.pid] = namespaces
         self.program.tables.set_flag(target.pid, abi.TGID_ACTIONS, True)
 
     def forget(self, pid):
         self.traced.pop(pid, None)
-        self.notes.pop(pid, None)
         self.tracker.forget(pid)
         self._objects = {k: v for k, v in self._objects.items() if k[0] != pid}
         self._waiting = {k: v for k, v in self._waiting.items() if k[0] != pid}

@@ -34,6 +34,9 @@ class WindowCollector:
         self._stamped = {}              # (pid, queue) -> its type starts with a header
         self._stamp_tries = {}          # (pid, queue) -> windows its type was unknown
         self._no_socket_reads = set()   # pids none of whose queues can be matched
+        # Serialization of publications no link of the window received from: a message
+        # published at a window's end arrives in the next one (kept for one window).
+        self._carried = {}              # (pid, Publication*) -> Accumulator
 
     def restart(self):
         """The next window starts now (when the first target is attached)."""
@@ -169,6 +172,14 @@ class WindowCollector:
 
     def _add_links(self, window, serialization):
         """Per (subscriber, topic): one LinkNumbers per publisher (LinkKey)."""
+        carried, fresh = self._carried, dict(serialization)
+        for key, acc in carried.items():
+            merged = Accumulator()
+            merged.merge(acc)
+            if key in serialization:
+                merged.merge(serialization[key])
+            serialization[key] = merged
+        used = set()
         links = self.matcher.take()
         for link_id, matched in self.program.tables.kernel_links.items():
             if link_id in links:
@@ -189,6 +200,7 @@ class WindowCollector:
                 self._add_path(window, link_id, topic, numbers)
                 continue
             ser = serialization.get((link_id.publisher_pid, link_id.publication))
+            used.add((link_id.publisher_pid, link_id.publication))
             if ser is not None and ser.count:
                 numbers.stages['serialization'] = ser
             key = TopicKey(link_id.subscriber_pid, topic,
@@ -196,3 +208,4 @@ class WindowCollector:
             topic_numbers = window.topics.setdefault(key, TopicNumbers())
             key = LinkKey(link_id.publisher_pid, link_id.intra)
             topic_numbers.links.setdefault(key, LinkNumbers()).merge(numbers)
+        self._carried = {k: acc for k, acc in fresh.items() if k not in used and acc.count}

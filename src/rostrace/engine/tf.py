@@ -14,7 +14,6 @@ class TfLookups:
         self.program = program
         self.attachments = attachments
         self.traced = set()         # pids with the tf2 probes in
-        self.failed = {}            # pid -> why its tf2 probes could not go in
         self._pairs = {}            # pair hash -> (target, source)
 
     def attached(self, target):
@@ -28,14 +27,13 @@ class TfLookups:
                 added += uprobes.add(target.pid, path, address, handler)
         except Exception as e:      # gone meanwhile, or the kernel refused one
             uprobes.remove(target.pid, added)
-            self.failed[target.pid] = f'tf2 probes not attached: {e}'
+            target.missing['tf2'] = f'tf2 probes not attached: {e}'     # said by trace
             return
         self.program.tables.set_flag(target.pid, abi.TGID_TF, True)
         self.traced.add(target.pid)
 
     def forget(self, pid):
         self.traced.discard(pid)
-        self.failed.pop(pid, None)
 
     def frames(self, pair):
         """(target, source) of a pair hash, or None while the kernel has not kept it."""
