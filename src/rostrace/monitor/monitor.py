@@ -75,12 +75,13 @@ class Monitor:
     """Configuration reload, graph following and the publishing loop."""
 
     def __init__(self, config, *, tracer, master, publish, config_path=None, own_name='',
-                 log=print):
+                 log=print, on_window=None):
         self.config = config
         self.watcher = ConfigWatcher(config_path, log)
         self.tracer = tracer
         self.master = master
         self.publish_fn = publish
+        self.on_window = on_window    # callable(Window, node_of) per period (/metrics)
         self.own_name = own_name
         self.log = log
         self.host = socket.gethostname()
@@ -208,11 +209,18 @@ class Monitor:
     def window(self):
         """Collect one period; topic, timer, service, path, tf2 and action breakdowns over
         the configured window."""
-        merged = self.history.add(self.tracer.collect(), window_s=self.config.window_s)
+        window = self.tracer.collect()
+        if self.on_window is not None:
+            self.on_window(window, self._node_of)
+        merged = self.history.add(window, window_s=self.config.window_s)
         return Period(topics=self.tracer.build(merged), timers=self.tracer.build_timers(merged),
                       services=self.tracer.build_services(merged), paths=self.paths(merged),
                       tf=self.tracer.build_tf(merged),
                       actions=self.tracer.build_actions(merged))
+
+    def _node_of(self, pid):
+        target = self.tracer.attachments.subscribers.get(pid)
+        return target.node if target is not None else None
 
     def paths(self, window):
         """PathBreakdowns of the configured paths (one per final node; a path that ends

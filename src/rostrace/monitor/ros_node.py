@@ -13,6 +13,7 @@ from ..views.diagnostics import start_failed_status
 from .monitor import STATE_MAX_AGE_S, Monitor
 
 OVERRIDABLE = ('targets', 'publish_rate', 'window')
+METRICS_PORT = 9478         # Prometheus /metrics (the default exporter port range is 9100+)
 
 
 def _fail(message, hint=None, code=1):
@@ -35,6 +36,34 @@ def _publish_failure(rospy, output, message, wait_s=2.0):
         time.sleep(0.05)
     output.publish([], [start_failed_status(socket.gethostname(), message)])
     time.sleep(0.3)                                      # let it leave before we do
+
+
+def _metrics(rospy):
+    """The Prometheus endpoint on ~metrics_port (default METRICS_PORT, 0: none), or None
+    when it cannot be served (said in the log; the monitor runs on)."""
+    port = rospy.get_param('~metrics_port', METRICS_PORT)
+    max_topics = rospy.get_param('~metrics_max_topics', 0)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535 or \
+            not isinstance(max_topics, int) or max_topics < 0:
+        rospy.logerr('rostrace_monitor: ~metrics_port must be a port number (0: no '
+                     '/metrics) and ~metrics_max_topics a count: /metrics not served')
+        return None
+    if not port:
+        return None
+    try:
+        from ..output.metrics import MetricsServer
+        server = MetricsServer(socket.gethostname(), port=port, max_topics=max_topics or None)
+    except ImportError:
+        rospy.logerr('rostrace_monitor: python3-prometheus-client is missing (make setup): '
+                     '/metrics not served')
+        return None
+    except OSError as e:
+        rospy.logerr(f'rostrace_monitor: cannot serve /metrics on port {port} ({e}); set '
+                     '~metrics_port to a free one (0: none)')
+        return None
+    rospy.loginfo(f'rostrace_monitor: Prometheus metrics on http://{socket.gethostname()}:'
+                  f'{port}/metrics')
+    return server
 
 
 def main(argv=None):
@@ -65,8 +94,10 @@ def main(argv=None):
         _publish_failure(rospy, output, str(e))
         return _fail(e, e.hint, e.exit_code)
     master = Master(state_max_age_s=STATE_MAX_AGE_S)
+    metrics = _metrics(rospy)
     monitor = Monitor(config, tracer=tracer, master=master, publish=output.publish,
-                      config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo)
+                      config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo,
+                      on_window=metrics.add if metrics else None)
     rospy.loginfo(f'rostrace_monitor: probe cost {tracer.probe_cost_us:.2f} us per pair; '
                   f'{len(config.targets)} target(s), publishing at {config.publish_rate:g} Hz')
     try:
