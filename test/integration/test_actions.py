@@ -3,7 +3,6 @@ goal -> first feedback, feedback interval, goal -> result, outcomes and active g
 observed on the action's own topics. Real roscore, real roscpp actionlib nodes (ours,
 with their own steady_clock truth) and a rospy client (actionlib's Python library),
 real probes."""
-import csv
 import statistics
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import sys
 import pytest
 
 from harness import wait_for
-from tracing import US
+from tracing import assert_close, read_truth
 
 from rostrace.model.numbers import Window
 from rostrace.system.rosapi import Master
@@ -27,21 +26,6 @@ def tracer():
     t = Tracer()
     yield t
     t.close()
-
-
-def read_csv(path):
-    try:
-        with open(path) as f:
-            return [{k: int(v) if v.lstrip('-').isdigit() else v for k, v in row.items()}
-                    for row in csv.DictReader(f)]
-    except FileNotFoundError:
-        return []
-
-
-def assert_close(measured, truth, what, *, floor_s=100 * US):
-    bound = max(0.02 * truth, floor_s)
-    print(f'{what}: rostrace {measured * 1e3:.3f} ms, truth {truth * 1e3:.3f} ms')
-    assert abs(measured - truth) <= bound, what
 
 
 def mean_s(rows, end, start='start_ns'):
@@ -66,19 +50,19 @@ def test_server_and_client_match_truth(ros, tracer, tmp_path):
     master = Master(ros.master_uri)
     targets = [tracer.attach_node(n, master=master) for n in ('/action_server', '/action_client')]
     try:
-        assert not read_csv(cli_truth), 'goals began before attaching ended: raise start_delay'
+        assert not read_truth(cli_truth), 'goals began before attaching ended: raise start_delay'
         totals = Window(window_s=0.0)
 
         def done():
             totals.merge(tracer.collect())
             return sum(sum(n.outcomes.values()) for n in totals.actions.values()) >= 2 * GOALS
         wait_for(done, timeout=60, interval=0.5, what=f'{GOALS} results, both sides')
-        wait_for(lambda: len(read_csv(srv_truth)) >= GOALS and len(read_csv(cli_truth)) >= GOALS,
+        wait_for(lambda: len(read_truth(srv_truth)) >= GOALS and len(read_truth(cli_truth)) >= GOALS,
                  timeout=10, what='the truth written')
         found = {(a.node, a.role): a for a in tracer.build_actions(totals)}
         srv, cli = found['/action_server', 'server'], found['/action_client', 'client']
         print(f'\nserver: {srv.as_dict()}\nclient: {cli.as_dict()}')
-        srows, crows = read_csv(srv_truth), read_csv(cli_truth)
+        srows, crows = read_truth(srv_truth), read_truth(cli_truth)
         # Feedback counts are the server's (a client's actionlib drops a feedback that
         # comes after the goal's result; the wire and rostrace do not).
         sent_intervals = sum(r['feedbacks'] - 1 for r in srows)

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from harness import read_csv, wait_for
-from tracing import US
+from tracing import US, assert_close
 
 from rostrace.model.numbers import Window
 from rostrace.system.rosapi import Master
@@ -21,12 +21,6 @@ def tracer():
     t = Tracer()
     yield t
     t.close()
-
-
-def assert_close(measured, truth, what, *, floor_s=100 * US):
-    bound = max(0.02 * truth, floor_s)
-    print(f'{what}: rostrace {measured * 1e3:.3f} ms, truth {truth * 1e3:.3f} ms')
-    assert abs(measured - truth) <= bound, what
 
 
 def collect_until(tracer, done, what):

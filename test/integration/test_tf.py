@@ -3,7 +3,6 @@ kind -- and the TF wait split out of a callback's processing. Real roscore, real
 nodes (ours with their own steady_clock truth; Debian's tf2_ros static_transform_publisher
 and buffer_server), real probes; the traced node catches every tf2 exception and must
 survive."""
-import csv
 import statistics
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import sys
 import pytest
 
 from harness import wait_for
-from tracing import US, publish
+from tracing import US, assert_close, publish, read_truth
 
 from rostrace.model.numbers import Window
 from rostrace.system.rosapi import Master
@@ -28,22 +27,6 @@ def tracer():
     t = Tracer()
     yield t
     t.close()
-
-
-def read_csv(path):
-    """Rows of a truth file, numbers as ints (the file may not exist yet)."""
-    try:
-        with open(path) as f:
-            return [{k: int(v) if v.lstrip('-').isdigit() else v for k, v in row.items()}
-                    for row in csv.DictReader(f)]
-    except FileNotFoundError:
-        return []
-
-
-def assert_close(measured, truth, what, *, floor_s=100 * US):
-    bound = max(0.02 * truth, floor_s)
-    print(f'{what}: rostrace {measured * 1e3:.3f} ms, truth {truth * 1e3:.3f} ms')
-    assert abs(measured - truth) <= bound, what
 
 
 def collect_until(tracer, done, what, timeout=60):
@@ -65,16 +48,16 @@ def test_lookups_waits_and_failures_match_truth(ros, tracer, tmp_path):
     target = tracer.attach_node('/tf_node', master=Master(ros.master_uri))
     hits_before = tracer.probes.tables.hits()
     try:
-        assert not read_csv(truth), 'lookups began before attaching ended: raise start_delay'
+        assert not read_truth(truth), 'lookups began before attaching ended: raise start_delay'
         publish(ros, 'late_pub', '/tf_node/input', count=LATE, rate=10, start_delay=1.0)
         totals = collect_until(
             tracer, lambda w: sum(n.stages['lookup'].count for n in w.tf.values()
                                   if 'lookup' in n.stages) >= LATE + UNKNOWN + ISLAND,
             f'{LATE} late lookups and {TIMER_LOOKUPS} timer firings')
         assert node.poll() is None, 'the traced node died'
-        wait_for(lambda: len(read_csv(truth)) >= LATE + UNKNOWN + ISLAND, timeout=10,
+        wait_for(lambda: len(read_truth(truth)) >= LATE + UNKNOWN + ISLAND, timeout=10,
                  what='the truth written')
-        all_rows = read_csv(truth)
+        all_rows = read_truth(truth)
         rows = [r for r in all_rows if r['kind'] == 'late']
         pairs = {(t.target_frame, t.source_frame): t for t in tracer.build_tf(totals)}
         late = pairs['map', 'base_link']

@@ -1,5 +1,6 @@
 """Helpers of the integration tests: run `rostrace trace --json`, compare with the
 scenario nodes' truth, look at the breakpoints inside a process."""
+import csv
 import math
 import os
 import time
@@ -123,3 +124,21 @@ def breakpoints(pid):
 def node_pid(ros, name):
     _, _, uri = ros.master().lookupNode('/test', name)
     return xmlrpc.client.ServerProxy(uri).getPid('/test')[2]
+
+
+def assert_close(measured, truth, what, *, floor_s=100 * US):
+    """A mean within max(2 %, floor_s) of the truth's (the acceptance bound)."""
+    bound = max(0.02 * truth, floor_s)
+    print(f'{what}: rostrace {measured * 1e3:.3f} ms, truth {truth * 1e3:.3f} ms')
+    assert abs(measured - truth) <= bound, what
+
+
+def read_truth(path):
+    """Rows of a truth file whose text columns are not only `topic`: numbers as ints,
+    the rest as text ([] while the file does not exist)."""
+    try:
+        with open(path) as f:
+            return [{k: int(v) if v.lstrip('-').isdigit() else v for k, v in row.items()}
+                    for row in csv.DictReader(f)]
+    except FileNotFoundError:
+        return []
