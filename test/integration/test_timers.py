@@ -129,6 +129,7 @@ targets:
     assert status['level'] == 2, status
     # (a callback longer than two periods moves the timer on: the next firing is not
     # late, the periods in between are missed)
-    assert status['message'] == f'missed {FIRINGS // 5} > error 0'
+    # (the error first; on a loaded machine the lateness warning may follow it)
+    assert status['message'].split('; ')[0] == f'missed {FIRINGS // 5} > error 0'
     values = {v['key']: v['value'] for v in status['values']}
     assert (values['fired'], values['clock']) == (str(FIRINGS), 'ros')
