@@ -16,7 +16,8 @@ PACKAGES=(
   python3-diagnostic-msgs libdiagnostic-aggregator-tools libdiagnostic-aggregator-dev
   rosdiagnostic catkin topic-tools python3-topic-tools python3-rosservice binutils
   libnodeletlib-dev graphviz libtf2-ros-dev libtopic-tools-dev libactionlib-dev
-  python3-actionlib python3-tf2-ros python3-prometheus-client prometheus
+  python3-actionlib python3-tf2-ros python3-prometheus-client prometheus python3-bondpy
+  libfaketime
   libstd-msgs-dev libdiagnostic-msgs-dev python3-catkin-pkg
   python3-bpfcc python3-pyelftools python3-yaml python3-pytest python3-matplotlib
   g++ make cmake iproute2 util-linux procps

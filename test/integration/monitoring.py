@@ -1,11 +1,14 @@
 """Helpers for monitor tests: start rostrace_monitor, listen to topics with real ROS
 tools (rostopic echo, rosdiagnostic) and read what they printed."""
 import re
+import socket
 import subprocess
 
 import yaml
 
 from harness import PY, read_log, wait_for
+
+MONITOR = f'rostrace: monitor {socket.gethostname()}'    # the monitor's own status
 
 ROSDIAGNOSTIC = [PY, '-c', 'from rosdiagnostic.rosdiagnostic import rosdiagnosticmain; '
                  'rosdiagnosticmain()']

@@ -130,7 +130,7 @@ def test_monitor_publishes_actions_and_tf_with_their_statuses(ros, tmp_path):
     """The monitor node: ActionBreakdown on /rostrace/actions, TfBreakdown on /rostrace/tf
     (rostopic echo), a status per action side and per frame pair on /diagnostics with the
     configured bounds, and the topic whose processing is mostly a TF wait says so."""
-    from monitoring import echo, echoed, start_monitor, statuses, wait_for_attached, write_config
+    from monitoring import MONITOR, echo, echoed, start_monitor, statuses, wait_for_attached, write_config
     config = write_config(tmp_path / 'm.yaml', '''
 publish_rate: 2
 window: 120
@@ -144,7 +144,7 @@ targets:
     actions, tf = echo(ros, '/rostrace/actions', 'echo_actions'), echo(ros, '/rostrace/tf', 'echo_tf')
     diagnostics = echo(ros, '/diagnostics', 'echo_diagnostics')
     monitor = start_monitor(ros, config)
-    wait_for(lambda: statuses(diagnostics, 'rostrace: monitor'), timeout=60,
+    wait_for(lambda: statuses(diagnostics, MONITOR), timeout=60,
              what='the monitor running')
     ros.node('actions', 'mon_server', params={'role': 'server', 'action': '/mon_work',
                                               'accept_ms': ACCEPT_MS, 'feedback_ms': 10,

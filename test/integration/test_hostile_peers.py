@@ -6,7 +6,7 @@ import os
 import time
 
 from harness import PY, free_port, wait_for
-from monitoring import echo, echoed, start_monitor, statuses, write_config
+from monitoring import MONITOR, echo, echoed, start_monitor, statuses, write_config
 from tracing import breakpoints, node_pid, publish
 
 # A fake node: serves `behaviour` on a TCP port and registers with the master as a
@@ -124,7 +124,7 @@ targets:
     during = [m for m in echoed(latency) if m['node'] == '/healthy'][before:]
     assert len(during) >= 10, len(during)           # 12 periods, minus edges
     assert all(m['processed'] > 0 for m in during[1:-1])
-    monitor_status = statuses(diagnostics, 'rostrace: monitor')[-1]
+    monitor_status = statuses(diagnostics, MONITOR)[-1]
     attached = dict((v['key'], v['value']) for v in monitor_status['values'])['attached']
     assert attached.startswith('/healthy (') and attached.count('(') == 1, attached
     assert monitor.poll() is None
@@ -140,7 +140,7 @@ targets:
 
     def latest_names():
         msgs = [m for m in echoed(diagnostics)
-                if any(s['name'] == 'rostrace: monitor' for s in m.get('status', []))]
+                if any(s['name'] == MONITOR for s in m.get('status', []))]
         return {s['name'] for s in msgs[-1]['status']} if msgs else set()
     wait_for(lambda: 'rostrace: /hostile_garbage' not in latest_names(), timeout=30,
              interval=0.5, what='the status of the node that left removed')

@@ -8,7 +8,7 @@ import urllib.parse
 import urllib.request
 
 from harness import free_port, wait_for
-from monitoring import echo, echoed, statuses, wait_for_attached, write_config
+from monitoring import MONITOR, echo, echoed, statuses, wait_for_attached, write_config
 from tracing import publish
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -44,7 +44,7 @@ targets:
     diagnostics = echo(ros, '/diagnostics', 'echo_diagnostics')
     monitor = ros.node('rostrace_monitor', 'rostrace_monitor',
                        params={'config': config, 'metrics_port': port})
-    wait_for(lambda: statuses(diagnostics, 'rostrace: monitor'), timeout=60,
+    wait_for(lambda: statuses(diagnostics, MONITOR), timeout=60,
              what='the monitor running')
     ros.node('processing', 'prom_sub', params={'topic': TOPIC, 'work_ms': 6.0})
     wait_for_attached(monitor, '/prom_sub')

@@ -9,7 +9,7 @@ import xmlrpc.client
 import rosbag
 
 from harness import PY, count_rows, read_csv, wait_for
-from monitoring import (attached_lines, echo, echoed, rosdiagnostic, start_monitor, statuses,
+from monitoring import (MONITOR, attached_lines, echo, echoed, rosdiagnostic, start_monitor, statuses,
                         write_config)
 from tracing import (BREAKPOINT, assert_mean_close, assert_p99_close, durations_s, node_pid,
                      probe_bytes, publish, receive_breakpoints)
@@ -36,7 +36,7 @@ targets:
         return out if f'[ {level} ] {line}' in out else None
     out = wait_for(lambda: rated('ERROR'), timeout=60, interval=0.5, what='ERROR in agg')
     assert 'processing p99' in out and '> error 8 ms' in out
-    assert '/rostrace/rostrace: monitor - tracing 2 node(s)' in out
+    assert f'/rostrace/{MONITOR} - tracing 2 node(s)' in out
 
     # A broken live edit (an impossible date used to kill the monitor) is reported and
     # ignored: the monitor goes on and takes the next good edit.
@@ -73,7 +73,7 @@ def test_rosbag_reads_back_what_was_published_and_sigint_stops_cleanly(ros, tmp_
     assert ros.stop(monitor) == 0
     assert BREAKPOINT not in probe_bytes(pid).values()          # probes removed
     wait_for(lambda: any(s['message'] == 'monitor stopped: probes removed'
-                         for s in statuses(diag, 'rostrace: monitor')),
+                         for s in statuses(diag, MONITOR)),
              timeout=10, what='the last diagnostics to say the monitor stopped')
 
     with rosbag.Bag(bag_path) as bag:
@@ -195,7 +195,7 @@ def test_a_bpf_compile_failure_is_an_error_on_diagnostics(ros, tmp_path):
                        env=ros.env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stderr
     assert 'BPF program failed to compile' in r.stderr and 'Traceback' not in r.stderr
-    status = wait_for(lambda: statuses(diagnostics, 'rostrace: monitor'), timeout=10,
+    status = wait_for(lambda: statuses(diagnostics, MONITOR), timeout=10,
                       what='the monitor status')[-1]
     assert status['level'] == 2 and 'cannot start: BPF program failed to compile' in \
         status['message'], status

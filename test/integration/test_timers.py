@@ -96,7 +96,7 @@ def test_missed_periods_counted_exactly(ros, tracer, tmp_path):
 def test_monitor_publishes_timers_and_thresholds_them(ros, tmp_path):
     """The monitor node: TimerBreakdown on /rostrace/timers (rostopic echo) and a status
     per timer on /diagnostics with the configured bounds."""
-    from monitoring import echo, echoed, start_monitor, statuses, wait_for_attached, write_config
+    from monitoring import MONITOR, echo, echoed, start_monitor, statuses, wait_for_attached, write_config
     config = write_config(tmp_path / 'm.yaml', '''
 publish_rate: 2
 window: 120
@@ -108,7 +108,7 @@ targets:
     timers = echo(ros, '/rostrace/timers', 'echo_timers')
     diagnostics = echo(ros, '/diagnostics', 'echo_diagnostics')
     monitor = start_monitor(ros, config)
-    wait_for(lambda: statuses(diagnostics, 'rostrace: monitor'), timeout=60,
+    wait_for(lambda: statuses(diagnostics, MONITOR), timeout=60,
              what='the monitor running')         # compiled: it follows the graph now
     ros.node('timers', 'mon_ctl', params={'period_ms': 50, 'slow_every': 5, 'slow_ms': 130,
                                           'firings': FIRINGS, 'start_delay': 5.0,

@@ -27,12 +27,12 @@ def test_statuses_from_config_breakdowns_and_targets():
     other.node = '/unconfigured'
     out = by_name(monitor_statuses(CONFIG, [breakdown(), other], state))
     assert set(out) == {'rostrace: /n /t', 'rostrace: /n /absent', 'rostrace: /gone',
-                        'rostrace: /camera_*', 'rostrace: monitor'}
+                        'rostrace: /camera_*', 'rostrace: monitor robot'}
     assert out['rostrace: /n /t'].level == diag.ERROR                 # p99 12 ms > 11
     assert out['rostrace: /n /absent'].message == '/n does not subscribe to /absent'
     assert out['rostrace: /gone'].message == 'not running'
     assert out['rostrace: /camera_*'].message == 'not running: no node matches'
-    monitor = out['rostrace: monitor']
+    monitor = out['rostrace: monitor robot']
     assert (monitor.level, monitor.message) == (diag.OK, 'tracing 1 node(s)')
     assert ('probe cost per entry+return (us)', '2.50') in monitor.values
 
@@ -40,10 +40,10 @@ def test_statuses_from_config_breakdowns_and_targets():
 def test_monitor_errors_and_stop_are_warnings():
     state = MonitorState(host='robot', errors=['follow_graph: master gone'])
     out = by_name(monitor_statuses(CONFIG, [], state))
-    assert out['rostrace: monitor'].level == diag.WARN
-    assert out['rostrace: monitor'].message == 'follow_graph: master gone'
+    assert out['rostrace: monitor robot'].level == diag.WARN
+    assert out['rostrace: monitor robot'].message == 'follow_graph: master gone'
     out = by_name(monitor_statuses(CONFIG, [], MonitorState(host='robot'), stopped=True))
-    assert out['rostrace: monitor'].message == 'monitor stopped: probes removed'
+    assert out['rostrace: monitor robot'].message == 'monitor stopped: probes removed'
 
 
 def numbers(received, processing_ns, link_messages=0):
@@ -76,10 +76,10 @@ def test_what_the_kernel_could_not_record_is_a_warning_while_it_happens():
     lost = {'events': 3, 'stats': 2}
     state = MonitorState(host='robot', attached={'/n': (7, {'/t'})}, lost=lost,
                          lost_recent={'stats': 2})
-    monitor = by_name(monitor_statuses(CONFIG, [breakdown()], state))['rostrace: monitor']
+    monitor = by_name(monitor_statuses(CONFIG, [breakdown()], state))['rostrace: monitor robot']
     assert monitor.level == diag.WARN
     assert monitor.message.startswith('2 lost samples (stats map full) in the last window')
     assert ('lost transport events', '3') in monitor.values
     state.lost_recent = {}
-    monitor = by_name(monitor_statuses(CONFIG, [breakdown()], state))['rostrace: monitor']
+    monitor = by_name(monitor_statuses(CONFIG, [breakdown()], state))['rostrace: monitor robot']
     assert monitor.level == diag.OK and ('lost samples (stats map full)', '2') in monitor.values

@@ -2,7 +2,6 @@
 breakdowns and statuses every period, even when nothing arrives. No rospy here:
 `publish(breakdowns, statuses)` is given (monitor/ros_node.py wires it to ROS)."""
 import os
-import socket
 import time
 from typing import NamedTuple
 
@@ -12,6 +11,7 @@ from ..model.config import ConfigError, TargetSpec, load_config
 from ..model.history import WindowHistory
 from ..model.paths import build_paths, route_nodes
 from ..views import diagnostics as diag
+from ..system.host import host_name
 from ..system.targets import resolve_node
 from ..views.statuses import MonitorState, monitor_statuses
 
@@ -84,7 +84,7 @@ class Monitor:
         self.on_window = on_window    # callable(Window, node_of) per period (/metrics)
         self.own_name = own_name
         self.log = log
-        self.host = socket.gethostname()
+        self.host = host_name()
         self.attached = {}            # node -> TargetProcess
         self.problems = {}            # node or pattern -> reason it is not traced
         self.errors = []              # monitor-level problems of the last period

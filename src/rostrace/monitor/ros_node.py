@@ -1,12 +1,13 @@
 """`rostrace_monitor`: the privileged rospy node (wiring, signals, shutdown)."""
+import os
 import signal
-import socket
 import sys
 import time
 
 from ..engine import Tracer
 from ..errors import EXIT_USAGE, RostraceError
 from ..model.config import ConfigError, load_config
+from ..system.host import HOST_ENV, host_name
 from ..system.preflight import check_all
 from ..system.rosapi import Master
 from ..views.diagnostics import start_failed_status
@@ -28,13 +29,13 @@ def _param_overrides(rospy):
 
 
 def _publish_failure(rospy, output, message, wait_s=2.0):
-    """One ERROR 'rostrace: monitor' status on /diagnostics before the monitor exits, so
+    """One ERROR 'rostrace: monitor HOST' status on /diagnostics before the monitor exits, so
     rqt_runtime_monitor and the aggregator show why (listeners get up to `wait_s` to
     connect)."""
     deadline = time.monotonic() + wait_s
     while output.diagnostics.get_num_connections() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    output.publish([], [start_failed_status(socket.gethostname(), message)])
+    output.publish([], [start_failed_status(host_name(), message)])
     time.sleep(0.3)                                      # let it leave before we do
 
 
@@ -52,7 +53,7 @@ def _metrics(rospy):
         return None
     try:
         from ..output.metrics import MetricsServer
-        server = MetricsServer(socket.gethostname(), port=port, max_topics=max_topics or None)
+        server = MetricsServer(host_name(), port=port, max_topics=max_topics or None)
     except ImportError:
         rospy.logerr('rostrace_monitor: python3-prometheus-client is missing (make setup): '
                      '/metrics not served')
@@ -61,7 +62,7 @@ def _metrics(rospy):
         rospy.logerr(f'rostrace_monitor: cannot serve /metrics on port {port} ({e}); set '
                      '~metrics_port to a free one (0: none)')
         return None
-    rospy.loginfo(f'rostrace_monitor: Prometheus metrics on http://{socket.gethostname()}:'
+    rospy.loginfo(f'rostrace_monitor: Prometheus metrics on http://{host_name()}:'
                   f'{port}/metrics')
     return server
 
@@ -76,6 +77,15 @@ def main(argv=None):
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.append(True))
+    host = rospy.get_param('~host', '')
+    if host:
+        if not isinstance(host, str) or not host.isprintable() or len(host) > 64 \
+                or any(c.isspace() for c in host):
+            rospy.logerr('rostrace_monitor: ~host must be a name without spaces')
+            return _fail(f'~host {str(host)[:80]!r} is not a host name',
+                         'give ~host (monitor.launch host:=) a name without spaces, <= 64 '
+                         'characters, or leave it empty for the hostname', EXIT_USAGE)
+        os.environ[HOST_ENV] = host
     config_path = rospy.get_param('~config', '')
     overrides = _param_overrides(rospy)
     try:
@@ -98,7 +108,7 @@ def main(argv=None):
     monitor = Monitor(config, tracer=tracer, master=master, publish=output.publish,
                       config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo,
                       on_window=metrics.add if metrics else None)
-    rospy.loginfo(f'rostrace_monitor: probe cost {tracer.probe_cost_us:.2f} us per pair; '
+    rospy.loginfo(f'rostrace_monitor on {host_name()}: probe cost {tracer.probe_cost_us:.2f} us per pair; '
                   f'{len(config.targets)} target(s), publishing at {config.publish_rate:g} Hz')
     try:
         monitor.run(lambda: bool(stop) or rospy.is_shutdown(), overrides=overrides)

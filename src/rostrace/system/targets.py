@@ -1,12 +1,12 @@
 """ROS node name -> TargetProcess: master XML-RPC, the node's own getPid, /proc."""
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 
 from ..errors import BadPeer, ProcessGone, UnsupportedNode
 from ..model.names import absolute
 from . import symbols
+from .host import host_name
 from .procfs import ProcFS
 from .rosapi import CallFailed, Node, split_uri
 
@@ -34,7 +34,7 @@ class TargetProcess:
 
 
 def _local_host():
-    return socket.gethostname()
+    return host_name()
 
 
 def find_roscpp(procfs, pid):

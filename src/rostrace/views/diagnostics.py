@@ -355,9 +355,15 @@ def not_running_status(node, host, reason='not running'):
     return Status(name=status_name(node), hardware_id=host, level=ERROR, message=reason)
 
 
+def monitor_status_name(host):
+    """One monitor per host: its status carries the host, so that two monitors on one
+    master never collide."""
+    return f'{PREFIX}: monitor {host}'
+
+
 def start_failed_status(host, message):
     """The monitor's status when it cannot start (it exits right after)."""
-    return Status(name=f'{PREFIX}: monitor', hardware_id=host, level=ERROR,
+    return Status(name=monitor_status_name(host), hardware_id=host, level=ERROR,
                   message=f'cannot start: {message}'[:500])
 
 
@@ -377,7 +383,7 @@ def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped
     lost / lost_recent: {'events'|'stats'|'hist': count} the kernel could not record
     since start / in the last window (a WARN: numbers are missing)."""
     lost, lost_recent = lost or {}, lost_recent or {}
-    status = Status(name=f'{PREFIX}: monitor', hardware_id=host)
+    status = Status(name=monitor_status_name(host), hardware_id=host)
     status.values = [('targets attached', str(len(attached))),
                      ('targets configured', str(configured)),
                      ('attached', ' '.join(f'{n} ({p})' for n, p in sorted(attached))),
