@@ -9,7 +9,7 @@ SRC = os.path.realpath(os.path.join(os.path.dirname(__file__), '..', '..', 'src'
 PURE_FOLDERS = ('model', 'views')
 # What pure code may import: the standard library's data tools, YAML parsing, the
 # generated kernel contract, and each other.
-PURE_ALLOWED = {'collections', 'dataclasses', 'typing', 'fnmatch', 'struct', 'yaml', 'math',
+PURE_ALLOWED = {'collections', 'ipaddress', 'dataclasses', 'typing', 'fnmatch', 'struct', 'yaml', 'math',
                 're', 'reprlib',
                 'rostrace.errors', 'rostrace.probes.abi'}
 NEEDS_ROSPY = {'rostrace.output.messages'}     # the only rospy message code

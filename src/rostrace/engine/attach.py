@@ -33,6 +33,7 @@ class Attachments:
         self.topic_types = {}           # topic -> its type (the master's last word)
         self.on_forget = []             # callables(pid) run when a process is detached
         self.on_subscriber = []         # callables() run when a subscriber is attached
+        self.remote = None              # RemoteLinks: what monitors on other hosts trace/want
 
     def target(self, pid):
         return self.subscribers.get(pid) or self.publishers.get(pid)
@@ -85,27 +86,31 @@ class Attachments:
         """Attach the publisher side to every process on this host that publishes a
         topic a subscriber reported; detach the gone and those no longer needed.
         Publishers elsewhere get a note, not a number, and are tried again with backoff;
-        no new publisher is tried after `deadline` (time.monotonic())."""
+        no new publisher is tried after `deadline` (time.monotonic()). Publishers that
+        monitors on other hosts want (their subscribers' publishers) are traced too when
+        they run here; a publisher another monitor traces has no note."""
         for pid in [p for p, t in self.publishers.items() if not self.alive(t)]:
             self._detach_publisher(pid)
         wanted = {t for pid in self.subscribers for t in self.subscribed(pid)}
-        if not wanted:
-            return
-        try:
-            publishers = master.topic_publishers(wanted)
-            self.topic_types = master.topic_types()
-        except MasterUnreachable:
-            return
-        self.topic_publishers = {t: frozenset(publishers.get(t, ())) for t in wanted}
-        needed = {n for names in publishers.values() for n in names}
+        for_peers = self.remote.wanted_by_peers() if self.remote is not None else frozenset()
+        needed = set()
+        if wanted:
+            try:
+                publishers = master.topic_publishers(wanted)
+                self.topic_types = master.topic_types()
+            except MasterUnreachable:
+                return
+            self.topic_publishers = {t: frozenset(publishers.get(t, ())) for t in wanted}
+            needed = {n for names in publishers.values() for n in names}
+        elsewhere = self.remote.traced_elsewhere() if self.remote is not None else frozenset()
         for pid, target in list(self.publishers.items()):
-            if target.node not in needed and pid not in self.kept_publishers:
+            if target.node not in needed | for_peers and pid not in self.kept_publishers:
                 self._detach_publisher(pid)
         self.publisher_notes = {n: why for n, why in self.publisher_notes.items()
-                                if n in needed}
-        self.publisher_backoff.keep(needed)
+                                if n in needed and n not in elsewhere}
+        self.publisher_backoff.keep(needed | for_peers)
         traced = {t.node for t in self.publishers.values()}
-        for node in sorted(needed - traced):
+        for node in sorted((needed | for_peers) - traced):
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if not self.publisher_backoff.due(node):
@@ -114,10 +119,17 @@ class Attachments:
                 self.attach_publisher(targets.resolve_node(node, master=master,
                                                            procfs=self.procfs))
             except RostraceError as e:
-                self.publisher_notes[node] = str(e)[:300]
+                if node in needed and node not in elsewhere:
+                    self.publisher_notes[node] = str(e)[:300]
                 self.publisher_backoff.failed(node)
             else:
                 self.publisher_backoff.succeeded(node)
+
+    def wanted_elsewhere(self):
+        """Publishers our subscribers need that are not traced here (other hosts')."""
+        traced = {t.node for t in self.publishers.values()}
+        needed = {n for names in self.topic_publishers.values() for n in names}
+        return frozenset(needed - traced)
 
     def matchable(self, topic):
         """False when the master says no publisher of `topic` is traced (its messages
@@ -126,6 +138,8 @@ class Attachments:
         if nodes is None:
             return True
         traced = {t.node for t in self.publishers.values()}
+        if self.remote is not None:
+            traced |= self.remote.traced_elsewhere()
         return bool(nodes & traced)
 
     def _detach_publisher(self, pid):

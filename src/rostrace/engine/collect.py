@@ -23,6 +23,7 @@ class WindowCollector:
         self.attachments = attachments
         self.names = names
         self.matcher = matcher
+        self.remote = None                 # RemoteLinks: publishers on other hosts
         self.clock = clock
         self.window_start = clock()
         self.last_window_s = 0.0
@@ -209,3 +210,21 @@ class WindowCollector:
             key = LinkKey(link_id.publisher_pid, link_id.intra)
             topic_numbers.links.setdefault(key, LinkNumbers()).merge(numbers)
         self._carried = {k: acc for k, acc in fresh.items() if k not in used and acc.count}
+        if self.remote is not None:
+            self._add_remote_links(window)
+
+    def _add_remote_links(self, window):
+        """Links from publishers on other hosts (engine/remote.py)."""
+        for link_id, matched in self.remote.collect().items():
+            target = self.attachments.subscribers.get(link_id.subscriber_pid)
+            topic = target and self.names.topic('queue', target, link_id.queue)
+            if topic is None:
+                continue
+            numbers = LinkNumbers(messages=matched.messages, dropped=matched.dropped,
+                                  stages=dict(matched.stages), below_clock=matched.below_clock,
+                                  clock=(matched.offset_ns, matched.uncertainty_ns))
+            key = TopicKey(link_id.subscriber_pid, topic,
+                           self._nodelet(link_id.subscriber_pid, link_id.queue))
+            topic_numbers = window.topics.setdefault(key, TopicNumbers())
+            key = LinkKey(0, False, link_id.publisher, link_id.host)
+            topic_numbers.links.setdefault(key, LinkNumbers()).merge(numbers)

@@ -21,6 +21,7 @@ from .collect import WindowCollector
 from .connections import KernelConnections
 from .naming import ObjectNames
 from .nodelets import Nodelets
+from .remote import RemoteLinks
 from .services import Services
 from .tf import TfLookups
 from .timers import Timers
@@ -63,6 +64,16 @@ class Tracer:
         self.actions = Actions(self.probes, self.attachments, self.names)
         self.attachments.on_forget += [self.timers.forget, self.services.forget,
                                        self.tf.forget, self.actions.forget]
+
+    def enable_remote(self, host):
+        """Links across hosts (one monitor per host): returns the RemoteLinks that the
+        monitors' exchange (monitor/peers.py) feeds and drains."""
+        remote = RemoteLinks(host, self.attachments.node_name)
+        self.transport.remote = remote
+        self.collector.remote = remote
+        self.attachments.remote = remote
+        self.attachments.on_forget.append(remote.forget)
+        return remote
 
     @property
     def probe_cost_us(self):

@@ -63,13 +63,23 @@ class LinkBreakdown:
     messages: int = 0       # matched messages that reached a callback
     dropped: int = 0        # dropped from the publisher's outgoing queue to us
     stages: dict = field(default_factory=dict)     # ALL_LINK_STAGES -> StageStats
+    # A publisher on another host: its host, its clock - ours and the uncertainty of
+    # that (seconds) which transport and end_to_end carry; values it made negative.
+    publisher_host: str = ''
+    clock_offset: float = 0.0
+    clock_uncertainty: float = 0.0
+    below_clock: int = 0
 
     def as_dict(self):
-        return {'publisher': self.publisher, 'pid': self.pid,
-                'intra_process': self.intra_process, 'messages': self.messages,
-                'dropped': self.dropped,
-                'stages': {name: self.stages[name].as_dict() for name in ALL_LINK_STAGES
-                           if name in self.stages}}
+        out = {'publisher': self.publisher, 'pid': self.pid,
+               'intra_process': self.intra_process, 'messages': self.messages,
+               'dropped': self.dropped,
+               'stages': {name: self.stages[name].as_dict() for name in ALL_LINK_STAGES
+                          if name in self.stages}}
+        if self.publisher_host:
+            out.update(publisher_host=self.publisher_host, clock_offset=self.clock_offset,
+                       clock_uncertainty=self.clock_uncertainty, below_clock=self.below_clock)
+        return out
 
     def share(self, split):
         """Fraction of its parent stage's mean that `split` accounts for (0..1)."""
@@ -104,19 +114,38 @@ def split_share(stages, splits_of, split):
     return s.mean / total if s is not None and s.count and total else 0.0
 
 
-def build_link(*, publisher, pid, intra, numbers):
-    """LinkBreakdown of one publisher from its LinkNumbers."""
+# Across hosts the split of transport needs both kernels' clocks at the byte level.
+REMOTE_UNAVAILABLE = {name: 'publisher on another host: transport is not split'
+                      for name in ('network', 'socket_wait') + LINK_SPLITS['network']
+                      + LINK_SPLITS['socket_wait'] + LINK_SPLITS['publish_queue']}
+CROSSING_STAGES = ('transport', 'end_to_end')
+
+
+def build_link(*, publisher, pid, intra, numbers, host=''):
+    """LinkBreakdown of one publisher from its LinkNumbers (`host`: the publisher's,
+    when it is another host's)."""
     stages = {}
+    offset_ns, uncertainty_ns = numbers.clock or (0, 0)
     for name in ALL_LINK_STAGES:
         acc = numbers.stages.get(name)
         if intra and name in INTRA_UNAVAILABLE:
             stages[name] = unavailable(INTRA_UNAVAILABLE[name])
         elif intra and name == 'serialization' and not (acc and acc.count):
             stages[name] = unavailable('intra-process: no copy, not serialized')
+        elif host and name in REMOTE_UNAVAILABLE:
+            stages[name] = unavailable(REMOTE_UNAVAILABLE[name])
+        elif host and name in CROSSING_STAGES and acc and acc.count and \
+                uncertainty_ns >= acc.stats().mean * 1e9:
+            stages[name] = unavailable(
+                f'clock offset to {host} known to +-{uncertainty_ns / 1e6:.3f} ms, more than '
+                f'the latency: not measurable across these hosts')
         else:
             stages[name] = acc.stats() if acc else StageStats(available=True)
     return LinkBreakdown(publisher=publisher, pid=pid, intra_process=intra,
-                         messages=numbers.messages, dropped=numbers.dropped, stages=stages)
+                         messages=numbers.messages, dropped=numbers.dropped, stages=stages,
+                         publisher_host=host, clock_offset=offset_ns / 1e9,
+                         clock_uncertainty=uncertainty_ns / 1e9,
+                         below_clock=numbers.below_clock)
 
 
 @dataclass
@@ -400,8 +429,9 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
                  'allocations_per_callback': allocations.per_callback,
                  'syscalls': dict(sorted(numbers.syscalls.items()))}
     names = publisher_names or {}
-    links = [build_link(publisher=names.get(key.publisher_pid, f'pid:{key.publisher_pid}'),
-                        pid=key.publisher_pid, intra=key.intra, numbers=link)
+    links = [build_link(publisher=key.publisher or names.get(key.publisher_pid,
+                                                            f'pid:{key.publisher_pid}'),
+                        pid=key.publisher_pid, intra=key.intra, numbers=link, host=key.host)
              for key, link in sorted(numbers.links.items())]
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
                           nodelet=nodelet, received=numbers.received, processed=numbers.processed,

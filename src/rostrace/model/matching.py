@@ -11,7 +11,8 @@ queue (they never reach a callback). Messages sent before tracing began match
 nothing and are counted as unmatched, never paired with a neighbour.
 
 Timestamps are bpf_ktime_get_ns() of one kernel, so both ends must run on this host;
-a link to another host has no transport number (run one monitor per host).
+a connection to a host that runs another monitor goes to `remote` instead
+(engine/remote.py, model/remote.py: the monitors exchange what they sent).
 """
 from collections import deque
 from dataclasses import dataclass, field
@@ -90,6 +91,9 @@ class TransportMatcher:
         self._ignored = {}      # connection -> publisher pid: to an untraced subscriber
         self._latest_ns = 0     # the newest kernel timestamp seen
         self.unmatched = 0      # received messages with no sent counterpart
+        # Connections to another monitor's host: remote.is_peer(ip) says which;
+        # remote.sent(key, _Sent, dropped) / remote.received(key, event) take them.
+        self.remote = None
 
     def feed(self, events):
         for ev in events:
@@ -139,6 +143,10 @@ class TransportMatcher:
         local, remote = conn
         key = (remote, local)                   # (subscriber addr, publisher addr)
         self._latest_ns = max(self._latest_ns, ev.t_sent)
+        if self.remote is not None and self.remote.is_peer(remote[0]):
+            self.remote.sent(key, _Sent(fingerprint_key(ev.fp), ev.tgid, ev.fd, ev.publication,
+                                        ev.t_publish, ev.t_serialized, ev.t_sent), ev.dropped)
+            return
         if key in self._ignored:
             return
         queue = self._pending.setdefault(key, deque(maxlen=MAX_PENDING))
@@ -163,6 +171,9 @@ class TransportMatcher:
             self.unmatched += 1
             return
         key = conn                              # (subscriber addr, publisher addr)
+        if self.remote is not None and self.remote.is_peer(conn[1][0]):
+            self.remote.received(key, ev)
+            return
         sent = self._match(key, fingerprint_key(ev.fp))
         if sent is None:
             self.unmatched += 1

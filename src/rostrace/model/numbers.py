@@ -43,9 +43,12 @@ class TimerKey(NamedTuple):
 
 
 class LinkKey(NamedTuple):
-    """One publisher of a subscriber's topic; intra-process delivery is its own link."""
+    """One publisher of a subscriber's topic; intra-process delivery is its own link.
+    A publisher on another host has no pid here: its node name and host say which."""
     publisher_pid: int
     intra: bool
+    publisher: str = ''
+    host: str = ''
 
 
 def _merge_accumulators(into, other):
@@ -75,10 +78,16 @@ class LinkNumbers:
     messages: int = 0           # matched messages that reached a callback
     dropped: int = 0            # dropped from the publisher's outgoing queue to us
     stages: dict = field(default_factory=dict)     # LINK_STAGES name -> Accumulator
+    # Across hosts: the publisher's clock - ours and its uncertainty (ns) the crossing
+    # stages used (the latest), and crossing values that uncertainty made negative.
+    clock: tuple = None
+    below_clock: int = 0
 
     def merge(self, other):
         self.messages += other.messages
         self.dropped += other.dropped
+        self.below_clock += other.below_clock
+        self.clock = other.clock if other.clock is not None else self.clock
         _merge_accumulators(self.stages, other.stages)
         return self
 

@@ -67,6 +67,19 @@ def _metrics(rospy):
     return server
 
 
+def _peers(rospy, tracer):
+    """The exchange with the monitors of other hosts (~peers, default true): links from
+    publishers there get numbers here."""
+    if not rospy.get_param('~peers', True):
+        return None
+    from .peers import PeerExchange
+    attachments = tracer.attachments
+    return PeerExchange(
+        rospy, tracer.enable_remote(host_name()), monitor=rospy.get_name(), host=host_name(),
+        announce=lambda: ({t.node for t in attachments.publishers.values()},
+                          attachments.wanted_elsewhere()))
+
+
 def main(argv=None):
     try:
         check_all('rosrun rostrace rostrace_monitor')
@@ -105,15 +118,19 @@ def main(argv=None):
         return _fail(e, e.hint, e.exit_code)
     master = Master(state_max_age_s=STATE_MAX_AGE_S)
     metrics = _metrics(rospy)
+    peers = _peers(rospy, tracer)
+    on_window = [f for f in (metrics and metrics.add, peers and peers.after_window) if f]
     monitor = Monitor(config, tracer=tracer, master=master, publish=output.publish,
                       config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo,
-                      on_window=metrics.add if metrics else None)
+                      on_window=lambda *args: [f(*args) for f in on_window])
     rospy.loginfo(f'rostrace_monitor on {host_name()}: probe cost {tracer.probe_cost_us:.2f} us per pair; '
                   f'{len(config.targets)} target(s), publishing at {config.publish_rate:g} Hz')
     try:
         monitor.run(lambda: bool(stop) or rospy.is_shutdown(), overrides=overrides)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C during detach
+        if peers is not None:
+            peers.close()
         started, count = time.monotonic(), len(monitor.attached)
         monitor.detach_all()
         tracer.close()

@@ -51,7 +51,10 @@ def breakdown_msg(b, stamp):
     for link in b.links:
         out = PublisherLink(publisher=link.publisher, pid=link.pid,
                             intra_process=link.intra_process, messages=link.messages,
-                            dropped=link.dropped)
+                            dropped=link.dropped, publisher_host=link.publisher_host,
+                            clock_offset=link.clock_offset,
+                            clock_uncertainty=link.clock_uncertainty,
+                            below_clock=link.below_clock)
         for name in ALL_LINK_STAGES:
             setattr(out, name, stage_msg(link.stages[name]))
         msg.publishers.append(out)
@@ -78,7 +81,11 @@ def breakdown_from_msg(msg):
     links = [LinkBreakdown(publisher=p.publisher, pid=p.pid, intra_process=p.intra_process,
                            messages=p.messages, dropped=p.dropped,
                            stages={n: stats_from_msg(getattr(p, n)) for n in ALL_LINK_STAGES
-                                   if hasattr(p, n)})   # older bags: fewer stages
+                                   if hasattr(p, n)},   # older bags: fewer stages
+                           publisher_host=getattr(p, 'publisher_host', ''),
+                           clock_offset=getattr(p, 'clock_offset', 0.0),
+                           clock_uncertainty=getattr(p, 'clock_uncertainty', 0.0),
+                           below_clock=getattr(p, 'below_clock', 0))
              for p in getattr(msg, 'publishers', [])]
     audit = None
     if msg.audited:

@@ -92,6 +92,19 @@ def program_text():
     return ''.join(parts)
 
 
+INIT_PID_NS_INO = 0xEFFFFFFC       # the initial PID namespace's inode (PROC_PID_INIT_INO)
+
+
+def pidns_cflags(path='/proc/self/ns/pid'):
+    """Compiler flags that make the program name processes as this one's PID namespace
+    does (common.c), or none in the initial namespace."""
+    st = os.stat(path)
+    if st.st_ino == INIT_PID_NS_INO:
+        return []
+    dev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)    # the kernel's dev_t
+    return [f'-DPIDNS_DEV={dev}ULL', f'-DPIDNS_INO={st.st_ino}ULL']
+
+
 def load_bcc():
     try:
         import bcc
@@ -116,7 +129,8 @@ class BpfProgram:
         try:
             self.bpf = bcc.BPF(text=program_text().encode(),
                                cflags=['-I' + BPF_DIR,
-                                       f'-DURETPROBE_SYSCALL={URETPROBE_SYSCALL}', *cflags])
+                                       f'-DURETPROBE_SYSCALL={URETPROBE_SYSCALL}', *pidns_cflags(),
+                                       *cflags])
         except Exception as e:  # bcc raises bare Exception on compile errors
             raise SystemNotReady(f'BPF program failed to compile: {e}',
                                  hint='run `make setup` (kernel headers, tracefs) as root')

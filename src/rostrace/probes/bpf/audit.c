@@ -7,7 +7,7 @@
 
 int on_malloc(struct pt_regs *ctx)
 {
-    struct call_ctx *cc = callback_of((u32)bpf_get_current_pid_tgid());
+    struct call_ctx *cc = callback_of((u32)current_pid_tgid());
     if (cc)
         cc->allocs++;
     return 0;
@@ -15,7 +15,7 @@ int on_malloc(struct pt_regs *ctx)
 
 TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     if (!audited_tgids.lookup(&tgid))
         return 0;

@@ -9,7 +9,7 @@ int on_calibrate_target(struct pt_regs *ctx)
 {
     count_hit(HIT_CALIBRATE);
     u64 now = bpf_ktime_get_ns();
-    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 tid = (u32)current_pid_tgid();
     calib_start.update(&tid, &now);
     return 0;
 }
@@ -18,7 +18,7 @@ int on_calibrate_target_return(struct pt_regs *ctx)
 {
     count_hit(HIT_CALIBRATE_RETURN);
     u64 now = bpf_ktime_get_ns();
-    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 tid = (u32)current_pid_tgid();
     u64 *start = calib_start.lookup(&tid);
     if (!start)
         return 0;

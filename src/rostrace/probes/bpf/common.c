@@ -14,6 +14,21 @@
  * drains it. Either user space sees the writer, or the writer sees the flip (both
  * sides order their write before their read: lock xadd here, syscalls there). */
 
+/* Process and thread ids as the monitor sees them: the kernel's own (the initial PID
+ * namespace) unless the monitor runs in another PID namespace (a container, a simulated
+ * host in the tests): then user space compiles with PIDNS_DEV/PIDNS_INO, ids are that
+ * namespace's (those of its /proc), and tasks outside it read as id 0 (never traced). */
+#ifdef PIDNS_INO
+static __always_inline u64 current_pid_tgid(void)
+{
+    struct bpf_pidns_info ns = {};
+    bpf_get_ns_current_pid_tgid(PIDNS_DEV, PIDNS_INO, &ns, sizeof(ns));  /* zeroed on error */
+    return ((u64)ns.tgid << 32) | ns.pid;
+}
+#else
+#define current_pid_tgid() bpf_get_current_pid_tgid()
+#endif
+
 BPF_HASH(traced_tgids, u32, u8, 4096);      /* receive path attached */
 BPF_HASH(publisher_tgids, u32, u8, 4096);   /* publish side attached */
 BPF_HASH(audited_tgids, u32, u8, 1024);     /* real-time audit (audit.c) */

@@ -12,7 +12,7 @@ BPF_HASH(nodelet_queues, struct object_key, u64, 4096);    /* SubscriptionQueue*
 int on_nodelet_add_callback(struct pt_regs *ctx)
 {
     count_hit(HIT_NODELET);
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 tgid = current_pid_tgid() >> 32;
     if (!traced_tgids.lookup(&tgid))
         return 0;
     struct object_key qk = {.tgid = tgid};

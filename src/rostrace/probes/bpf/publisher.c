@@ -22,7 +22,7 @@ int on_topic_manager_publish(struct pt_regs *ctx)
 {
     count_hit(HIT_TOPIC_PUBLISH);
     u64 now = bpf_ktime_get_ns();
-    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 tid = (u32)current_pid_tgid();
     publish_start.update(&tid, &now);
     return 0;
 }
@@ -33,7 +33,7 @@ int on_publication_publish(struct pt_regs *ctx)
 {
     count_hit(HIT_PUBLICATION_PUBLISH);
     u64 now = bpf_ktime_get_ns();
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     u64 m[3] = {};          /* buf (shared_array: pointer, count), num_bytes */
     bpf_probe_read_user(m, sizeof(m), (void *)PT_REGS_PARM2(ctx));
@@ -107,7 +107,7 @@ static __always_inline void receiver_at_send(struct sent_msg *sent, u32 conn, u6
  * its queue (TransportSubscriberLink::enqueueMessage tosses the oldest when full). */
 TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
 {
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32;
     if (!publisher_tgids.lookup(&tgid))
         return 0;

@@ -66,13 +66,33 @@ static __always_inline void snapshot(u32 tid, u64 now, struct acct_snap *s)
     s->faults = a->faults;
 }
 
+/* The scheduler's tracepoints name threads by their kernel ids; in a PID namespace
+ * (common.c) a thread's id there is learnt when it is switched out (it is current). */
+#ifdef PIDNS_INO
+BPF_TABLE("lru_hash", u32, u32, ns_tids, 65536);
+static __always_inline u32 ns_tid(u32 kernel_tid)
+{
+    u32 *tid = ns_tids.lookup(&kernel_tid);
+    return tid ? *tid : 0;
+}
+#else
+#define ns_tid(kernel_tid) (kernel_tid)
+#endif
+
 TRACEPOINT_PROBE(sched, sched_switch)
 {
     u64 now = bpf_ktime_get_ns();
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    u32 prev = args->prev_pid, next = args->next_pid;
+    u64 id = current_pid_tgid();
+    u32 tgid = id >> 32;
+    u32 prev = (u32)id, next = ns_tid(args->next_pid);
     u8 *flags = traced_tgids.lookup(&tgid);
     bool account = flags ? !(*flags & TGID_NO_SCHED) : publisher_tgids.lookup(&tgid) != 0;
+#ifdef PIDNS_INO
+    if (account) {
+        u32 kernel_tid = args->prev_pid;
+        ns_tids.update(&kernel_tid, &prev);
+    }
+#endif
     if (account) {
         struct thread_acct *a = thread_of(prev, now, THREAD_RUNNING);
         if (a) {
@@ -107,7 +127,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
 TRACEPOINT_PROBE(sched, sched_waking)
 {
     u64 now = bpf_ktime_get_ns();
-    u32 pid = args->pid;
+    u32 pid = ns_tid(args->pid);
     struct thread_acct *a = threads.lookup(&pid);
     if (a && a->state == THREAD_BLOCKED) {
         a->blocked_ns += delta(now, a->since_ns);
@@ -119,7 +139,7 @@ TRACEPOINT_PROBE(sched, sched_waking)
 
 TRACEPOINT_PROBE(exceptions, page_fault_user)
 {
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     u8 *flags = traced_tgids.lookup(&tgid);
     if (!flags || (*flags & TGID_NO_SCHED))

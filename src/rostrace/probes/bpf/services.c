@@ -90,7 +90,7 @@ static __always_inline void client_call_resumed(u32 tid, u64 now)
 int on_service_process_request(struct pt_regs *ctx)
 {
     count_hit(HIT_SERVICE);
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 tgid = current_pid_tgid() >> 32;
     if (!traced_tgids.lookup(&tgid))
         return 0;
     /* processRequest(this, boost::shared_array<uint8_t> buf (by hidden reference), ...) */
@@ -106,7 +106,7 @@ int on_service_process_request(struct pt_regs *ctx)
 int on_service_callback_call(struct pt_regs *ctx)
 {
     count_hit(HIT_SERVICE);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     struct request_key key = {.tgid = tgid};
     if (bpf_probe_read_user(&key.buf, sizeof(key.buf),
@@ -126,7 +126,7 @@ int on_service_process_response(struct pt_regs *ctx)
 {
     count_hit(HIT_SERVICE);
     u64 now = bpf_ktime_get_ns();
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     struct serving *s = service_serving.lookup(&tid);
     if (!s)
@@ -162,7 +162,7 @@ int on_service_process_response(struct pt_regs *ctx)
 int on_service_client_call(struct pt_regs *ctx)
 {
     count_hit(HIT_CLIENT);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     if (!traced_tgids.lookup(&tgid))
         return 0;
@@ -194,7 +194,7 @@ static __always_inline u64 service_name_hash(u64 link)
 int on_service_link_call(struct pt_regs *ctx)
 {
     count_hit(HIT_CLIENT);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     if (!traced_tgids.lookup(&tgid))
         return 0;
@@ -219,7 +219,7 @@ int on_service_call_finished(struct pt_regs *ctx)
 {
     count_hit(HIT_CLIENT);
     u64 now = bpf_ktime_get_ns();
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u32 tgid = current_pid_tgid() >> 32;
     struct object_key key = {.tgid = tgid, .object = PT_REGS_PARM1(ctx)};
     struct client_call *c = client_calls.lookup(&key);
     if (!c)

@@ -116,7 +116,7 @@ TRACEPOINT_PROBE(tcp, tcp_probe)
  * buffer, starting at its first byte), and reads of registered sockets. */
 TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
 {
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     u8 *flags = traced_tgids.lookup(&tgid);
     if (!flags || (*flags & TGID_NO_ORIGIN))
@@ -164,7 +164,7 @@ static __always_inline void consume(struct rx_state *rs, struct rx_read *r, long
 
 TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom)
 {
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tid = (u32)id;
     struct rx_read *r = rx_reads.lookup(&tid);
     if (!r)
@@ -185,7 +185,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom)
 static __always_inline void socket_wait(struct origin *o, struct sent_msg *sent, u32 tid,
                                         u64 now)
 {
-    struct sock_key sk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = o->fd};
+    struct sock_key sk = {.tgid = current_pid_tgid() >> 32, .fd = o->fd};
     struct rx_state *rs = rx_states.lookup(&sk);
     if (!rs || !rs->last.t || rs->last.t > now)
         return;

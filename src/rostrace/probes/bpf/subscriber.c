@@ -264,7 +264,7 @@ int on_subscription_queue_push(struct pt_regs *ctx)
 {
     count_hit(HIT_PUSH);
     u64 now = bpf_ktime_get_ns();
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     u8 *flags = traced_tgids.lookup(&tgid);
     if (!flags)
@@ -309,7 +309,7 @@ int on_subscription_queue_push(struct pt_regs *ctx)
 int on_subscription_queue_call(struct pt_regs *ctx)
 {
     count_hit(HIT_CALL);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
     if (!traced_tgids.lookup(&tgid))
         return 0;
@@ -400,7 +400,7 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
 {
     count_hit(HIT_DESERIALIZE);
     u64 now = bpf_ktime_get_ns();
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
     u8 *flags = traced_tgids.lookup(&tgid);
     if (!flags)
@@ -461,7 +461,7 @@ int on_message_deserializer_deserialize_return(struct pt_regs *ctx)
 {
     count_hit(HIT_DESERIALIZE_RETURN);
     u64 now = bpf_ktime_get_ns();
-    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u32 tid = (u32)current_pid_tgid();
     struct call_ctx *cc = call_by_tid.lookup(&tid);
     if (cc && cc->deser_start_ns && !cc->deser_end_ns) {
         cc->deser_end_ns = now;
@@ -661,7 +661,7 @@ int on_subscription_callback_done(struct pt_regs *ctx)
 {
     count_hit(HIT_CALLBACK_DONE);
     u64 now = bpf_ktime_get_ns();
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     struct call_ctx *cc = call_by_tid.lookup(&tid);
     if (!cc)

@@ -107,7 +107,7 @@ static __always_inline void tf_lookup_start(struct pt_regs *ctx, u64 target, u64
                                             u32 nested)
 {
     count_hit(HIT_TF);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tid = (u32)id;
     if (!tf_traced(id >> 32))
         return;
@@ -138,7 +138,7 @@ static __always_inline void tf_core_start(struct pt_regs *ctx, u64 target, u64 s
                                           u32 nested)
 {
     count_hit(HIT_TF);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
     if (!tf_traced(tgid))
         return;
@@ -175,7 +175,7 @@ static __always_inline void tf_wait_start(struct pt_regs *ctx, u64 target, u64 s
                                           u64 timeout)
 {
     count_hit(HIT_TF);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tid = (u32)id;
     if (!tf_traced(id >> 32))
         return;
@@ -221,7 +221,7 @@ int on_tf_wait_done(struct pt_regs *ctx)
 {
     count_hit(HIT_TF);
     u64 now = bpf_ktime_get_ns();
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
     struct tf_wait *w = tf_waits.lookup(&tid);
     if (!w)
@@ -273,7 +273,7 @@ int on_tf_wait_done(struct pt_regs *ctx)
 int on_cxa_throw(struct pt_regs *ctx)
 {
     count_hit(HIT_THROW);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tid = (u32)id, tgid = id >> 32;
     struct tf_lookup *l = tf_lookups.lookup(&tid);
     if (!l)

@@ -28,7 +28,7 @@ static __always_inline u64 time_ns(const u32 *t)
 static __always_inline void timer_fired(struct pt_regs *ctx, u32 kind)
 {
     count_hit(HIT_TIMER);
-    u64 id = bpf_get_current_pid_tgid();
+    u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     u8 *flags = traced_tgids.lookup(&tgid);
     if (!flags)
@@ -72,7 +72,7 @@ static __always_inline void timer_fired(struct pt_regs *ctx, u32 kind)
     record_in(g, tgid, info, TIMER_MISSED, missed);
     leave_generation(w);
     if (capture_on()) {
-        struct span_event *e = span_start(SPAN_TIMER, tgid, (u32)bpf_get_current_pid_tgid(),
+        struct span_event *e = span_start(SPAN_TIMER, tgid, (u32)current_pid_tgid(),
                                           info);
         if (e) {
             e->t0 = now > duration ? now - duration : now;
