@@ -46,15 +46,18 @@ class VethPair:
     def ns_run(self, *argv):
         return _run(*self.prefix, *argv)
 
-    def limit(self, rate_bit_s, *, burst_bytes=3028, limit_bytes=8 << 20):
-        """tbf on the namespace's egress: everything it sends goes at `rate_bit_s`."""
-        self.ns_run('tc', 'qdisc', 'replace', 'dev', self.ns_if, 'root', 'tbf',
-                    'rate', f'{int(rate_bit_s)}bit', 'burst', str(burst_bytes),
-                    'limit', str(limit_bytes))
+    def limit(self, rate_bit_s, *, burst_bytes=3028, limit_bytes=8 << 20, host_side=False):
+        """tbf on the namespace's egress (`host_side`: on this side's, towards the
+        namespace): everything sent that way goes at `rate_bit_s`."""
+        argv = ('tc', 'qdisc', 'replace', 'dev', self.host_if if host_side else self.ns_if,
+                'root', 'tbf', 'rate', f'{int(rate_bit_s)}bit', 'burst', str(burst_bytes),
+                'limit', str(limit_bytes))
+        _run(*argv) if host_side else self.ns_run(*argv)
 
     def unlimit(self):
         subprocess.run([*self.prefix, 'tc', 'qdisc', 'del', 'dev', self.ns_if, 'root'],
                        capture_output=True)
+        subprocess.run(['tc', 'qdisc', 'del', 'dev', self.host_if, 'root'], capture_output=True)
 
     def close(self):
         for argv in reversed(self._made):

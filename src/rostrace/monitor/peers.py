@@ -8,6 +8,7 @@ these types): lengths are checked, a bad batch is counted and dropped, and no ca
 can raise into rospy.
 """
 import threading
+import time
 
 from ..engine.remote import host_time_ns
 from ..model.remote import SentRecord
@@ -56,8 +57,12 @@ class PeerExchange:
 
     # -- pings -------------------------------------------------------------------------
     def _ping_loop(self):
-        while not self._stop.wait(PING_PERIOD_S):
-            self.ping()
+        # time.sleep, not Event.wait: a timed condition wait never returned under a
+        # preloaded time faker (libfaketime, which the multi-host test uses).
+        while not self._stop.is_set():
+            time.sleep(PING_PERIOD_S)
+            if not self._stop.is_set():
+                self._guard(lambda _: self.ping())(None)
 
     def ping(self):
         ping_type = self._types[0]
