@@ -1,8 +1,9 @@
 """Cumulative numbers for Prometheus: windows add up, kernel buckets fold into powers of
 two without moving a value below its bucket, the number of topics is bounded."""
 from rostrace.model.histogram import Accumulator, bucket_of
-from rostrace.model.metrics import BOUNDS_NS, TopicTotals, power_bucket
-from rostrace.model.numbers import TopicKey, TopicNumbers, Window
+from rostrace.model.metrics import BOUNDS_NS, MonitorTotals, Names, power_bucket
+from rostrace.model.numbers import (LinkKey, LinkNumbers, PathKey, ServiceKey, ServiceNumbers,
+                                    TimerKey, TimerNumbers, TopicKey, TopicNumbers, Window)
 
 
 def window(*values_ms, topic='/t', pid=1, dropped=0):
@@ -25,11 +26,12 @@ def test_kernel_buckets_fold_into_the_power_of_two_that_holds_them():
 
 
 def test_windows_add_up_and_are_cumulative():
-    totals = TopicTotals()
-    totals.add(window(6, 6, 7), lambda pid: '/n')
-    totals.add(window(6, 40, dropped=2), lambda pid: '/n')
-    assert totals.counts['/n', '/t'] == {'received': 7, 'processed': 5, 'dropped': 2}
-    h = totals.stages['/n', '/t', 'processing']
+    totals = MonitorTotals()
+    totals.add(window(6, 6, 7), Names(lambda pid: '/n'))
+    totals.add(window(6, 40, dropped=2), Names(lambda pid: '/n'))
+    topics = totals['topic']
+    assert topics.counts['/n', '/t'] == {'received': 7, 'processed': 5, 'dropped': 2}
+    h = topics.stages['/n', '/t', 'processing']
     assert (h.count, h.sum_ns) == (5, 65_000_000)
     buckets = h.cumulative()
     assert buckets[-1] == ('+Inf', 5)
@@ -40,11 +42,37 @@ def test_windows_add_up_and_are_cumulative():
 
 
 def test_topics_are_bounded_and_untraced_processes_left_out():
-    totals = TopicTotals(max_topics=2)
+    totals = MonitorTotals(max_topics=2)
     for i in range(4):
-        totals.add(window(1, topic=f'/t{i}'), lambda pid: '/n')
-    totals.add(window(1, topic='/t0'), lambda pid: '/n')
-    totals.add(window(1, pid=9), lambda pid: None)
-    assert set(totals.counts) == {('/n', '/t0'), ('/n', '/t1')}
-    assert totals.counts['/n', '/t0']['processed'] == 2
-    assert totals.dropped_topics == 2
+        totals.add(window(1, topic=f'/t{i}'), Names(lambda pid: '/n'))
+    totals.add(window(1, topic='/t0'), Names(lambda pid: '/n'))
+    totals.add(window(1, pid=9), Names(lambda pid: None))
+    topics = totals['topic']
+    assert set(topics.counts) == {('/n', '/t0'), ('/n', '/t1')}
+    assert topics.counts['/n', '/t0']['processed'] == 2
+    assert topics.dropped == 2
+
+
+def test_links_timers_services_and_paths_get_their_own_series():
+    w = window(1, 2)
+    numbers = w.topics[TopicKey(1, '/t')]
+    acc = Accumulator()
+    acc.add_value(5_000_000)
+    numbers.links[LinkKey(0, False, '/far', 'hostA')] = LinkNumbers(
+        messages=1, stages={'transport': acc})
+    numbers.links[LinkKey(4, False)] = LinkNumbers(messages=2, dropped=1)
+    w.timers[TimerKey(1, 0x10)] = TimerNumbers(firings=3, missed=1, stages={'duration': acc})
+    w.services[ServiceKey(1, 0x20, 'server')] = ServiceNumbers(count=2, failed=1)
+    w.paths[PathKey(4, '/in', 1, '/t')] = LinkNumbers(messages=5, stages={'end_to_end': acc})
+    totals = MonitorTotals()
+    totals.add(w, Names(node=lambda pid: '/n' if pid == 1 else None,
+                        process=lambda pid: f'/p{pid}', timer=lambda k: 'tick',
+                        service=lambda k: '/srv'))
+    links = totals['link']
+    assert links.counts['/n', '/t', '/far', 'hostA'] == {'messages': 1, 'dropped': 0}
+    assert links.counts['/n', '/t', '/p4', ''] == {'messages': 2, 'dropped': 1}
+    assert links.stages['/n', '/t', '/far', 'hostA', 'transport'].count == 1
+    assert totals['timer'].counts['/n', 'tick'] == {'firings': 3, 'missed': 1}
+    assert totals['timer'].stages['/n', 'tick', 'duration'].sum_ns == 5_000_000
+    assert totals['service'].counts['/n', '/srv', 'server'] == {'count': 2, 'failed': 1}
+    assert totals['path'].counts['/n', '/t', '/in'] == {'messages': 5}

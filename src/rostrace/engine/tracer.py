@@ -9,6 +9,7 @@ when given a PID: topic names are then checked against the node's own slave API
 """
 from ..model.breakdown import build_breakdown
 from ..model.matching import TransportMatcher
+from ..model.metrics import Names
 from ..probes import calibrate as calibration
 from ..probes.program import BpfProgram
 from ..system import targets
@@ -74,6 +75,14 @@ class Tracer:
         self.attachments.remote = remote
         self.attachments.on_forget.append(remote.forget)
         return remote
+
+    def metric_names(self):
+        """How /metrics names a Window's objects (model.metrics.Names)."""
+        subscribers = self.attachments.subscribers
+        return Names(node=lambda pid: subscribers[pid].node if pid in subscribers else None,
+                     process=self.attachments.node_name,
+                     timer=lambda key: self.timers.describe(key.pid, key.timer)[0],
+                     service=self.services.name)
 
     @property
     def probe_cost_us(self):

@@ -1,16 +1,20 @@
 """Cumulative numbers for Prometheus: every period's new Window added to counters and
-histograms per (node, topic[, stage]) that only grow, as Prometheus expects (rate() and
-histogram_quantile() over them). [pure]
+histograms that only grow, as Prometheus expects (rate() and histogram_quantile() over
+them), per family of objects (FAMILIES: topics, links, timers, services, paths), each
+series named by its family's labels. [pure]
 
 The kernel's log-linear buckets (16 per power of two) are folded into one bucket per
 power of two (`le` = 2^k ns, from ~1 us to ~34 s): 27 series per histogram instead of
 hundreds; histogram_quantile() then interpolates inside a power of two (the README says
-so). Cardinality is bounded: at most `max_topics` (node, topic) pairs are kept (the
-first ones seen); the rest are counted in `dropped_topics`.
+so). Cardinality is bounded: at most `max_topics` objects per family are kept (links:
+twice that), the first ones seen; the rest are counted in `dropped`.
 """
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
+from .breakdown import LINK_STAGES
 from .histogram import bucket_bounds
+from .numbers import SERVICE_STAGES, TIMER_STAGES
 
 BOUNDS_NS = tuple(2 ** k for k in range(10, 36))       # 1.02 us .. 34.4 s
 STAGES = ('queuing', 'deserialization', 'processing', 'total')
@@ -51,34 +55,96 @@ class CumulativeHistogram:
         return out
 
 
-class TopicTotals:
-    """Per (node, topic): counters and stage histograms since the monitor started."""
+class Family(NamedTuple):
+    """One kind of object in /metrics: its labels (after `host`), counters and stages."""
+    labels: tuple
+    counters: tuple
+    stages: tuple
+    bound: int = 1              # times max_topics objects kept
 
-    def __init__(self, max_topics=MAX_TOPICS):
-        self.max_topics = max_topics
-        self.counts = {}            # (node, topic) -> {name: total}
-        self.stages = {}            # (node, topic, stage) -> CumulativeHistogram
-        self.dropped_topics = 0     # (node, topic) pairs not kept (cardinality bound)
+
+FAMILIES = {
+    'topic': Family(('node', 'topic'), COUNTS, STAGES),
+    'link': Family(('node', 'topic', 'publisher', 'publisher_host'), ('messages', 'dropped'),
+                   LINK_STAGES, 2),
+    'timer': Family(('node', 'timer'), ('firings', 'missed'), TIMER_STAGES),
+    'service': Family(('node', 'service', 'role'), ('count', 'failed'), SERVICE_STAGES),
+    'path': Family(('node', 'topic', 'source'), ('messages',), ('end_to_end',)),
+}
+
+
+class Names(NamedTuple):
+    """How the objects of a Window are named (the engine knows): node(pid) of a traced
+    process (None: not one), process(pid) of any, timer(TimerKey), service(ServiceKey)."""
+    node: Callable
+    process: Callable = None
+    timer: Callable = None
+    service: Callable = None
+
+
+class SeriesTotals:
+    """One family's counters and stage histograms since the monitor started, bounded."""
+
+    def __init__(self, family, max_objects):
+        self.family = family
+        self.max_objects = max_objects
+        self.counts = {}            # labels -> {counter: total}
+        self.stages = {}            # (*labels, stage) -> CumulativeHistogram
+        self.dropped = 0            # objects not kept (cardinality bound)
         self._dropped = set()
 
-    def add(self, window, node_of):
-        """A period's Window; node_of(pid) names a process (None: not a traced one)."""
+    def add(self, labels, counts, stages):
+        if labels not in self.counts:
+            if len(self.counts) >= self.max_objects:
+                if labels not in self._dropped:
+                    self._dropped.add(labels)
+                    self.dropped += 1
+                return
+            self.counts[labels] = dict.fromkeys(self.family.counters, 0)
+        mine = self.counts[labels]
+        for name in self.family.counters:
+            mine[name] += max(counts.get(name) or 0, 0)
+        for stage in self.family.stages:
+            acc = stages.get(stage)
+            if acc is not None and acc.count:
+                self.stages.setdefault((*labels, stage), CumulativeHistogram()).add(acc)
+
+
+class MonitorTotals:
+    """Every family's SeriesTotals; add() takes each period's Window."""
+
+    def __init__(self, max_topics=MAX_TOPICS):
+        self.families = {name: SeriesTotals(f, max_topics * f.bound)
+                         for name, f in FAMILIES.items()}
+
+    def __getitem__(self, name):
+        return self.families[name]
+
+    def add(self, window, names):
+        node = names.node
+        process = names.process or (lambda pid: node(pid) or f'pid:{pid}')
         for key, numbers in window.topics.items():
-            node = node_of(key.pid)
-            if node is None:
+            owner = node(key.pid)
+            if owner is None:
                 continue
-            topic = (node, key.topic)
-            if topic not in self.counts:
-                if len(self.counts) >= self.max_topics:
-                    if topic not in self._dropped:
-                        self._dropped.add(topic)
-                        self.dropped_topics += 1
-                    continue
-                self.counts[topic] = dict.fromkeys(COUNTS, 0)
-            counts = self.counts[topic]
-            for name in COUNTS:
-                counts[name] += max(getattr(numbers, name), 0)
-            for stage in STAGES:
-                acc = numbers.stages.get(stage)
-                if acc is not None and acc.count:
-                    self.stages.setdefault((*topic, stage), CumulativeHistogram()).add(acc)
+            self.families['topic'].add((owner, key.topic), vars(numbers), numbers.stages)
+            for link, n in numbers.links.items():
+                publisher = link.publisher or (owner if link.intra else
+                                               process(link.publisher_pid))
+                self.families['link'].add((owner, key.topic, publisher, link.host),
+                                          vars(n), n.stages)
+        for key, numbers in window.timers.items():
+            owner = node(key.pid)
+            if owner is not None and names.timer is not None:
+                self.families['timer'].add((owner, names.timer(key)), vars(numbers),
+                                           numbers.stages)
+        for key, numbers in window.services.items():
+            owner = node(key.pid)
+            if owner is not None and names.service is not None:
+                self.families['service'].add(
+                    (owner, names.service(key), key.role), vars(numbers), numbers.stages)
+        for key, numbers in window.paths.items():
+            owner = node(key.pid)
+            if owner is not None:
+                self.families['path'].add((owner, key.topic, key.source), vars(numbers),
+                                          numbers.stages)

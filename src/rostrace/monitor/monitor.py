@@ -81,7 +81,7 @@ class Monitor:
         self.tracer = tracer
         self.master = master
         self.publish_fn = publish
-        self.on_window = on_window    # callable(Window, node_of) per period (/metrics)
+        self.on_window = on_window    # callable(Window, model.metrics.Names) per period
         self.own_name = own_name
         self.log = log
         self.host = host_name()
@@ -211,7 +211,7 @@ class Monitor:
         the configured window."""
         window = self.tracer.collect()
         if self.on_window is not None:
-            self.on_window(window, self._node_of)
+            self.on_window(window, self.tracer.metric_names())
         merged = self.history.add(window, window_s=self.config.window_s)
         return Period(topics=self.tracer.build(merged), timers=self.tracer.build_timers(merged),
                       services=self.tracer.build_services(merged), paths=self.paths(merged),

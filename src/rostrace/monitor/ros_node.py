@@ -120,6 +120,8 @@ def main(argv=None):
     metrics = _metrics(rospy)
     peers = _peers(rospy, tracer)
     on_window = [f for f in (metrics and metrics.add, peers and peers.after_window) if f]
+    if metrics and peers:
+        on_window.append(lambda *_: metrics.set_clocks(peers.remote.offsets()))
     monitor = Monitor(config, tracer=tracer, master=master, publish=output.publish,
                       config_path=config_path, own_name=rospy.get_name(), log=rospy.loginfo,
                       on_window=lambda *args: [f(*args) for f in on_window])
