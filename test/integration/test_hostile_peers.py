@@ -179,3 +179,65 @@ def test_untraceable_publishers_are_noted_briefly_and_forgotten_when_gone(ros, t
         ros.stop(proc)
         master.unregisterPublisher(name, '/processing/data', uri)
     wait_for(lambda: note() == '', timeout=30, interval=0.5, what='the note emptied')
+
+
+# A fake rostrace monitor on /rostrace/peers and /rostrace/sent: every kind of nonsense
+# another "monitor" can send (the types are right: rospy checks them; the contents not).
+FAKE_MONITOR = r'''
+import sys, time, rospy
+from rostrace.msg import MonitorPing, SentConnection, SentMessages
+victim = sys.argv[1]
+rospy.init_node('fake_monitor')
+pings = rospy.Publisher('/rostrace/peers', MonitorPing, queue_size=100)
+sent = rospy.Publisher('/rostrace/sent', SentMessages, queue_size=100)
+time.sleep(2.0)
+now = time.time_ns()
+for i in range(200):
+    # a request with thousands of addresses and names, and absurd ones
+    pings.publish(MonitorPing(monitor='/fake', host='evil', seq=i, t_replied=-2**63,
+                              addresses=['10.0.0.%d' % (i % 250), 'not an ip', ''] * 2000,
+                              traced_publishers=['/x' * 200] * 1000,
+                              wanted_publishers=['\x00bad', '/talker'] * 1000))
+    # replies to requests never made, and impossible times
+    pings.publish(MonitorPing(monitor='/fake', host='evil', seq=i, to_monitor=victim,
+                              t_request=now, t_received=now - 10**12, t_replied=0))
+    sent.publish(SentMessages(monitor='/fake', host='evil', cut=2**64 - 1, connections=[
+        SentConnection(publisher='/talker', publisher_address='::::1:99999',
+                       subscriber_address='x', sizes=[1, 2], hashes=[3]),
+        SentConnection(publisher='/talker', publisher_address='10.0.0.1:1',
+                       subscriber_address='10.0.0.2:2', sizes=[1] * 30000,
+                       hashes=[1] * 30000, t_publish=[1] * 30000, t_serialized=[1] * 30000,
+                       t_sent=[1] * 30000),
+        SentConnection(publisher='/talker', publisher_address='10.0.0.1:1',
+                       subscriber_address='10.0.0.2:2', sizes=[5], hashes=[2**64 - 1],
+                       t_publish=[-2**63], t_serialized=[2**63 - 1], t_sent=[0])]))
+    time.sleep(0.02)
+'''
+
+
+def test_a_hostile_monitor_is_refused_and_the_monitor_goes_on(ros, tmp_path):
+    """Nonsense on the monitors' own topics (issue 18): counted as refused on the
+    monitor's status; the monitor keeps publishing a healthy target's breakdowns."""
+    config = write_config(tmp_path / 'm.yaml', 'publish_rate: 2\nwindow: 2\n'
+                          'targets:\n  - node: /healthy\n')
+    latency = echo(ros, '/rostrace/latency', 'echo_latency')
+    diagnostics = echo(ros, '/diagnostics', 'echo_diagnostics')
+    ros.node('processing', 'healthy', params={'work_ms': 1.0})
+    monitor = start_monitor(ros, config, attached=['/healthy'])
+    publish(ros, 'healthy_pub', '/processing/data', count=100000, rate=20, start_delay=0.5)
+    script = tmp_path / 'fake_monitor.py'
+    script.write_text(FAKE_MONITOR)
+    fake = ros.spawn([PY, str(script), '/rostrace_monitor'], 'fake_monitor')
+    assert fake.wait(timeout=60) == 0, open(fake.log_path).read()[-2000:]
+
+    def refused():
+        got = statuses(diagnostics, MONITOR)
+        values = dict((v['key'], v['value']) for v in got[-1]['values']) if got else {}
+        return int(values.get('messages of other monitors refused', 0)) or None
+    print(f'\nrefused: {wait_for(refused, timeout=20, interval=0.5, what="refusals counted")}')
+    before = len([m for m in echoed(latency) if m['node'] == '/healthy'])
+    time.sleep(3.0)
+    during = [m for m in echoed(latency) if m['node'] == '/healthy'][before:]
+    assert len(during) >= 4 and all(m['processed'] > 0 for m in during[1:])
+    assert monitor.poll() is None
+    assert statuses(diagnostics, MONITOR)[-1]['level'] == 0

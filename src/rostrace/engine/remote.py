@@ -185,6 +185,10 @@ class RemoteLinks:
         with self._lock:
             return {host: est.estimate(now_ns) for host, est in self.clocks.items()}
 
+    def peer_hosts(self):
+        with self._lock:
+            return {p.host for p in self.peers.values()}
+
     def traced_elsewhere(self):
         """Publisher nodes another monitor traces."""
         with self._lock:

@@ -260,7 +260,16 @@ class Monitor:
                       for node, t in self.attached.items()},
             publishers=[(t.node, t.pid) for t in self.tracer.publisher_targets.values()],
             probe_cost_us=self.tracer.probe_cost_us, lost=dict(self.tracer.collector.lost),
-            lost_recent=dict(self.tracer.collector.lost_recent))
+            lost_recent=dict(self.tracer.collector.lost_recent),
+            **self._peers())
+
+    def _peers(self):
+        remote = self.tracer.collector.remote
+        if remote is None:
+            return {}
+        offsets = remote.offsets()
+        return {'peers': {h: offsets.get(h) for h in remote.peer_hosts() | set(offsets)},
+                'peer_refused': remote.refused}
 
     def statuses(self, period, *, stopped=False):
         return monitor_statuses(self.config, period.topics, self.state(), stopped=stopped,

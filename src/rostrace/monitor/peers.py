@@ -35,7 +35,6 @@ class PeerExchange:
         self._seq = 0
         self._open = {}             # seq -> t_request
         self._lock = threading.Lock()
-        self.refused = 0            # peer messages that made no sense
         self._ping_pub = rospy.Publisher(PEERS_TOPIC, MonitorPing, queue_size=64)
         self._sent_pub = rospy.Publisher(SENT_TOPIC, SentMessages, queue_size=8)
         self._subs = [rospy.Subscriber(PEERS_TOPIC, MonitorPing, self._guard(self._on_ping),
@@ -52,7 +51,7 @@ class PeerExchange:
             try:
                 callback(msg)
             except Exception:           # a peer's nonsense must not reach rospy
-                self.refused += 1
+                self.remote.refused += 1
         return guarded
 
     # -- pings -------------------------------------------------------------------------
@@ -105,7 +104,7 @@ class PeerExchange:
             n = len(c.sizes)
             if n > MAX_RECORDS or not n == len(c.hashes) == len(c.t_publish) == \
                     len(c.t_serialized) == len(c.t_sent):
-                self.refused += 1
+                self.remote.refused += 1
                 continue
             records = [SentRecord((c.sizes[i], c.hashes[i]), c.t_publish[i],
                                   c.t_serialized[i], c.t_sent[i]) for i in range(n)]

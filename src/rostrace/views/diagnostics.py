@@ -71,6 +71,14 @@ def stage_values(breakdown):
         who = f'from {link.publisher}' + (' (intra-process)' if link.intra_process else '')
         values.append((f'{who} messages', str(link.messages)))
         values.append((f'{who} dropped in outgoing queue', str(link.dropped)))
+        if link.publisher_host:
+            values.append((f'{who} host', link.publisher_host))
+            values.append((f'{who} clock offset (ms)',
+                           f'{link.clock_offset * 1e3:.3f} +- {link.clock_uncertainty * 1e3:.3f}'))
+            for name in ('transport', 'end_to_end'):
+                s = link.stages.get(name)
+                if s is not None and not s.available:
+                    values.append((f'{who} {name}', s.reason))
         for name in LINK_STAGES:
             s = link.stages.get(name)
             if s is not None and s.available and s.count:
@@ -378,10 +386,11 @@ LOST_FIX = {'events': 'ring buffer full: raise publish_rate so it is read more o
 
 
 def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped=False,
-                   publishers=(), lost=None, lost_recent=None):
+                   publishers=(), lost=None, lost_recent=None, peers=None, peer_refused=0):
     """The monitor's own status: what it traces, what it costs, what went wrong.
     lost / lost_recent: {'events'|'stats'|'hist': count} the kernel could not record
-    since start / in the last window (a WARN: numbers are missing)."""
+    since start / in the last window (a WARN: numbers are missing); peers: the other
+    monitors' hosts and their clocks' offsets (None until known)."""
     lost, lost_recent = lost or {}, lost_recent or {}
     status = Status(name=monitor_status_name(host), hardware_id=host)
     status.values = [('targets attached', str(len(attached))),
@@ -391,6 +400,12 @@ def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped
                      ('probe cost per entry+return (us)', f'{probe_cost_us:.2f}'),
                      *[(label, str(lost.get(kind, 0))) for kind, label in LOST_LABELS.items()],
                      ('errors', str(len(errors)))]
+    for peer, offset in sorted((peers or {}).items()):
+        status.values.append((f'clock offset of {peer} (ms)', 'not known yet' if offset is None
+                              else f'{offset.offset_ns / 1e6:.3f} +- '
+                                   f'{offset.uncertainty_ns / 1e6:.3f}'))
+    if peer_refused:
+        status.values.append(('messages of other monitors refused', str(peer_refused)))
     problems = list(errors) + [f'{n} {LOST_LABELS[kind]} in the last window ({LOST_FIX[kind]})'
                                for kind, n in sorted(lost_recent.items()) if n]
     if stopped:

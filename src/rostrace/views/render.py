@@ -124,6 +124,9 @@ def link_lines(b):
     lines = []
     for link in b.links:
         where = 'intra-process' if link.intra_process else f'pid {link.pid}'
+        if link.publisher_host:
+            where = (f'on {link.publisher_host}, clock offset {link.clock_offset * 1e3:.3f} '
+                     f'+- {link.clock_uncertainty * 1e3:.3f} ms')
         lines.append(f'  from {link.publisher} ({where}): {link.messages} messages, '
                      f'{link.dropped} dropped in its outgoing queue')
         for name, label in LINK_LABELS.items():

@@ -17,6 +17,8 @@ class MonitorState:
     probe_cost_us: float = 0.0
     lost: dict = field(default_factory=dict)         # kind -> count, since start
     lost_recent: dict = field(default_factory=dict)  # kind -> count, last window
+    peers: dict = field(default_factory=dict)   # other monitors' hosts -> clocksync.Offset
+    peer_refused: int = 0                       # their messages that made no sense, ever
 
 
 def _missing_topics(config, state):
@@ -65,5 +67,6 @@ def monitor_statuses(config, breakdowns, state, *, stopped=False, timers=(), ser
         host=state.host, attached=[(n, pid) for n, (pid, _) in state.attached.items()],
         configured=len(config.targets), probe_cost_us=state.probe_cost_us,
         errors=state.errors, stopped=stopped, publishers=state.publishers,
-        lost=state.lost, lost_recent=state.lost_recent))
+        lost=state.lost, lost_recent=state.lost_recent, peers=state.peers,
+        peer_refused=state.peer_refused))
     return out
