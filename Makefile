@@ -4,7 +4,7 @@ WS      := $(CURDIR)/ws
 ENV     := . $(WS)/devel/setup.bash &&
 PYTEST  ?= -ra
 
-.PHONY: all setup build test unit abi demo bench clean
+.PHONY: all setup build test unit abi demo bench clean docker-setup docker-test
 
 all: build
 
@@ -28,6 +28,14 @@ bench: build
 
 demo: build
 	@bash -c '$(ENV) exec $(PY) tools/demo.py'
+
+docker-setup:
+	@MAKE_GOAL=$(MAKECMDGOALS) bash tools/setup_docker.sh
+
+# The Docker demo and the sidecar, for real (issue 19): a Docker daemon (started when
+# none runs), the demo image built from demo/Dockerfile, traced from a sidecar and the host.
+docker-test: build docker-setup
+	@bash -c '$(ENV) cd $(CURDIR) && $(PY) -m pytest $(PYTEST) test/docker'
 
 clean:
 	rm -rf $(WS)

@@ -11,17 +11,10 @@ fail() { echo "setup: error: $*" >&2; exit 1; }
 command -v apt-get >/dev/null && command -v dpkg-query >/dev/null \
   || fail "needs a Debian-based system (apt-get and dpkg-query not found)"
 
-PACKAGES=(
-  ros-core-dev rosbash python3-rospy python3-rosbag python3-rostopic python3-rosnode
-  python3-diagnostic-msgs libdiagnostic-aggregator-tools libdiagnostic-aggregator-dev
-  rosdiagnostic catkin topic-tools python3-topic-tools python3-rosservice binutils
-  libnodeletlib-dev graphviz libtf2-ros-dev libtopic-tools-dev libactionlib-dev
-  python3-actionlib python3-tf2-ros python3-prometheus-client prometheus python3-bondpy
-  libfaketime
-  libstd-msgs-dev libdiagnostic-msgs-dev python3-catkin-pkg
-  python3-bpfcc python3-pyelftools python3-yaml python3-pytest python3-matplotlib
-  g++ make cmake iproute2 util-linux procps
-)
+# What rostrace needs (shared with demo/Dockerfile), and what its tests and benchmarks
+# add (a Prometheus server, libfaketime, pytest).
+mapfile -t PACKAGES < <(grep -v '^#' "$(dirname "$0")/packages.txt" | tr ' ' '\n' | grep .)
+PACKAGES+=(prometheus libfaketime python3-pytest)
 
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 

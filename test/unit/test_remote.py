@@ -98,10 +98,28 @@ def test_unmatched_after_the_hold_and_unknown_clock_waits():
     assert m.unmatched == 1
 
 
-def test_a_negative_crossing_value_is_counted_not_recorded():
+def test_a_negative_crossing_value_is_counted_and_kept_as_zero():
     m = RemoteMatcher()
     m.add_received(KEY, received(1, 1 * S))
     m.add_sent(KEY, '/talker', 'hostA', [sent(1, 1 * S + 1 * MS)])
-    m.match(2 * S, {'hostA': Offset(0, 2 * MS, 1)})
+    m.match(2 * S, {'hostA': Offset(0, 2 * MS, 3)})
     link, = m.take().values()
-    assert link.below_clock == 1 and link.stages['transport'].count == 0
+    assert link.below_clock == 1 and link.stages['transport'].count == 1
+    assert link.stages['transport'].max_ns == 0
+
+
+def test_a_first_ping_or_two_are_not_enough_to_pair():
+    m = RemoteMatcher()
+    m.add_received(KEY, received(1, 1 * S))
+    m.add_sent(KEY, '/talker', 'hostA', [sent(1, 1 * S - 1 * MS)])
+    m.match(2 * S, {'hostA': Offset(0, 5 * MS, 2)})
+    assert m.take() == {}
+    m.match(3 * S, {'hostA': Offset(0, 100_000, 3)})
+    assert next(iter(m.take().values())).messages == 1
+
+
+def test_merged_windows_keep_the_widest_uncertainty():
+    from rostrace.model.numbers import LinkNumbers
+    a = LinkNumbers(messages=1, clock=(5, 900))
+    a.merge(LinkNumbers(messages=1, clock=(7, 100)))
+    assert a.clock == (7, 900)

@@ -78,8 +78,8 @@ class LinkNumbers:
     messages: int = 0           # matched messages that reached a callback
     dropped: int = 0            # dropped from the publisher's outgoing queue to us
     stages: dict = field(default_factory=dict)     # LINK_STAGES name -> Accumulator
-    # Across hosts: the publisher's clock - ours and its uncertainty (ns) the crossing
-    # stages used (the latest), and crossing values that uncertainty made negative.
+    # Across hosts: the publisher's clock - ours (the latest) and the widest uncertainty
+    # (ns) the crossing stages used, and crossing values that uncertainty made negative.
     clock: tuple = None
     below_clock: int = 0
 
@@ -87,7 +87,9 @@ class LinkNumbers:
         self.messages += other.messages
         self.dropped += other.dropped
         self.below_clock += other.below_clock
-        self.clock = other.clock if other.clock is not None else self.clock
+        if other.clock is not None:     # the latest offset, the widest uncertainty
+            widest = max(other.clock[1], self.clock[1] if self.clock else 0)
+            self.clock = (other.clock[0], widest)
         _merge_accumulators(self.stages, other.stages)
         return self
 

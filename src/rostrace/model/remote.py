@@ -11,8 +11,8 @@ with its fingerprint, older sent ones were dropped by our subscriber's queue.
 
 The sender's times become ours with the clock offset of its host (model/clocksync.py):
 a stage that crosses the hosts (transport, end to end) is as sure as that offset,
-which is published with it; a value the offset's uncertainty makes negative is counted,
-not recorded.
+which is published with it; a value the offset's uncertainty makes negative is counted
+and recorded as 0.
 """
 import ipaddress
 from collections import deque
@@ -27,6 +27,7 @@ MAX_PER_CONNECTION = 8192   # sent (and received) messages kept per connection
 MAX_CONNECTIONS = 1024
 REMOTE_STAGES = ('serialization', 'publish_queue', 'transport', 'end_to_end')
 CROSSING = ('transport', 'end_to_end')     # stages that depend on the clock offset
+MIN_PINGS = 3               # pings an offset is made of before messages are paired with it
 
 
 def address_text(address):
@@ -80,7 +81,7 @@ class RemoteLinkId(NamedTuple):
 @dataclass
 class RemoteLink:
     """What one RemoteLinkId's matched messages measured (ns), and the clock offset
-    its crossing stages used (the latest)."""
+    its crossing stages used (the latest; the widest uncertainty)."""
     link: RemoteLinkId
     messages: int = 0
     dropped: int = 0
@@ -146,6 +147,8 @@ class RemoteMatcher:
         Received messages older than HOLD_NS with no sender are counted unmatched."""
         for key, conn in list(self._connections.items()):
             offset = offsets.get(conn.host) if conn.host else None
+            if offset is not None and offset.pings < MIN_PINGS:
+                offset = None               # a first ping or two: wait for a tighter one
             while conn.received:
                 rec = conn.received[0]
                 sent = self._take(conn, rec.fingerprint) if offset is not None else None
@@ -181,7 +184,10 @@ class RemoteMatcher:
         link.messages += 1
         link.dropped += conn.dropped
         conn.dropped = 0
-        link.offset_ns, link.uncertainty_ns = offset.offset_ns, offset.uncertainty_ns
+        # The offset of the latest pair, the widest uncertainty any pair of the window had.
+        link.uncertainty_ns = max(link.uncertainty_ns, offset.uncertainty_ns) if \
+            link.messages > 1 else offset.uncertainty_ns
+        link.offset_ns = offset.offset_ns
         if sent.t_publish and sent.t_serialized >= sent.t_publish:
             link.stages['serialization'].add_value(sent.t_serialized - sent.t_publish)
         if sent.t_sent >= sent.t_serialized:
@@ -190,10 +196,10 @@ class RemoteMatcher:
             return
         published_here = sent.t_publish - offset.offset_ns      # in our time base
         for stage, end in (('transport', rec.t_received), ('end_to_end', rec.t_done)):
-            if end >= published_here:
-                link.stages[stage].add_value(end - published_here)
-            else:
-                link.below_clock += stage == 'transport'
+            # Below 0 only within the offset's uncertainty: counted, and kept as 0 (left
+            # out, the mean of a latency near the uncertainty would read high).
+            link.stages[stage].add_value(max(end - published_here, 0))
+            link.below_clock += stage == 'transport' and end < published_here
 
     def pending(self):
         return sum(len(c.sent) + len(c.received) for c in self._connections.values())

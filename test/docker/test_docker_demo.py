@@ -1,0 +1,171 @@
+"""Issue 19: the Docker demo and the sidecar, for real: a Docker daemon (started here
+when none runs, stopped after), the demo image built from this repository's Dockerfile
+on a debian:bookworm base (built from Debian's archive where no registry answers), the
+processing scenario in containers that know nothing of rostrace, traced from a sidecar
+and from the host; the all-scenarios compose with the monitor as a sidecar.
+
+Truth: the scenario node's own steady_clock (its truth file, on a bind mount)."""
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, '..'), os.path.join(HERE, '..', 'integration')]
+
+from harness import PY, REPO, read_csv, stop_process, wait_for  # noqa: E402
+
+DEMO = os.path.join(REPO, 'demo')
+BUILD_TIMEOUT_S = 2400
+
+
+def run(argv, *, timeout, env=None, check=True):
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **(env or {})))
+    if check and r.returncode != 0:
+        raise AssertionError(f'{" ".join(argv)}: exit {r.returncode}\n{r.stdout[-3000:]}\n'
+                             f'{r.stderr[-3000:]}')
+    return r
+
+
+@pytest.fixture(scope='module')
+def docker():
+    """A running Docker daemon; one started here is stopped at the end."""
+    if run(['docker', 'info'], timeout=30, check=False).returncode == 0:
+        yield None
+        return
+    log = open(os.path.join(tempfile.gettempdir(), 'rostrace-dockerd.log'), 'w')
+    daemon = subprocess.Popen(['dockerd'], stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        wait_for(lambda: run(['docker', 'info'], timeout=30, check=False).returncode == 0,
+                 timeout=60, interval=0.5, what='dockerd to answer')
+        yield daemon
+    finally:
+        stop_process(daemon, timeout=30)
+
+
+def demo(action, scenario, truth_dir):
+    return run([os.path.join(DEMO, 'docker-demo'), action, scenario], timeout=BUILD_TIMEOUT_S,
+               env={'ROSTRACE_TRUTH_DIR': truth_dir})
+
+
+@contextlib.contextmanager
+def scenario_up(name):
+    """demo/docker-demo up NAME (the image built on first use) -> its truth directory;
+    down and removed after."""
+    truth_dir = tempfile.mkdtemp(prefix=f'rostrace-demo-{name}-')
+    started = time.monotonic()
+    try:
+        out = demo('up', name, truth_dir)
+        print(f'\ndemo up {name} in {time.monotonic() - started:.0f} s (build included): '
+              f'{out.stdout.strip().splitlines()[-1]}')
+        wait_for(lambda: len(read_csv(os.path.join(truth_dir, 'processing.csv'))) >= 20,
+                 timeout=180, interval=1.0, what='the processing node working')
+        yield truth_dir
+    finally:
+        demo('down', name, truth_dir)
+        shutil.rmtree(truth_dir, ignore_errors=True)
+
+
+def roscore_uri():
+    """The demo's master as the host reaches it (the roscore container's address)."""
+    container = run(['docker', 'ps', '-q', '--filter', 'label=com.docker.compose.project=demo',
+                     '--filter', 'label=com.docker.compose.service=roscore'],
+                    timeout=30).stdout.split()[0]
+    ip = run(['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}'
+              '{{end}}', container], timeout=30).stdout.strip()
+    return f'http://{ip}:11311'
+
+
+def truth_processing_s(truth_dir):
+    rows = read_csv(os.path.join(truth_dir, 'processing.csv'))
+    return statistics.mean((r['cb_end_ns'] - r['cb_start_ns']) * 1e-9 for r in rows[5:])
+
+
+def traced_processing_s(stdout):
+    """Mean processing of /slow_topic over the JSON windows of `rostrace trace --json`."""
+    count, total = 0, 0.0
+    for line in stdout.splitlines():
+        if not line.startswith('{'):
+            continue
+        for topic in json.loads(line)['topics']:
+            if topic['topic'] == '/slow_topic':
+                s = topic['stages']['processing']
+                count += s['count']
+                total += s['mean'] * s['count']
+    assert count >= 50, stdout[-2000:]
+    return total / count, count
+
+
+def assert_close(measured, truth, what):
+    bound = max(0.02 * truth, 100e-6)
+    print(f'{what}: rostrace {measured * 1e3:.3f} ms, truth {truth * 1e3:.3f} ms')
+    assert abs(measured - truth) <= bound, what
+
+
+class TestProcessingDemo:
+    """demo/docker-compose.processing.yml: the description's demo."""
+
+    @pytest.fixture(scope='class')
+    def truth_dir(self, docker):
+        with scenario_up('processing') as path:
+            yield path
+
+    def test_sidecar_traces_a_node_in_another_container(self, truth_dir):
+        out = run([os.path.join(DEMO, 'rostrace-docker'), 'trace', '--node',
+                   '/processing_delay_node', '--topic', '/slow_topic', '--duration', '6',
+                   '--json'], timeout=300)
+        mean, count = traced_processing_s(out.stdout)
+        assert_close(mean, truth_processing_s(truth_dir), f'sidecar, {count} messages')
+
+    def test_host_traces_a_node_in_a_container(self, truth_dir):
+        out = run([PY, os.path.join(REPO, 'scripts', 'rostrace'), 'trace', '--node',
+                   '/processing_delay_node', '--topic', '/slow_topic', '--duration', '6',
+                   '--json'], timeout=300, env={'ROS_MASTER_URI': roscore_uri()})
+        mean, count = traced_processing_s(out.stdout)
+        assert_close(mean, truth_processing_s(truth_dir), f'host, {count} messages')
+
+
+LISTEN = r"""
+import sys, time, rospy
+from rostrace.msg import LatencyBreakdown
+rospy.init_node('docker_test_listener', anonymous=True)
+got = []
+rospy.Subscriber('/rostrace/latency', LatencyBreakdown, lambda m: got.append(m)
+                 if m.node == '/processing_delay_node' and m.topic == '/slow_topic' else None)
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline and sum(m.processing.count for m in got) < 100:
+    time.sleep(0.2)
+for m in got:
+    print(m.host, m.processing.count, m.processing.mean, flush=True)
+"""
+
+
+def test_sidecar_monitor_publishes_for_nodes_in_another_container(docker):
+    """demo/docker-compose.all.yml: every scenario, an aggregator, and the monitor as a
+    sidecar: LatencyBreakdown of a node in the scenarios' container, on the robot's
+    master, and the monitor's statuses in the aggregator's tree (add_analyzers)."""
+    with scenario_up('all') as truth_dir:
+        env = {'ROS_MASTER_URI': roscore_uri()}
+        env.pop('ROS_IP', None)
+        out = run([PY, '-c', LISTEN, '90'], timeout=150, env=env)
+        rows = [line.split() for line in out.stdout.splitlines() if line.count(' ') == 2]
+        count = sum(int(c) for _, c, _ in rows)
+        assert count >= 100, out.stdout[-2000:] + out.stderr[-2000:]
+        assert {h for h, _, _ in rows} == {'docker-host'}
+        mean = sum(int(c) * float(m) for _, c, m in rows) / count
+        assert_close(mean, truth_processing_s(truth_dir), f'sidecar monitor, {count} messages')
+        tree = wait_for(lambda: (lambda r: r.stdout if '/rostrace/rostrace: monitor docker-host'
+                                 in r.stdout else None)(
+            run([PY, '-c', 'from rosdiagnostic.rosdiagnostic import rosdiagnosticmain; '
+                 'rosdiagnosticmain()', '-l', '0', '--nocolor'], timeout=60, env=env,
+                check=False)), timeout=60, interval=2.0, what='the monitor in the tree')
+        assert '/rostrace/rostrace:  processing_delay_node  slow_topic' in tree
