@@ -14,7 +14,7 @@ setup:
 build: setup
 	@bash tools/build.sh
 
-test: build
+test: build docker-setup
 	@bash -c '$(ENV) cd $(CURDIR) && $(PY) -m pytest $(PYTEST) test'
 
 unit:
@@ -32,8 +32,9 @@ demo: build
 docker-setup:
 	@MAKE_GOAL=$(MAKECMDGOALS) bash tools/setup_docker.sh
 
-# The Docker demo and the sidecar, for real (issue 19): a Docker daemon (started when
-# none runs), the demo image built from demo/Dockerfile, traced from a sidecar and the host.
+# The Docker demo and the sidecar alone (`make test` runs them too): a Docker daemon
+# (started when none runs), the demo image built from demo/Dockerfile, traced from a
+# sidecar and from the host.
 docker-test: build docker-setup
 	@bash -c '$(ENV) cd $(CURDIR) && $(PY) -m pytest $(PYTEST) test/docker'
 
