@@ -15,7 +15,7 @@ build: setup
 	@bash tools/build.sh
 
 test: build docker-setup
-	@bash -c '$(ENV) cd $(CURDIR) && $(PY) -m pytest $(PYTEST) test'
+	@bash -c '$(ENV) cd $(CURDIR) && $(PY) -m pytest $(PYTEST) test/unit test/integration test/docker'
 
 unit:
 	@$(PY) -m pytest -q test/unit
