@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, '..'), os.path.join(HERE, '..', 'integration')]
 
 from harness import PY, REPO, read_csv, stop_process, wait_for  # noqa: E402
+from tracing import assert_close  # noqa: E402
 
 DEMO = os.path.join(REPO, 'demo')
 BUILD_TIMEOUT_S = 2400
@@ -112,12 +113,6 @@ def traced_processing_s(stdout):
                 total += s['mean'] * s['count']
     assert count >= 40, stdout[-2000:]
     return total / count, count, spans
-
-
-def assert_close(measured, truth, what):
-    bound = max(0.02 * truth, 100e-6)
-    print(f'{what}: rostrace {measured * 1e3:.3f} ms, truth {truth * 1e3:.3f} ms')
-    assert abs(measured - truth) <= bound, what
 
 
 class TestProcessingDemo:

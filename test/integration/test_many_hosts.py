@@ -23,6 +23,7 @@ from hosts import SimulatedHost
 from monitoring import echo, echoed, rosdiagnostic, write_config
 from netns import VethPair
 from test_metrics import promql
+from test_transport import serialized_bytes, truth_transport
 
 FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 SHIFT_S = 0.5               # host B's wall clock is this much ahead
@@ -43,17 +44,6 @@ def two_hosts():
         for host in hosts:
             host.close()
         veth.close()
-
-
-def serialized_bytes(size):
-    """rostrace/Payload on the wire: length prefix, seq, sent_ns, data length, data."""
-    return 4 + 8 + 8 + 4 + size
-
-
-def truth_transport(pub_rows, sub_rows):
-    sent = {r['seq']: r['pub_start_ns'] for r in pub_rows}
-    return [(r['cb_start_ns'] - r['wait_ns'] - sent[r['seq']]) * 1e-9
-            for r in sub_rows if r['seq'] in sent]
 
 
 def monitor(ros, host, config, name, metrics_port, env=None):
@@ -131,7 +121,7 @@ def test_link_across_hosts_with_a_shifted_clock(two_hosts, tmp_path):
     wait_for(lambda: count_rows(sub_truth) >= 20, timeout=60, interval=0.5, what='20 messages')
     base_link = wait_for(lambda: (lambda l: l if l and l['messages'] == 20 else None)(
         last_link(latency, '/pbase')), timeout=30, what='the base link from host A')
-    base = statistics.mean(truth_transport(read_csv(base_truth), read_csv(sub_truth)))
+    base = statistics.mean(truth_transport(read_csv(base_truth), read_csv(sub_truth))[0])
 
     veth.limit(rate_bit_s, host_side=True)      # A -> B
     slow_truth = str(tmp_path / 'slow.csv')
@@ -139,8 +129,8 @@ def test_link_across_hosts_with_a_shifted_clock(two_hosts, tmp_path):
     wait_for(lambda: count_rows(sub_truth) >= 40, timeout=90, interval=0.5, what='40 messages')
     link = wait_for(lambda: (lambda l: l if l and l['messages'] == 20 else None)(
         last_link(latency, '/pslow')), timeout=30, what='the slow link from host A')
-    slow = truth_transport(read_csv(slow_truth),
-                           [r for r in read_csv(sub_truth) if r['size'] == size + 1])
+    slow, _ = truth_transport(read_csv(slow_truth),
+                              [r for r in read_csv(sub_truth) if r['size'] == size + 1])
     expected = serialized_bytes(size + 1) * 8 / rate_bit_s + base
     transport = link['transport']
     print(f"\nbase: rostrace {base_link['transport']['mean'] * 1e3:.2f} ms, truth "
