@@ -46,6 +46,12 @@ def markdown(results):
     out = [f'Machine: {m["os"]}, kernel {m["kernel"]}, {m["cpus"]} CPUs ({m["cpu_model"]}), '
            f'BCC {m["bcc"]}. Median of the runs (min–max). `make bench` took '
            f'{results.get("duration_s", 0):.0f} s.', '']
+    rerun = results.get('rerun')
+    if rerun:
+        out[0] = (f'Machine: {m["os"]}, kernel {m["kernel"]}, {m["cpus"]} CPUs ({m["cpu_model"]}), '
+                  f'BCC {m["bcc"]}. Median of the runs (min–max). On {rerun["date"]} only '
+                  f'{", ".join(rerun["sections"])} ran again ({results.get("duration_s", 0):.0f} s, '
+                  '`BENCH_ONLY=...`); the other sections are from the last run of each.')
     r = results.get('raw_probe_cost')
     if r:
         out += ['**1. Raw probe cost** (tight loop, thread CPU per call, '

@@ -44,6 +44,14 @@ def main():
     finally:
         ros.shutdown()
     results['duration_s'] = round(time.monotonic() - started, 1)
+    if only:                    # the other sections as their last full or partial run left them
+        results['rerun'] = {'sections': [n for n, _ in sections.SECTIONS if n in results],
+                            'date': time.strftime('%Y-%m-%d')}
+        for name, _ in sections.SECTIONS:
+            path = os.path.join(RESULTS, f'{name}.json')
+            if name not in results and os.path.exists(path):
+                with open(path) as f:
+                    results[name] = json.load(f)[name]
     print(write_results(results, RESULTS))
     return 0
 

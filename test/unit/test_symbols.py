@@ -36,3 +36,48 @@ def test_timer_points_are_found_by_exact_name_in_the_installed_roscpp():
                                        tuple(TIMER_POINTS))
     assert not missing and set(found) == set(TIMER_POINTS)
     assert {p.symbol for p in found.values()} == set(TIMER_POINTS.values())
+
+
+CALL_TAIL = '''\
+  15025d:\tmov    (%rdi),%rax
+  150263:\tcall   *0x18(%rax)
+  150266:\tmov    0xe0(%rsp),%rax
+  15026e:\ttest   %rax,%rax
+  150271:\tje     150295 <_ZN3ros17SubscriptionQueue4callEv@@Base+0x5d5>
+  150273:\tlock subl $0x1,0x8(%rbx)
+  150295:\tret
+'''
+
+
+def _rows(text):
+    return [(int(a, 16), t.strip()) for a, _, t in
+            (line.strip().partition(':\t') for line in text.splitlines())]
+
+
+def test_the_callback_end_probe_moves_to_the_next_direct_branch():
+    from rostrace.system.symbols import emulated_point
+    assert emulated_point(_rows(CALL_TAIL), 2) == 0x150271
+
+
+def test_the_callback_end_probe_stays_where_another_path_joins_or_a_branch_may_hide():
+    from rostrace.system.symbols import emulated_point
+    joined = CALL_TAIL + '  150299:\tjmp    15026e <x>\n'
+    assert emulated_point(_rows(joined), 2) == 0x150266
+    hidden = CALL_TAIL.replace('test   %rax,%rax', 'call   *%rax')
+    assert emulated_point(_rows(hidden), 2) == 0x150266
+    locked = CALL_TAIL.replace('test   %rax,%rax', 'lock incl (%rax)')
+    assert emulated_point(_rows(locked), 2) == 0x150266
+
+
+def test_the_installed_roscpps_callback_end_is_a_direct_branch_the_kernel_runs_itself():
+    import subprocess
+    from rostrace.system.symbols import find_probe_points
+    path = '/usr/lib/x86_64-linux-gnu/libroscpp.so'
+    found, missing = find_probe_points(path, ('queue_call', 'callback_done'))
+    assert not missing
+    at = found['callback_done'].address
+    out = subprocess.run(['objdump', '-d', '--no-show-raw-insn', f'--start-address={at:#x}',
+                          f'--stop-address={at + 16:#x}', path], capture_output=True,
+                         text=True, check=True).stdout
+    first = next(line for line in out.splitlines() if line.strip().startswith(f'{at:x}:'))
+    assert first.split('\t')[1].startswith(('j', 'call '))

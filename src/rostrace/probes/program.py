@@ -254,6 +254,7 @@ class BpfProgram:
         else:
             self._modes[pid] = mode
         self.tables.set_flag(pid, abi.TGID_NO_SCHED, mode != 'full')
+        self.tables.set_flag(pid, abi.TGID_COUNTS, mode == 'counts')
 
     def mode(self, pid):
         return self._modes.get(pid, 'full')

@@ -1,6 +1,7 @@
 """Probe points as constants, found in an ELF by their mangled names (pyelftools)."""
 import collections
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -238,22 +239,51 @@ def _callback_return(path, start, size):
 
 
 def helper_call_return(disassembly):
-    """The address after the helper call in objdump output (see callback_return_address)."""
+    """Where to probe the end of the helper call in objdump output (see
+    callback_return_address): the instruction after the call, or the first direct branch
+    a few plain instructions later (below)."""
     rows = []
     for line in disassembly.splitlines():
         head, _, text = line.partition(':\t')
         try:
-            rows.append((int(head.strip(), 16), text))
+            rows.append((int(head.strip(), 16), text.strip()))
         except ValueError:
             continue
     seen_deserialize = False
-    for (address, text), following in zip(rows, rows[1:] + [(None, '')]):
+    for i, (address, text) in enumerate(rows):
         if text.startswith('call') and 'MessageDeserializer11deserialize' in text:
             seen_deserialize = True
         elif seen_deserialize and text.replace(' ', '').startswith(
                 f'call*{HELPER_CALL_SLOT:#x}(%'):
-            return following[0]
+            return emulated_point(rows, i + 1) if i + 1 < len(rows) else None
     return None
+
+
+# x86 uprobes run a probed direct branch (jmp/jcc/call rel) in the kernel, but copy any
+# other instruction out of line and single-step it: a second exception per hit, which
+# cost more than all of rostrace's handlers together in a VM (bench section 11). So the
+# probe after the helper call moves forward over a few instructions that cannot branch
+# to the first direct branch, unless a branch of the function lands in between (then
+# another path would reach the probe): every path through the return passes it.
+_PLAIN = re.compile(r'^(mov[a-z]*|lea[lq]?|test[bwlq]?|cmp[bwlq]?|add[bwlq]?|sub[bwlq]?|and[bwlq]?|'
+                    r'or[bwlq]?|xor[bwlq]?|sh[lr][bwlq]?|sar[bwlq]?|nop[wl]?)$')
+_DIRECT = re.compile(r'^(j[a-z]+|call)\s+([0-9a-f]+)\b')
+PLAIN_STEPS = 6
+
+
+def emulated_point(rows, start):
+    """Address to probe for `rows[start]` (objdump rows (address, text) of one function):
+    the first direct branch reached from it through plain instructions only, else itself."""
+    targets = {int(m.group(2), 16) for _, text in rows for m in [_DIRECT.match(text)] if m}
+    first = rows[start][0]
+    for address, text in rows[start:start + PLAIN_STEPS + 1]:
+        if address != first and address in targets:
+            break           # another path joins here
+        if _DIRECT.match(text):
+            return address
+        if not _PLAIN.match(text.split(' ', 1)[0]):
+            break
+    return first
 
 
 def has_roscpp(path):

@@ -232,6 +232,7 @@ enum tgid_flag {
     TGID_NO_SCHED = 4,              /* overhead budget: no scheduler split for its threads */
     TGID_TF = 8,                    /* tf2 probes attached (tf.c) */
     TGID_ACTIONS = 16,              /* it has actionlib topics: copy their messages (actions.c) */
+    TGID_COUNTS = 32,               /* overhead budget's counts mode: push only counts */
 };
 
 /* Callee-saved registers, in the order the receive path tries them for the

@@ -15,7 +15,8 @@
  * for the network / socket-wait split in sockets.c). Only messages of a queue a traced
  * publisher feeds are fingerprinted and reach user space (one ring-buffer event each);
  * user space marks the others in `unmatchable`.
- * A message dropped by a full queue costs the push entry only.
+ * A message dropped by a full queue costs the push entry only. In the overhead budget's
+ * counts mode (TGID_COUNTS) the push entry only counts: no pending message, no origin.
  *
  * Which queue a deserialize() serves: SubscriptionQueue::call keeps its `this` in a
  * callee-saved register across that call (rbx in Debian's 1.15.15), and the register
@@ -272,6 +273,10 @@ int on_subscription_queue_push(struct pt_regs *ctx)
     u8 actions = *flags & TGID_ACTIONS;
     /* push(this, helper&, const MessageDeserializerPtr& deserializer, bool, weak_ptr&,
      *      bool, ros::Time receipt_time, bool* was_full) */
+    if (*flags & TGID_COUNTS) {     /* overhead budget: received, dropped, queued only */
+        count_push(tgid, PT_REGS_PARM1(ctx), 0, 0);
+        return 0;
+    }
     struct msg_key mk = {.tgid = tgid, .queue = PT_REGS_PARM1(ctx)};
     bpf_probe_read_user(&mk.deserializer, sizeof(mk.deserializer), (void *)PT_REGS_PARM3(ctx));
     struct object_key qk = {.tgid = tgid, .object = mk.queue};
