@@ -152,16 +152,21 @@ def markdown(results):
     m = results.get('versus_minimal')
     if m:
         ratio = fmt(m['ratio'], '', 2) if m['ratio'] else 'n/a'
-        out += [f'**11. rostrace against the simplest tracer** (subscriber at {m["rate"]} msg/s, '
-                f'interleaved rounds; added CPU of the traced node per message, µs; hits per '
-                'message counted in BPF)', '',
-                '| tracer | hits / msg | added µs / msg |', '|---|---|---|',
-                f'| minimal: 4 counting uprobes (bench/minimal.py) | '
-                f'{m["minimal_hits_per_msg"]:.2f} | {fmt(m["minimal_added_us"])} |',
+        rows = [f'| minimal: 4 counting uprobes (bench/minimal.py) | '
+                f'{m["minimal_hits_per_msg"]:.2f} | {fmt(m["minimal_added_us"])} | 1 |',
                 f'| rostrace receive path | {m["rostrace_hits_per_msg"]:.2f} | '
-                f'{fmt(m["rostrace_added_us"])} |', '',
-                f'rostrace ÷ minimal: {ratio} (untraced node: {fmt(m["untraced_us"], " µs")} '
-                'per message).', '']
+                f'{fmt(m["rostrace_added_us"])} | {ratio} |']
+        if m.get('no_split_added_us'):
+            rows.append(f'| rostrace without the scheduler split | '
+                        f'{m["rostrace_hits_per_msg"]:.2f} | {fmt(m["no_split_added_us"])} | '
+                        f'{fmt(m["no_split_ratio"], "", 2) if m["no_split_ratio"] else "n/a"} |')
+        pinned = ('; subscriber on one CPU, publisher on the other' if m.get('pinned') else '')
+        out += [f'**11. rostrace against the simplest tracer** (subscriber at {m["rate"]} msg/s, '
+                f'{m.get("rounds", 5)} interleaved rounds{pinned}; added CPU of the traced node '
+                'per message, µs; hits per message counted in BPF; ratio to the minimal tracer '
+                'per round)', '',
+                '| tracer | hits / msg | added µs / msg | ÷ minimal |', '|---|---|---|---|',
+                *rows, '', f'Untraced node: {fmt(m["untraced_us"], " µs")} per message.', '']
     a = results.get('attach_stall')
     if a:
         out += [f'**12. An untraced pair while rostrace attaches elsewhere** ({a["rate"]} msg/s, '

@@ -533,44 +533,54 @@ def _receive_hits(tracer):
     return sum(h[k] for k in RECEIVE_HITS)
 
 
-def versus_minimal(bench, rate=1000, seconds=3.0, rounds=5):
+def versus_minimal(bench, rate=1000, seconds=3.0, rounds=9):
     """Added CPU per message of the traced subscriber: the minimal 4-hit counting tracer
-    (bench/minimal.py) and rostrace's receive path, interleaved rounds on one node."""
+    (bench/minimal.py), rostrace's receive path, and the same without the scheduler
+    split (its tracepoints still fire, and return at once for this process), interleaved
+    rounds on one node. (Pinning the subscriber to one CPU and the publisher to the other
+    made every figure noisier here: untraced 96 us (77-119) per message.)"""
     from bench.minimal import MinimalTracer
     topic = '/bench/minimal'
     pid, truth = bench.subscriber(uniq('minimal_sub'), topic)
     target = target_from_pid(pid)
     minimal, tracer = MinimalTracer(), bench.tracer
     count = int(rate * seconds)
-    cpu = {'off': [], 'minimal': [], 'rostrace': []}
-    hits = {'minimal': [], 'rostrace': []}
+    cpu = {'off': [], 'minimal': [], 'rostrace': [], 'no_split': []}
+    hits = {'minimal': [], 'rostrace': [], 'no_split': []}
     try:
         for _ in range(rounds):
             for mode in cpu:
                 if mode == 'minimal':
                     minimal.attach(pid, target.library)
                     h0 = minimal.hits()
-                elif mode == 'rostrace':
+                elif mode != 'off':
                     tracer.attach_pid(pid)
+                    if mode == 'no_split':
+                        tracer.probes.tables.set_flag(pid, abi.TGID_NO_SCHED, True)
                     h0 = _receive_hits(tracer)
                 cpu[mode].append(bench.feed(topic, rate=rate, count=count, truths=[truth],
                                             cpu_pids=[pid])[0] / count / 1e3)
                 if mode == 'minimal':
                     hits[mode].append((minimal.hits() - h0) / count)
                     minimal.detach(pid, target.library)
-                elif mode == 'rostrace':
+                elif mode != 'off':
                     hits[mode].append((_receive_hits(tracer) - h0) / count)
                     tracer.detach(pid)
     finally:
         minimal.close()
-    added = {m: [v - o for v, o in zip(cpu[m], cpu['off'])] for m in ('minimal', 'rostrace')}
-    ratios = [r / m for r, m in zip(added['rostrace'], added['minimal']) if m > 0]
-    return {'rate': rate, 'messages': count, 'untraced_us': spread(cpu['off']),
+    added = {m: [v - o for v, o in zip(cpu[m], cpu['off'])] for m in hits}
+
+    def ratio(m):
+        r = [a / b for a, b in zip(added[m], added['minimal']) if b > 0]
+        return spread(r) if r else None
+    return {'rate': rate, 'messages': count, 'rounds': rounds,
+            'untraced_us': spread(cpu['off']),
             'minimal_added_us': spread(added['minimal']),
             'rostrace_added_us': spread(added['rostrace']),
+            'no_split_added_us': spread(added['no_split']),
             'minimal_hits_per_msg': spread(hits['minimal'])['median'],
             'rostrace_hits_per_msg': spread(hits['rostrace'])['median'],
-            'ratio': spread(ratios) if ratios else None}
+            'ratio': ratio('rostrace'), 'no_split_ratio': ratio('no_split')}
 
 
 # -- 13. time inside the BPF handlers per message (issue 13) -------------------------------

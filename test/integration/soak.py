@@ -100,11 +100,13 @@ class Soak:
         self.log(f'soak: monitor SIGKILL x{n}: no breakpoint, no uprobe entry left')
 
     def flat(self, *, fd_slack, rss_slack_kib):
-        """The surviving monitor's fds and RSS after the first churn stay within slack."""
+        """The surviving monitor's fds and RSS after the first churn stay within slack of
+        the first three samples' highest (connections come and go: 142-146 fds in one
+        run; a leak grows with every restart)."""
         runs = [u for u in self.usage if u[0] != 'start']
-        if len(runs) < 2:
+        if len(runs) < 4:
             return
-        _, fds0, rss0 = runs[0]
-        for phase, fds, rss in runs[1:]:
+        fds0, rss0 = max(u[1] for u in runs[:3]), max(u[2] for u in runs[:3])
+        for phase, fds, rss in runs[3:]:
             assert fds <= fds0 + fd_slack, (phase, fds, fds0)
             assert rss <= rss0 + rss_slack_kib, (phase, rss, rss0)

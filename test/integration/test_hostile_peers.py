@@ -122,7 +122,12 @@ targets:
     before = len([m for m in echoed(latency) if m['node'] == '/healthy'])
     time.sleep(6.0)
     during = [m for m in echoed(latency) if m['node'] == '/healthy'][before:]
-    assert len(during) >= 10, len(during)           # 12 periods, minus edges
+    # 12 periods, minus edges; on a loaded 2-core machine one window may close late
+    # (then the next holds its messages): no gap of more than two periods.
+    stamps = [m['header']['stamp']['secs'] + m['header']['stamp']['nsecs'] / 1e9
+              for m in during]
+    assert len(during) >= 9, len(during)
+    assert max(b - a for a, b in zip(stamps, stamps[1:])) <= 1.05, stamps
     assert all(m['processed'] > 0 for m in during[1:-1])
     monitor_status = statuses(diagnostics, MONITOR)[-1]
     attached = dict((v['key'], v['value']) for v in monitor_status['values'])['attached']

@@ -17,6 +17,7 @@ import struct
 from typing import NamedTuple
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
+from ..system.memory import release_compiler_memory
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, SERVICE_POINTS, TIMER_POINTS
 from . import abi
 from .tables import AUDITED, PUBLISHERS, TRACED, KernelTables
@@ -147,6 +148,7 @@ class BpfProgram:
         self.uprobes = Uprobes(self.bpf, bcc)
         self._events = TransportEvents(self.bpf)
         self._action_events = ActionEvents(self.bpf)
+        release_compiler_memory()       # ~90 MiB of RSS the compile left (system/memory.py)
 
     def events(self):
         """Transport events (abi.XferEvent) since the previous call, oldest first (the

@@ -1,0 +1,18 @@
+"""Which mappings the monitor advises out after compiling (system/memory.py)."""
+from rostrace.system.memory import compiler_code_mappings
+
+MAPS = '''\
+7f0000000000-7f0000100000 r--p 00000000 fe:01 1 /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1
+7f0000100000-7f0003000000 r-xp 00100000 fe:01 1 /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1
+7f0003000000-7f0003100000 r--p 03000000 fe:01 1 /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1
+7f0003100000-7f0003110000 rw-p 03100000 fe:01 1 /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1
+7f0004000000-7f0005000000 r-xp 00000000 fe:01 2 /usr/lib/llvm-14/lib/libclang-cpp.so.14
+7f0006000000-7f0006100000 r-xp 00000000 fe:01 3 /usr/lib/x86_64-linux-gnu/libbcc.so.0.26.0
+7f0007000000-7f0007100000 r-xp 00000000 00:00 0
+7f0008000000-7f0008100000 r-xp 00000000 fe:01 4 /opt/my libLLVM dir/libfoo.so
+'''
+
+
+def test_only_the_compilers_code_is_advised():
+    assert compiler_code_mappings(MAPS) == [(0x7f0000100000, 0x2f00000),
+                                            (0x7f0004000000, 0x1000000)]
