@@ -41,10 +41,9 @@ class Budgets:
         if not self.governors:
             return
         trap_ns = self.calibration.pair_ns / 2 if self.calibration else UNCALIBRATED_TRAP_NS
-        self._handler_ns = self.probes.tables.handler_costs() or self._handler_ns
+        self._handler_ns = {**self._handler_ns, **self.probes.tables.handler_costs()}
         costs = Costs(trap_ns=trap_ns, handler_ns=self._handler_ns)
-        self._window += 1
-        self.probes.tables.time_handlers(self._window % TIMING_PERIOD < TIMED_WINDOWS)
+        changed = False
         for pid, governor in list(self.governors.items()):
             activity = self._activity_in(pid, window)
             if activity is None:
@@ -54,6 +53,11 @@ class Budgets:
             target = self.attachments.subscribers.get(pid)
             if target is not None and mode != self.probes.mode(pid):
                 self.probes.set_mode(target, mode)
+                changed = True
+        # The handlers are timed again after a mode change: the push handler of the
+        # counts mode costs a fraction of the full mode's.
+        self._window = 0 if changed else self._window + 1
+        self.probes.tables.time_handlers(self._window % TIMING_PERIOD < TIMED_WINDOWS)
 
     def _activity_in(self, pid, window):
         try:

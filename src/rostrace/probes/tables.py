@@ -24,6 +24,7 @@ class KernelTables:
         self._syscall_name = syscall_name
         self._generation = 0
         self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
+        self._timed_runs = {}    # program name -> (runs, ns) at the last handler_costs()
         self.connections = ConnectionMaps(bpf)   # registered TCP connections
         self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
         self.timers = {}         # TimerKey -> TimerNumbers, last window
@@ -163,14 +164,18 @@ class KernelTables:
 
     def handler_costs(self):
         """{handler name: mean ns per run} of every loaded program over the runs the
-        kernel timed (time_handlers); {} where it timed none or cannot time them."""
+        kernel timed (time_handlers) since the previous call; {} where it timed none or
+        cannot time them. (The kernel's counters are cumulative: a handler's cost in a
+        cheaper budget mode would otherwise hide behind its earlier runs.)"""
         if self._stats_fd is None or self._stats_fd < 0:
             return {}
         out = {}
         for name, fn in self.bpf.funcs.items():
             runs, ns = program_runs(fn.fd)
-            if runs:
-                out[name.decode()] = ns / runs
+            runs0, ns0 = self._timed_runs.get(name, (0, 0))
+            self._timed_runs[name] = (runs, ns)
+            if runs > runs0:
+                out[name.decode()] = (ns - ns0) / (runs - runs0)
         return out
 
     def time_handlers(self, on):
