@@ -44,3 +44,25 @@ def test_a_forgotten_process_keeps_its_neighbours_table():
     table.forget(2)
     table(1, 5)                                 # nobody left in it: parsed again
     assert procfs.parsed == [1, 1]
+
+
+class ListingProcfs(Procfs):
+    def socket_fds(self, pid):
+        return {fd: inode for (p, fd), inode in self.fds.items() if p == pid}
+
+
+def test_an_unchanged_set_of_sockets_is_not_parsed_again():
+    procfs, now = ListingProcfs(), [0.0]
+    procfs.fds[(1, 6)] = 999                    # a unix socket: in no TCP table
+    table = SocketTable(procfs, clock=lambda: now[0])
+    assert table.connections_of(1) == {5: A}
+    now[0] = 5.0
+    procfs.tables[4026531840][999] = B          # it is not asked again yet ...
+    assert table.connections_of(1) == {5: A} and procfs.parsed == [1]
+    now[0] = 11.0                               # ... but after UNRESOLVED_RECHECK_S
+    assert table.connections_of(1) == {5: A, 6: B} and procfs.parsed == [1, 1]
+    now[0] = 100.0                              # all resolved: the same fds stand
+    assert table.connections_of(1) == {5: A, 6: B} and procfs.parsed == [1, 1]
+    procfs.fds[(1, 7)] = 200                    # a new fd: listed again
+    procfs.tables[4026531840][200] = B
+    assert table.connections_of(1) == {5: A, 6: B, 7: B}

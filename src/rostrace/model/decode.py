@@ -115,23 +115,28 @@ LINK_HISTOGRAMS = tuple(LINK_RECORDS[r] for r in range(abi.LINK_PUBLISH_QUEUE,
 
 
 def decode_links(link_stats, link_hists):
-    """[(LinkKey, LinkStats)], [(LinkHistKey, HistGroup)] of one generation (links matched
-    in the kernel, probes/bpf/transport.c) -> {LinkId: MatchedLink}."""
+    """Links matched in the kernel (probes/bpf/transport.c) of one generation ->
+    {LinkId: MatchedLink}. link_stats: [(LinkKey row, [(count, sum_ns, min_ns, max_ns)
+    per link record])], link_hists: [(LinkHistKey row: the link key's fields, record,
+    group; [bucket counts])] (probes/drain.py)."""
     links = {}
-    for key, value in link_stats:
+    records = tuple(LINK_RECORDS.items())
+    for key, recs in link_stats:
         link_id = LinkId(key.pub_tgid, key.publication, key.sub_tgid, key.queue,
                          bool(key.intra), bool(key.path))
-        link = links.setdefault(link_id, MatchedLink(link_id))
-        link.messages += value.rec[abi.LINK_MESSAGES].count
-        link.dropped += value.rec[abi.LINK_DROPPED].sum_ns
-        for record, name in LINK_RECORDS.items():
-            stat = value.rec[record]
-            if stat.count:
-                link.stages[name].add(stat.count, stat.sum_ns, stat.min_ns, stat.max_ns, {})
+        link = links.get(link_id)
+        if link is None:
+            link = links[link_id] = MatchedLink(link_id)
+        link.messages += recs[abi.LINK_MESSAGES][0]
+        link.dropped += recs[abi.LINK_DROPPED][1]
+        stages = link.stages
+        for record, name in records:
+            count, sum_ns, min_ns, max_ns = recs[record]
+            if count:
+                stages[name].add(count, sum_ns, min_ns, max_ns, {})
     for key, counts in link_hists:
-        k = key.link
-        link = links.get(LinkId(k.pub_tgid, k.publication, k.sub_tgid, k.queue, bool(k.intra),
-                                bool(k.path)))
+        link = links.get(LinkId(key.pub_tgid, key.publication, key.sub_tgid, key.queue,
+                                bool(key.intra), bool(key.path)))
         name = LINK_RECORDS.get(key.record)
         if link is not None and name:
             add_group(link.stages[name].buckets, key.group, counts)

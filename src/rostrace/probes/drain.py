@@ -90,9 +90,41 @@ def queue_rows(drain):
                     (values[i:i + size] for i in range(0, len(values), size))))
 
 
-def ctypes_rows(drain, key_type, value_type):
-    """Nested layouts (links): one ctypes object each; there are few of them."""
+LINK_KEY = _flat(abi.LinkKey)
+# struct link_hist_key: the link's key flattened, then record and group.
+LINK_HIST_KEY = (struct.Struct(LINK_KEY[0].format + 'II'),
+                 collections.namedtuple('LinkHistKey', LINK_KEY[1]._fields + ('record', 'group')))
+_STAT = struct.Struct('<4Q')        # struct stat_val: count, sum_ns, min_ns, max_ns
+
+
+def link_stat_rows(drain):
+    """[(LinkKey row, [(count, sum_ns, min_ns, max_ns) per link record])]: one link per
+    traced topic and publisher, so a thousand of them a window."""
     keys, values = drain.take()
-    ks, vs = drain.key_size, drain.value_size
-    return [(key_type.from_buffer_copy(keys, i * ks), value_type.from_buffer_copy(values, i * vs))
-            for i in range(len(keys) // ks)]
+    records = len(abi.LinkStats().rec)
+    stats = list(_STAT.iter_unpack(values))
+    return list(zip(unpack(keys, LINK_KEY),
+                    (stats[i:i + records] for i in range(0, len(stats), records))))
+
+
+def link_hist_rows(drain):
+    """[(LinkHistKey row, [HIST_GROUP bucket counts])]."""
+    keys, values = drain.take()
+    counts = memoryview(values).cast('I').tolist()
+    group = abi.HIST_GROUP
+    return list(zip(unpack(keys, LINK_HIST_KEY),
+                    (counts[i:i + group] for i in range(0, len(counts), group))))
+
+
+class Items:
+    """A map read entry by entry (kernels without batch operations), shaped like a Drain
+    for the row readers above."""
+
+    def __init__(self, items, table):
+        self._items = items
+        self.key_size = ctypes.sizeof(table.Key)
+        self.value_size = ctypes.sizeof(table.Leaf)
+
+    def take(self):
+        return (b''.join(bytes(k) for k, _ in self._items),
+                b''.join(bytes(v) for _, v in self._items))

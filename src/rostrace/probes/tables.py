@@ -227,13 +227,14 @@ class KernelTables:
         self.services = decode_services(stats, hists)
         self.tf = decode_tf(stats, hists)
         self.kernel_links = decode_links(
-            take(f'lstats{old}', lambda d: drains.ctypes_rows(d, abi.LinkKey, abi.LinkStats)),
-            take(f'lhist{old}', lambda d: drains.ctypes_rows(d, abi.LinkHistKey, abi.HistGroup)))
+            take(f'lstats{old}', drains.link_stat_rows, flat=True),
+            take(f'lhist{old}', drains.link_hist_rows, flat=True))
         return queues, publications
 
-    def _take(self, name, rows):
+    def _take(self, name, rows, *, flat=False):
         """Every entry of window map `name`, which is left empty: read in one batch
-        (drain.py), or entry by entry where the kernel has no batch operations."""
+        (drain.py), or entry by entry where the kernel has no batch operations (BCC's
+        ctypes items, or with `flat` the same rows as a batch)."""
         if self._batch:
             try:
                 if name not in self._drains:
@@ -241,7 +242,9 @@ class KernelTables:
                 return rows(self._drains[name])
             except OSError:
                 self._batch = False
-        return drain(self.bpf[name.encode()])
+        table = self.bpf[name.encode()]
+        items = drain(table)
+        return rows(drains.Items(items, table)) if flat else items
 
 
 def program_runs(fd):
