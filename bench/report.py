@@ -48,10 +48,14 @@ def markdown(results):
            f'{results.get("duration_s", 0):.0f} s.', '']
     rerun = results.get('rerun')
     if rerun:
+        dates = {}
+        for name, date in rerun.items():
+            dates.setdefault(date, []).append(name)
+        told = '; '.join(f'{", ".join(names)} on {date}' for date, names in sorted(dates.items()))
         out[0] = (f'Machine: {m["os"]}, kernel {m["kernel"]}, {m["cpus"]} CPUs ({m["cpu_model"]}), '
-                  f'BCC {m["bcc"]}. Median of the runs (min–max). On {rerun["date"]} only '
-                  f'{", ".join(rerun["sections"])} ran again ({results.get("duration_s", 0):.0f} s, '
-                  '`BENCH_ONLY=...`); the other sections are from the last run of each.')
+                  f'BCC {m["bcc"]}. Median of the runs (min–max). Re-run alone '
+                  f'(`BENCH_ONLY=...`): {told}; the other sections are from the last full '
+                  '`make bench`.')
     r = results.get('raw_probe_cost')
     if r:
         out += ['**1. Raw probe cost** (tight loop, thread CPU per call, '

@@ -39,19 +39,23 @@ def main():
             results[name] = fn(bench)
             print(f'bench: {name} done in {time.monotonic() - t0:.0f} s', flush=True)
             with open(os.path.join(RESULTS, f'{name}.json'), 'w') as f:
-                json.dump({'machine': results['machine'], name: results[name]}, f, indent=1)
+                json.dump({'machine': results['machine'], 'date': time.strftime('%Y-%m-%d'),
+                           name: results[name]}, f, indent=1)
         bench.close()
     finally:
         ros.shutdown()
     results['duration_s'] = round(time.monotonic() - started, 1)
     if only:                    # the other sections as their last full or partial run left them
-        results['rerun'] = {'sections': [n for n, _ in sections.SECTIONS if n in results],
-                            'date': time.strftime('%Y-%m-%d')}
+        results['rerun'] = {name: time.strftime('%Y-%m-%d')
+                            for name, _ in sections.SECTIONS if name in results}
         for name, _ in sections.SECTIONS:
             path = os.path.join(RESULTS, f'{name}.json')
             if name not in results and os.path.exists(path):
                 with open(path) as f:
-                    results[name] = json.load(f)[name]
+                    kept = json.load(f)
+                results[name] = kept[name]
+                if kept.get('date'):
+                    results['rerun'][name] = kept['date']
     print(write_results(results, RESULTS))
     return 0
 
