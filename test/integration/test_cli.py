@@ -165,6 +165,8 @@ def test_doctor_passes_here_and_explains_missing_tracefs(ros):
     assert 'tracing will work' in r.stdout
     assert '[ OK ] probe point queue_push' in r.stdout
     assert '[ OK ] BPF compile' in r.stdout
+    assert '[ OK ] kernel: BPF ring buffer (Linux 5.8): present' in r.stdout
+    assert '[ OK ] kernel: uprobe_multi links (Linux 6.6): present' in r.stdout
     # tracefs unmounted in a private mount namespace only
     script = 'umount /sys/kernel/tracing && exec ' + ' '.join(ROSTRACE) + ' doctor'
     r = subprocess.run(['unshare', '--mount', 'sh', '-c', script], env=ros.env,
@@ -172,4 +174,5 @@ def test_doctor_passes_here_and_explains_missing_tracefs(ros):
     assert r.returncode == 1
     assert '[FAIL] tracefs and uprobes: tracefs is not mounted at /sys/kernel/tracing' in r.stdout
     assert 'fix: mount -t tracefs tracefs /sys/kernel/tracing' in r.stdout
+    assert 'kernel: sched tracepoints (any kernel with CONFIG_TRACEPOINTS): not known' in r.stdout
     assert os.path.exists('/sys/kernel/tracing/uprobe_events')

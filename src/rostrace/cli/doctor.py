@@ -6,7 +6,7 @@ import os
 
 from ..errors import RostraceError
 from ..probes.program import BpfProgram
-from ..system import preflight
+from ..system import features, preflight
 from ..system.procfs import ProcFS
 from ..system.rosapi import Master
 from ..system.targets import resolve_node
@@ -40,9 +40,26 @@ def _tracepoints():
         os.path.join(preflight.TRACEFS, 'events', 'syscalls')) else 'sched tracepoints available'
 
 
-def _compile():
-    BpfProgram().close()
+def _compile(found):
+    program = BpfProgram()
+    found['uprobe_links'] = program.uprobes.links
+    program.close()
     return 'the BPF program compiles and loads (kernel headers found)'
+
+
+def _feature_checks(results, tracefs, uprobe_links):
+    """The kernel features rostrace uses (system/features.py): a missing required one
+    fails, a missing optional one is told with what rostrace does without it."""
+    for feature, present in features.detect(tracefs, uprobe_links=uprobe_links):
+        name = f'kernel: {feature.name} ({feature.since})'
+        if present:
+            results.append((True, name, 'present', None))
+        elif present is None:
+            results.append((True, name, 'not known here (see the checks above)', None))
+        elif feature.required:
+            results.append((False, name, 'missing', feature.without))
+        else:
+            results.append((True, name, f'missing: {feature.without}', None))
 
 
 def _node_checks(results, node):
@@ -76,8 +93,12 @@ def run(args):
     if tracefs_ok:
         _check(results, 'tracepoints', _tracepoints)
     bcc_ok = _check(results, 'BCC', lambda: preflight.check_bcc() or 'python3-bpfcc imports')
+    found = {}
     if bcc_ok and tracefs_ok and results[0][0]:
-        _check(results, 'BPF compile', _compile)
+        _check(results, 'BPF compile', lambda: _compile(found))
+    if results[0][0]:
+        _feature_checks(results, preflight.TRACEFS if tracefs_ok else None,
+                        found.get('uprobe_links'))
     if args.node:
         _node_checks(results, args.node)
     for ok, name, detail, hint in results:

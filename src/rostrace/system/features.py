@@ -1,0 +1,133 @@
+"""Which kernel features rostrace uses are present here, found by asking the kernel
+(creating a map, reading an empty one in a batch, looking at tracefs), and what rostrace
+does without each: `rostrace doctor` prints the matrix (README: Requirements)."""
+import ctypes
+import errno
+import os
+import platform
+from dataclasses import dataclass
+
+SYS_BPF = {'x86_64': 321, 'aarch64': 280}.get(platform.machine())
+BPF_MAP_CREATE = 0
+BPF_MAP_LOOKUP_AND_DELETE_BATCH = 25
+BPF_MAP_TYPE_HASH = 1
+BPF_MAP_TYPE_RINGBUF = 27
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    since: str              # the mainline kernel (or config) that brings it
+    without: str            # what rostrace does where it is missing
+    required: bool          # rostrace does not start without it
+
+
+FEATURES = (
+    Feature('BPF ring buffer', 'Linux 5.8', 'rostrace does not start (no perf-buffer fallback yet)',
+            True),
+    Feature('batched map reads', 'Linux 5.6', 'window maps are read entry by entry: the same '
+            'numbers, more monitor CPU', False),
+    Feature('uprobe_multi links', 'Linux 6.6', 'uprobes are perf events: stopping takes ~0.65 s '
+            'per traced node', False),
+    Feature('bpf_get_ns_current_pid_tgid', 'Linux 5.7', 'a monitor inside a PID namespace (a '
+            'container without --pid=host) cannot name tasks; not used on the host', False),
+    Feature('sched tracepoints', 'any kernel with CONFIG_TRACEPOINTS', 'rostrace does not start (the '
+            'program attaches them at load)', True),
+    Feature('exceptions:page_fault_user tracepoint', 'Linux 3.13, x86', 'rostrace does not start '
+            '(attached at load)', True),
+    Feature('syscalls tracepoints', 'CONFIG_FTRACE_SYSCALLS', 'rostrace does not '
+            'start (attached at load)', True),
+    Feature('tcp:tcp_probe tracepoint', 'Linux 4.16', 'rostrace does not start (attached at load)',
+            True),
+)
+
+
+class _MapCreate(ctypes.Structure):
+    _fields_ = [('map_type', ctypes.c_uint32), ('key_size', ctypes.c_uint32),
+                ('value_size', ctypes.c_uint32), ('max_entries', ctypes.c_uint32),
+                ('map_flags', ctypes.c_uint32), ('_tail', ctypes.c_uint8 * 108)]
+
+
+class _Batch(ctypes.Structure):
+    _fields_ = [('in_batch', ctypes.c_uint64), ('out_batch', ctypes.c_uint64),
+                ('keys', ctypes.c_uint64), ('values', ctypes.c_uint64),
+                ('count', ctypes.c_uint32), ('map_fd', ctypes.c_uint32),
+                ('elem_flags', ctypes.c_uint64), ('flags', ctypes.c_uint64),
+                ('_tail', ctypes.c_uint8 * 72)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def _bpf(cmd, attr):
+    """bpf(cmd, attr): the result, or -errno."""
+    if SYS_BPF is None:
+        return -errno.ENOSYS
+    ret = _libc.syscall(SYS_BPF, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
+    return ret if ret >= 0 else -ctypes.get_errno()
+
+
+def _map(map_type, key_size, value_size, max_entries):
+    return _bpf(BPF_MAP_CREATE, _MapCreate(map_type=map_type, key_size=key_size,
+                                           value_size=value_size, max_entries=max_entries))
+
+
+def has_ringbuf():
+    fd = _map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096)
+    if fd < 0:
+        return False
+    os.close(fd)
+    return True
+
+
+def has_batch_ops():
+    """An empty hash map read in a batch answers ENOENT where batches exist."""
+    fd = _map(BPF_MAP_TYPE_HASH, 4, 4, 1)
+    if fd < 0:
+        return False
+    try:
+        out, keys, values = ctypes.c_uint32(), ctypes.c_uint32(), ctypes.c_uint32()
+        attr = _Batch(out_batch=ctypes.addressof(out), keys=ctypes.addressof(keys),
+                      values=ctypes.addressof(values), count=1, map_fd=fd)
+        return _bpf(BPF_MAP_LOOKUP_AND_DELETE_BATCH, attr) in (0, -errno.ENOENT)
+    finally:
+        os.close(fd)
+
+
+def kernel_at_least(release, version):
+    """`release` (uname -r) >= 'X.Y'."""
+    try:
+        have = tuple(int(x) for x in release.split('-')[0].split('.')[:2])
+        want = tuple(int(x) for x in version.split('.')[:2])
+    except ValueError:
+        return False
+    return have >= want
+
+
+def _tracepoints(tracefs, *events):
+    """True/False, or None where tracefs is not there to look (not mounted)."""
+    if tracefs is None:
+        return None
+    return all(os.path.isdir(os.path.join(tracefs, 'events', e)) for e in events)
+
+
+def detect(tracefs, *, uprobe_links=None):
+    """[(Feature, present: True/False/None (not known))] for the running kernel.
+    `tracefs`: where it is mounted (None: not mounted, tracepoints not known);
+    `uprobe_links`: what the loaded program found (probes/uprobes.py), if it was loaded."""
+    release = platform.release()
+    found = {
+        'BPF ring buffer': has_ringbuf(),
+        'batched map reads': has_batch_ops(),
+        'uprobe_multi links': uprobe_links,
+        'bpf_get_ns_current_pid_tgid': kernel_at_least(release, '5.7'),
+        'sched tracepoints': _tracepoints(tracefs, 'sched/sched_switch', 'sched/sched_waking'),
+        'exceptions:page_fault_user tracepoint': _tracepoints(tracefs,
+                                                              'exceptions/page_fault_user'),
+        'syscalls tracepoints': _tracepoints(tracefs, 'syscalls/sys_enter_recvfrom',
+                                             'syscalls/sys_exit_recvfrom',
+                                             'syscalls/sys_enter_sendto'),
+        'tcp:tcp_probe tracepoint': _tracepoints(tracefs, 'tcp/tcp_probe'),
+    }
+    return [(f, found[f.name]) for f in FEATURES]
