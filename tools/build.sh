@@ -9,9 +9,13 @@ ws=$repo/ws
 pkg=$ws/src/rostrace
 [ -L "$pkg" ] && rm -f "$pkg"
 mkdir -p "$pkg"
-for item in package.xml CMakeLists.txt setup.py src scripts msg srv launch config; do
+for item in CMakeLists.txt setup.py src scripts msg srv launch config; do
   ln -sfn "../../../$item" "$pkg/$item"
 done
+# package.xml is copied: catkin installs it as it finds it, and a symlink would point
+# nowhere in an install space (copied only when it changed: it is a configure input).
+[ -L "$pkg/package.xml" ] && rm -f "$pkg/package.xml"
+cmp -s "$repo/package.xml" "$pkg/package.xml" || cp "$repo/package.xml" "$pkg/package.xml"
 cd "$ws"
 log=$ws/build.log
 build() {
