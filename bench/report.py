@@ -52,10 +52,10 @@ def markdown(results):
         for name, date in rerun.items():
             dates.setdefault(date, []).append(name)
         told = '; '.join(f'{", ".join(names)} on {date}' for date, names in sorted(dates.items()))
+        full = results.get('duration_s')
         out[0] = (f'Machine: {m["os"]}, kernel {m["kernel"]}, {m["cpus"]} CPUs ({m["cpu_model"]}), '
-                  f'BCC {m["bcc"]}. Median of the runs (min–max). Re-run alone '
-                  f'(`BENCH_ONLY=...`): {told}; the other sections are from the last full '
-                  '`make bench`.')
+                  f'BCC {m["bcc"]}. Median of the runs (min–max). The last full `make bench` '
+                  f'took {full or 0:.0f} s; re-run alone after it (`BENCH_ONLY=...`): {told}.')
     r = results.get('raw_probe_cost')
     if r:
         out += ['**1. Raw probe cost** (tight loop, thread CPU per call, '

@@ -40,12 +40,17 @@ def main():
             print(f'bench: {name} done in {time.monotonic() - t0:.0f} s', flush=True)
             with open(os.path.join(RESULTS, f'{name}.json'), 'w') as f:
                 json.dump({'machine': results['machine'], 'date': time.strftime('%Y-%m-%d'),
-                           name: results[name]}, f, indent=1)
+                           'alone': bool(only), name: results[name]}, f, indent=1)
         bench.close()
     finally:
         ros.shutdown()
     results['duration_s'] = round(time.monotonic() - started, 1)
     if only:                    # the other sections as their last full or partial run left them
+        try:
+            with open(os.path.join(RESULTS, 'all.json')) as f:
+                results['duration_s'] = json.load(f).get('duration_s')    # the full run's
+        except (OSError, ValueError):
+            results['duration_s'] = None
         results['rerun'] = {name: time.strftime('%Y-%m-%d')
                             for name, _ in sections.SECTIONS if name in results}
         for name, _ in sections.SECTIONS:
@@ -54,7 +59,7 @@ def main():
                 with open(path) as f:
                     kept = json.load(f)
                 results[name] = kept[name]
-                if kept.get('date'):
+                if kept.get('alone'):
                     results['rerun'][name] = kept['date']
     print(write_results(results, RESULTS))
     return 0

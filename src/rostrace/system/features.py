@@ -25,6 +25,8 @@ class Feature:
 FEATURES = (
     Feature('BPF ring buffer', 'Linux 5.8', 'rostrace does not start (no perf-buffer fallback yet)',
             True),
+    Feature('bpf_probe_read_user', 'Linux 5.5', 'rostrace does not start (every handler '
+            'reads user memory with it)', True),
     Feature('batched map reads', 'Linux 5.6', 'window maps are read entry by entry: the same '
             'numbers, more monitor CPU', False),
     Feature('uprobe_multi links', 'Linux 6.6', 'uprobes are perf events: stopping takes ~0.65 s '
@@ -119,6 +121,7 @@ def detect(tracefs, *, uprobe_links=None):
     release = platform.release()
     found = {
         'BPF ring buffer': has_ringbuf(),
+        'bpf_probe_read_user': kernel_at_least(release, '5.5'),
         'batched map reads': has_batch_ops(),
         'uprobe_multi links': uprobe_links,
         'bpf_get_ns_current_pid_tgid': kernel_at_least(release, '5.7'),
