@@ -1,5 +1,5 @@
 """SocketTable: (pid, fd) -> TCP connection, one parsed table per network namespace."""
-from rostrace.system.sockets import SocketTable
+from rostrace.system.sockets import UNRESOLVED_RECHECK_S, SocketTable
 
 A = (('127.0.0.1', 40000), ('127.0.0.1', 50000))
 B = (('127.0.0.1', 40001), ('127.0.0.1', 50000))
@@ -56,10 +56,10 @@ def test_an_unchanged_set_of_sockets_is_not_parsed_again():
     procfs.fds[(1, 6)] = 999                    # a unix socket: in no TCP table
     table = SocketTable(procfs, clock=lambda: now[0])
     assert table.connections_of(1) == {5: A}
-    now[0] = 5.0
+    now[0] = UNRESOLVED_RECHECK_S / 2
     procfs.tables[4026531840][999] = B          # it is not asked again yet ...
     assert table.connections_of(1) == {5: A} and procfs.parsed == [1]
-    now[0] = 11.0                               # ... but after UNRESOLVED_RECHECK_S
+    now[0] = UNRESOLVED_RECHECK_S + 1.0         # ... but after UNRESOLVED_RECHECK_S
     assert table.connections_of(1) == {5: A, 6: B} and procfs.parsed == [1, 1]
     now[0] = 100.0                              # all resolved: the same fds stand
     assert table.connections_of(1) == {5: A, 6: B} and procfs.parsed == [1, 1]

@@ -2,7 +2,7 @@
 import time
 
 RECHECK_S = 2.0             # how long a socket's (fd -> connection) answer is trusted
-UNRESOLVED_RECHECK_S = 10.0     # connections_of() with sockets that were no TCP connection
+UNRESOLVED_RECHECK_S = 0.1      # connections_of() with sockets that were no TCP connection
 
 
 class SocketTable:
