@@ -30,6 +30,14 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 
+def bpf_call(cmd, attr):
+    """bpf(cmd, &attr): the result, or -errno (-ENOSYS where the syscall is unknown)."""
+    if SYS_BPF is None:
+        return -38
+    ret = _libc.syscall(SYS_BPF, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
+    return ret if ret >= 0 else -ctypes.get_errno()
+
+
 def uprobe_link(prog_fd, path, offset, pid, *, is_return=False):
     """File descriptor of a link running program `prog_fd` (loaded with
     expected_attach_type BPF_TRACE_UPROBE_MULTI) at file `offset` of the ELF at `path`,

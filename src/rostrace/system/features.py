@@ -7,7 +7,8 @@ import os
 import platform
 from dataclasses import dataclass
 
-SYS_BPF = {'x86_64': 321, 'aarch64': 280}.get(platform.machine())
+from ..probes.links import bpf_call
+
 BPF_MAP_CREATE = 0
 BPF_MAP_LOOKUP_AND_DELETE_BATCH = 25
 BPF_MAP_TYPE_HASH = 1
@@ -58,16 +59,7 @@ class _Batch(ctypes.Structure):
                 ('_tail', ctypes.c_uint8 * 72)]
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-def _bpf(cmd, attr):
-    """bpf(cmd, attr): the result, or -errno."""
-    if SYS_BPF is None:
-        return -errno.ENOSYS
-    ret = _libc.syscall(SYS_BPF, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
-    return ret if ret >= 0 else -ctypes.get_errno()
+_bpf = bpf_call
 
 
 def _map(map_type, key_size, value_size, max_entries):
