@@ -265,6 +265,7 @@ class BpfProgram:
         """Real-time audit of an attached process: malloc() and syscalls in callbacks."""
         self.uprobes.add(pid, libc_path, malloc_address, 'on_malloc')
         self.tables.add_flag(AUDITED, pid, 1)
+        self.tables.set_flag(pid, abi.TGID_AUDITED, True)
         if not self._audited:
             self.bpf.attach_tracepoint(tp=SYS_ENTER, fn_name=b'tracepoint__raw_syscalls__sys_enter')
         self._audited.add(pid)

@@ -2,6 +2,7 @@
 from bpf/rostrace.h): per-process flags, calibration, registered connections, the
 window's aggregates, counters."""
 import ctypes
+import threading
 import time
 
 from ..model.decode import (HIT_NAMES, LOST_NAMES, decode_links, decode_services, decode_tf,
@@ -33,6 +34,8 @@ class KernelTables:
         self._lib = lib
         self._drains = {}        # window map name -> drain.Drain
         self._batch = True       # False once the kernel refused a batch read
+        self._tgid_filter = bytearray(abi.ID_FILTER_SLOTS)   # tgid_filter's bytes
+        self._filter_lock = threading.Lock()   # tgid_filter, queue_flags
         self.set_calibration(pair_ns=0, inner_ns=0)
         init = abi.QueueStats()
         for stat in init.rec:
@@ -44,8 +47,22 @@ class KernelTables:
 
     # -- per process --------------------------------------------------------------------
     def add_flag(self, table, pid, flag):
+        self._filter_tgid(pid)
         key = ctypes.c_uint(pid)
         self.bpf[table][key] = ctypes.c_ubyte(self._flags(table, pid, 0) | flag)
+
+    def _filter_tgid(self, pid):
+        """Set `pid`'s byte in tgid_filter (common.c), before its entry: the tracepoints
+        look a process up only where its byte is set. Words are written whole from a
+        copy kept here (under a lock: the kernel never writes this filter)."""
+        slot = pid % abi.ID_FILTER_SLOTS
+        with self._filter_lock:
+            if self._tgid_filter[slot]:
+                return
+            self._tgid_filter[slot] = 1
+            word = slot // 8
+            value = int.from_bytes(self._tgid_filter[word * 8:word * 8 + 8], 'little')
+            self.bpf[b'tgid_filter'][ctypes.c_int(word)] = ctypes.c_ulonglong(value)
 
     def set_flag(self, pid, flag, on):
         """Flag `flag` of a traced process (traced_tgids) on or off."""
@@ -68,16 +85,28 @@ class KernelTables:
     def set_matchable(self, pid, queue, matchable):
         """Whether the messages of queue `queue` of `pid` are fingerprinted and sent to
         user space as transport events (by default they are)."""
-        key = abi.ObjectKey(tgid=pid, object=queue)
-        if matchable:
-            _delete(self.bpf[b'unmatchable'], key)
-        else:
-            self.bpf[b'unmatchable'][key] = ctypes.c_ubyte(1)
+        self._queue_flag(pid, queue, abi.QUEUE_UNMATCHABLE, not matchable)
 
     def set_unstamped(self, pid, queue):
         """Queue `queue` of `pid` carries no std_msgs/Header first (or its type cannot
         be told): its messages' stamps are not read any more."""
-        self.bpf[b'unstamped_queues'][abi.ObjectKey(tgid=pid, object=queue)] = ctypes.c_ubyte(1)
+        self._queue_flag(pid, queue, abi.QUEUE_UNSTAMPED, True)
+
+    def _queue_flag(self, pid, queue, flag, on):
+        """One bit of `queue_flags` (subscriber.c; only user space writes it)."""
+        table, key = self.bpf[b'queue_flags'], abi.ObjectKey(tgid=pid, object=queue)
+        with self._filter_lock:
+            try:
+                old = table[key].value
+            except KeyError:
+                old = 0
+            new = (old | flag) if on else (old & ~flag)
+            if new == old:
+                return
+            if new:
+                table[key] = ctypes.c_ubyte(new)
+            else:
+                _delete(table, key)
 
     def set_call_site(self, pid, lo, hi, reg):
         self.bpf[b'call_sites'][ctypes.c_uint(pid)] = abi.CallSite(lo, hi, reg, 0)
@@ -94,11 +123,14 @@ class KernelTables:
         """Everything the maps hold of `pid` as a process (not its window's numbers)."""
         for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
-        for name in (b'nodelet_queues', b'causes', b'unstamped_queues', b'tf_queue_pairs',
+        for name in (b'nodelet_queues', b'causes', b'tf_queue_pairs',
                      b'action_objects'):
             table = self.bpf[name]
             for key in [k for k in table.keys() if k.tgid == pid]:
                 _delete(table, key)
+        # Which queues are unmatchable is the collector's to say (set_matchable).
+        for key in [k for k in self.bpf[b'queue_flags'].keys() if k.tgid == pid]:
+            self._queue_flag(pid, key.object, abi.QUEUE_UNSTAMPED, False)
 
     def causes(self):
         """{(pid, input queue, output publication, sampled): publishes so far}
@@ -216,7 +248,7 @@ class KernelTables:
         self.bpf[b'generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
         writers = self.bpf[b'writers']
         deadline = time.monotonic() + WRITERS_WAIT_S
-        while writers[ctypes.c_int(old)].value and time.monotonic() < deadline:
+        while any(writers.getvalue(ctypes.c_int(old))) and time.monotonic() < deadline:
             time.sleep(0.0001)
         take = self._take
         stats, hists = take(f'stats{old}', drains.stat_rows), take(f'hist{old}', drains.hist_rows)

@@ -17,7 +17,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
     u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
-    if (!audited_tgids.lookup(&tgid))
+    if (!tgid_maybe(tgid) || !audited_tgids.lookup(&tgid))
         return 0;
     if (args->id == URETPROBE_SYSCALL)
         return 0;       /* our own uretprobes return through this syscall (>= 6.11) */

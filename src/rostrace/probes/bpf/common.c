@@ -10,8 +10,8 @@
  *
  * No sample is lost at the flip: record() announces itself in `writers` of the
  * generation it writes before writing and re-reads `generation` after announcing;
- * user space flips, then waits until the old generation has no writer before it
- * drains it. Either user space sees the writer, or the writer sees the flip (both
+ * user space flips, then waits until the old generation has no writer on any CPU
+ * before it drains it. Either user space sees the writer, or the writer sees the flip (both
  * sides order their write before their read: lock xadd here, syscalls there). */
 
 /* Process and thread ids as the monitor sees them: the kernel's own (the initial PID
@@ -33,8 +33,44 @@ BPF_HASH(traced_tgids, u32, u8, 4096);      /* receive path attached */
 BPF_HASH(publisher_tgids, u32, u8, 4096);   /* publish side attached */
 BPF_HASH(audited_tgids, u32, u8, 1024);     /* real-time audit (audit.c) */
 
+/* A first test, before any hash lookup, in the handlers every task on the machine runs
+ * (the scheduler, page-fault and syscall tracepoints): one byte per id modulo
+ * ID_FILTER_SLOTS, in arrays whose lookups the verifier inlines (a load: no hashing, no
+ * bucket walk, 64 KiB that stay in cache). A set byte means "maybe": the hash map
+ * decides. tgid_filter is set by user space with an entry of traced_tgids,
+ * publisher_tgids or audited_tgids, tid_filter by thread_of() (sched.c); neither is
+ * cleared while the program runs: an id reused by an untraced task costs that task the
+ * hash lookup, as before the filter. */
+BPF_ARRAY(tgid_filter, u64, ID_FILTER_WORDS);
+BPF_ARRAY(tid_filter, u64, ID_FILTER_WORDS);
+
+static __always_inline bool tgid_maybe(u32 tgid)
+{
+    u32 word = (tgid / 8) % ID_FILTER_WORDS;
+    u8 *bytes = (u8 *)tgid_filter.lookup(&word);
+    return bytes && bytes[tgid & 7];
+}
+
+static __always_inline bool tid_maybe(u32 tid)
+{
+    u32 word = (tid / 8) % ID_FILTER_WORDS;
+    u8 *bytes = (u8 *)tid_filter.lookup(&word);
+    return bytes && bytes[tid & 7];
+}
+
+/* A single byte store: the other ids of the word, set on other CPUs, stay. */
+static __always_inline void tid_mark(u32 tid)
+{
+    u32 word = (tid / 8) % ID_FILTER_WORDS;
+    u8 *bytes = (u8 *)tid_filter.lookup(&word);
+    if (bytes && !bytes[tid & 7])
+        bytes[tid & 7] = 1;
+}
+
 BPF_ARRAY(generation, u32, 1);
-BPF_ARRAY(writers, u64, 2);                 /* record() calls in flight, per generation */
+/* record() calls in flight, per generation; per CPU (a handler enters and leaves on one
+ * CPU), so that a message's handlers on two CPUs do not bounce one cache line. */
+BPF_PERCPU_ARRAY(writers, u64, 2);
 BPF_HASH(stats0, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(stats1, struct stat_key, struct stat_val, STAT_ENTRIES);
 BPF_HASH(hist0, struct hist_key, struct hist_group, HIST_ENTRIES);

@@ -109,7 +109,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
 {
     u64 id = current_pid_tgid();
     u32 tgid = id >> 32;
-    if (!publisher_tgids.lookup(&tgid))
+    if (!tgid_maybe(tgid) || !publisher_tgids.lookup(&tgid))
         return 0;
     struct buf_key bk = {.tgid = tgid, .buf = (u64)args->buff};
     struct pub_msg *pm = pub_msgs.lookup(&bk);

@@ -233,10 +233,24 @@ enum tgid_flag {
     TGID_TF = 8,                    /* tf2 probes attached (tf.c) */
     TGID_ACTIONS = 16,              /* it has actionlib topics: copy their messages (actions.c) */
     TGID_COUNTS = 32,               /* overhead budget's counts mode: push only counts */
+    TGID_AUDITED = 64,              /* real-time audit on (audit.c; also in audited_tgids) */
+};
+
+/* Values of `queue_flags` (bits, per SubscriptionQueue; written by user space). */
+enum queue_flag {
+    QUEUE_UNSTAMPED = 1,            /* no std_msgs/Header first: its stamps are not read */
+    QUEUE_UNMATCHABLE = 2,          /* no traced publisher feeds it: no fingerprint, no event */
 };
 
 /* Callee-saved registers, in the order the receive path tries them for the
  * SubscriptionQueue* that SubscriptionQueue::call keeps while it calls deserialize(). */
+/* The id filters in front of the per-process and per-thread maps (common.c): one byte
+ * per id modulo ID_FILTER_SLOTS, eight to an array word. */
+enum id_filter_size {
+    ID_FILTER_WORDS = 8192,
+    ID_FILTER_SLOTS = 65536,        /* ID_FILTER_WORDS * 8 */
+};
+
 enum saved_register {
     REG_RBX = 0,
     REG_RBP = 1,

@@ -8,8 +8,8 @@
  * outgoing queue by its sending thread's state) are accounted.
  * Cost: sched_switch, sched_waking and page_fault_user fire for every task on the
  * machine; for tasks outside the traced processes (or traced without the split:
- * TGID_NO_SCHED, the overhead budget's reduced modes) each hit is one or two hash
- * lookups.
+ * TGID_NO_SCHED, the overhead budget's reduced modes) each hit is one or two loads
+ * from the id filters (common.c), a hash lookup only where a filter byte is set.
  * State of a switched-out task, from prev_state (kernel/sched, trace/events/sched.h):
  * 0 or TASK_REPORT_MAX (preempted) means still runnable; anything else blocked. */
 #define THREAD_RUNNING 0
@@ -46,7 +46,17 @@ static __always_inline void client_call_resumed(u32 tid, u64 now);   /* services
 static __always_inline struct thread_acct *thread_of(u32 tid, u64 now, u32 state)
 {
     struct thread_acct init = {.since_ns = now, .state = state};
-    return threads.lookup_or_try_init(&tid, &init);
+    struct thread_acct *a = threads.lookup_or_try_init(&tid, &init);
+    if (a)
+        tid_mark(tid);
+    return a;
+}
+
+/* A thread's counters when sched.c may hold them: tid_filter first (most switches and
+ * wake-ups on a machine are of untraced threads), then the map. */
+static __always_inline struct thread_acct *thread_if_known(u32 tid)
+{
+    return tid_maybe(tid) ? threads.lookup(&tid) : 0;
 }
 
 static __always_inline void snapshot(u32 tid, u64 now, struct acct_snap *s)
@@ -85,8 +95,11 @@ TRACEPOINT_PROBE(sched, sched_switch)
     u64 id = current_pid_tgid();
     u32 tgid = id >> 32;
     u32 prev = (u32)id, next = ns_tid(args->next_pid);
-    u8 *flags = traced_tgids.lookup(&tgid);
-    bool account = flags ? !(*flags & TGID_NO_SCHED) : publisher_tgids.lookup(&tgid) != 0;
+    bool account = false;
+    if (tgid_maybe(tgid)) {
+        u8 *flags = traced_tgids.lookup(&tgid);
+        account = flags ? !(*flags & TGID_NO_SCHED) : publisher_tgids.lookup(&tgid) != 0;
+    }
 #ifdef PIDNS_INO
     if (account) {
         u32 kernel_tid = args->prev_pid;
@@ -108,7 +121,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
             a->since_ns = now;
         }
     }
-    struct thread_acct *n = threads.lookup(&next);
+    struct thread_acct *n = thread_if_known(next);
     if (n) {
         if (n->state == THREAD_RUNNABLE)
             n->runq_ns += delta(now, n->since_ns);
@@ -128,7 +141,7 @@ TRACEPOINT_PROBE(sched, sched_waking)
 {
     u64 now = bpf_ktime_get_ns();
     u32 pid = ns_tid(args->pid);
-    struct thread_acct *a = threads.lookup(&pid);
+    struct thread_acct *a = thread_if_known(pid);
     if (a && a->state == THREAD_BLOCKED) {
         a->blocked_ns += delta(now, a->since_ns);
         a->state = THREAD_RUNNABLE;
@@ -141,6 +154,8 @@ TRACEPOINT_PROBE(exceptions, page_fault_user)
 {
     u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
+    if (!tgid_maybe(tgid))
+        return 0;
     u8 *flags = traced_tgids.lookup(&tgid);
     if (!flags || (*flags & TGID_NO_SCHED))
         return 0;

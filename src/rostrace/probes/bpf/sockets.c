@@ -118,6 +118,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
 {
     u64 id = current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
+    if (!tgid_maybe(tgid))
+        return 0;
     u8 *flags = traced_tgids.lookup(&tgid);
     if (!flags || (*flags & TGID_NO_ORIGIN))
         return 0;
@@ -166,6 +168,8 @@ TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom)
 {
     u64 id = current_pid_tgid();
     u32 tid = (u32)id;
+    if (!tgid_maybe(id >> 32))
+        return 0;
     struct rx_read *r = rx_reads.lookup(&tid);
     if (!r)
         return 0;

@@ -14,7 +14,7 @@
  * process (which socket filled which buffer, for transport.c; how many bytes it took,
  * for the network / socket-wait split in sockets.c). Only messages of a queue a traced
  * publisher feeds are fingerprinted and reach user space (one ring-buffer event each);
- * user space marks the others in `unmatchable`.
+ * user space marks the others QUEUE_UNMATCHABLE in `queue_flags`.
  * A message dropped by a full queue costs the push entry only. In the overhead budget's
  * counts mode (TGID_COUNTS) the push entry only counts: no pending message, no origin.
  *
@@ -54,10 +54,14 @@ struct msg_key {
     u64 deserializer;
 };
 
-/* What the last push of a queue guessed: did it drop? */
-struct drop_guess {
+/* What the kernel keeps of a queue between messages (one entry, one lookup per
+ * handler): the thread that served it last, and whether its last push guessed a drop. */
+struct queue_state {
+    u32 server;
+    u8 has_server;
+    u8 has_guess;
     u8 dropped;
-    u8 pad[7];
+    u8 pad;
 };
 
 struct call_ctx {
@@ -75,6 +79,7 @@ struct call_ctx {
     u64 syscalls;           /* audit.c */
     u64 in_callback;        /* deserialize() returned: the user callback runs now */
     u64 no_splits;          /* TGID_NO_SCHED: the scheduler split is off for this process */
+    u64 audited;            /* TGID_AUDITED: allocations and syscalls are counted */
     struct origin origin;
 };
 
@@ -90,14 +95,13 @@ struct pending_msg {
 
 /* Messages pushed and not yet served. LRU: entries of dropped messages age out. */
 BPF_TABLE("lru_hash", struct msg_key, struct pending_msg, pending, PENDING_ENTRIES);
-BPF_TABLE("lru_hash", struct object_key, u32, queue_server, STAT_ENTRIES);
+BPF_TABLE("lru_hash", struct object_key, struct queue_state, queue_states, STAT_ENTRIES);
 BPF_TABLE("lru_hash", u32, u32, process_server, 4096);    /* tgid -> thread of the last call() */
-BPF_TABLE("lru_hash", struct object_key, struct drop_guess, drop_guesses, STAT_ENTRIES);
 BPF_TABLE("lru_hash", u32, struct call_ctx, call_by_tid, 16384);
 BPF_ARRAY(zero_call, struct call_ctx, 1);       /* never written: a zero call_ctx */
 BPF_HASH(call_sites, u32, struct call_site, 4096);
-/* Queues no traced publisher feeds (written by user space): no fingerprint, no event. */
-BPF_HASH(unmatchable, struct object_key, u8, STAT_ENTRIES);
+/* enum queue_flag of a queue (written by user space): unstamped, unmatchable. */
+BPF_HASH(queue_flags, struct object_key, u8, STAT_ENTRIES);
 
 /* The user callback running on this thread (after roscpp's own deserialization),
  * or 0. */
@@ -176,22 +180,24 @@ struct queue_view {
     u8 full;
 };
 
-/* Read the queue's fields; false when the bytes there do not look like its layout. */
+/* Read the queue's fields (one read from size_ to queue_size_); false when the bytes
+ * there do not look like its layout. */
+#define SQ_VIEW_BYTES (SQ_LENGTH_OFFSET + 4 - SQ_SIZE_OFFSET)
 static __always_inline bool read_queue(u64 queue, struct queue_view *v)
 {
-    u8 head[8] = {};        /* size_ .. full_ */
-    if (bpf_probe_read_user(head, sizeof(head), (void *)(queue + SQ_SIZE_OFFSET)) ||
-        bpf_probe_read_user(&v->length, sizeof(v->length), (void *)(queue + SQ_LENGTH_OFFSET)))
+    u32 fields[SQ_VIEW_BYTES / 4] = {};
+    if (bpf_probe_read_user(fields, sizeof(fields), (void *)(queue + SQ_SIZE_OFFSET)))
         return false;
-    __builtin_memcpy(&v->size, head, sizeof(v->size));
-    v->full = head[(SQ_FULL_OFFSET - SQ_SIZE_OFFSET) & 7];
+    v->size = (s32)fields[0];
+    v->length = fields[(SQ_LENGTH_OFFSET - SQ_SIZE_OFFSET) / 4];
+    v->full = (u8)fields[(SQ_FULL_OFFSET - SQ_SIZE_OFFSET) / 4];
     return v->full <= 1 && !(v->size > 0 && v->length > (u32)v->size);
 }
 
 /* Message age at receipt: roscpp's own receipt_time (push's 7th argument, on the stack
  * after the return address; ROS time, simulated with /use_sim_time like the stamp) -
  * header.stamp (bytes 4..11 of the serialized message: seq, then sec and nsec). Read
- * for every queue but those user space marked `unstamped` (a type without a
+ * for every queue but those user space marked QUEUE_UNSTAMPED (a type without a
  * std_msgs/Header first, or one it cannot tell): so a queue's first messages, before
  * user space knew its address, are measured too; user space shows the numbers only for
  * types with a header.
@@ -199,7 +205,6 @@ static __always_inline bool read_queue(u64 queue, struct queue_view *v)
  * disagree) or 0 (no bytes: a no-copy intra-process message; a zero stamp). */
 #define STAMP_AGED 1
 #define STAMP_AHEAD 2
-BPF_HASH(unstamped_queues, struct object_key, u8, STAT_ENTRIES);   /* written by user space */
 BPF_PERCPU_ARRAY(push_scratch, struct pending_msg, 1);
 
 static __always_inline u8 stamp_age(struct pt_regs *ctx, u64 deserializer, u64 *age)
@@ -223,13 +228,20 @@ static __always_inline u8 stamp_age(struct pt_regs *ctx, u64 deserializer, u64 *
 /* Received, dropped and the queue's length after this push, in one window: the drop
  * is guessed from the queue seen now, and the previous push's guess is checked against
  * roscpp's full_ flag it left behind. */
-static __always_inline void count_push(u32 tgid, u64 queue, u8 aged, u64 age)
+static __always_inline struct queue_state *queue_state_of(struct object_key *qk)
+{
+    struct queue_state init = {};
+    return queue_states.lookup_or_try_init(qk, &init);
+}
+
+static __always_inline void count_push(u32 tgid, u64 queue, struct queue_state *qst, u8 aged,
+                                       u64 age)
 {
     struct queue_view v = {};
     bool known = read_queue(queue, &v);
     u8 drops = known && v.size > 0 && v.length >= (u32)v.size;
-    struct object_key qk = {.tgid = tgid, .object = queue};
-    struct drop_guess *prev = drop_guesses.lookup(&qk);
+    bool prev = qst && qst->has_guess;
+    u8 prev_dropped = prev ? qst->dropped : 0;
     u32 g;
     u64 *w = enter_generation(&g);
     if (!w)
@@ -239,9 +251,9 @@ static __always_inline void count_push(u32 tgid, u64 queue, u8 aged, u64 age)
         queue_add(qs, g, tgid, queue, COUNT_RECEIVED, 1);
         if (drops)
             queue_add(qs, g, tgid, queue, COUNT_DROPPED, 1);
-        if (known && prev && prev->dropped != v.full && v.full)
+        if (known && prev && prev_dropped != v.full && v.full)
             queue_add(qs, g, tgid, queue, COUNT_DROPPED, 1);
-        else if (known && prev && prev->dropped != v.full)
+        else if (known && prev && prev_dropped != v.full)
             queue_add(qs, g, tgid, queue, COUNT_DROPS_RETRACTED, 1);
         if (known)
             queue_gauge(qs, GAUGE_QUEUED, drops ? v.length : v.length + 1);
@@ -251,11 +263,9 @@ static __always_inline void count_push(u32 tgid, u64 queue, u8 aged, u64 age)
             queue_add(qs, g, tgid, queue, COUNT_STAMP_AHEAD, 1);
     }
     leave_generation(w);
-    if (prev)
-        prev->dropped = drops;
-    else if (known) {
-        struct drop_guess guess = {.dropped = drops};
-        drop_guesses.update(&qk, &guess);
+    if (qst && (prev || known)) {
+        qst->dropped = drops;
+        qst->has_guess = 1;
     }
 }
 
@@ -273,21 +283,24 @@ int on_subscription_queue_push(struct pt_regs *ctx)
     u8 actions = *flags & TGID_ACTIONS;
     /* push(this, helper&, const MessageDeserializerPtr& deserializer, bool, weak_ptr&,
      *      bool, ros::Time receipt_time, bool* was_full) */
+    struct object_key qk = {.tgid = tgid, .object = PT_REGS_PARM1(ctx)};
+    struct queue_state *qst = queue_state_of(&qk);
     if (*flags & TGID_COUNTS) {     /* overhead budget: received, dropped, queued only */
-        count_push(tgid, PT_REGS_PARM1(ctx), 0, 0);
+        count_push(tgid, qk.object, qst, 0, 0);
         return 0;
     }
-    struct msg_key mk = {.tgid = tgid, .queue = PT_REGS_PARM1(ctx)};
+    struct msg_key mk = {.tgid = tgid, .queue = qk.object};
     bpf_probe_read_user(&mk.deserializer, sizeof(mk.deserializer), (void *)PT_REGS_PARM3(ctx));
-    struct object_key qk = {.tgid = tgid, .object = mk.queue};
     if (actions) {          /* MessageDeserializer: helper_, then SerializedMessage
                              * {shared_array buf, size_t num_bytes, ...} */
         u64 sm[3] = {};
         bpf_probe_read_user(sm, sizeof(sm), (void *)(mk.deserializer + 16));
         action_capture(tgid, mk.queue, sm[0], sm[2], now, ACTION_RECEIVED);
     }
+    u8 *qflags = queue_flags.lookup(&qk);
+    u8 queue_flag = qflags ? *qflags : 0;
     u64 age = 0;
-    u8 aged = unstamped_queues.lookup(&qk) ? 0 : stamp_age(ctx, mk.deserializer, &age);
+    u8 aged = queue_flag & QUEUE_UNSTAMPED ? 0 : stamp_age(ctx, mk.deserializer, &age);
     /* Built in a per-CPU scratch value: it does not fit the BPF stack beside the rest. */
     int zero = 0;
     struct pending_msg *pm = push_scratch.lookup(&zero);
@@ -295,7 +308,7 @@ int on_subscription_queue_push(struct pt_regs *ctx)
         return 0;
     __builtin_memset(pm, 0, sizeof(*pm));
     pm->push_ns = now;
-    u32 *server = queue_server.lookup(&qk);
+    u32 *server = qst && qst->has_server ? &qst->server : 0;
     if (!server)
         server = process_server.lookup(&tgid);   /* queue not served yet: best guess */
     if (server) {
@@ -303,10 +316,10 @@ int on_subscription_queue_push(struct pt_regs *ctx)
         pm->has_server = 1;
         snapshot(*server, now, &pm->server);
     }
-    if (!unmatchable.lookup(&qk))
+    if (!(queue_flag & QUEUE_UNMATCHABLE))
         find_origin(&pm->origin, tgid, tid, mk.deserializer, now);
     pending.update(&mk, pm);
-    count_push(tgid, mk.queue, aged, age);
+    count_push(tgid, mk.queue, qst, aged, age);
     return 0;
 }
 
@@ -410,7 +423,7 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
     u8 *flags = traced_tgids.lookup(&tgid);
     if (!flags)
         return 0;
-    u64 no_splits = *flags & TGID_NO_SCHED;
+    u64 no_splits = *flags & TGID_NO_SCHED, audited = *flags & TGID_AUDITED;
     /* deserialize() returns a boost::shared_ptr by value: the hidden return slot
      * is the first argument, `this` the second. */
     struct msg_key mk = {.tgid = tgid, .deserializer = PT_REGS_PARM2(ctx)};
@@ -427,17 +440,25 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
         if (!mk.queue)
             return 0;
     }
-    /* call_ctx is too large for the BPF stack: written in place from a zero value. */
-    u32 zero = 0;
-    struct call_ctx *init = zero_call.lookup(&zero);
-    if (!init || call_by_tid.update(&tid, init))
-        return 0;
-    struct call_ctx *cc = call_by_tid.lookup(&tid);
-    if (!cc)
-        return 0;
+    /* call_ctx is too large for the BPF stack: the thread's entry is reset in place (a
+     * finished call leaves it zeroed, see on_subscription_callback_done), created from a
+     * zero value on the thread's first call. */
+    struct call_ctx *cc = entered;
+    if (cc) {
+        __builtin_memset(cc, 0, sizeof(*cc));
+    } else {
+        u32 zero = 0;
+        struct call_ctx *init = zero_call.lookup(&zero);
+        if (!init || call_by_tid.update(&tid, init))
+            return 0;
+        cc = call_by_tid.lookup(&tid);
+        if (!cc)
+            return 0;
+    }
     cc->queue = mk.queue;
     cc->deser_start_ns = now;
     cc->no_splits = no_splits;
+    cc->audited = audited;
     snapshot(tid, now, &cc->start);
     if (pm) {
         cc->push_ns = pm->push_ns;
@@ -453,10 +474,12 @@ int on_message_deserializer_deserialize(struct pt_regs *ctx)
     }
     /* Who serves the queue (and the process) now: written only when it changed. */
     struct object_key qk = {.tgid = tgid, .object = mk.queue};
-    u32 *server = queue_server.lookup(&qk);
-    if (!server || *server != tid)
-        queue_server.update(&qk, &tid);
-    server = process_server.lookup(&tgid);
+    struct queue_state *qst = queue_state_of(&qk);
+    if (qst && (!qst->has_server || qst->server != tid)) {
+        qst->server = tid;
+        qst->has_server = 1;
+    }
+    u32 *server = process_server.lookup(&tgid);
     if (!server || *server != tid)
         process_server.update(&tgid, &tid);
     return 0;
@@ -566,7 +589,7 @@ static __always_inline void record_call_splits(struct queue_stats *qs, u32 g,
     queue_add(qs, g, tgid, q, SUM_VOLUNTARY_SWITCHES, delta(end.vol_cs, cc->start.vol_cs));
     queue_add(qs, g, tgid, q, SUM_INVOLUNTARY_SWITCHES, delta(end.invol_cs, cc->start.invol_cs));
     queue_add(qs, g, tgid, q, SUM_PAGE_FAULTS, delta(end.faults, cc->start.faults));
-    if (audited_tgids.lookup(&tgid)) {
+    if (cc->audited) {
         queue_add(qs, g, tgid, q, SUM_ALLOCATIONS, cc->allocs);
         queue_add(qs, g, tgid, q, SUM_SYSCALLS, cc->syscalls);
     }
@@ -672,6 +695,11 @@ int on_subscription_callback_done(struct pt_regs *ctx)
     if (!cc)
         return 0;
     finish_call(cc, tgid, tid, now);
-    call_by_tid.delete(&tid);
+    /* The entry stays for the thread's next call (an LRU delete and a re-insert per
+     * message cost more than this): every reader takes an entry without deser_start_ns,
+     * from_call_entry and in_callback for no call. */
+    cc->deser_start_ns = 0;
+    cc->from_call_entry = 0;
+    cc->in_callback = 0;
     return 0;
 }
