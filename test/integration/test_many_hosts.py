@@ -23,7 +23,7 @@ from hosts import SimulatedHost
 from monitoring import echo, echoed, rosdiagnostic, write_config
 from netns import VethPair
 from test_metrics import promql
-from test_transport import serialized_bytes, truth_transport
+from test_transport import LINK_BURST, shaped_s, truth_transport
 
 FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 SHIFT_S = 0.5               # host B's wall clock is this much ahead
@@ -123,7 +123,7 @@ def test_link_across_hosts_with_a_shifted_clock(two_hosts, tmp_path):
         last_link(latency, '/pbase')), timeout=30, what='the base link from host A')
     base = statistics.mean(truth_transport(read_csv(base_truth), read_csv(sub_truth))[0])
 
-    veth.limit(rate_bit_s, host_side=True)      # A -> B
+    veth.limit(rate_bit_s, burst_bytes=LINK_BURST, host_side=True)      # A -> B
     slow_truth = str(tmp_path / 'slow.csv')
     publish('pslow', size + 1, slow_truth)
     wait_for(lambda: count_rows(sub_truth) >= 40, timeout=90, interval=0.5, what='40 messages')
@@ -131,12 +131,12 @@ def test_link_across_hosts_with_a_shifted_clock(two_hosts, tmp_path):
         last_link(latency, '/pslow')), timeout=30, what='the slow link from host A')
     slow, _ = truth_transport(read_csv(slow_truth),
                               [r for r in read_csv(sub_truth) if r['size'] == size + 1])
-    expected = serialized_bytes(size + 1) * 8 / rate_bit_s + base
+    expected = shaped_s(size + 1, rate_bit_s) + base
     transport = link['transport']
     print(f"\nbase: rostrace {base_link['transport']['mean'] * 1e3:.2f} ms, truth "
           f"{base * 1e3:.2f} ms; limited: rostrace {transport['mean'] * 1e3:.2f} ms, truth "
           f"{statistics.mean(slow) * 1e3:.2f} ms (median {statistics.median(slow) * 1e3:.2f}, min "
-          f"{min(slow) * 1e3:.2f}), S*8/R + base {expected * 1e3:.2f} ms; clock "
+          f"{min(slow) * 1e3:.2f}), shaped + base {expected * 1e3:.2f} ms; clock "
           f"offset {link['clock_offset'] * 1e3:.3f} ms +- "
           f"{link['clock_uncertainty'] * 1e3:.3f} ms (truth {-SHIFT_S * 1e3:.0f} ms)")
     assert link['publisher_host'] == 'hostA' and link['pid'] == 0
