@@ -15,6 +15,8 @@ command -v apt-get >/dev/null && command -v dpkg-query >/dev/null \
 # add (a Prometheus server, libfaketime, pytest).
 mapfile -t PACKAGES < <(grep -v '^#' "$(dirname "$0")/packages.txt" | tr ' ' '\n' | grep .)
 PACKAGES+=(prometheus libfaketime python3-pytest)
+# test_rosdep: rosdep itself, and what Debian's rosdep data maps catkin and nodelet to.
+PACKAGES+=(python3-rosdep2 libgtest-dev libgmock-dev python3-nodelet)
 
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
