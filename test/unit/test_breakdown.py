@@ -146,6 +146,27 @@ def test_one_value_per_queue_unfolds_into_its_written_records():
     assert set(numbers.stages) == {'queuing'}           # unwritten records are not rows
 
 
+def test_a_stage_histogram_is_its_own_entry_and_the_hash_entries_together():
+    """A queue stage's samples in the group its window value holds (struct hot_hist) and
+    those outside it (hist0/1 entries) make one histogram."""
+    value = abi.QueueStats()
+    for stat in value.rec:
+        stat.min_ns = 2**64 - 1
+    value.rec[abi.STAGE_PROCESSING] = abi.StatVal(count=4, sum_ns=4 * 5000, min_ns=4000,
+                                                  max_ns=70000)
+    hot = value.hot[abi.STAGE_PROCESSING]
+    hot.group1 = 5 + 1                                  # bucket_of(4000..5000): group 5
+    hot.n[3], hot.n[4] = 2, 1
+    value.hot[abi.STAGE_QUEUING].n[0] = 7               # no group: never read
+    hist = abi.HistKey(tgid=PID, record=abi.STAGE_PROCESSING, object=QUEUE, group=9)
+    (row,), _ = decode_window([], [(hist, [1] + [0] * (abi.HIST_GROUP - 1))],
+                              queue_stats=[(abi.ObjectKey(tgid=PID, object=QUEUE), value)])
+    buckets = row.numbers.stages['processing'].buckets
+    assert buckets == {5 * abi.HIST_GROUP + 3: 2, 5 * abi.HIST_GROUP + 4: 1,
+                       9 * abi.HIST_GROUP: 1}
+    assert set(row.numbers.stages) == {'processing'}
+
+
 def test_zero_durations_have_no_kernel_bucket_and_count_as_bucket_zero():
     """common.c keeps no histogram entry for 0 ns (most callbacks never wait in the
     runqueue): the samples the buckets miss are zeros when the minimum is 0."""

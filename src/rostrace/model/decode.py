@@ -85,13 +85,24 @@ def _add_publication_record(numbers, record, value):
 
 # struct queue_stats as u64s: QUEUE_RECORD_SLOTS x (count, sum_ns, min_ns, max_ns)
 _QUEUE_STATS = struct.Struct(f'<{4 * abi.QUEUE_RECORD_SLOTS}Q')
+# ... then HOT_STAGES x struct hot_hist: group + 1 (0: none), HIST_GROUP bucket counts
+_HOT = struct.Struct(f'<{abi.HOT_STAGES * (1 + abi.HIST_GROUP)}I')
 
 
 def _queue_records(value):
     """struct queue_stats (every record of one queue) -> [(record, count, sum_ns, min_ns,
     max_ns)] of the records written in the window (count > 0)."""
-    v = _QUEUE_STATS.unpack(bytes(value))
+    v = _QUEUE_STATS.unpack_from(bytes(value))
     return [(i // 4, *v[i:i + 4]) for i in range(0, len(v), 4) if v[i]]
+
+
+def _queue_hot(value):
+    """struct queue_stats -> [(stage record, group, [HIST_GROUP counts])] of the stages'
+    own histogram entries that hold a group."""
+    v = _HOT.unpack_from(bytes(value), _QUEUE_STATS.size)
+    width = 1 + abi.HIST_GROUP
+    return [(i // width, v[i] - 1, v[i + 1:i + width]) for i in range(0, len(v), width)
+            if v[i]]
 
 
 LINK_RECORDS = {abi.LINK_PUBLISH_QUEUE: 'publish_queue', abi.LINK_TRANSPORT: 'transport',
@@ -155,6 +166,10 @@ def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
         numbers = queues.setdefault((key.tgid, key.object), TopicNumbers())
         for record in _queue_records(value):
             _add_queue_record(numbers, *record, syscall_name)
+        for record, group, counts in _queue_hot(value):
+            acc = numbers.stages.get(QUEUE_RECORDS.get(record, (None, None))[1])
+            if acc is not None:
+                add_group(acc.buckets, group, counts)
     for key, value in stats:
         if key.record in TIMER_RECORDS or key.record in TIMER_COUNTS \
                 or key.record in SERVICE_RECORDS or key.record in TF_RECORDS:

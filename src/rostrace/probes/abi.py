@@ -393,6 +393,12 @@ FINGERPRINT_SIZE = {
     'FP_TAIL': FP_TAIL,
 }
 
+# enum hot_hist_size
+HOT_STAGES = 11
+HOT_HIST_SIZE = {
+    'HOT_STAGES': HOT_STAGES,
+}
+
 # enum span_type
 SPAN_MESSAGE = 1
 SPAN_PUBLISH = 2
@@ -497,10 +503,19 @@ class StatVal(ctypes.Structure):
     ]
 
 
+class HotHist(ctypes.Structure):
+    """struct hot_hist"""
+    _fields_ = [
+        ('group1', ctypes.c_uint32),
+        ('n', ctypes.c_uint32 * 16),
+    ]
+
+
 class QueueStats(ctypes.Structure):
     """struct queue_stats"""
     _fields_ = [
         ('rec', StatVal * 29),
+        ('hot', HotHist * 11),
     ]
 
 

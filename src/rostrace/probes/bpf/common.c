@@ -213,7 +213,14 @@ static __always_inline void record(u32 tgid, u64 object, u32 rec, u64 value_ns)
     leave_generation(w);
 }
 
-/* The records of queue `queue` in generation g (created on first use), or 0. */
+/* subscriber.c: which histogram group each stage of a queue had its last sample outside
+ * the value's own entry in (queue_states), and where such a sample notes its group. */
+static __always_inline void seed_hot(struct queue_stats *qs, u32 tgid, u64 queue);
+static __always_inline void note_hot_miss(u32 tgid, u64 queue, u32 rec, u32 group);
+
+/* The records of queue `queue` in generation g (created on first use), or 0. The CPU
+ * whose insert created the value chooses its stages' histogram groups (seed_hot), once:
+ * until then they have none, and a value's group never changes while it is written. */
 static __always_inline struct queue_stats *queue_stats(u32 g, u32 tgid, u64 queue)
 {
     struct object_key k = {.tgid = tgid, .object = queue};
@@ -224,14 +231,46 @@ static __always_inline struct queue_stats *queue_stats(u32 g, u32 tgid, u64 queu
     struct queue_stats *init = qstats_init.lookup(&zero);
     if (!init)
         return 0;
-    if (g)
-        qstats1.insert(&k, init);       /* BPF_NOEXIST: a racing CPU's entry stays */
-    else
-        qstats0.insert(&k, init);
+    /* BPF_NOEXIST: a racing CPU's entry stays, and that CPU seeds it. */
+    int created = g ? qstats1.insert(&k, init) : qstats0.insert(&k, init);
     qs = g ? qstats1.lookup(&k) : qstats0.lookup(&k);
     if (!qs)
         lose(LOST_STATS);
+    else if (created == 0)
+        seed_hot(qs, tgid, queue);
     return qs;
+}
+
+/* A queue stage's sample into its histogram: the value's own entry when the sample falls
+ * in its group, else hist0/1. */
+static __always_inline void queue_hist(struct queue_stats *qs, u32 g, u32 tgid, u64 queue,
+                                       u32 rec, u64 value_ns)
+{
+    if (!value_ns)
+        return;
+    if (rec < HOT_STAGES) {
+        u32 bucket = bucket_of(value_ns), group = bucket / HIST_GROUP;
+        struct hot_hist *h = &qs->hot[rec];
+        if (h->group1 == group + 1) {
+            __sync_fetch_and_add(&h->n[hist_slot(bucket)], 1);
+            return;
+        }
+        note_hot_miss(tgid, queue, rec, group);
+    }
+    hist_add(g, tgid, queue, rec, value_ns);
+}
+
+/* The stage samples of one message (values[rec], 0: none) into their histograms: one
+ * copy of the code in a loop the compiler keeps (a program has at most 4096 instructions
+ * here, and ten inlined copies do not fit beside the rest of a callback's end). */
+static __always_inline void queue_hists(struct queue_stats *qs, u32 g, u32 tgid, u64 queue,
+                                        u64 *values)
+{
+#pragma clang loop unroll(disable)
+    for (u32 rec = 0; rec < HOT_STAGES; rec++) {
+        if (values[rec] && HAS_HISTOGRAM(rec))
+            queue_hist(qs, g, tgid, queue, rec, values[rec]);
+    }
 }
 
 /* One value of a queue record (its histogram too, for durations). */
@@ -240,7 +279,15 @@ static __always_inline void queue_add(struct queue_stats *qs, u32 g, u32 tgid, u
 {
     stat_add(&qs->rec[rec], value_ns);
     if (HAS_HISTOGRAM(rec))
-        hist_add(g, tgid, queue, rec, value_ns);
+        queue_hist(qs, g, tgid, queue, rec, value_ns);
+}
+
+/* One stage value of a message whose histogram samples queue_hists() adds later. */
+static __always_inline void queue_stage(struct queue_stats *qs, u64 *values, u32 rec,
+                                        u64 value_ns)
+{
+    stat_add(&qs->rec[rec], value_ns);
+    values[rec] = value_ns;
 }
 
 /* The last value of a queue gauge (count = writes, sum = value). */

@@ -376,11 +376,25 @@ struct stat_val {
     u64 max_ns;
 };
 
+/* A queue stage's histogram entry kept inside its queue_stats: the counts of one
+ * group of buckets (group1 = group + 1; 0: none), chosen when the window's value was
+ * created -- the group the stage's last sample outside it fell in -- and never changed
+ * after, so a sample lands there without a hash lookup; other groups go to hist0/1. */
+enum hot_hist_size {
+    HOT_STAGES = 11,                /* STAGE_QUEUING .. STAGE_STAMP_AGE */
+};
+
+struct hot_hist {
+    u32 group1;
+    u32 n[HIST_GROUP];
+};
+
 /* Every record of one SubscriptionQueue in one window (enum queue_record < SYSCALL_BASE
- * as index; min_ns starts at ~0, written into `qstats_init` by user space). One map
- * lookup per handler instead of one per record. */
+ * as index; min_ns starts at ~0, written into `qstats_init` by user space), and a
+ * histogram entry per stage. One map lookup per handler instead of one per record. */
 struct queue_stats {
     struct stat_val rec[QUEUE_RECORD_SLOTS];
+    struct hot_hist hot[HOT_STAGES];
 };
 
 /* A socket of a traced process. */

@@ -62,6 +62,8 @@ struct queue_state {
     u8 has_guess;
     u8 dropped;
     u8 pad;
+    u8 hot_hint[HOT_STAGES];    /* per stage: histogram group + 1 of its last sample
+                                 * outside the window value's entry (common.c) */
 };
 
 struct call_ctx {
@@ -80,6 +82,7 @@ struct call_ctx {
     u64 in_callback;        /* deserialize() returned: the user callback runs now */
     u64 no_splits;          /* TGID_NO_SCHED: the scheduler split is off for this process */
     u64 audited;            /* TGID_AUDITED: allocations and syscalls are counted */
+    u64 hist_val[HOT_STAGES];   /* finish_call: this message's stage samples (0: none) */
     struct origin origin;
 };
 
@@ -232,6 +235,28 @@ static __always_inline struct queue_state *queue_state_of(struct object_key *qk)
 {
     struct queue_state init = {};
     return queue_states.lookup_or_try_init(qk, &init);
+}
+
+/* A new window value of a queue takes, per stage, the group its last sample outside the
+ * previous value's entry fell in: a stage whose samples stay in one power of two costs
+ * a hash lookup in its first window only. */
+static __always_inline void seed_hot(struct queue_stats *qs, u32 tgid, u64 queue)
+{
+    struct object_key qk = {.tgid = tgid, .object = queue};
+    struct queue_state *qst = queue_states.lookup(&qk);
+    if (!qst)
+        return;
+#pragma unroll
+    for (int s = 0; s < HOT_STAGES; s++)
+        qs->hot[s].group1 = qst->hot_hint[s];
+}
+
+static __always_inline void note_hot_miss(u32 tgid, u64 queue, u32 rec, u32 group)
+{
+    struct object_key qk = {.tgid = tgid, .object = queue};
+    struct queue_state *qst = queue_states.lookup(&qk);
+    if (qst && rec < HOT_STAGES && group < 255)
+        qst->hot_hint[rec] = group + 1;
 }
 
 static __always_inline void count_push(u32 tgid, u64 queue, struct queue_state *qst, u8 aged,
@@ -582,10 +607,10 @@ static __always_inline void record_call_splits(struct queue_stats *qs, u32 g,
     struct acct_snap end = {};
     snapshot(tid, now, &end);
     u64 q = cc->queue;
-    queue_add(qs, g, tgid, q, STAGE_PROCESSING_ONCPU, delta(end.oncpu_ns, cc->start.oncpu_ns));
-    queue_add(qs, g, tgid, q, STAGE_PROCESSING_RUNQUEUE, delta(end.runq_ns, cc->start.runq_ns));
-    queue_add(qs, g, tgid, q, STAGE_PROCESSING_BLOCKED,
-              delta(end.blocked_ns, cc->start.blocked_ns));
+    u64 *v = cc->hist_val;
+    queue_stage(qs, v, STAGE_PROCESSING_ONCPU, delta(end.oncpu_ns, cc->start.oncpu_ns));
+    queue_stage(qs, v, STAGE_PROCESSING_RUNQUEUE, delta(end.runq_ns, cc->start.runq_ns));
+    queue_stage(qs, v, STAGE_PROCESSING_BLOCKED, delta(end.blocked_ns, cc->start.blocked_ns));
     queue_add(qs, g, tgid, q, SUM_VOLUNTARY_SWITCHES, delta(end.vol_cs, cc->start.vol_cs));
     queue_add(qs, g, tgid, q, SUM_INVOLUNTARY_SWITCHES, delta(end.invol_cs, cc->start.invol_cs));
     queue_add(qs, g, tgid, q, SUM_PAGE_FAULTS, delta(end.faults, cc->start.faults));
@@ -654,16 +679,16 @@ static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, 
     }
     queue_add(qs, g, tgid, q, COUNT_PROCESSED, 1);
     if (cc->deser_end_ns)
-        queue_add(qs, g, tgid, q, STAGE_DESERIALIZATION, deser_ns);
-    queue_add(qs, g, tgid, q, STAGE_PROCESSING, processing_ns);
+        queue_stage(qs, cc->hist_val, STAGE_DESERIALIZATION, deser_ns);
+    queue_stage(qs, cc->hist_val, STAGE_PROCESSING, processing_ns);
     if (cc->push_ns && cc->deser_start_ns > cc->push_ns) {
         u64 queuing_ns = cc->deser_start_ns - cc->push_ns;
-        queue_add(qs, g, tgid, q, STAGE_QUEUING, queuing_ns);
-        queue_add(qs, g, tgid, q, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
+        queue_stage(qs, cc->hist_val, STAGE_QUEUING, queuing_ns);
+        queue_stage(qs, cc->hist_val, STAGE_TOTAL, queuing_ns + deser_ns + processing_ns);
         if (cc->q_split) {
-            queue_add(qs, g, tgid, q, STAGE_QUEUING_BUSY, cc->q_busy_ns);
-            queue_add(qs, g, tgid, q, STAGE_QUEUING_STARVED, cc->q_starved_ns);
-            queue_add(qs, g, tgid, q, STAGE_QUEUING_IDLE, cc->q_idle_ns);
+            queue_stage(qs, cc->hist_val, STAGE_QUEUING_BUSY, cc->q_busy_ns);
+            queue_stage(qs, cc->hist_val, STAGE_QUEUING_STARVED, cc->q_starved_ns);
+            queue_stage(qs, cc->hist_val, STAGE_QUEUING_IDLE, cc->q_idle_ns);
         }
     }
     if (cc->origin.kind && cc->push_ns && !record_link(g, cc, tgid, now))
@@ -677,6 +702,7 @@ static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, 
     if (!cc->no_splits)
         record_call_splits(qs, g, cc, tgid, tid, now);
     note_length(qs, q);
+    queue_hists(qs, g, tgid, q, cc->hist_val);
     leave_generation(w);
 }
 
