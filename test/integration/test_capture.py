@@ -1,5 +1,6 @@
 """Issue 16 (a per-message trace to look at): `rostrace capture` writes Chrome trace-event
 JSON; its spans are checked against the truth the scenario nodes write (steady_clock)."""
+import bisect
 import json
 
 from harness import read_csv, read_log, wait_for
@@ -67,17 +68,22 @@ def test_capture_spans_match_the_nodes_truth(ros, tmp_path):
     # (the timer node writes its truth every 100 ms: the last firings' rows come later)
     last_end = max(t['ts'] + t['dur'] for t in timers) if timers else 0
     wait_for(lambda: max((r['end_ns'] * US for r in read_csv(timer_csv)), default=0)
-             >= last_end - 1000, timeout=10, what="the timer's truth of every captured firing")
-    firings = {round(r['end_ns'] * US / 1000): r for r in read_csv(timer_csv)}  # by ms
+             >= last_end - 2000, timeout=10, what="the timer's truth of every captured firing")
+    rows = sorted(read_csv(timer_csv), key=lambda r: r['end_ns'])
+    row_ends = [r['end_ns'] * US for r in rows]
     assert len(timers) >= FIRINGS
     assert all(t['name'].startswith('timer Controller::update') for t in timers)
     # A timer span lasts roscpp's own measure of the callback (it also holds the node's
     # bookkeeping after its clock reading): close to the node's on average.
+    # Its firing: the node's latest end at most 1 us after the span's end and less than
+    # 2 ms before it (the span ends after the node's clock reading; a preemption in
+    # between can hold it; matching by the millisecond missed one in a loaded run).
     diffs = []
     for span in timers:
-        end_ms = round((span['ts'] + span['dur']) / 1000)
-        row = firings.get(end_ms) or firings.get(end_ms - 1) or firings.get(end_ms + 1)
-        assert row is not None, span
+        end = span['ts'] + span['dur']
+        i = bisect.bisect_right(row_ends, end + 1) - 1
+        assert i >= 0 and end - row_ends[i] < 2000, span
+        row = rows[i]
         diffs.append(span['dur'] - (row['end_ns'] - row['start_ns']) * US)
     print(f'timer span - the node\'s duration: mean {sum(diffs) / len(diffs):.1f} us, '
           f'max {max(diffs):.1f} us')

@@ -69,10 +69,15 @@ def test_sleeping_callback_is_blocked_and_busy_callback_on_cpu(ros, tmp_path):
         settle()
         w = topic_windows(stop_trace(ros, trace), f'/{mode}')[0]
         measured = w['stages'][stage]['mean']
-        print(f'\n{mode} 10 ms: {stage} {measured * 1e3:.3f} ms, split '
-              f'{shares(w, "processing")}')
+        # The node's own measure of its callbacks: a 10 ms sleep on a loaded VM took
+        # 10.6 ms in a clean run (10.2 alone); the split is judged against what happened.
+        rows = read_csv(truth)
+        truth_ms = sum(r['cb_end_ns'] - r['cb_start_ns'] for r in rows) / len(rows) / 1e6
+        print(f'\n{mode} 10 ms: {stage} {measured * 1e3:.3f} ms (truth callback '
+              f'{truth_ms:.3f} ms), split {shares(w, "processing")}')
         assert w['stages'][stage]['count'] == 40
-        assert abs(measured - 10e-3) <= max(0.05 * 10e-3, 200e-6), measured
+        assert abs(measured - truth_ms * 1e-3) <= max(0.05 * truth_ms * 1e-3, 200e-6), measured
+        assert shares(w, 'processing')[stage[len('processing_'):]] >= 0.9
 
 
 def test_fresh_pages_fault_in_the_callback(ros, tmp_path):
