@@ -261,8 +261,9 @@ static __always_inline void queue_hist(struct queue_stats *qs, u32 g, u32 tgid, 
 }
 
 /* The stage samples of one message (values[rec], 0: none) into their histograms: one
- * copy of the code in a loop the compiler keeps (a program has at most 4096 instructions
- * here, and ten inlined copies do not fit beside the rest of a callback's end). */
+ * copy of the code in a loop the compiler keeps (BCC loads no program over 4096
+ * instructions, and ten inlined copies do not fit beside the rest of a callback's end;
+ * a noinline function is no way out: BCC does not link calls across its sections). */
 static __always_inline void queue_hists(struct queue_stats *qs, u32 g, u32 tgid, u64 queue,
                                         u64 *values)
 {
