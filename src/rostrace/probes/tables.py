@@ -35,7 +35,7 @@ class KernelTables:
         self._drains = {}        # window map name -> drain.Drain
         self._batch = True       # False once the kernel refused a batch read
         self._tgid_filter = bytearray(abi.ID_FILTER_SLOTS)   # tgid_filter's bytes
-        self._filter_lock = threading.Lock()   # tgid_filter, queue_flags
+        self._write_lock = threading.Lock()   # read-modify-writes: tgid_filter, queue_flags
         self.set_calibration(pair_ns=0, inner_ns=0)
         init = abi.QueueStats()
         for stat in init.rec:
@@ -56,7 +56,7 @@ class KernelTables:
         look a process up only where its byte is set. Words are written whole from a
         copy kept here (under a lock: the kernel never writes this filter)."""
         slot = pid % abi.ID_FILTER_SLOTS
-        with self._filter_lock:
+        with self._write_lock:
             if self._tgid_filter[slot]:
                 return
             self._tgid_filter[slot] = 1
@@ -95,7 +95,7 @@ class KernelTables:
     def _queue_flag(self, pid, queue, flag, on):
         """One bit of `queue_flags` (subscriber.c; only user space writes it)."""
         table, key = self.bpf[b'queue_flags'], abi.ObjectKey(tgid=pid, object=queue)
-        with self._filter_lock:
+        with self._write_lock:
             try:
                 old = table[key].value
             except KeyError:

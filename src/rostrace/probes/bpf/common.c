@@ -44,16 +44,18 @@ BPF_HASH(audited_tgids, u32, u8, 1024);     /* real-time audit (audit.c) */
 BPF_ARRAY(tgid_filter, u64, ID_FILTER_WORDS);
 BPF_ARRAY(tid_filter, u64, ID_FILTER_WORDS);
 
+#define ID_WORD(id) ((u32)((id) / 8) % ID_FILTER_WORDS)
+
 static __always_inline bool tgid_maybe(u32 tgid)
 {
-    u32 word = (tgid / 8) % ID_FILTER_WORDS;
+    u32 word = ID_WORD(tgid);
     u8 *bytes = (u8 *)tgid_filter.lookup(&word);
     return bytes && bytes[tgid & 7];
 }
 
 static __always_inline bool tid_maybe(u32 tid)
 {
-    u32 word = (tid / 8) % ID_FILTER_WORDS;
+    u32 word = ID_WORD(tid);
     u8 *bytes = (u8 *)tid_filter.lookup(&word);
     return bytes && bytes[tid & 7];
 }
@@ -61,7 +63,7 @@ static __always_inline bool tid_maybe(u32 tid)
 /* A single byte store: the other ids of the word, set on other CPUs, stay. */
 static __always_inline void tid_mark(u32 tid)
 {
-    u32 word = (tid / 8) % ID_FILTER_WORDS;
+    u32 word = ID_WORD(tid);
     u8 *bytes = (u8 *)tid_filter.lookup(&word);
     if (bytes && !bytes[tid & 7])
         bytes[tid & 7] = 1;
@@ -268,10 +270,8 @@ static __always_inline void queue_hists(struct queue_stats *qs, u32 g, u32 tgid,
                                         u64 *values)
 {
 #pragma clang loop unroll(disable)
-    for (u32 rec = 0; rec < HOT_STAGES; rec++) {
-        if (values[rec] && HAS_HISTOGRAM(rec))
-            queue_hist(qs, g, tgid, queue, rec, values[rec]);
-    }
+    for (u32 rec = 0; rec < HOT_STAGES; rec++)      /* every one a stage with a histogram */
+        queue_hist(qs, g, tgid, queue, rec, values[rec]);
 }
 
 /* One value of a queue record (its histogram too, for durations). */
