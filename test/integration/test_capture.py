@@ -8,6 +8,11 @@ from tracing import publish
 
 MESSAGES = 60
 FIRINGS = 20
+# A span's edge may follow the node's clock reading by a preemption in between: on a
+# loaded 2-CPU machine a scheduler slice or two (5.1 ms seen in CI). The means judge
+# accuracy; this bound only catches a span paired with the wrong message or firing
+# (33 ms apart at 30 msg/s, 50 ms for the timer).
+PREEMPTED_US = 10000
 US = 1e-3       # a microsecond in the trace's unit is 1; truth is in ns: ns * US = us
 
 
@@ -48,7 +53,7 @@ def test_capture_spans_match_the_nodes_truth(ros, tmp_path):
           f'(mean {sum(lag) / len(lag):.1f})')
     assert min(lead) >= -1 and min(lag) >= -1
     assert sum(lead) / len(lead) < 100 and sum(lag) / len(lag) < 100
-    assert max(lead) < 2000 and max(lag) < 2000
+    assert max(lead) < PREEMPTED_US and max(lag) < PREEMPTED_US
     publishes = sorted((e for e in events if e['ph'] == 'X' and e['cat'] == 'publish'
                         and e['name'] == 'publish /cap/data'), key=lambda e: e['ts'])
     sent = read_csv(pub_csv)
@@ -56,7 +61,7 @@ def test_capture_spans_match_the_nodes_truth(ros, tmp_path):
     # The span starts at roscpp's hand-off, right after the node read its clock (a
     # preemption in between delays one now and then).
     gaps = [span['ts'] - row['pub_start_ns'] * US for span, row in zip(publishes, sent)]
-    assert min(gaps) >= -1 and sum(gaps) / len(gaps) < 100 and max(gaps) < 2000, gaps
+    assert min(gaps) >= -1 and sum(gaps) / len(gaps) < 100 and max(gaps) < PREEMPTED_US, gaps
     # Every message's flow arrow goes from its publish to its callback.
     starts = {e['id']: e for e in events if e['ph'] == 's'}
     ends = [e for e in events if e['ph'] == 'f']
@@ -68,26 +73,28 @@ def test_capture_spans_match_the_nodes_truth(ros, tmp_path):
     # (the timer node writes its truth every 100 ms: the last firings' rows come later)
     last_end = max(t['ts'] + t['dur'] for t in timers) if timers else 0
     wait_for(lambda: max((r['end_ns'] * US for r in read_csv(timer_csv)), default=0)
-             >= last_end - 2000, timeout=10, what="the timer's truth of every captured firing")
+             >= last_end - PREEMPTED_US, timeout=10, what="the timer's truth of every captured firing")
     rows = sorted(read_csv(timer_csv), key=lambda r: r['end_ns'])
     row_ends = [r['end_ns'] * US for r in rows]
     assert len(timers) >= FIRINGS
     assert all(t['name'].startswith('timer Controller::update') for t in timers)
     # A timer span lasts roscpp's own measure of the callback (it also holds the node's
     # bookkeeping after its clock reading): close to the node's on average.
-    # Its firing: the node's latest end at most 1 us after the span's end and less than
-    # 2 ms before it (the span ends after the node's clock reading; a preemption in
-    # between can hold it; matching by the millisecond missed one in a loaded run).
-    diffs = []
+    # Its firing: the node's latest end at most 1 us after the span's end (the span ends
+    # after the node's clock reading), on average within 100 us of it.
+    diffs, shifts = [], []
     for span in timers:
         end = span['ts'] + span['dur']
         i = bisect.bisect_right(row_ends, end + 1) - 1
-        assert i >= 0 and end - row_ends[i] < 2000, span
+        assert i >= 0 and end - row_ends[i] < PREEMPTED_US, span
         row = rows[i]
+        shifts.append(end - row_ends[i])
         diffs.append(span['dur'] - (row['end_ns'] - row['start_ns']) * US)
     print(f'timer span - the node\'s duration: mean {sum(diffs) / len(diffs):.1f} us, '
-          f'max {max(diffs):.1f} us')
-    assert min(diffs) >= -1 and sum(diffs) / len(diffs) < 100 and max(diffs) < 2000
+          f'max {max(diffs):.1f} us; its end after the node\'s: mean '
+          f'{sum(shifts) / len(shifts):.1f} us, max {max(shifts):.1f} us')
+    assert sum(shifts) / len(shifts) < 100
+    assert min(diffs) >= -1 and sum(diffs) / len(diffs) < 100 and max(diffs) < PREEMPTED_US
     names = {e['args']['name'] for e in events if e['ph'] == 'M'
              and e['name'] == 'process_name'}
     assert {'/cap_sub', '/cap_timer', '/cap_pub'} <= names

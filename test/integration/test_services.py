@@ -33,14 +33,15 @@ def collect_until(tracer, done, what):
     return tracer.build_services(totals)
 
 
-@pytest.mark.parametrize('persistent', [False, True], ids=['per_call', 'persistent'])
-def test_server_and_client_match_truth(ros, tracer, tmp_path, persistent):
+@pytest.mark.parametrize('persistent,throw_every', [(False, 0), (True, 0), (False, 7)],
+                         ids=['per_call', 'persistent', 'throwing'])
+def test_server_and_client_match_truth(ros, tracer, tmp_path, persistent, throw_every):
     srv_truth, cli_truth = str(tmp_path / 'srv.csv'), str(tmp_path / 'cli.csv')
     ros.node('services', 'srv', params={'role': 'server', 'service': '/work',
                                         'truth_file': srv_truth})
     ros.node('services', 'cli', params={
         'role': 'client', 'service': '/work', 'persistent': persistent, 'count': CALLS,
-        'rate': 20, 'work_ms': 10, 'fail_every': 10, 'throw_every': 7, 'start_delay': 4.0,
+        'rate': 20, 'work_ms': 10, 'fail_every': 10, 'throw_every': throw_every, 'start_delay': 4.0,
         'truth_file': cli_truth})
     master = Master(ros.master_uri)
     for node in ('/srv', '/cli'):
@@ -59,11 +60,20 @@ def test_server_and_client_match_truth(ros, tracer, tmp_path, persistent):
     print(f'\nserver: {server.count} requests, {server.failed} false, {server.threw} threw; '
           f'client: {client.count} calls, {client.failed} failed')
     assert (server.count, server.failed, server.threw) == (
-        CALLS, outcomes.count(1), outcomes.count(2)) == (CALLS, 6, 8)
+        CALLS, outcomes.count(1), outcomes.count(2)) == (
+        CALLS, 6, CALLS // throw_every if throw_every else 0)
     assert (client.count, client.failed) == (CALLS, sum(1 for c in calls if not c['ok']))
-    assert_close(server.stages['handling'].mean,
-                 statistics.mean((r['end_ns'] - r['start_ns']) * 1e-9 for r in rows),
-                 'handling')
+    handled = statistics.mean((r['end_ns'] - r['start_ns']) * 1e-9 for r in rows)
+    if not throw_every:
+        assert_close(server.stages['handling'].mean, handled, 'handling')
+    else:
+        # Handling ends when roscpp has the response: after a throw that is its catch and
+        # its ROS_ERROR, which the handler's clock cannot see (0.7 ms a throw here, ~1.6 in
+        # a loaded CI run). Only a lower bound and a loose upper one per throw.
+        excess = (server.stages['handling'].mean - handled) * CALLS / server.threw
+        print(f'handling: rostrace {server.stages["handling"].mean * 1e3:.3f} ms, truth '
+              f'{handled * 1e3:.3f} ms: {excess * 1e3:.3f} ms more per throw')
+        assert 0 < excess < 0.01
     assert 0 < server.stages['queuing'].mean < 1e-3
     # Judged without each side's longest call: in about 1 run of 15 one call's end is
     # taken at a later switch-in of the caller (+0.5 ms on the mean of 60; under
