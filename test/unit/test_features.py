@@ -22,3 +22,14 @@ def test_every_feature_is_told_once_with_what_rostrace_does_without_it():
     assert all(f.without and f.since for f, _ in found)
     tracepoints = [p for f, p in found if 'tracepoint' in f.name]
     assert tracepoints and all(p is None for p in tracepoints)     # tracefs not given
+
+
+def test_fallbacks_follow_the_kernel_and_the_test_switches():
+    here = features.fallbacks(environ={})          # this kernel: ring buffer, 6.x
+    assert here == []
+    assert features.fallbacks('5.4.0-150-generic', environ={}) == [features.PROBE_READ]
+    forced = features.fallbacks(environ={'ROSTRACE_NO_RINGBUF': '1'})
+    assert forced == [features.PERF_EVENTS]
+    assert features.fallbacks(environ={'ROSTRACE_NO_RINGBUF': '0'}) == []
+    names = {f.name for f in features.FEATURES}
+    assert {features.PERF_EVENTS.feature, features.PROBE_READ.feature} <= names

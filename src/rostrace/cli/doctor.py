@@ -50,9 +50,14 @@ def _compile(found):
 def _feature_checks(results, tracefs, uprobe_links):
     """The kernel features rostrace uses (system/features.py): a missing required one
     fails, a missing optional one is told with what rostrace does without it."""
+    forced = {f.feature: f.switch for f in features.fallbacks()
+              if os.environ.get(f.switch) == '1'}
     for feature, present in features.detect(tracefs, uprobe_links=uprobe_links):
         name = f'kernel: {feature.name} ({feature.since})'
-        if present:
+        if feature.name in forced:
+            results.append((True, name, f'not used ({forced[feature.name]}=1): '
+                            f'{feature.without}', None))
+        elif present:
             results.append((True, name, 'present', None))
         elif present is None:
             results.append((True, name, 'not known here (see the checks above)', None))

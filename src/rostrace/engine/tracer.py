@@ -34,8 +34,12 @@ NOTED_PUBLISHERS = 3        # untraced publishers a breakdown's note names
 class Tracer:
     """Owns one compiled BPF program and the processes it is attached to."""
 
-    def __init__(self, *, procfs=None, calibrate=True, cflags=()):
+    def __init__(self, *, procfs=None, calibrate=True, cflags=(), match_in_kernel=True):
+        """`match_in_kernel=False`: no connection is handed to the kernel (engine/
+        connections.py), every message crosses the event stream to the user-space
+        matcher -- the path of connections discovery missed, tested on its own."""
         self.procfs = procfs or ProcFS()
+        self.match_in_kernel = match_in_kernel
         self.probes = BpfProgram(cflags=cflags)
         self.calibration = None
         try:
@@ -49,7 +53,8 @@ class Tracer:
         sockets = SocketTable(self.procfs)
         self.transport = TransportMatcher(sockets)
         self.connections = KernelConnections(self.probes, sockets, self.transport)
-        self.transport.on_pair = self.connections.pair
+        if match_in_kernel:
+            self.transport.on_pair = self.connections.pair
         self.budgets = Budgets(self.probes, self.attachments, self.procfs, self.calibration)
         self.attachments.on_forget += [self.connections.forget, sockets.forget,
                                        self.transport.forget, self.budgets.forget]
@@ -57,7 +62,9 @@ class Tracer:
         self.nodelets = Nodelets(self.procfs, self.probes)
         self.attachments.on_forget.append(self.nodelets.forget)
         self.collector = WindowCollector(self.probes, self.attachments, self.names,
-                                         self.transport, connections=self.connections,
+                                         self.transport,
+                                         connections=self.connections if match_in_kernel
+                                         else None,
                                          nodelets=self.nodelets)
         self.timers = Timers(self.procfs, self.attachments)
         self.services = Services(self.procfs, self.attachments, self.probes.tables)
@@ -132,7 +139,8 @@ class Tracer:
     def follow_publishers(self, master, *, deadline=None):
         before = set(self.attachments.publishers)
         self.attachments.follow_publishers(master, deadline=deadline)
-        if set(self.attachments.publishers) - before:     # their connections, at once
+        if self.match_in_kernel and set(self.attachments.publishers) - before:
+            # their connections, at once
             self.connections.discover(self.attachments.subscribers,
                                       self.attachments.publishers)
 

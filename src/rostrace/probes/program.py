@@ -9,14 +9,17 @@ page-fault accounting per thread), transport.c (what crosses processes), subscri
 side), timers.c, services.c, audit.c (real-time audit) and
 calibrate.c (probe cost at start-up). bpf/rostrace.h is their contract with Python.
 """
+import bisect
 import ctypes
 import os
 import platform
 import resource
 import struct
+import time
 from typing import NamedTuple
 
 from ..errors import ProcessGone, RostraceError, SystemNotReady
+from ..system import features
 from ..system.memory import release_compiler_memory
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS, SERVICE_POINTS, TIMER_POINTS
 from . import abi
@@ -127,11 +130,12 @@ class BpfProgram:
     def __init__(self, *, cflags=()):
         bcc = load_bcc()
         _raise_probe_limits()
+        self.fallbacks = features.fallbacks()
         try:
             self.bpf = bcc.BPF(text=program_text().encode(),
                                cflags=['-I' + BPF_DIR,
                                        f'-DURETPROBE_SYSCALL={URETPROBE_SYSCALL}', *pidns_cflags(),
-                                       *cflags])
+                                       *(f.cflag for f in self.fallbacks if f.cflag), *cflags])
         except Exception as e:  # bcc raises bare Exception on compile errors
             raise SystemNotReady(f'BPF program failed to compile: {e}',
                                  hint='run `make setup` (kernel headers, tracefs) as root')
@@ -144,10 +148,12 @@ class BpfProgram:
         # wanted while a critical target is audited.
         self.bpf.detach_tracepoint(SYS_ENTER)
         self.tables = KernelTables(self.bpf, lambda n: bcc.syscall.syscall_name(n).decode(),
-                                   bcc.libbcc.lib)
+                                   bcc.libbcc.lib,
+                                   batch=features.ENTRY_READS not in self.fallbacks)
         self.uprobes = Uprobes(self.bpf, bcc)
-        self._events = TransportEvents(self.bpf)
-        self._action_events = ActionEvents(self.bpf)
+        self.perf_events = any(f.cflag == features.PERF_EVENTS.cflag for f in self.fallbacks)
+        self._events = TransportEvents(self.bpf, self.perf_events)
+        self._action_events = ActionEvents(self.bpf, self.perf_events)
         release_compiler_memory()       # ~90 MiB of RSS the compile left (system/memory.py)
 
     def events(self):
@@ -163,7 +169,7 @@ class BpfProgram:
     def capture(self, limit):
         """Start `rostrace capture`'s spans (capture.c): a SpanEvents that keeps at most
         `limit` of them (read along with the transport events); stop() ends it."""
-        return SpanEvents(self.bpf, limit)
+        return SpanEvents(self.bpf, limit, self.perf_events)
 
     def attach(self, target, *, points=None, call_site=None):
         """Attach the available probe points of `target` (a TargetProcess): all of
@@ -303,16 +309,60 @@ def _identity(path):
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
+HOLD_NS = 20_000_000     # perf buffers: how long an event may wait for older ones
+
+
+class EventStream:
+    """One event stream of the program (common.c EVENT_STREAM) read by `on_event(_,
+    data, size)`: the ring buffer, or with `perf` (no ring buffer: Linux < 5.8, or the
+    ROSTRACE_NO_RINGBUF test switch) per-CPU perf buffers of the same total size.
+
+    A perf buffer keeps its own CPU's order only, and one CPU's buffer may be read
+    before an older event is submitted on another: in_order() sorts what was read by
+    the events' own time and holds back those younger than HOLD_NS (an event is
+    submitted microseconds after its time is taken) for the next read."""
+
+    def __init__(self, bpf, name, on_event, *, perf, pages):
+        self.bpf, self.perf = bpf, perf
+        self._held = []
+        if perf:
+            per_cpu = 1 << max(3, (pages // max(1, os.cpu_count() or 1)).bit_length() - 1)
+            bpf[name].open_perf_buffer(on_event, page_cnt=per_cpu)
+        else:
+            bpf[name].open_ring_buffer(on_event)
+
+    def read(self):
+        """Run on_event for every event submitted so far (on every stream: BCC reads
+        them all at once)."""
+        if not self.perf:
+            self.bpf.ring_buffer_consume()
+        elif hasattr(self.bpf, 'perf_buffer_consume'):
+            self.bpf.perf_buffer_consume()
+        else:                           # BCC < 0.23
+            self.bpf.perf_buffer_poll(0)
+
+    def in_order(self, events, time_of, now_ns):
+        """`events` (read before `now_ns`, CLOCK_MONOTONIC as the kernel's) and those
+        held back, oldest first, without the ones younger than HOLD_NS; as they came
+        from the ring buffer, which orders them itself."""
+        if not self.perf:
+            return events
+        pool = sorted(self._held + events, key=time_of)
+        cut = bisect.bisect_right([time_of(e) for e in pool], now_ns - HOLD_NS)
+        self._held = pool[cut:]
+        return pool[:cut]
+
+
 class SpanEvents:
-    """The `span_events` ring buffer of `rostrace capture` (capture.c), read while
+    """The `span_events` stream of `rostrace capture` (capture.c), read while
     capturing: at most `limit` spans are kept, the rest are counted in `dropped`."""
 
-    def __init__(self, bpf, limit):
+    def __init__(self, bpf, limit, perf=False):
         self.bpf = bpf
         self.limit = limit
         self.spans = []
         self.dropped = 0
-        bpf[b'span_events'].open_ring_buffer(self._on_event)
+        self._stream = EventStream(bpf, b'span_events', self._on_event, perf=perf, pages=1024)
         bpf[b'capturing'][ctypes.c_int(0)] = ctypes.c_uint(1)
 
     def _on_event(self, _ctx, data, size):
@@ -327,16 +377,22 @@ class SpanEvents:
 
     def stop(self):
         self.bpf[b'capturing'][ctypes.c_int(0)] = ctypes.c_uint(0)
-        self.bpf.ring_buffer_consume()
+        self._stream.read()
+
+
+def _xfer_time(ev):
+    """When the kernel emitted a transport event: a sent message's send(), a received
+    one's callback end."""
+    return ev.t_sent if ev.type == abi.EVENT_SENT else ev.t_done
 
 
 class TransportEvents:
-    """The `xfer_events` ring buffer."""
+    """The `xfer_events` stream."""
 
-    def __init__(self, bpf):
+    def __init__(self, bpf, perf=False):
         self.bpf = bpf
         self._events = []
-        bpf[b'xfer_events'].open_ring_buffer(self._on_event)
+        self._stream = EventStream(bpf, b'xfer_events', self._on_event, perf=perf, pages=1024)
 
     def _on_event(self, _ctx, data, size):
         if size >= ctypes.sizeof(abi.XferEvent):
@@ -345,9 +401,10 @@ class TransportEvents:
             self._events.append(ev)
 
     def take(self):
-        self.bpf.ring_buffer_consume()
+        now = time.monotonic_ns()
+        self._stream.read()
         events, self._events = self._events, []
-        return events
+        return self._stream.in_order(events, _xfer_time, now)
 
 
 HEAD = abi.ActionEvent.data.offset       # an action event's fixed part
@@ -364,16 +421,16 @@ class ActionEvent(NamedTuple):
 
 
 class ActionEvents:
-    """The `action_events` ring buffer (actions.c): each event holds only the bytes
+    """The `action_events` stream (actions.c): each event holds only the bytes
     copied, so its length varies. At most LIMIT are kept between two take()s."""
 
     LIMIT = 50000
 
-    def __init__(self, bpf):
+    def __init__(self, bpf, perf=False):
         self.bpf = bpf
         self._events = []
         self.dropped = 0
-        bpf[b'action_events'].open_ring_buffer(self._on_event)
+        self._stream = EventStream(bpf, b'action_events', self._on_event, perf=perf, pages=256)
 
     def _on_event(self, _ctx, data, size):
         if size < HEAD:
@@ -387,6 +444,7 @@ class ActionEvents:
                                         raw[HEAD:HEAD + min(copied, abi.ACTION_BYTES)]))
 
     def take(self):
-        self.bpf.ring_buffer_consume()
+        now = time.monotonic_ns()
+        self._stream.read()
         events, self._events = self._events, []
-        return events
+        return self._stream.in_order(events, lambda e: e.t, now)

@@ -20,7 +20,7 @@ WRITERS_WAIT_S = 0.2
 
 
 class KernelTables:
-    def __init__(self, bpf, syscall_name, lib):
+    def __init__(self, bpf, syscall_name, lib, *, batch=True):
         self.bpf = bpf
         self._syscall_name = syscall_name
         self._generation = 0
@@ -33,7 +33,10 @@ class KernelTables:
         self.tf = {}             # TfKey -> TfNumbers, last window
         self._lib = lib
         self._drains = {}        # window map name -> drain.Drain
-        self._batch = True       # False once the kernel refused a batch read
+        # Batched reads (Linux 5.6+; features.ENTRY_READS): `_batch` False once refused
+        # or where libbcc has no such call (BCC's own batch then), `_entries` never.
+        self._entries = not batch
+        self._batch = batch and hasattr(lib, 'bpf_lookup_and_delete_batch')
         self._tgid_filter = bytearray(abi.ID_FILTER_SLOTS)   # tgid_filter's bytes
         self._write_lock = threading.Lock()   # read-modify-writes: tgid_filter, queue_flags
         self.set_calibration(pair_ns=0, inner_ns=0)
@@ -275,7 +278,7 @@ class KernelTables:
             except OSError:
                 self._batch = False
         table = self.bpf[name.encode()]
-        items = drain(table)
+        items = drain(table, batch=not self._entries)
         return rows(drains.Items(items, table)) if flat else items
 
 
@@ -292,12 +295,15 @@ def program_runs(fd):
     return int(fields.get('run_cnt', 0)), int(fields.get('run_time_ns', 0))
 
 
-def drain(table):
-    """Every (key, value) of a BPF hash map, which is left empty."""
+def drain(table, *, batch=True):
+    """Every (key, value) of a BPF hash map, which is left empty: in batches, or entry
+    by entry (no entry is lost: nothing writes a window map while it is read)."""
     try:
-        return list(table.items_lookup_and_delete_batch())
+        if batch:
+            return list(table.items_lookup_and_delete_batch())
     except Exception:         # kernels or BCC builds without batch operations
-        items = list(table.items())
-        for k, _ in items:
-            _delete(table, k)
-        return items
+        pass
+    items = list(table.items())
+    for k, _ in items:
+        _delete(table, k)
+    return items

@@ -24,10 +24,10 @@ class Feature:
 
 
 FEATURES = (
-    Feature('BPF ring buffer', 'Linux 5.8', 'rostrace does not start (no perf-buffer fallback yet)',
-            True),
-    Feature('bpf_probe_read_user', 'Linux 5.5', 'rostrace does not start (every handler '
-            'reads user memory with it)', True),
+    Feature('BPF ring buffer', 'Linux 5.8', 'events (transport, capture, actions) go through '
+            'per-CPU perf buffers, put in time order by the monitor (held back 20 ms)', False),
+    Feature('bpf_probe_read_user', 'Linux 5.5', 'handlers read user memory with bpf_probe_read '
+            '(x86 and arm64 only)', False),
     Feature('batched map reads', 'Linux 5.6', 'window maps are read entry by entry: the same '
             'numbers, more monitor CPU', False),
     Feature('uprobe_multi links', 'Linux 6.6', 'uprobes are perf events: stopping takes ~0.65 s '
@@ -87,6 +87,29 @@ def has_batch_ops():
         return _bpf(BPF_MAP_LOOKUP_AND_DELETE_BATCH, attr) in (0, -errno.ENOENT)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class Fallback:
+    feature: str            # a FEATURES name
+    cflag: str              # what the BPF program is compiled with instead (common.c), or ''
+    switch: str             # environment variable that forces it (tests, a kernel it misjudges)
+
+
+PERF_EVENTS = Fallback('BPF ring buffer', '-DPERF_EVENTS', 'ROSTRACE_NO_RINGBUF')
+PROBE_READ = Fallback('bpf_probe_read_user', '-DNO_PROBE_READ_USER',
+                      'ROSTRACE_NO_PROBE_READ_USER')
+ENTRY_READS = Fallback('batched map reads', '', 'ROSTRACE_NO_BATCH_OPS')   # probes/tables.py
+
+
+def fallbacks(release=None, environ=os.environ):
+    """The Fallbacks the program needs on this kernel: where the feature is missing, or
+    its switch is set to 1."""
+    release = release or platform.release()
+    missing = {PERF_EVENTS: lambda: not has_ringbuf(),
+               PROBE_READ: lambda: not kernel_at_least(release, '5.5'),
+               ENTRY_READS: lambda: not has_batch_ops()}
+    return [f for f, gone in missing.items() if environ.get(f.switch) == '1' or gone()]
 
 
 def kernel_at_least(release, version):

@@ -12,11 +12,15 @@
 #define ACTION_UNKNOWN_FLAG 0x80000000U     /* value: unknown, low bits = events left */
 
 BPF_HASH(action_objects, struct object_key, u32, 4096);
+#ifdef PERF_EVENTS                          /* common.c: event streams */
+BPF_PERF_OUTPUT(action_events);
+#else
 BPF_RINGBUF_OUTPUT(action_events, 256);     /* pages: 1 MiB */
+#endif
 
 BPF_PERCPU_ARRAY(action_scratch, struct action_event, 1);
 
-static __always_inline void action_capture(u32 tgid, u64 object, u64 data, u64 len, u64 t,
+static __always_inline void action_capture(void *ctx, u32 tgid, u64 object, u64 data, u64 len, u64 t,
                                            u32 side)
 {
     struct object_key k = {.tgid = tgid, .object = object};
@@ -45,7 +49,12 @@ static __always_inline void action_capture(u32 tgid, u64 object, u64 data, u64 l
     if (bpf_probe_read_user(e->data, n, (void *)data))
         n = 0;
     e->copied = n;
-    /* Only the bytes copied go into the ring buffer. */
-    if (action_events.ringbuf_output(e, offsetof(struct action_event, data) + n, 0))
+    /* Only the bytes copied go out. */
+    u32 size = offsetof(struct action_event, data) + n;
+#ifdef PERF_EVENTS
+    if (action_events.perf_submit(ctx, e, size))
+#else
+    if (action_events.ringbuf_output(e, size, 0))
+#endif
         lose(LOST_EVENTS);
 }

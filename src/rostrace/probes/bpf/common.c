@@ -14,6 +14,14 @@
  * before it drains it. Either user space sees the writer, or the writer sees the flip (both
  * sides order their write before their read: lock xadd here, syscalls there). */
 
+/* Linux < 5.5 has no bpf_probe_read_user: there bpf_probe_read reads user memory too
+ * (x86, arm64: one address space per task). User space defines NO_PROBE_READ_USER there
+ * (or with ROSTRACE_NO_PROBE_READ_USER=1, the test switch; probes/program.py). */
+#ifdef NO_PROBE_READ_USER
+#define bpf_probe_read_user bpf_probe_read
+#define bpf_probe_read_user_str bpf_probe_read_str
+#endif
+
 /* Process and thread ids as the monitor sees them: the kernel's own (the initial PID
  * namespace) unless the monitor runs in another PID namespace (a container, a simulated
  * host in the tests): then user space compiles with PIDNS_DEV/PIDNS_INO, ids are that
@@ -102,6 +110,16 @@ static __always_inline void lose(u32 kind)
     if (n)
         __sync_fetch_and_add(n, 1);
 }
+
+/* Event streams to user space (transport.c, capture.c, actions.c): the BPF ring buffer
+ * (Linux 5.8+), an event reserved in it, filled, submitted. Where the kernel has none
+ * (or with ROSTRACE_NO_RINGBUF=1, the test switch; probes/program.py) PERF_EVENTS is
+ * defined: each stream is a per-CPU perf buffer, the event is filled in a per-CPU slot
+ * and copied out by perf_submit, which needs the program's context (the `ctx` the
+ * handlers pass down). Per-CPU buffers do not keep the order between CPUs: user space
+ * sorts by time (program.py EventStream). A full buffer refuses the event, counted as
+ * with the ring buffer. Each stream has its own reserve/submit pair: BCC rewrites map
+ * calls only outside macros. */
 
 static __always_inline u64 calib_ns(u32 index)
 {

@@ -64,7 +64,7 @@ int on_publication_publish(struct pt_regs *ctx)
     record(tgid, pk.object, COUNT_PUBLISHED, 1);
     u8 *flags = traced_tgids.lookup(&tgid);
     if (flags && (*flags & TGID_ACTIONS) && m[2] > 4)   /* after the length prefix */
-        action_capture(tgid, pk.object, m[0] + 4, m[2] - 4, pm.t_publish ? pm.t_publish : now,
+        action_capture(ctx, tgid, pk.object, m[0] + 4, m[2] - 4, pm.t_publish ? pm.t_publish : now,
                        ACTION_SENT);
     struct call_ctx *cc = call_by_tid.lookup(&tid);
     if (cc && cc->in_callback)          /* published by a subscription callback (paths.c) */
@@ -76,7 +76,7 @@ int on_publication_publish(struct pt_regs *ctx)
         if (e) {
             e->t0 = pm.t_publish;
             e->t1 = now;
-            span_events.ringbuf_submit(e, 0);
+            span_submit(ctx, e);
         }
     }
     struct buf_key bk = {.tgid = tgid, .buf = m[0]};
@@ -154,7 +154,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
         sent_msgs.update(&key, &sent);
         return 0;
     }
-    struct xfer_event *e = xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
+    struct xfer_event *e = xfer_reserve();
     if (!e) {
         lose(LOST_EVENTS);
         return 0;
@@ -171,6 +171,6 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
     e->t_sent = now;
     if (pm->len > 4)
         fingerprint(&e->fp, bk.buf + 4, pm->len - 4);   /* after the length prefix */
-    xfer_events.ringbuf_submit(e, 0);
+    xfer_submit(args, e);
     return 0;
 }

@@ -138,7 +138,7 @@ int on_service_process_response(struct pt_regs *ctx)
             e->t0 = s->t_request;
             e->t1 = s->t_call;
             e->t2 = now;
-            span_events.ringbuf_submit(e, 0);
+            span_submit(ctx, e);
         }
     }
     service_serving.delete(&tid);

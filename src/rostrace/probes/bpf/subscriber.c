@@ -320,7 +320,7 @@ int on_subscription_queue_push(struct pt_regs *ctx)
                              * {shared_array buf, size_t num_bytes, ...} */
         u64 sm[3] = {};
         bpf_probe_read_user(sm, sizeof(sm), (void *)(mk.deserializer + 16));
-        action_capture(tgid, mk.queue, sm[0], sm[2], now, ACTION_RECEIVED);
+        action_capture(ctx, tgid, mk.queue, sm[0], sm[2], now, ACTION_RECEIVED);
     }
     u8 *qflags = queue_flags.lookup(&qk);
     u8 queue_flag = qflags ? *qflags : 0;
@@ -523,10 +523,10 @@ int on_message_deserializer_deserialize_return(struct pt_regs *ctx)
     return 0;
 }
 
-/* One ring-buffer event for a processed message whose origin is known. */
-static __always_inline void emit_received(struct call_ctx *cc, u32 tgid, u64 now)
+/* One event for a processed message whose origin is known. */
+static __always_inline void emit_received(void *ctx, struct call_ctx *cc, u32 tgid, u64 now)
 {
-    struct xfer_event *e = xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
+    struct xfer_event *e = xfer_reserve();
     if (!e) {
         lose(LOST_EVENTS);
         return;
@@ -542,7 +542,7 @@ static __always_inline void emit_received(struct call_ctx *cc, u32 tgid, u64 now
     e->t_received = cc->push_ns;
     e->t_done = now;
     e->fp = cc->origin.fp;
-    xfer_events.ringbuf_submit(e, 0);
+    xfer_submit(ctx, e);
 }
 
 /* Transport's parts: network and socket wait, and what the threads that moved the
@@ -628,7 +628,7 @@ static __always_inline void note_length(struct queue_stats *qs, u64 queue)
         queue_gauge(qs, GAUGE_QUEUED, v.length);
 }
 
-static __always_inline void capture_message(struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
+static __always_inline void capture_message(void *ctx, struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
 {
     struct span_event *e = span_start(SPAN_MESSAGE, tgid, tid, cc->queue);
     if (!e)
@@ -643,7 +643,7 @@ static __always_inline void capture_message(struct call_ctx *cc, u32 tgid, u32 t
         e->origin_publication = o->publication;
         e->origin_t_publish = o->t_publish;
     }
-    span_events.ringbuf_submit(e, 0);
+    span_submit(ctx, e);
 }
 
 /* The pair of a queue's latest wait for a transform inside its callback (tf.c), for
@@ -652,7 +652,7 @@ BPF_TABLE("lru_hash", struct object_key, u64, tf_queue_pairs, STAT_ENTRIES);
 
 /* The numbers of one served message (call_ctx stays in its map meanwhile: copying
  * it would not fit the BPF stack beside the link and stats keys). */
-static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
+static __always_inline void finish_call(void *ctx, struct call_ctx *cc, u32 tgid, u32 tid, u64 now)
 {
     if (!cc->deser_start_ns)
         return;                 /* TryAgain / Invalid: no message was served */
@@ -692,13 +692,13 @@ static __always_inline void finish_call(struct call_ctx *cc, u32 tgid, u32 tid, 
         }
     }
     if (cc->origin.kind && cc->push_ns && !record_link(g, cc, tgid, now))
-        emit_received(cc, tgid, now);
+        emit_received(ctx, cc, tgid, now);
     if (cc->origin.kind) {
         record_paths(g, tgid, q, &cc->origin, now);
         processed(tgid, q, &cc->origin, now);
     }
     if (capture_on())
-        capture_message(cc, tgid, tid, now);
+        capture_message(ctx, cc, tgid, tid, now);
     if (!cc->no_splits)
         record_call_splits(qs, g, cc, tgid, tid, now);
     note_length(qs, q);
@@ -720,7 +720,7 @@ int on_subscription_callback_done(struct pt_regs *ctx)
     struct call_ctx *cc = call_by_tid.lookup(&tid);
     if (!cc)
         return 0;
-    finish_call(cc, tgid, tid, now);
+    finish_call(ctx, cc, tgid, tid, now);
     /* The entry stays for the thread's next call (an LRU delete and a re-insert per
      * message cost more than this): every reader takes an entry without deser_start_ns,
      * from_call_entry and in_callback for no call. */

@@ -77,7 +77,7 @@ static __always_inline void timer_fired(struct pt_regs *ctx, u32 kind)
         if (e) {
             e->t0 = now > duration ? now - duration : now;
             e->t1 = now;
-            span_events.ringbuf_submit(e, 0);
+            span_submit(ctx, e);
         }
     }
 }

@@ -65,7 +65,34 @@ struct origin {
     struct fingerprint fp;
 };
 
+#ifdef PERF_EVENTS                          /* common.c: event streams */
+BPF_PERF_OUTPUT(xfer_events);
+BPF_PERCPU_ARRAY(xfer_slot, struct xfer_event, 1);
+
+static __always_inline struct xfer_event *xfer_reserve(void)
+{
+    int zero = 0;
+    return xfer_slot.lookup(&zero);
+}
+
+static __always_inline void xfer_submit(void *ctx, struct xfer_event *e)
+{
+    if (xfer_events.perf_submit(ctx, e, sizeof(*e)))
+        lose(LOST_EVENTS);
+}
+#else
 BPF_RINGBUF_OUTPUT(xfer_events, 1024);       /* pages: 4 MiB */
+
+static __always_inline struct xfer_event *xfer_reserve(void)
+{
+    return xfer_events.ringbuf_reserve(sizeof(struct xfer_event));
+}
+
+static __always_inline void xfer_submit(void *ctx, struct xfer_event *e)
+{
+    xfer_events.ringbuf_submit(e, 0);
+}
+#endif
 
 struct buf_key {
     u32 tgid;
