@@ -174,5 +174,6 @@ def test_doctor_passes_here_and_explains_missing_tracefs(ros):
     assert r.returncode == 1
     assert '[FAIL] tracefs and uprobes: tracefs is not mounted at /sys/kernel/tracing' in r.stdout
     assert 'fix: mount -t tracefs tracefs /sys/kernel/tracing' in r.stdout
-    assert 'kernel: sched tracepoints (any kernel with CONFIG_TRACEPOINTS): not known' in r.stdout
+    assert ('kernel: sched tracepoints (sched/sched_switch, sched/sched_waking) (any kernel '
+            'with CONFIG_TRACEPOINTS): not known') in r.stdout
     assert os.path.exists('/sys/kernel/tracing/uprobe_events')

@@ -92,3 +92,54 @@ def test_capture_through_perf_buffers(ros, tmp_path):
     spans = [e for e in trace['traceEvents'] if e['ph'] == 'X' and e['cat'] == 'callback']
     assert trace['otherData']['dropped_spans'] == 0
     assert len(spans) == len(read_csv(sub_truth)) == n
+
+
+def tracer_without(names, **kwargs):
+    """A Tracer compiled as for a kernel without these tracepoint groups."""
+    from rostrace.engine import Tracer
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(features.TRACEPOINTS_SWITCH, ','.join(names))
+        return Tracer(**kwargs)
+
+
+@pytest.mark.parametrize('gone', [('sched', 'page_fault', 'tcp_probe'), ('recvfrom', 'sendto')],
+                         ids=['scheduler_and_network', 'syscalls'])
+def test_missing_tracepoints_make_their_numbers_unavailable(ros, tmp_path, gone):
+    """What needs a missing tracepoint reads unavailable with the reason; the rest of
+    the breakdown stays right."""
+    from rostrace.model.breakdown import LINK_SPLIT_STAGES, SPLIT_STAGES
+    tracer = tracer_without(gone)
+    try:
+        assert [t.name for t in tracer.probes.missing_tracepoints] == list(gone)
+        sub_truth, pub_truth = str(tmp_path / 'sub.csv'), str(tmp_path / 'pub.csv')
+        ros.node('processing', 'sub', params={'work_ms': 2.0, 'truth_file': sub_truth})
+        publish(ros, 'pub', '/processing/data', count=100, rate=100, size=256,
+                start_delay=5.0, truth_file=pub_truth)
+        tracer.attach_node('/sub', master=Master(ros.master_uri))
+        trace_publishers(tracer, ros, ['/pub'])
+        totals = Totals(tracer)
+        wait_rows(totals, sub_truth, 100)
+        b = totals.breakdown('/sub', '/processing/data')
+        rows = read_csv(sub_truth)
+        assert (b.received, b.processed, b.dropped) == (100, 100, 0)
+        assert_close(b.stages['processing'].mean,
+                     statistics.mean((r['cb_end_ns'] - r['cb_start_ns']) * 1e-9 for r in rows),
+                     'processing')
+        links = {lk.publisher: lk for lk in b.links}
+        if 'sched' in gone:
+            for name in SPLIT_STAGES:
+                assert not b.stages[name].available
+                assert 'sched:sched_switch' in b.stages[name].reason
+            assert set(b.per_callback) == set()
+            link = links['/pub']
+            assert link.messages == 100 and link.stages['transport'].count == 100
+            for name in LINK_SPLIT_STAGES + ('network', 'socket_wait'):
+                assert not link.stages[name].available, name
+            assert 'tcp:tcp_probe' in link.stages['network'].reason
+        else:
+            assert all(b.stages[name].available for name in SPLIT_STAGES)
+            assert links == {}
+            assert 'syscalls:sys_enter_recvfrom' in b.transport_note
+            assert 'syscalls:sys_enter_sendto' in b.transport_note
+    finally:
+        tracer.close()

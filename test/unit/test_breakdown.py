@@ -175,3 +175,27 @@ def test_zero_durations_have_no_kernel_bucket_and_count_as_bucket_zero():
     numbers = window((stats, hists))
     acc = numbers.stages['processing_runqueue']
     assert acc.buckets[0] == 3 and acc.stats().p50 < 1e-9
+
+
+def test_missing_tracepoints_leave_their_numbers_unavailable_not_zero():
+    from rostrace.model.breakdown import SPLIT_STAGES
+    from rostrace.views.diagnostics import topic_status
+    from rostrace.views.render import root_cause_lines
+    numbers = window(count(abi.COUNT_PROCESSED, 2),
+                     kernel(abi.STAGE_PROCESSING, 3_000_000, 1_000_000),
+                     kernel(abi.STAGE_PROCESSING_ONCPU, 3_000_000, 1_000_000),
+                     sums(abi.SUM_VOLUNTARY_SWITCHES, 2, 4), sums(abi.SUM_PAGE_FAULTS, 2, 6),
+                     sums(abi.SUM_ALLOCATIONS, 2, 5))
+    gone = {'tracepoint:sched': 'the kernel has no sched:sched_switch tracepoint',
+            'tracepoint:sys_enter': 'the kernel has no raw_syscalls:sys_enter tracepoint'}
+    b = build_breakdown(node='/n', pid=1, host='h', topic='/t', window_s=1.0,
+                        numbers=numbers, missing=gone, audited=True)
+    assert b.stages['processing'].count == 2
+    assert all(not b.stages[s].available and 'sched:sched_switch' in b.stages[s].reason
+               for s in SPLIT_STAGES)
+    assert b.per_callback == {'page_faults': 3.0}
+    assert b.audit['syscalls_unavailable'] == gone['tracepoint:sys_enter']
+    values = dict(topic_status(b, {}).values)
+    assert any('n/a voluntary' in line for line in root_cause_lines(b))
+    assert values['voluntary_switches per callback'] == 'not measured'
+    assert values['syscalls in callbacks'].startswith('not measured: ')

@@ -32,12 +32,10 @@ def _check(results, name, fn):
 
 
 def _tracepoints():
-    path = os.path.join(preflight.TRACEFS, 'events', 'sched', 'sched_switch')
-    if not os.path.isdir(path):
-        raise RostraceError('no sched tracepoints under tracefs',
-                            hint='the kernel needs CONFIG_TRACEPOINTS / ftrace events')
-    return 'sched, exceptions and syscalls tracepoints available' if os.path.isdir(
-        os.path.join(preflight.TRACEFS, 'events', 'syscalls')) else 'sched tracepoints available'
+    missing = features.missing_tracepoints()
+    if not missing:
+        return 'every tracepoint rostrace uses is there'
+    return 'missing: ' + '; '.join(f'{t.reason}: {t.without}' for t in missing)
 
 
 def _compile(found):
@@ -50,12 +48,16 @@ def _compile(found):
 def _feature_checks(results, tracefs, uprobe_links):
     """The kernel features rostrace uses (system/features.py): a missing required one
     fails, a missing optional one is told with what rostrace does without it."""
-    forced = {f.feature: f.switch for f in features.fallbacks()
+    forced = {f.feature: f'{f.switch}=1' for f in features.fallbacks()
               if os.environ.get(f.switch) == '1'}
+    named = os.environ.get(features.TRACEPOINTS_SWITCH, '').replace(' ', '').split(',')
+    for t, feature in zip(features.TRACEPOINTS, features.FEATURES[-len(features.TRACEPOINTS):]):
+        if t.name in named:
+            forced[feature.name] = f'{features.TRACEPOINTS_SWITCH} names {t.name}'
     for feature, present in features.detect(tracefs, uprobe_links=uprobe_links):
         name = f'kernel: {feature.name} ({feature.since})'
         if feature.name in forced:
-            results.append((True, name, f'not used ({forced[feature.name]}=1): '
+            results.append((True, name, f'not used ({forced[feature.name]}): '
                             f'{feature.without}', None))
         elif present:
             results.append((True, name, 'present', None))

@@ -179,6 +179,7 @@ class Tracer:
         """TopicBreakdowns of a Window; `topics` limits them to those names."""
         result = []
         note = self._transport_note()
+        gone = {f'tracepoint:{t.name}': t.reason for t in self.probes.missing_tracepoints}
         tf_frames = self._tf_wait_frames() if self.tf.traced else {}
         for key, numbers in sorted(window.topics.items()):
             target = self.attachments.subscribers.get(key.pid)
@@ -189,7 +190,7 @@ class Tracer:
             result.append(build_breakdown(
                 node=target.node, pid=key.pid, host=target.host, topic=key.topic,
                 nodelet=key.nodelet,
-                window_s=window.window_s, numbers=numbers, missing=target.missing,
+                window_s=window.window_s, numbers=numbers, missing={**target.missing, **gone},
                 audited=key.pid in self.attachments.audited, publisher_names=names,
                 transport_note=note, overhead=self.budgets.overhead(key.pid),
                 tf=key.pid in self.tf.traced, tf_wait_frames=tf_frames.get((key.pid, key.topic), ())))
@@ -227,7 +228,9 @@ class Tracer:
                          for node, why in notes[:NOTED_PUBLISHERS])
         if len(notes) > NOTED_PUBLISHERS:
             text += f'; and {len(notes) - NOTED_PUBLISHERS} more publishers not traced'
-        return text
+        blind = [f'{t.reason}: {t.without}' for t in self.probes.missing_tracepoints
+                 if t.name in ('recvfrom', 'sendto')]
+        return '; '.join(blind + ([text] if text else []))
 
     def snapshot(self, *, topics=None, now=None):
         """TopicBreakdowns of the window since the previous snapshot."""

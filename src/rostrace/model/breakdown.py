@@ -52,6 +52,14 @@ STAGE_NEEDS.update({split: STAGE_NEEDS[parent] for parent, splits in SPLITS.item
                     for split in splits})
 STAGE_NEEDS[STAMP_STAGE] = ('queue_push',)
 STAGE_NEEDS[TF_WAIT_STAGE] = STAGE_NEEDS['processing']
+# ... and kernel tracepoints (system/features.py TRACEPOINTS), named 'tracepoint:<name>'
+# among a target's missing points when the kernel lacks them.
+SCHED, PAGE_FAULT, TCP_PROBE, SYS_ENTER = (f'tracepoint:{n}' for n in (
+    'sched', 'page_fault', 'tcp_probe', 'sys_enter'))
+for _split in SPLIT_STAGES:
+    STAGE_NEEDS[_split] += (SCHED,)
+PER_CALLBACK_NEEDS = {'voluntary_switches': SCHED, 'involuntary_switches': SCHED,
+                      'page_faults': PAGE_FAULT}
 
 
 @dataclass
@@ -115,20 +123,26 @@ def split_share(stages, splits_of, split):
 
 
 # Across hosts the split of transport needs both kernels' clocks at the byte level.
+LINK_STAGE_NEEDS = {name: (SCHED,) for name in LINK_SPLIT_STAGES}
+for _name in ('network', 'socket_wait') + LINK_SPLITS['network'] + LINK_SPLITS['socket_wait']:
+    LINK_STAGE_NEEDS[_name] = LINK_STAGE_NEEDS.get(_name, ()) + (TCP_PROBE,)
 REMOTE_UNAVAILABLE = {name: 'publisher on another host: transport is not split'
                       for name in ('network', 'socket_wait') + LINK_SPLITS['network']
                       + LINK_SPLITS['socket_wait'] + LINK_SPLITS['publish_queue']}
 CROSSING_STAGES = ('transport', 'end_to_end')
 
 
-def build_link(*, publisher, pid, intra, numbers, host=''):
+def build_link(*, publisher, pid, intra, numbers, host='', missing=None):
     """LinkBreakdown of one publisher from its LinkNumbers (`host`: the publisher's,
-    when it is another host's)."""
+    when it is another host's; `missing`: {point: reason} as for build_breakdown)."""
     stages = {}
     offset_ns, uncertainty_ns = numbers.clock or (0, 0)
+    disabled = _disabled(LINK_STAGE_NEEDS, missing or {})
     for name in ALL_LINK_STAGES:
         acc = numbers.stages.get(name)
-        if intra and name in INTRA_UNAVAILABLE:
+        if name in disabled:
+            stages[name] = unavailable(disabled[name])
+        elif intra and name in INTRA_UNAVAILABLE:
             stages[name] = unavailable(INTRA_UNAVAILABLE[name])
         elif intra and name == 'serialization' and not (acc and acc.count):
             stages[name] = unavailable('intra-process: no copy, not serialized')
@@ -328,7 +342,8 @@ class TopicBreakdown:
     exceptions: int = 0       # callbacks that threw (counted when their thread serves again)
     stamp_ahead: int = 0      # messages stamped later than their receipt (clocks disagree)
     stages: dict = field(default_factory=dict)     # stage -> StageStats
-    per_callback: dict = field(default_factory=dict)   # PER_CALLBACK name -> mean
+    per_callback: dict = field(default_factory=dict)   # PER_CALLBACK name -> mean (absent:
+    #                                                    the kernel lacks its tracepoint)
     audit: dict = None        # real-time audit: {'allocations', 'syscalls': {name: n}}
     links: list = field(default_factory=list)      # LinkBreakdown per publisher
     transport_note: str = ''  # why publishers are missing, if some are
@@ -389,8 +404,12 @@ class TopicBreakdown:
 
 def stage_availability(missing):
     """{stage: reason} for the stages a target's missing probe points disable."""
+    return _disabled(STAGE_NEEDS, missing)
+
+
+def _disabled(needs_of, missing):
     out = {}
-    for stage, needs in STAGE_NEEDS.items():
+    for stage, needs in needs_of.items():
         reasons = [missing[p] for p in needs if p in missing]
         if reasons:
             out[stage] = '; '.join(reasons)
@@ -428,10 +447,13 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
         audit = {'allocations': allocations.events,
                  'allocations_per_callback': allocations.per_callback,
                  'syscalls': dict(sorted(numbers.syscalls.items()))}
+        if SYS_ENTER in missing:
+            audit['syscalls_unavailable'] = missing[SYS_ENTER]
     names = publisher_names or {}
     links = [build_link(publisher=key.publisher or names.get(key.publisher_pid,
                                                             f'pid:{key.publisher_pid}'),
-                        pid=key.publisher_pid, intra=key.intra, numbers=link, host=key.host)
+                        pid=key.publisher_pid, intra=key.intra, numbers=link, host=key.host,
+                        missing=missing)
              for key, link in sorted(numbers.links.items())]
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
                           nodelet=nodelet, received=numbers.received, processed=numbers.processed,
@@ -440,6 +462,7 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
                           queued=-1 if numbers.queued is None else numbers.queued,
                           stages=stages,
                           per_callback={name: sums.get(name, CallbackSum()).per_callback
-                                        for name in PER_CALLBACK},
+                                        for name in PER_CALLBACK
+                                        if PER_CALLBACK_NEEDS[name] not in missing},
                           audit=audit, transport_note=transport_note, links=links,
                           overhead=overhead, tf_wait_frames=tuple(tf_wait_frames))

@@ -1,4 +1,6 @@
 """TopicBreakdown / Status -> LatencyBreakdown / DiagnosticArray (the only rospy message code)."""
+import math
+
 import rospy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
@@ -48,7 +50,7 @@ def breakdown_msg(b, stamp):
     for name in ALL_STAGES:
         setattr(msg, name, stage_msg(b.stages[name]))
     for name in PER_CALLBACK:
-        setattr(msg, name, b.per_callback.get(name, 0.0))
+        setattr(msg, name, b.per_callback.get(name, math.nan))     # NaN: not measured
     if b.audit is not None:
         msg.audited = True
         msg.allocations = b.audit['allocations']
@@ -103,7 +105,8 @@ def breakdown_from_msg(msg):
                           dropped=msg.dropped, queued=msg.queued, stages=stages, audit=audit,
                           exceptions=getattr(msg, 'exceptions', 0),
                           stamp_ahead=getattr(msg, 'stamp_ahead', 0),
-                          per_callback={n: getattr(msg, n) for n in PER_CALLBACK},
+                          per_callback={n: getattr(msg, n) for n in PER_CALLBACK
+                                        if not math.isnan(getattr(msg, n))},
                           links=links, transport_note=getattr(msg, 'transport_note', ''),
                           tf_wait_frames=((msg.tf_wait_target, msg.tf_wait_source)
                                           if getattr(msg, 'tf_wait_target', '') else ()))

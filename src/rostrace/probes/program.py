@@ -132,10 +132,16 @@ class BpfProgram:
         _raise_probe_limits()
         self.fallbacks = features.fallbacks()
         try:
+            self.missing_tracepoints = features.missing_tracepoints()
+        except ValueError as e:
+            raise SystemNotReady(str(e), hint=f'unset {features.TRACEPOINTS_SWITCH}')
+        self._sys_enter = 'sys_enter' not in {t.name for t in self.missing_tracepoints}
+        try:
             self.bpf = bcc.BPF(text=program_text().encode(),
                                cflags=['-I' + BPF_DIR,
                                        f'-DURETPROBE_SYSCALL={URETPROBE_SYSCALL}', *pidns_cflags(),
-                                       *(f.cflag for f in self.fallbacks if f.cflag), *cflags])
+                                       *(f.cflag for f in self.fallbacks if f.cflag),
+                                       *(t.cflag for t in self.missing_tracepoints), *cflags])
         except Exception as e:  # bcc raises bare Exception on compile errors
             raise SystemNotReady(f'BPF program failed to compile: {e}',
                                  hint='run `make setup` (kernel headers, tracefs) as root')
@@ -146,7 +152,8 @@ class BpfProgram:
         self._audited = set()
         # BCC attaches every TRACEPOINT_PROBE at load; the per-syscall one is only
         # wanted while a critical target is audited.
-        self.bpf.detach_tracepoint(SYS_ENTER)
+        if self._sys_enter:
+            self.bpf.detach_tracepoint(SYS_ENTER)
         self.tables = KernelTables(self.bpf, lambda n: bcc.syscall.syscall_name(n).decode(),
                                    bcc.libbcc.lib,
                                    batch=features.ENTRY_READS not in self.fallbacks)
@@ -272,7 +279,7 @@ class BpfProgram:
         self.uprobes.add(pid, libc_path, malloc_address, 'on_malloc')
         self.tables.add_flag(AUDITED, pid, 1)
         self.tables.set_flag(pid, abi.TGID_AUDITED, True)
-        if not self._audited:
+        if not self._audited and self._sys_enter:
             self.bpf.attach_tracepoint(tp=SYS_ENTER, fn_name=b'tracepoint__raw_syscalls__sys_enter')
         self._audited.add(pid)
 
@@ -295,7 +302,7 @@ class BpfProgram:
             self._forget_call_site(pid)
             if pid in self._audited:
                 self._audited.discard(pid)
-                if not self._audited:
+                if not self._audited and self._sys_enter:
                     self.bpf.detach_tracepoint(SYS_ENTER)
 
     def close(self):

@@ -13,6 +13,7 @@ BPF_MAP_CREATE = 0
 BPF_MAP_LOOKUP_AND_DELETE_BATCH = 25
 BPF_MAP_TYPE_HASH = 1
 BPF_MAP_TYPE_RINGBUF = 27
+TRACEFS = '/sys/kernel/tracing'
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,47 @@ FEATURES = (
             'per traced node', False),
     Feature('bpf_get_ns_current_pid_tgid', 'Linux 5.7', 'a monitor inside a PID namespace (a '
             'container without --pid=host) cannot name tasks; not used on the host', False),
-    Feature('sched tracepoints', 'any kernel with CONFIG_TRACEPOINTS', 'rostrace does not start (the '
-            'program attaches them at load)', True),
-    Feature('exceptions:page_fault_user tracepoint', 'Linux 3.13, x86', 'rostrace does not start '
-            '(attached at load)', True),
-    Feature('syscalls tracepoints', 'CONFIG_FTRACE_SYSCALLS', 'rostrace does not '
-            'start (attached at load)', True),
-    Feature('tcp:tcp_probe tracepoint', 'Linux 4.16', 'rostrace does not start (attached at load)',
-            True),
 )
+
+
+@dataclass(frozen=True)
+class Tracepoints:
+    """Tracepoints one part of the program needs (compiled out with `cflag` where one is
+    missing, and the numbers they give are unavailable with the reason `without`)."""
+    name: str               # in ROSTRACE_NO_TRACEPOINTS (the test switch)
+    events: tuple           # under tracefs/events
+    since: str
+    cflag: str              # probes/bpf: the handlers left out
+    without: str
+
+    @property
+    def reason(self):
+        return f'the kernel has no {" / ".join(e.replace("/", ":") for e in self.events)} ' \
+               f'tracepoint'
+
+
+TRACEPOINTS = (
+    Tracepoints('sched', ('sched/sched_switch', 'sched/sched_waking'),
+                'any kernel with CONFIG_TRACEPOINTS', '-DNO_TP_SCHED',
+                'the scheduler splits (busy / starved / idle, on CPU / run queue / blocked) '
+                'and context switches per callback are unavailable'),
+    Tracepoints('page_fault', ('exceptions/page_fault_user',), 'Linux 3.13, x86',
+                '-DNO_TP_PAGE_FAULT', 'page faults per callback are unavailable'),
+    Tracepoints('recvfrom', ('syscalls/sys_enter_recvfrom', 'syscalls/sys_exit_recvfrom'),
+                'CONFIG_FTRACE_SYSCALLS', '-DNO_TP_RECVFROM',
+                'links across processes are not measured (the socket a message came '
+                'through is not known)'),
+    Tracepoints('sendto', ('syscalls/sys_enter_sendto',), 'CONFIG_FTRACE_SYSCALLS',
+                '-DNO_TP_SENDTO', "links across processes are not measured (a publisher's "
+                'sends are not seen)'),
+    Tracepoints('tcp_probe', ('tcp/tcp_probe',), 'Linux 4.16', '-DNO_TP_TCP_PROBE',
+                'the network / socket wait split of transport is unavailable'),
+    Tracepoints('sys_enter', ('raw_syscalls/sys_enter',), 'CONFIG_FTRACE_SYSCALLS',
+                '-DNO_TP_SYS_ENTER', "the real-time audit's syscall counts are unavailable"),
+)
+TRACEPOINTS_SWITCH = 'ROSTRACE_NO_TRACEPOINTS'      # comma-separated Tracepoints names
+FEATURES += tuple(Feature(f'{t.name} tracepoints ({", ".join(t.events)})', t.since, t.without,
+                          False) for t in TRACEPOINTS)
 
 
 class _MapCreate(ctypes.Structure):
@@ -129,6 +162,20 @@ def _tracepoints(tracefs, *events):
     return all(os.path.isdir(os.path.join(tracefs, 'events', e)) for e in events)
 
 
+def missing_tracepoints(tracefs=TRACEFS, environ=os.environ):
+    """The Tracepoints this kernel lacks one event of (or named in the test switch);
+    none where tracefs cannot be read (preflight says so)."""
+    forced = {n.strip() for n in environ.get(TRACEPOINTS_SWITCH, '').split(',') if n.strip()}
+    unknown = forced - {t.name for t in TRACEPOINTS}
+    if unknown:
+        raise ValueError(f'{TRACEPOINTS_SWITCH}: no such tracepoints {sorted(unknown)} (known: '
+                         f'{", ".join(t.name for t in TRACEPOINTS)})')
+    events = os.path.join(tracefs, 'events')
+    readable = os.path.isdir(events)
+    return [t for t in TRACEPOINTS
+            if t.name in forced or (readable and not _tracepoints(tracefs, *t.events))]
+
+
 def detect(tracefs, *, uprobe_links=None):
     """[(Feature, present: True/False/None (not known))] for the running kernel.
     `tracefs`: where it is mounted (None: not mounted, tracepoints not known);
@@ -140,12 +187,7 @@ def detect(tracefs, *, uprobe_links=None):
         'batched map reads': has_batch_ops(),
         'uprobe_multi links': uprobe_links,
         'bpf_get_ns_current_pid_tgid': kernel_at_least(release, '5.7'),
-        'sched tracepoints': _tracepoints(tracefs, 'sched/sched_switch', 'sched/sched_waking'),
-        'exceptions:page_fault_user tracepoint': _tracepoints(tracefs,
-                                                              'exceptions/page_fault_user'),
-        'syscalls tracepoints': _tracepoints(tracefs, 'syscalls/sys_enter_recvfrom',
-                                             'syscalls/sys_exit_recvfrom',
-                                             'syscalls/sys_enter_sendto'),
-        'tcp:tcp_probe tracepoint': _tracepoints(tracefs, 'tcp/tcp_probe'),
     }
+    for t, feature in zip(TRACEPOINTS, FEATURES[-len(TRACEPOINTS):]):
+        found[feature.name] = _tracepoints(tracefs, *t.events)
     return [(f, found[f.name]) for f in FEATURES]

@@ -3,8 +3,8 @@ import os
 
 from ..errors import NotPrivileged, SystemNotReady
 from ..probes.program import load_bcc
+from .features import TRACEFS
 
-TRACEFS = '/sys/kernel/tracing'
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
 
 

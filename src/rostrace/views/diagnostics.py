@@ -62,9 +62,14 @@ def stage_values(breakdown):
             values += [(f'{split} share (%)', f'{breakdown.share(split) * 100:.1f}')
                        for split in splits]
     for name in PER_CALLBACK:
-        values.append((f'{name} per callback', f'{breakdown.per_callback.get(name, 0.0):.2f}'))
+        value = breakdown.per_callback.get(name)
+        values.append((f'{name} per callback',
+                       'not measured' if value is None else f'{value:.2f}'))
     if breakdown.audit is not None:
         values.append(('allocations in callbacks', str(breakdown.audit['allocations'])))
+        if breakdown.audit.get('syscalls_unavailable'):
+            values.append(('syscalls in callbacks',
+                           f"not measured: {breakdown.audit['syscalls_unavailable']}"))
         for call, count in breakdown.audit['syscalls'].items():
             values.append((f'syscall {call} in callbacks', str(count)))
     for link in breakdown.links:

@@ -178,11 +178,14 @@ def root_cause_lines(b):
         lines.append(f'  {parent + ":":<12}{text}')
     pc = b.per_callback
     if b.processed and pc:
-        lines.append(f'  per callback: {pc.get("voluntary_switches", 0):.2f} voluntary + '
-                     f'{pc.get("involuntary_switches", 0):.2f} involuntary switches, '
-                     f'{pc.get("page_faults", 0):.1f} page faults')
+        def value(name, digits):
+            return f'{pc[name]:.{digits}f}' if name in pc else 'n/a'
+        lines.append(f'  per callback: {value("voluntary_switches", 2)} voluntary + '
+                     f'{value("involuntary_switches", 2)} involuntary switches, '
+                     f'{value("page_faults", 1)} page faults')
     if b.audit is not None:
-        calls = ', '.join(f'{n} {c}' for n, c in b.audit['syscalls'].items()) or 'none'
+        calls = ('n/a' if b.audit.get('syscalls_unavailable') else
+                 ', '.join(f'{n} {c}' for n, c in b.audit['syscalls'].items()) or 'none')
         lines.append(f'  audit: {b.audit["allocations"]} allocations; syscalls: {calls}'[:100])
     return lines
 

@@ -13,6 +13,7 @@ int on_malloc(struct pt_regs *ctx)
     return 0;
 }
 
+#ifndef NO_TP_SYS_ENTER          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
     u64 id = current_pid_tgid();
@@ -28,3 +29,4 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
     record(tgid, cc->queue, SYSCALL_BASE + (u32)args->id, 1);
     return 0;
 }
+#endif

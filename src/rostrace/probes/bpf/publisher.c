@@ -105,6 +105,7 @@ static __always_inline void receiver_at_send(struct sent_msg *sent, u32 conn, u6
 /* A traced publisher's first send() of a message on a socket: the message left that
  * connection's outgoing queue. Sequence numbers skipped on a socket were dropped from
  * its queue (TransportSubscriberLink::enqueueMessage tosses the oldest when full). */
+#ifndef NO_TP_SENDTO          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
 {
     u64 id = current_pid_tgid();
@@ -174,3 +175,4 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
     xfer_submit(args, e);
     return 0;
 }
+#endif

@@ -89,6 +89,7 @@ static __always_inline u32 ns_tid(u32 kernel_tid)
 #define ns_tid(kernel_tid) (kernel_tid)
 #endif
 
+#ifndef NO_TP_SCHED          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(sched, sched_switch)
 {
     u64 now = bpf_ktime_get_ns();
@@ -136,7 +137,9 @@ TRACEPOINT_PROBE(sched, sched_switch)
     }
     return 0;
 }
+#endif
 
+#ifndef NO_TP_SCHED          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(sched, sched_waking)
 {
     u64 now = bpf_ktime_get_ns();
@@ -149,7 +152,9 @@ TRACEPOINT_PROBE(sched, sched_waking)
     }
     return 0;
 }
+#endif
 
+#ifndef NO_TP_PAGE_FAULT          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(exceptions, page_fault_user)
 {
     u64 id = current_pid_tgid();
@@ -164,3 +169,4 @@ TRACEPOINT_PROBE(exceptions, page_fault_user)
         a->faults++;
     return 0;
 }
+#endif

@@ -75,6 +75,7 @@ static __always_inline void copy_address(u8 out[16], const u8 *sockaddr, u16 fam
     }
 }
 
+#ifndef NO_TP_TCP_PROBE          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(tcp, tcp_probe)
 {
     if (!args->data_len || (args->family != AF_INET_ && args->family != AF_INET6_))
@@ -111,9 +112,11 @@ TRACEPOINT_PROBE(tcp, tcp_probe)
     }
     return 0;
 }
+#endif
 
 /* Which socket filled which buffer (roscpp reads a message's body into a fresh
  * buffer, starting at its first byte), and reads of registered sockets. */
+#ifndef NO_TP_RECVFROM          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
 {
     u64 id = current_pid_tgid();
@@ -134,6 +137,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
     }
     return 0;
 }
+#endif
 
 /* The read took `got` bytes (< 0: none): drop the segments it finished and remember
  * the one that held its last byte. A short read emptied the socket: whatever arrived
@@ -164,6 +168,7 @@ static __always_inline void consume(struct rx_state *rs, struct rx_read *r, long
     }
 }
 
+#ifndef NO_TP_RECVFROM          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom)
 {
     u64 id = current_pid_tgid();
@@ -182,6 +187,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom)
     rx_reads.delete(&tid);
     return 0;
 }
+#endif
 
 /* At a push on the poll thread, of a message matched with its send: when it was ready
  * in the socket, and what this thread did from the send to then and from then to now
