@@ -4,7 +4,7 @@ WS      := $(CURDIR)/ws
 ENV     := . $(WS)/devel/setup.bash &&
 PYTEST  ?= -ra
 
-.PHONY: all setup build test unit abi demo bench clean docker-setup docker-test
+.PHONY: all setup build test unit abi demo bench clean docker-setup docker-test vm-test
 
 all: build
 
@@ -37,6 +37,11 @@ docker-setup:
 # sidecar and from the host.
 docker-test: build docker-setup
 	@bash -c '$(ENV) cd $(CURDIR) && $(PY) -m pytest $(PYTEST) test/docker'
+
+# rostrace on Debian 11 (kernel 5.10, BCC 0.18, ros_comm 1.15.9) in a KVM VM: the image
+# is built once and cached (tools/vm/bullseye.sh); results in bench/results/vm_bullseye/.
+vm-test:
+	@bash tools/vm/bullseye.sh
 
 clean:
 	rm -rf $(WS)

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# `make vm-test`: rostrace on an older system -- Debian 11 (bullseye: kernel 5.10, the
+# Jetson JetPack 5 line; BCC 0.18; ros_comm 1.15.9) in a KVM virtual machine.
+#
+# The image is built once from the Debian archive (debootstrap, then apt-get in a
+# chroot: the packages rostrace's own tools/packages.txt names, the kernel and its
+# headers) and cached in $ROSTRACE_VM_CACHE (default /var/cache/rostrace-vm); it is
+# rebuilt when that package list changes. Each run boots it with -snapshot (the image is
+# never written), clones this repository inside from a read-only 9p share, and there does
+# what a user does -- `make build` (tools/setup_system.sh: packages, headers, tracefs;
+# then catkin) -- and runs the accuracy suites. The results (versions found, pytest's
+# report) come back through a second share into $ROSTRACE_VM_RESULTS (default
+# bench/results/vm_bullseye/) and the exit status is pytest's.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${ROSTRACE_VM_CACHE:-/var/cache/rostrace-vm}
+results=${ROSTRACE_VM_RESULTS:-$repo/bench/results/vm_bullseye}
+mirror=${ROSTRACE_VM_MIRROR:-http://deb.debian.org/debian}
+tests=${ROSTRACE_VM_TESTS:-test/unit test/integration/test_engine_accuracy.py test/integration/test_scenarios.py test/integration/test_counts.py}
+timeout_s=${ROSTRACE_VM_TIMEOUT:-3600}
+rootfs=$cache/rootfs
+image=$cache/bullseye.ext4
+
+say()  { echo "vm: $*"; }
+fail() { echo "vm: error: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, chroot, /dev/kvm); run: sudo make vm-test"
+[ -w /dev/kvm ] || fail "/dev/kvm is not usable here: the VM needs KVM"
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]}"
+  apt-get update -qq >/dev/null 2>&1 || fail "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" \
+    >/tmp/rostrace-vm-apt.log 2>&1 || fail "apt-get install ${need[*]} failed (/tmp/rostrace-vm-apt.log)"
+fi
+
+# What goes into the image: rostrace's packages, its test extras, the kernel, and what the
+# VM's own start needs. A change of this list (its hash) rebuilds the image.
+mapfile -t packages < <(grep -v '^#' "$repo/tools/packages.txt" | tr ' ' '\n' | grep .)
+packages+=(python3-pytest python3-rosdep2 libgtest-dev libgmock-dev python3-nodelet prometheus
+           libfaketime linux-image-amd64 linux-headers-amd64 initramfs-tools git ca-certificates
+           kmod iproute2 procps psmisc)
+want=$(printf '%s\n' "${packages[@]}" bullseye | sha256sum | cut -c1-16)
+
+build_image() {
+  say "building the bullseye image in $cache (debootstrap from $mirror; ~1.5 GB, once)"
+  rm -rf "$rootfs" "$image"
+  mkdir -p "$cache"
+  debootstrap --variant=minbase bullseye "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 \
+    || fail "debootstrap failed (see $cache/debootstrap.log)"
+  echo "deb $mirror bullseye main" >"$rootfs/etc/apt/sources.list"
+  mount -t proc proc "$rootfs/proc"
+  mount --bind /dev "$rootfs/dev"
+  mount --bind /sys "$rootfs/sys"
+  trap 'umount "$rootfs/proc" "$rootfs/dev" "$rootfs/sys" 2>/dev/null || true' EXIT
+  chroot "$rootfs" apt-get update -qq >"$cache/apt.log" 2>&1 || fail "apt-get update in the image failed"
+  DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get install -y -qq --no-install-recommends \
+    "${packages[@]}" >>"$cache/apt.log" 2>&1 || fail "apt-get install in the image failed (see $cache/apt.log)"
+  chroot "$rootfs" apt-get clean
+  umount "$rootfs/proc" "$rootfs/dev" "$rootfs/sys"
+  trap - EXIT
+  echo rostrace-vm >"$rootfs/etc/hostname"
+  printf '127.0.0.1 localhost rostrace-vm\n::1 localhost\n' >"$rootfs/etc/hosts"
+  printf '/dev/vda / ext4 defaults 0 1\n' >"$rootfs/etc/fstab"
+  install -D -m 755 "$repo/tools/vm/init.sh" "$rootfs/opt/rostrace-vm/init"
+  say "writing the disk image"
+  truncate -s 12G "$image"
+  mkfs.ext4 -q -F -L rostrace-vm -d "$rootfs" "$image" || fail "mkfs.ext4 -d failed"
+  echo "$want" >"$cache/packages.hash"
+}
+
+if [ ! -f "$image" ] || [ "$(cat "$cache/packages.hash" 2>/dev/null)" != "$want" ]; then
+  build_image
+else
+  say "image cached in $cache"
+fi
+kernel=$(ls "$rootfs"/boot/vmlinuz-* | sort -V | tail -n1)
+initrd=$(ls "$rootfs"/boot/initrd.img-* | sort -V | tail -n1)
+
+mkdir -p "$results"
+rm -f "$results"/*
+printf '%s\n' "$tests" >"$results/tests.txt"
+say "booting $(basename "$kernel") (KVM, 2 CPUs, 4 GiB); results in $results"
+set +e
+timeout "$timeout_s" qemu-system-x86_64 -enable-kvm -cpu host -smp 2 -m 4096 -nographic \
+  -no-reboot -snapshot -kernel "$kernel" -initrd "$initrd" \
+  -append "root=/dev/vda rw console=ttyS0 quiet init=/opt/rostrace-vm/init" \
+  -drive "file=$image,format=raw,if=virtio" \
+  -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on" \
+  -virtfs "local,path=$results,mount_tag=results,security_model=none" \
+  -nic user,model=virtio-net-pci >"$results/console.log" 2>&1
+qemu=$?
+set -e
+[ $qemu -eq 124 ] && fail "the VM did not finish within ${timeout_s}s (see $results/console.log)"
+[ -f "$results/status" ] || fail "the VM ended without a result (qemu exit $qemu; see $results/console.log)"
+cat "$results/versions.txt" 2>/dev/null || true
+tail -n 5 "$results/pytest.log" 2>/dev/null || true
+status=$(cat "$results/status")
+say "in the VM: exit $status"
+exit "$status"
