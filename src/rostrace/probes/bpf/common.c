@@ -14,12 +14,13 @@
  * before it drains it. Either user space sees the writer, or the writer sees the flip (both
  * sides order their write before their read: lock xadd here, syscalls there). */
 
-/* Linux < 5.5 has no bpf_probe_read_user: there bpf_probe_read reads user memory too
+/* Linux < 5.5 has no bpf_probe_read_user/_kernel: there bpf_probe_read reads user memory too
  * (x86, arm64: one address space per task). User space defines NO_PROBE_READ_USER there
  * (or with ROSTRACE_NO_PROBE_READ_USER=1, the test switch; probes/program.py). */
 #ifdef NO_PROBE_READ_USER
 #define bpf_probe_read_user bpf_probe_read
 #define bpf_probe_read_user_str bpf_probe_read_str
+#define bpf_probe_read_kernel bpf_probe_read
 #endif
 
 /* Process and thread ids as the monitor sees them: the kernel's own (the initial PID
