@@ -16,8 +16,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${ROSTRACE_VM_CACHE:-/var/cache/rostrace-vm}
 results=${ROSTRACE_VM_RESULTS:-$repo/bench/results/vm_bullseye}
 mirror=${ROSTRACE_VM_MIRROR:-http://deb.debian.org/debian}
-tests=${ROSTRACE_VM_TESTS:-test/unit test/integration/test_engine_accuracy.py test/integration/test_scenarios.py test/integration/test_counts.py}
-timeout_s=${ROSTRACE_VM_TIMEOUT:-3600}
+tests=${ROSTRACE_VM_TESTS:-test/unit test/integration/test_engine_accuracy.py test/integration/test_counts.py}
+timeout_s=${ROSTRACE_VM_TIMEOUT:-7200}
 rootfs=$cache/rootfs
 image=$cache/bullseye.ext4
 
@@ -25,7 +25,14 @@ say()  { echo "vm: $*"; }
 fail() { echo "vm: error: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, chroot, /dev/kvm); run: sudo make vm-test"
-[ -w /dev/kvm ] || fail "/dev/kvm is not usable here: the VM needs KVM"
+# KVM where it runs stock kernels. This machine's /dev/kvm is PVM (the kvm_pvm module:
+# guests must be PVM kernels; Debian's 5.10 stalls in early boot there, "INTERNAL_ERROR in
+# batch emul"), so the VM is emulated (TCG, one thread per CPU): slower, same kernel.
+if [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ "${ROSTRACE_VM_ACCEL:-}" != tcg ]; then
+  accel=(-enable-kvm -cpu host)
+else
+  accel=(-accel tcg,thread=multi -cpu max)
+fi
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -83,11 +90,11 @@ initrd=$(ls "$rootfs"/boot/initrd.img-* | sort -V | tail -n1)
 mkdir -p "$results"
 rm -f "$results"/*
 printf '%s\n' "$tests" >"$results/tests.txt"
-say "booting $(basename "$kernel") (KVM, 2 CPUs, 4 GiB); results in $results"
+say "booting $(basename "$kernel") (${accel[0]#-} ${accel[1]}, 2 CPUs, 4 GiB); results in $results"
 set +e
-timeout "$timeout_s" qemu-system-x86_64 -enable-kvm -cpu host -smp 2 -m 4096 -nographic \
-  -no-reboot -snapshot -kernel "$kernel" -initrd "$initrd" \
-  -append "root=/dev/vda rw console=ttyS0 quiet init=/opt/rostrace-vm/init" \
+timeout "$timeout_s" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 4096 -nodefaults -vga none \
+  -display none -serial stdio -no-reboot -snapshot -kernel "$kernel" -initrd "$initrd" \
+  -append "root=/dev/vda rw console=ttyS0 init=/opt/rostrace-vm/init" \
   -drive "file=$image,format=raw,if=virtio" \
   -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on" \
   -virtfs "local,path=$results,mount_tag=results,security_model=none" \
