@@ -52,8 +52,16 @@ packages+=(python3-pytest python3-rosdep2 libgtest-dev libgmock-dev python3-node
            kmod iproute2 procps psmisc)
 want=$(printf '%s\n' "${packages[@]}" bullseye | sha256sum | cut -c1-16)
 
-build_image() {
-  say "building the bullseye image in $cache (debootstrap from $mirror; ~1.5 GB, once)"
+# PID 1 in the image: mounts the repository's share and runs its tools/vm/init.sh (so a
+# change there needs no new image).
+stub='#!/bin/bash
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+modprobe 9pnet_virtio; modprobe 9p; mkdir -p /mnt/repo
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 repo /mnt/repo
+exec /bin/bash /mnt/repo/tools/vm/init.sh'
+
+build_rootfs() {
+  say "building the bullseye system in $cache (debootstrap from $mirror; ~1.5 GB, once)"
   rm -rf "$rootfs" "$image"
   mkdir -p "$cache"
   debootstrap --variant=minbase bullseye "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 \
@@ -72,14 +80,24 @@ build_image() {
   echo rostrace-vm >"$rootfs/etc/hostname"
   printf '127.0.0.1 localhost rostrace-vm\n::1 localhost\n' >"$rootfs/etc/hosts"
   printf '/dev/vda / ext4 defaults 0 1\n' >"$rootfs/etc/fstab"
-  install -D -m 755 "$repo/tools/vm/init.sh" "$rootfs/opt/rostrace-vm/init"
-  say "writing the disk image"
-  truncate -s 12G "$image"
-  mkfs.ext4 -q -F -L rostrace-vm -d "$rootfs" "$image" || fail "mkfs.ext4 -d failed"
   echo "$want" >"$cache/packages.hash"
 }
 
-if [ ! -f "$image" ] || [ "$(cat "$cache/packages.hash" 2>/dev/null)" != "$want" ]; then
+build_image() {
+  say "writing the disk image"
+  mkdir -p "$rootfs/opt/rostrace-vm"
+  printf '%s\n' "$stub" >"$rootfs/opt/rostrace-vm/init"
+  chmod 755 "$rootfs/opt/rostrace-vm/init"
+  rm -f "$image"
+  truncate -s 12G "$image"
+  mkfs.ext4 -q -F -L rostrace-vm -d "$rootfs" "$image" || fail "mkfs.ext4 -d failed"
+  printf '%s' "$want$stub" | sha256sum >"$cache/image.hash"
+}
+
+if [ ! -d "$rootfs/boot" ] || [ "$(cat "$cache/packages.hash" 2>/dev/null)" != "$want" ]; then
+  build_rootfs
+fi
+if [ ! -f "$image" ] || [ "$(printf '%s' "$want$stub" | sha256sum)" != "$(cat "$cache/image.hash" 2>/dev/null)" ]; then
   build_image
 else
   say "image cached in $cache"

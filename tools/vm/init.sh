@@ -1,11 +1,12 @@
 #!/bin/bash
-# PID 1 of the bullseye VM (tools/vm/bullseye.sh): mount what a system has, clone the
+# Run by PID 1 of the bullseye VM (tools/vm/bullseye.sh: its stub mounted /proc, /sys,
+# /dev and this repository's share at /mnt/repo): mount the rest a system has, clone the
 # repository from the read-only share, do what a user does (`make build`), run the
 # tests named in tests.txt, leave everything in the results share, power off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
+ln -sfn /proc/self/fd /dev/fd
+ln -sfn /proc/self/fd/0 /dev/stdin; ln -sfn /proc/self/fd/1 /dev/stdout
+ln -sfn /proc/self/fd/2 /dev/stderr
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
@@ -18,10 +19,8 @@ if [ -n "$eth" ]; then            # QEMU's user network: apt works if something 
   ip route add default via 10.0.2.2
   echo 'nameserver 10.0.2.3' >/etc/resolv.conf
 fi
-modprobe 9pnet_virtio; modprobe 9p
-mkdir -p /mnt/repo /mnt/results
-mount -t 9p -o trans=virtio,version=9p2000.L,ro repo /mnt/repo
-mount -t 9p -o trans=virtio,version=9p2000.L results /mnt/results
+mkdir -p /mnt/results
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /mnt/results
 out=/mnt/results
 finish() { echo "$1" >"$out/status"; sync; echo o >/proc/sysrq-trigger; sleep 10; }
 {
