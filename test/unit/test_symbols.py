@@ -59,6 +59,17 @@ def test_the_callback_end_probe_moves_to_the_next_direct_branch():
     assert emulated_point(_rows(CALL_TAIL), 2) == 0x150271
 
 
+def test_older_binutils_q_suffixes_read_the_same():
+    """objdump 2.35 (Debian 11) writes callq / jmpq / retq: the helper call and the
+    branch after it are found all the same."""
+    from rostrace.system.symbols import helper_call_return
+    head = '  150250:\tcall   150000 <_ZN3ros19MessageDeserializer11deserializeEv@plt>\n'
+    new = head + CALL_TAIL
+    old = new.replace('call   ', 'callq  ').replace('\tret\n', '\tretq\n')
+    assert 'callq  *0x18' in old
+    assert helper_call_return(new) == helper_call_return(old) == 0x150271
+
+
 def test_the_callback_end_probe_stays_where_another_path_joins_or_a_branch_may_hide():
     from rostrace.system.symbols import emulated_point
     joined = CALL_TAIL + '  150299:\tjmp    15026e <x>\n'
@@ -80,4 +91,4 @@ def test_the_installed_roscpps_callback_end_is_a_direct_branch_the_kernel_runs_i
                           f'--stop-address={at + 16:#x}', path], capture_output=True,
                          text=True, check=True).stdout
     first = next(line for line in out.splitlines() if line.strip().startswith(f'{at:x}:'))
-    assert first.split('\t')[1].startswith(('j', 'call '))
+    assert first.split('\t')[1].startswith(('j', 'call ', 'callq '))

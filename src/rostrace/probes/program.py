@@ -89,7 +89,9 @@ def _raise_probe_limits():
 def program_text():
     """The program as BCC compiles it: the parts in order, each under a #line
     directive so compiler errors name the part's own file and line."""
-    parts = ['#include <uapi/linux/ptrace.h>\n#include "rostrace.h"\n']
+    # linux/in6.h: Linux < 5.11 sizes tcp:tcp_probe's addresses as struct sockaddr_in6,
+    # which BCC's generated argument struct needs complete.
+    parts = ['#include <uapi/linux/ptrace.h>\n#include <linux/in6.h>\n#include "rostrace.h"\n']
     for name in SOURCES:
         with open(os.path.join(BPF_DIR, name)) as f:
             parts.append(f'#line 1 "{name}"\n{f.read()}')

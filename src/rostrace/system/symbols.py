@@ -238,6 +238,10 @@ def _callback_return(path, start, size):
     return helper_call_return(out)
 
 
+# binutils before 2.37 (Debian 11's 2.35) prints callq / jmpq / retq for 64-bit code.
+_Q_SUFFIX = re.compile(r'^(call|jmp|ret)q\b')
+
+
 def helper_call_return(disassembly):
     """Where to probe the end of the helper call in objdump output (see
     callback_return_address): the instruction after the call, or the first direct branch
@@ -246,7 +250,7 @@ def helper_call_return(disassembly):
     for line in disassembly.splitlines():
         head, _, text = line.partition(':\t')
         try:
-            rows.append((int(head.strip(), 16), text.strip()))
+            rows.append((int(head.strip(), 16), _Q_SUFFIX.sub(r'\1', text.strip())))
         except ValueError:
             continue
     seen_deserialize = False

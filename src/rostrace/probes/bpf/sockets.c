@@ -78,11 +78,14 @@ static __always_inline void copy_address(u8 out[16], const u8 *sockaddr, u16 fam
 #ifndef NO_TP_TCP_PROBE          /* features.py TRACEPOINTS: not in this kernel */
 TRACEPOINT_PROBE(tcp, tcp_probe)
 {
-    if (!args->data_len || (args->family != AF_INET_ && args->family != AF_INET6_))
+    /* The family from the address itself (sa_family, its first u16): the tracepoint's
+     * own `family` field came only in Linux 5.11. */
+    u16 family = *(u16 *)args->saddr;
+    if (!args->data_len || (family != AF_INET_ && family != AF_INET6_))
         return 0;
     struct rx_tuple t = {.lport = args->sport, .rport = args->dport};
-    copy_address(t.laddr, args->saddr, args->family);
-    copy_address(t.raddr, args->daddr, args->family);
+    copy_address(t.laddr, args->saddr, family);
+    copy_address(t.raddr, args->daddr, family);
     struct sock_key *sk = rx_tuples.lookup(&t);
     if (!sk)
         return 0;
