@@ -48,12 +48,7 @@ def _compile(found):
 def _feature_checks(results, tracefs, uprobe_links):
     """The kernel features rostrace uses (system/features.py): a missing required one
     fails, a missing optional one is told with what rostrace does without it."""
-    forced = {f.feature: f'{f.switch}=1' for f in features.fallbacks()
-              if os.environ.get(f.switch) == '1'}
-    named = os.environ.get(features.TRACEPOINTS_SWITCH, '').replace(' ', '').split(',')
-    for t, feature in zip(features.TRACEPOINTS, features.FEATURES[-len(features.TRACEPOINTS):]):
-        if t.name in named:
-            forced[feature.name] = f'{features.TRACEPOINTS_SWITCH} names {t.name}'
+    forced = features.forced()
     for feature, present in features.detect(tracefs, uprobe_links=uprobe_links):
         name = f'kernel: {feature.name} ({feature.since})'
         if feature.name in forced:

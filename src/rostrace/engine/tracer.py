@@ -41,6 +41,9 @@ class Tracer:
         self.procfs = procfs or ProcFS()
         self.match_in_kernel = match_in_kernel
         self.probes = BpfProgram(cflags=cflags)
+        # What the kernel's missing tracepoints disable, as missing points (breakdown.py).
+        self._no_tracepoints = {f'tracepoint:{t.name}': t.reason
+                                for t in self.probes.missing_tracepoints}
         self.calibration = None
         try:
             if calibrate:
@@ -179,7 +182,6 @@ class Tracer:
         """TopicBreakdowns of a Window; `topics` limits them to those names."""
         result = []
         note = self._transport_note()
-        gone = {f'tracepoint:{t.name}': t.reason for t in self.probes.missing_tracepoints}
         tf_frames = self._tf_wait_frames() if self.tf.traced else {}
         for key, numbers in sorted(window.topics.items()):
             target = self.attachments.subscribers.get(key.pid)
@@ -190,7 +192,8 @@ class Tracer:
             result.append(build_breakdown(
                 node=target.node, pid=key.pid, host=target.host, topic=key.topic,
                 nodelet=key.nodelet,
-                window_s=window.window_s, numbers=numbers, missing={**target.missing, **gone},
+                window_s=window.window_s, numbers=numbers,
+                missing={**target.missing, **self._no_tracepoints},
                 audited=key.pid in self.attachments.audited, publisher_names=names,
                 transport_note=note, overhead=self.budgets.overhead(key.pid),
                 tf=key.pid in self.tf.traced, tf_wait_frames=tf_frames.get((key.pid, key.topic), ())))

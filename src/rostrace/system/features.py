@@ -49,6 +49,11 @@ class Tracepoints:
     without: str
 
     @property
+    def feature(self):
+        """Its name among FEATURES."""
+        return f'{self.name} tracepoints ({", ".join(self.events)})'
+
+    @property
     def reason(self):
         return f'the kernel has no {" / ".join(e.replace("/", ":") for e in self.events)} ' \
                f'tracepoint'
@@ -74,8 +79,7 @@ TRACEPOINTS = (
                 '-DNO_TP_SYS_ENTER', "the real-time audit's syscall counts are unavailable"),
 )
 TRACEPOINTS_SWITCH = 'ROSTRACE_NO_TRACEPOINTS'      # comma-separated Tracepoints names
-FEATURES += tuple(Feature(f'{t.name} tracepoints ({", ".join(t.events)})', t.since, t.without,
-                          False) for t in TRACEPOINTS)
+FEATURES += tuple(Feature(t.feature, t.since, t.without, False) for t in TRACEPOINTS)
 
 
 class _MapCreate(ctypes.Structure):
@@ -165,7 +169,7 @@ def _tracepoints(tracefs, *events):
 def missing_tracepoints(tracefs=TRACEFS, environ=os.environ):
     """The Tracepoints this kernel lacks one event of (or named in the test switch);
     none where tracefs cannot be read (preflight says so)."""
-    forced = {n.strip() for n in environ.get(TRACEPOINTS_SWITCH, '').split(',') if n.strip()}
+    forced = _named(environ)
     unknown = forced - {t.name for t in TRACEPOINTS}
     if unknown:
         raise ValueError(f'{TRACEPOINTS_SWITCH}: no such tracepoints {sorted(unknown)} (known: '
@@ -174,6 +178,19 @@ def missing_tracepoints(tracefs=TRACEFS, environ=os.environ):
     readable = os.path.isdir(events)
     return [t for t in TRACEPOINTS
             if t.name in forced or (readable and not _tracepoints(tracefs, *t.events))]
+
+
+def _named(environ):
+    return {n.strip() for n in environ.get(TRACEPOINTS_SWITCH, '').split(',') if n.strip()}
+
+
+def forced(environ=os.environ):
+    """{FEATURES name: the test switch that turns it off} of the switches set."""
+    out = {f.feature: f'{f.switch}=1' for f in (PERF_EVENTS, PROBE_READ, ENTRY_READS)
+           if environ.get(f.switch) == '1'}
+    out.update({t.feature: f'{TRACEPOINTS_SWITCH} names {t.name}' for t in TRACEPOINTS
+                if t.name in _named(environ)})
+    return out
 
 
 def detect(tracefs, *, uprobe_links=None):
@@ -188,6 +205,6 @@ def detect(tracefs, *, uprobe_links=None):
         'uprobe_multi links': uprobe_links,
         'bpf_get_ns_current_pid_tgid': kernel_at_least(release, '5.7'),
     }
-    for t, feature in zip(TRACEPOINTS, FEATURES[-len(TRACEPOINTS):]):
-        found[feature.name] = _tracepoints(tracefs, *t.events)
+    for t in TRACEPOINTS:
+        found[t.feature] = _tracepoints(tracefs, *t.events)
     return [(f, found[f.name]) for f in FEATURES]
