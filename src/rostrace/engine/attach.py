@@ -82,13 +82,18 @@ class Attachments:
         if keep:
             self.kept_publishers.add(target.pid)
 
-    def follow_publishers(self, master, *, deadline=None):
+    def follow_publishers(self, master, *, deadline=None, resolve=None):
         """Attach the publisher side to every process on this host that publishes a
         topic a subscriber reported; detach the gone and those no longer needed.
         Publishers elsewhere get a note, not a number, and are tried again with backoff;
         no new publisher is tried after `deadline` (time.monotonic()). Publishers that
         monitors on other hosts want (their subscribers' publishers) are traced too when
-        they run here; a publisher another monitor traces has no note."""
+        they run here; a publisher another monitor traces has no note. `resolve(node)`:
+        a TargetProcess, or None while it is not known yet (targets.Resolver.get);
+        resolve_node by default."""
+        if resolve is None:
+            def resolve(node):
+                return targets.resolve_node(node, master=master, procfs=self.procfs)
         for pid in [p for p, t in self.publishers.items() if not self.alive(t)]:
             self._detach_publisher(pid)
         wanted = {t for pid in self.subscribers for t in self.subscribed(pid)}
@@ -116,8 +121,10 @@ class Attachments:
             if not self.publisher_backoff.due(node):
                 continue
             try:
-                self.attach_publisher(targets.resolve_node(node, master=master,
-                                                           procfs=self.procfs))
+                target = resolve(node)
+                if target is None:
+                    continue
+                self.attach_publisher(target)
             except RostraceError as e:
                 if node in needed and node not in elsewhere:
                     self.publisher_notes[node] = str(e)[:300]

@@ -139,9 +139,9 @@ class Tracer:
     def attach_publisher(self, target):
         self.attachments.attach_publisher(target)
 
-    def follow_publishers(self, master, *, deadline=None):
+    def follow_publishers(self, master, *, deadline=None, resolve=None):
         before = set(self.attachments.publishers)
-        self.attachments.follow_publishers(master, deadline=deadline)
+        self.attachments.follow_publishers(master, deadline=deadline, resolve=resolve)
         if self.match_in_kernel and set(self.attachments.publishers) - before:
             # their connections, at once
             self.connections.discover(self.attachments.subscribers,

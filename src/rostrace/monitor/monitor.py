@@ -12,7 +12,7 @@ from ..model.history import WindowHistory
 from ..model.paths import build_paths, route_nodes
 from ..views import diagnostics as diag
 from ..system.host import host_name
-from ..system.targets import resolve_node
+from ..system.targets import Resolver
 from ..views.statuses import MonitorState, monitor_statuses
 
 GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running, at most ...
@@ -21,8 +21,8 @@ GRAPH_PERIOD_MAX_S = 5.0   # thousand topics: ~50 ms a call) ... and at least th
 STATE_MAX_AGE_S = 0.2      # one getSystemState answers every question of one graph step
 PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looked up
 # A graph step starts no new target after this long (the rest wait for the next step),
-# so following a large or slow graph delays a publishing period by at most this plus
-# one remote call's deadline (system/rosapi.py) and one attach.
+# so following a large or slow graph delays a publishing period by at most this plus one
+# attach and one call to the master (system/rosapi.py); nodes are asked on other threads.
 GRAPH_BUDGET_S = 0.5
 
 
@@ -93,6 +93,7 @@ class Monitor:
         self.routes = {}              # path name -> nodes on its route (the master's graph)
         self.route_only = set()       # nodes traced only because a path runs through them
         self.backoff = Backoff(time.monotonic)    # targets that answered nonsense or failed
+        self.resolver = Resolver(master=master, procfs=tracer.procfs)   # off this thread
 
     # -- configuration ------------------------------------------------------------------
     def reload_if_changed(self, overrides=None):
@@ -160,7 +161,9 @@ class Monitor:
             return
         self._publishers_due = now + PUBLISHERS_PERIOD_S
         before = dict(self.tracer.publisher_targets)
-        self.tracer.follow_publishers(self.master, deadline=deadline)
+        self.tracer.follow_publishers(
+            self.master, deadline=deadline,
+            resolve=lambda node: self.resolver.get(node, 'publisher'))
         for pid, target in self.tracer.publisher_targets.items():
             if pid not in before:
                 self.log(f'rostrace_monitor: publisher side attached to {target.node} '
@@ -168,7 +171,9 @@ class Monitor:
 
     def _attach(self, node, spec):
         try:
-            target = resolve_node(node, master=self.master, procfs=self.tracer.procfs)
+            target = self.resolver.get(node)
+            if target is None:
+                return                                  # asked; attached when known
             self.tracer.attach_target(target, audit=spec.critical)
             if spec.budget is not None:
                 self.tracer.set_budget(target.pid, spec.budget)
@@ -305,15 +310,18 @@ class Monitor:
     def run(self, should_stop, *, overrides=None, clock=time.monotonic, sleep=time.sleep):
         """Follow the graph and publish until should_stop() is true."""
         next_graph = next_publish = clock()
-        while not should_stop():
-            now = clock()
-            if now >= next_graph:
-                self.reload_if_changed(overrides)
-                self._guarded(self.follow_graph)
-                next_graph = now + self.graph_period()
-            if now >= next_publish:
-                self._guarded(self.publish)
-                next_publish += 1.0 / self.config.publish_rate
-                if next_publish < now:
-                    next_publish = now + 1.0 / self.config.publish_rate
-            sleep(min(0.05, max(0.0, min(next_graph, next_publish) - clock())))
+        try:
+            while not should_stop():
+                now = clock()
+                if now >= next_graph:
+                    self.reload_if_changed(overrides)
+                    self._guarded(self.follow_graph)
+                    next_graph = now + self.graph_period()
+                if now >= next_publish:
+                    self._guarded(self.publish)
+                    next_publish += 1.0 / self.config.publish_rate
+                    if next_publish < now:
+                        next_publish = now + 1.0 / self.config.publish_rate
+                sleep(min(0.05, max(0.0, min(next_graph, next_publish) - clock())))
+        finally:
+            self.resolver.close()

@@ -1,6 +1,7 @@
 """ROS node name -> TargetProcess: master XML-RPC, the node's own getPid, /proc."""
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..errors import BadPeer, ProcessGone, UnsupportedNode
@@ -235,3 +236,40 @@ def resolve_node(node, *, master, procfs=None):
         raise ProcessGone(ns_pid, f'no local process with PID {ns_pid} serves {node} at '
                           f'{uri} (is it on another host? run rostrace on that host)')
     return target_from_pid(proof.owner, node=node, procfs=procfs, uri=uri)
+
+
+class Resolver:
+    """resolve_node on worker threads. A peer may take its whole XML-RPC deadline to
+    answer (or trickle until it), again at every backoff retry: on the monitor's own
+    thread that held up the publishing of every target. Here it holds up only its own
+    attach; the BPF side of attaching stays with the caller."""
+
+    WORKERS = 4
+    STALE_S = 5.0               # an answer not taken this long after it was asked is not used
+
+    def __init__(self, *, master, procfs, clock=time.monotonic):
+        self.master, self.procfs, self.clock = master, procfs, clock
+        self._pool = ThreadPoolExecutor(max_workers=self.WORKERS,
+                                        thread_name_prefix='rostrace-resolve')
+        self._asked = {}            # (purpose, node) -> (when asked, Future)
+
+    def get(self, node, purpose=''):
+        """`node`'s TargetProcess once resolved (or what resolve_node raised); None
+        while it is being resolved -- asked now when it was not, or when the answer
+        waiting is stale (the node may have restarted since). A node wanted for two
+        purposes (a target and a publisher) is resolved for each."""
+        key = (purpose, node)
+        asked, future = self._asked.get(key, (None, None))
+        if future is not None and not future.done():
+            return None
+        if future is None or self.clock() - asked > self.STALE_S:
+            self._asked[key] = (self.clock(), self._pool.submit(
+                resolve_node, node, master=self.master, procfs=self.procfs))
+            return None
+        del self._asked[key]
+        return future.result()
+
+    def close(self):
+        """Drops what was not asked yet; a call under way ends within its deadline."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._asked = {}
