@@ -176,25 +176,33 @@ static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64
     }
 }
 
-/* roscpp's view of a queue: configured size, full_ (the last push dropped), length. */
+/* roscpp's view of a queue: its bound (size_, an int: 0 or less for none), full_ (the last
+ * push dropped), length. */
 struct queue_view {
-    s32 size;
+    u32 size;
     u32 length;
     u8 full;
+    u8 bounded;
 };
 
 /* Read the queue's fields (one read from size_ to queue_size_); false when the bytes
- * there do not look like its layout. */
+ * there do not look like its layout, or cannot be read.
+ * Said without the read's return value: tested here, it crashes the BPF backend of LLVM 11
+ * (Debian 11's BCC 0.18, which compiles for BPF v1: its truncation peephole drops the
+ * source register of the value's sign extension; llc -mcpu=v3 is fine). A failed read
+ * leaves zeros: read as unknown, like the empty unbounded queue it cannot be told from,
+ * whose length the gauge then misses (it drops nothing). */
 #define SQ_VIEW_BYTES (SQ_LENGTH_OFFSET + 4 - SQ_SIZE_OFFSET)
 static __always_inline bool read_queue(u64 queue, struct queue_view *v)
 {
     u32 fields[SQ_VIEW_BYTES / 4] = {};
-    if (bpf_probe_read_user(fields, sizeof(fields), (void *)(queue + SQ_SIZE_OFFSET)))
-        return false;
-    v->size = (s32)fields[0];
+    bpf_probe_read_user(fields, sizeof(fields), (void *)(queue + SQ_SIZE_OFFSET));
+    v->size = fields[0];
+    v->bounded = v->size && !(v->size >> 31);
     v->length = fields[(SQ_LENGTH_OFFSET - SQ_SIZE_OFFSET) / 4];
     v->full = (u8)fields[(SQ_FULL_OFFSET - SQ_SIZE_OFFSET) / 4];
-    return v->full <= 1 && !(v->size > 0 && v->length > (u32)v->size);
+    return (v->size || v->length || v->full) && v->full <= 1 &&
+           !(v->bounded && v->length > v->size);
 }
 
 /* Message age at receipt: roscpp's own receipt_time (push's 7th argument, on the stack
@@ -264,7 +272,7 @@ static __always_inline void count_push(u32 tgid, u64 queue, struct queue_state *
 {
     struct queue_view v = {};
     bool known = read_queue(queue, &v);
-    u8 drops = known && v.size > 0 && v.length >= (u32)v.size;
+    u8 drops = known && v.bounded && v.length >= v.size;
     bool prev = qst && qst->has_guess;
     u8 prev_dropped = prev ? qst->dropped : 0;
     u32 g;
