@@ -12,9 +12,9 @@ command -v apt-get >/dev/null && command -v dpkg-query >/dev/null \
   || fail "needs a Debian-based system (apt-get and dpkg-query not found)"
 
 # What rostrace needs (shared with demo/Dockerfile), and what its tests and benchmarks
-# add (a Prometheus server, libfaketime, pytest).
+# add (a Prometheus server, libfaketime, pytest, tf2_ros's buffer_server).
 mapfile -t PACKAGES < <(grep -v '^#' "$(dirname "$0")/packages.txt" | tr ' ' '\n' | grep .)
-PACKAGES+=(prometheus libfaketime python3-pytest)
+PACKAGES+=(prometheus libfaketime python3-pytest tf2-tools)
 # test_rosdep: rosdep itself, and what Debian's rosdep data maps catkin and nodelet to.
 PACKAGES+=(python3-rosdep2 libgtest-dev libgmock-dev python3-nodelet)
 
