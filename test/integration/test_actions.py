@@ -168,19 +168,24 @@ targets:
     assert (srv['role'], srv['peer'], srv['action'], srv['count']) == (
         'server', '/mon_client', '/mon_work', 3)
     assert abs(srv['accept']['mean'] - ACCEPT_MS / 1e3) < 0.01
-    # /diagnostics is echoed by another process than /rostrace/actions: it may lag.
-    status = wait_for(lambda: statuses(diagnostics, 'rostrace: /mon_server action /mon_work '
-                                                    '(server from /mon_client)'),
-                      timeout=10, interval=0.2, what='the action status')[-1]
+    # /diagnostics is echoed by another process than /rostrace/actions: it may lag, its
+    # newest status still from a period before the goals (OK). The WARN must follow.
+    def action_status():
+        got = statuses(diagnostics, 'rostrace: /mon_server action /mon_work '
+                                    '(server from /mon_client)')
+        return got and got[-1]['level'] != 0 and got[-1]
+    status = wait_for(action_status, timeout=10, interval=0.2, what='the action status')
     assert status['level'] == 1 and status['message'].startswith('accept p99 ')
     ghost = wait_for(lambda: last(tf, lambda m: m['source_frame'] == 'ghost_frame'
                                   and m['failed_lookup'] >= 2), timeout=60, interval=0.5,
                      what='a TfBreakdown of 2 failed lookups')
     assert (ghost['node'], ghost['target_frame'], ghost['count'], ghost['failed']) == (
         '/mon_tf', 'map', 2, 2)
-    status = wait_for(lambda: statuses(diagnostics, 'rostrace: /mon_tf tf map\u2192ghost_frame'),
-                      timeout=10, interval=0.2, what='the ghost frame status')[-1]
-    assert (status['level'], status['message']) == (2, 'failed 2 > error 0')
+    ghost_status = 'rostrace: /mon_tf tf map\u2192ghost_frame'
+    wait_for(lambda: [s for s in statuses(diagnostics, ghost_status)
+                      if (s['level'], s['message']) == (2, 'failed 2 > error 0')],
+             timeout=10, interval=0.2,
+             what='the ghost frame\'s ERROR "failed 2 > error 0"')
     topic = wait_for(lambda: [s for s in statuses(diagnostics, 'rostrace: /mon_tf /mon_tf/input')
                               if 'TF wait' in s['message']], timeout=30, interval=0.5,
                      what='the input topic dominated by its TF wait')[-1]
