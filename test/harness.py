@@ -12,6 +12,10 @@ import time
 import xmlrpc.client
 
 PY = '/usr/bin/python3'
+# How much slower than this machine the one running the tests is (an emulated VM: make
+# vm-test): every deadline for something to happen is that much longer. Measurement
+# windows and bounds stay as they are.
+SLOWDOWN = float(os.environ.get('ROSTRACE_TEST_SLOWDOWN', '1'))
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBSCRIBER_FIELDS = ('topic', 'seq', 'count', 'size', 'cb_start_ns', 'cb_end_ns',
                      'wait_ns', 'gap')
@@ -32,7 +36,7 @@ def default_sigint():
 def stop_process(proc, *, timeout=5.0):
     """SIGINT the process group, then SIGKILL it; returns the exit code."""
     if proc.poll() is None:
-        for sig, wait_s in ((signal.SIGINT, timeout), (signal.SIGKILL, 5.0)):
+        for sig, wait_s in ((signal.SIGINT, timeout * SLOWDOWN), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
@@ -68,7 +72,7 @@ class RosSystem:
 
     def start(self):
         self.roscore = self.spawn(['roscore', '-p', str(self.port)], 'roscore')
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 20 * SLOWDOWN
         while time.monotonic() < deadline:
             try:
                 self.master().getPid('/test')
@@ -110,7 +114,7 @@ class RosSystem:
         return proc
 
     def wait_node(self, name, *, proc=None, timeout=20.0):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOWDOWN
         while time.monotonic() < deadline:
             code, _, _ = self.master().lookupNode('/test', name)
             if code == 1:
@@ -121,7 +125,7 @@ class RosSystem:
         raise RuntimeError(f'{name} did not register with the master')
 
     def wait_subscribed(self, node, topic, timeout=10.0):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOWDOWN
         while time.monotonic() < deadline:
             _, _, state = self.master().getSystemState('/test')
             if any(t == topic and node in n for t, n in state[1]):
@@ -153,13 +157,13 @@ def read_log(proc):
 
 
 def wait_for(predicate, *, timeout, interval=0.05, what='condition'):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOWDOWN
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f'timed out after {timeout}s waiting for {what}')
+    raise AssertionError(f'timed out after {timeout * SLOWDOWN:g}s waiting for {what}')
 
 
 def count_rows(path):

@@ -6,7 +6,7 @@ import subprocess
 
 import yaml
 
-from harness import PY, read_log, wait_for
+from harness import PY, SLOWDOWN, read_log, wait_for
 
 MONITOR = f'rostrace: monitor {socket.gethostname()}'    # the monitor's own status
 
@@ -73,5 +73,5 @@ def statuses(proc, name):
 
 def rosdiagnostic(ros):
     r = subprocess.run([*ROSDIAGNOSTIC, '-l', '0', '--nocolor'], env=ros.env,
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30 * SLOWDOWN)
     return r.stdout

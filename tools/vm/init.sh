@@ -34,6 +34,7 @@ cd /root/rostrace || finish 90
 git log -1 --format='rostrace %H %cd' >>"$out/versions.txt"
 make build >"$out/build.log" 2>&1 || { cp ws/build.log "$out/catkin.log" 2>/dev/null; finish 91; }
 # shellcheck disable=SC2046
-bash -c ". ws/devel/setup.bash && /usr/bin/python3 -m pytest -ra $(cat "$out/tests.txt")" \
+ROSTRACE_TEST_SLOWDOWN=$(cat "$out/slowdown.txt" 2>/dev/null || echo 1) \
+  bash -c ". ws/devel/setup.bash && /usr/bin/python3 -m pytest -ra $(cat "$out/tests.txt")" \
   >"$out/pytest.log" 2>&1
 finish $?
