@@ -83,12 +83,16 @@ def test_multi_threaded_callbacks_overlap_and_custom_queue_serves(ros, tmp_path)
     truth = str(tmp_path / 'mt.csv')
     ros.node('multi_threaded', 'mt', params={'threads': 4, 'work_ms': 5.0,
                                              'truth_file': truth})
-    for i, topic in enumerate(('/mt/a', '/mt/b', '/mt/c')):
-        publish(ros, f'pub{i}', topic, count=50, rate=100)
-    wait_for(lambda: len(read_csv(truth)) >= 150, timeout=30, what='150 callbacks')
+    # the three publishers start together (a clean CI run started them one after another,
+    # each rosrun slower than the last one's half second of publishing: nothing overlapped)
+    topics = ('/mt/a', '/mt/b', '/mt/c')
+    pubs = [publish(ros, f'pub{i}', topic, count=100, rate=100, wait=False)
+            for i, topic in enumerate(topics)]
+    for i, proc in enumerate(pubs):
+        ros.wait_node(f'/pub{i}', proc=proc)
+    wait_for(lambda: len(read_csv(truth)) >= 300, timeout=30, what='300 callbacks')
     rows = read_csv(truth)
-    assert {t: sum(r['topic'] == t for r in rows) for t in ('/mt/a', '/mt/b', '/mt/c')} == \
-        {'/mt/a': 50, '/mt/b': 50, '/mt/c': 50}
+    assert {t: sum(r['topic'] == t for r in rows) for t in topics} == dict.fromkeys(topics, 100)
     spans = sorted((r['cb_start_ns'], r['cb_end_ns'], r['topic']) for r in rows)
     overlapping = sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1] and a[2] != b[2])
     assert overlapping > 10

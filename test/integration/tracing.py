@@ -84,9 +84,9 @@ def durations_s(rows):
     return [(r['cb_end_ns'] - r['cb_start_ns']) * 1e-9 for r in rows]
 
 
-def publish(ros, name, topic, *, count, rate, **params):
+def publish(ros, name, topic, *, count, rate, wait=True, **params):
     return ros.node('publisher', name, params={'topic': topic, 'count': count, 'rate': rate,
-                                               'wait_subscribers': 1, **params})
+                                               'wait_subscribers': 1, **params}, wait=wait)
 
 
 BREAKPOINT = 0xcc
