@@ -181,12 +181,18 @@ def run(args):
             raise RostraceError(
                 f"node {target.node} does not subscribe to {' '.join(unknown)}",
                 hint='subscribed topics: ' + ' '.join(subscribed))
-        for name, reason in target.missing.items():
-            say(f'rostrace: warning: probe point {name} unavailable: {reason}')
-        receive = [p for p in target.probe_points if p in RECEIVE_POINTS]
-        say(f'Tracing {2 * len(receive)} probes in {target.node} (pid '
-            f'{target.pid}), probe cost {tracer.probe_cost_us:.1f} us per entry+return... '
-            'Hit Ctrl-C to end.')
+        if target.client == 'rospy':
+            say(f'Tracing {target.node} (pid {target.pid}), a rospy node: its sockets '
+                'from the syscall and scheduler tracepoints, no probe in the process '
+                '(queuing = the wait in the socket; processing = deserialization + '
+                'callbacks)... Hit Ctrl-C to end.')
+        else:
+            for name, reason in target.missing.items():
+                say(f'rostrace: warning: probe point {name} unavailable: {reason}')
+            receive = [p for p in target.probe_points if p in RECEIVE_POINTS]
+            say(f'Tracing {2 * len(receive)} probes in {target.node} (pid '
+                f'{target.pid}), probe cost {tracer.probe_cost_us:.1f} us per '
+                'entry+return... Hit Ctrl-C to end.')
         for node, why in sorted(tracer.publisher_notes.items()):
             say(f'rostrace: publisher {node} not traced: {why}')
         if master is None:

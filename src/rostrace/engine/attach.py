@@ -2,7 +2,7 @@
 the real-time audit) and the publishers that feed their topics (publish side)."""
 import time
 
-from ..errors import MasterUnreachable, ProcessGone, RostraceError
+from ..errors import MasterUnreachable, ProcessGone, RostraceError, UnsupportedNode
 from ..model.backoff import Backoff
 from ..system import targets
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
@@ -34,6 +34,7 @@ class Attachments:
         self.on_forget = []             # callables(pid) run when a process is detached
         self.on_subscriber = []         # callables() run when a subscriber is attached
         self.remote = None              # RemoteLinks: what monitors on other hosts trace/want
+        self.rospy = None               # RospySubscribers: rospy subscribers' sockets
 
     def target(self, pid):
         return self.subscribers.get(pid) or self.publishers.get(pid)
@@ -45,7 +46,10 @@ class Attachments:
     # -- subscribers --------------------------------------------------------------------
     def attach_subscriber(self, target, *, audit=False):
         """The receive-path probes; `audit` adds the real-time audit (malloc and
-        syscalls inside callbacks; costs a probe hit per malloc)."""
+        syscalls inside callbacks; costs a probe hit per malloc). A rospy node gets
+        no probe: its sockets' reads are framed (engine/rospy.py)."""
+        if target.client == 'rospy':
+            return self._attach_rospy(target, audit=audit)
         if not target.probe_points:
             raise RostraceError(f'no probe point found in {target.library}',
                                 hint='; '.join(target.missing.values()))
@@ -63,6 +67,20 @@ class Attachments:
             added()
         return target
 
+    def _attach_rospy(self, target, *, audit):
+        if audit:
+            raise UnsupportedNode(f'{target.node} is a rospy node: the real-time audit '
+                                  'is for roscpp callbacks', hint='trace it without audit')
+        if self.rospy is None or not self.alive(target):
+            raise ProcessGone(target.pid, f'{target.node}: process {target.pid} exited or '
+                              'was replaced before attaching')
+        self.subscribers[target.pid] = target
+        self.rospy.attached(target)
+        self.names.reported('queue', target, refresh=True)
+        for added in self.on_subscriber:
+            added()
+        return target
+
     def subscribed(self, pid):
         """Topics subscriber `pid` reported, sorted."""
         target = self.subscribers.get(pid)
@@ -72,6 +90,9 @@ class Attachments:
     def attach_publisher(self, target, *, keep=False):
         """The publish-side probes; `keep`: they stay while the process is traced, also
         when no traced subscriber needs its topics."""
+        if target.client == 'rospy':
+            raise UnsupportedNode(f'{target.node} is a rospy node: rospy publishers are '
+                                  'not traced yet (its subscribers are)')
         missing = PUBLISH_POINTS - set(target.probe_points)
         if missing:
             raise RostraceError(f'{target.node}: no publish probe point '

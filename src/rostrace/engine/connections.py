@@ -29,7 +29,10 @@ class KernelConnections:
         self._scans = {}                # pid -> (first seen, last listed)
 
     def discover(self, subscribers, publishers):
-        """Register the connections between traced publishers and subscriber pids."""
+        """Register the connections between traced publishers and subscriber pids
+        (rospy subscribers register their sockets themselves: engine/rospy.py)."""
+        subscribers = [pid for pid, t in subscribers.items()
+                       if getattr(t, 'client', 'roscpp') != 'rospy']
         now = self.clock()
         listed = {}
         for pid in set(subscribers) | set(publishers):

@@ -81,6 +81,7 @@ class ObjectNames:
                             lambda target: target.publications()),
         }
         self._reported = {}         # (kind, pid) -> topics the node reported
+        self.rospy = None           # RospySubscribers: a rospy node's sockets -> topics
 
     def reported(self, kind, target, *, refresh=False):
         """Topics `target` reported for `kind` ('queue': subscribed, 'publication':
@@ -92,7 +93,10 @@ class ObjectNames:
 
     def topic(self, kind, target, obj):
         """Topic of object `obj` (a SubscriptionQueue* or Publication*) in `target`,
-        or None when no candidate reads back as a topic the node reports."""
+        or None when no candidate reads back as a topic the node reports. A rospy
+        node's objects are its connections' sockets (engine/rospy.py)."""
+        if target.client == 'rospy':
+            return self.rospy.topic(target.pid, obj) if self.rospy is not None else None
         resolver = self._kinds[kind][0]
         for refresh in (False, True):
             if refresh and not target.uri:

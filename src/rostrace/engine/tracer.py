@@ -7,9 +7,10 @@ matcher) and model.breakdown (numbers -> TopicBreakdown). Usable without a ROS m
 when given a PID: topic names are then checked against the node's own slave API
 (found through its listening sockets).
 """
-from ..model.breakdown import build_breakdown
+from ..model.breakdown import ROSPY_MISSING, build_breakdown
 from ..model.matching import TransportMatcher
 from ..model.metrics import Names
+from ..model.numbers import TopicKey
 from ..probes import calibrate as calibration
 from ..probes.program import BpfProgram
 from ..system import targets
@@ -23,6 +24,7 @@ from .connections import KernelConnections
 from .naming import ObjectNames
 from .nodelets import Nodelets
 from .remote import RemoteLinks
+from .rospy import RospySubscribers
 from .services import Services
 from .tf import TfLookups
 from .timers import Timers
@@ -75,6 +77,9 @@ class Tracer:
         self.actions = Actions(self.probes, self.attachments, self.names)
         self.attachments.on_forget += [self.timers.forget, self.services.forget,
                                        self.tf.forget, self.actions.forget]
+        self.rospy = RospySubscribers(self.probes, sockets)
+        self.attachments.rospy = self.names.rospy = self.rospy
+        self.attachments.on_forget.append(self.rospy.forget)
 
     def enable_remote(self, host):
         """Links across hosts (one monitor per host): returns the RemoteLinks that the
@@ -131,6 +136,9 @@ class Tracer:
         if not self.attachments.subscribers and not self.collector.last_window_s:
             self.collector.restart()                                # the first window
         target = self.attachments.attach_subscriber(target, audit=audit)
+        if target.client == 'rospy':
+            target.missing.update(ROSPY_MISSING)
+            return target
         self.nodelets.attached(target)
         self.tf.attached(target)
         self.actions.attached(target)
@@ -167,6 +175,7 @@ class Tracer:
         return self.attachments.alive(target)
 
     def close(self):
+        self.rospy.close()
         self.attachments.close()
 
     # -- windows ------------------------------------------------------------------------
@@ -174,6 +183,12 @@ class Tracer:
         """The Window (model.numbers) since the previous collect (and, for targets
         with an overhead budget, their probe mode for the next one)."""
         window = self.collector.collect(now=now)
+        for (pid, fd), n in self.rospy.update().items():
+            topic = self.rospy.topic(pid, fd)
+            numbers = topic and window.topics.get(TopicKey(pid, topic))
+            if numbers:             # rospy counted them received and processed
+                numbers.dropped += n
+                numbers.processed = max(0, numbers.processed - n)
         window.actions = self.actions.collect()
         self.budgets.govern(window)
         return window

@@ -52,6 +52,14 @@ STAGE_NEEDS.update({split: STAGE_NEEDS[parent] for parent, splits in SPLITS.item
                     for split in splits})
 STAGE_NEEDS[STAMP_STAGE] = ('queue_push',)
 STAGE_NEEDS[TF_WAIT_STAGE] = STAGE_NEEDS['processing']
+# A rospy node (engine/rospy.py) has no callback queue: `queuing` is the message's wait
+# in the connection's socket, `processing` deserialization + callbacks of the messages
+# one read took (each 1/k of it); what has no counterpart there needs ROSPY_NA.
+ROSPY_NA = 'roscpp'
+ROSPY_MISSING = {ROSPY_NA: 'rospy node: deserialization is part of processing, '
+                           'queuing is the wait in the socket'}
+for name in ('deserialization', 'total', STAMP_STAGE, TF_WAIT_STAGE) + SPLITS['queuing']:
+    STAGE_NEEDS[name] += (ROSPY_NA,)
 # ... and kernel tracepoints (system/features.py TRACEPOINTS), named 'tracepoint:<name>'
 # among a target's missing points when the kernel lacks them.
 SCHED, PAGE_FAULT, TCP_PROBE, SYS_ENTER = (f'tracepoint:{n}' for n in (

@@ -287,6 +287,7 @@ TGID_TF = 8
 TGID_ACTIONS = 16
 TGID_COUNTS = 32
 TGID_AUDITED = 64
+TGID_ROSPY = 128
 TGID_FLAG = {
     'TGID_TRACED': TGID_TRACED,
     'TGID_NO_ORIGIN': TGID_NO_ORIGIN,
@@ -295,6 +296,15 @@ TGID_FLAG = {
     'TGID_ACTIONS': TGID_ACTIONS,
     'TGID_COUNTS': TGID_COUNTS,
     'TGID_AUDITED': TGID_AUDITED,
+    'TGID_ROSPY': TGID_ROSPY,
+}
+
+# enum rospy_object
+ROSPY_OBJECT_SHIFT = 62
+ROSPY_MAX_FRAMES = 16
+ROSPY_OBJECT = {
+    'ROSPY_OBJECT_SHIFT': ROSPY_OBJECT_SHIFT,
+    'ROSPY_MAX_FRAMES': ROSPY_MAX_FRAMES,
 }
 
 # enum queue_flag
@@ -431,6 +441,26 @@ class TfPair(ctypes.Structure):
     _fields_ = [
         ('target', ctypes.c_uint64),
         ('source', ctypes.c_uint64),
+    ]
+
+
+class RospySock(ctypes.Structure):
+    """struct rospy_sock"""
+    _fields_ = [
+        ('frames', ctypes.c_uint64),
+        ('reads', ctypes.c_uint64),
+        ('multi', ctypes.c_uint64),
+        ('need', ctypes.c_uint64),
+        ('batch_ns', ctypes.c_uint64),
+        ('oncpu_ns', ctypes.c_uint64),
+        ('runq_ns', ctypes.c_uint64),
+        ('blocked_ns', ctypes.c_uint64),
+        ('batch_tid', ctypes.c_uint32),
+        ('batch_frames', ctypes.c_uint32),
+        ('lost_sync', ctypes.c_uint32),
+        ('synced', ctypes.c_uint8),
+        ('in_recv', ctypes.c_uint8),
+        ('pad', ctypes.c_uint8 * 2),
     ]
 
 

@@ -27,7 +27,7 @@ from .tables import AUDITED, PUBLISHERS, TRACED, KernelTables
 from .uprobes import Uprobes
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
-SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'paths.c', 'capture.c',
+SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'rospy.c', 'paths.c', 'capture.c',
            'actions.c', 'subscriber.c',
            'nodelets.c',
            'publisher.c', 'tf.c', 'timers.c', 'services.c', 'audit.c', 'calibrate.c')

@@ -25,6 +25,7 @@ class TargetProcess:
     start_time: int = 0      # procfs.identity: tells this process from a later same PID
     nodelet_point: object = None   # ProbePoint in libnodeletlib: a nodelet manager
     tf_points: tuple = ()          # (handler, path, address) in libtf2 / libtf2_ros / libstdc++
+    client: str = 'roscpp'         # or 'rospy': no probe point, its sockets framed (rospy.c)
 
     def subscriptions(self):
         """Topics the node itself says it subscribes to (empty when it cannot say)."""
@@ -52,11 +53,15 @@ def find_roscpp(procfs, pid):
     if symbols.has_roscpp(exe_path):
         return exe_path
     exe = os.path.basename(procfs.exe(pid))
-    if exe.startswith('python') or any('libpython' in m.path for m in procfs.maps(pid)):
-        raise UnsupportedNode(f'process {pid} ({exe}) is a rospy node: rostrace traces '
-                              'roscpp nodes only (rospy is not supported yet)')
+    if is_python(procfs, pid):
+        raise UnsupportedNode(f'process {pid} ({exe}) is a rospy node, not a roscpp one')
     raise UnsupportedNode(f'process {pid} ({exe}) does not use roscpp',
                           hint='rostrace traces roscpp (C++) nodes')
+
+
+def is_python(procfs, pid):
+    exe = os.path.basename(procfs.exe(pid))
+    return exe.startswith('python') or any('libpython' in m.path for m in procfs.maps(pid))
 
 
 def find_nodelet_point(procfs, pid):
@@ -134,6 +139,13 @@ def target_from_pid(pid, *, node='', procfs=None, uri=''):
     procfs = procfs or ProcFS()
     start_time = procfs.identity(pid)
     chain = procfs.nspid(pid) or [pid]
+    if is_python(procfs, pid):      # a rospy node (a Python roscpp binding would map roscpp)
+        library = next((procfs.in_root(pid, m.path) for m in procfs.maps(pid)
+                        if os.path.basename(m.path).startswith('libroscpp.so')), None)
+        if library is None:
+            return TargetProcess(node=node or f'pid:{pid}', pid=pid, ns_pid=chain[-1],
+                                 host=_local_host(), library='', uri=uri,
+                                 start_time=start_time, client='rospy')
     library = find_roscpp(procfs, pid)
     found, missing = symbols.find_probe_points(library)
     return TargetProcess(node=node or f'pid:{pid}', pid=pid, ns_pid=chain[-1],

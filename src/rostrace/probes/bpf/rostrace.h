@@ -234,6 +234,33 @@ enum tgid_flag {
     TGID_ACTIONS = 16,              /* it has actionlib topics: copy their messages (actions.c) */
     TGID_COUNTS = 32,               /* overhead budget's counts mode: push only counts */
     TGID_AUDITED = 64,              /* real-time audit on (audit.c; also in audited_tgids) */
+    TGID_ROSPY = 128,               /* a rospy node: its registered sockets framed (rospy.c) */
+};
+
+/* rospy subscribers (rospy.c): a connection's socket is the kernel's object for it,
+ * (1 << ROSPY_OBJECT_SHIFT) | fd (no user-space pointer has that bit). */
+enum rospy_object {
+    ROSPY_OBJECT_SHIFT = 62,
+    ROSPY_MAX_FRAMES = 16,          /* frames one read is walked for; more: framing lost */
+};
+
+/* A rospy subscriber connection's socket (rospy_socks; created by user space, which
+ * reads `frames` and `reads` to pair them with rospy's own delivered count). */
+struct rospy_sock {
+    u64 frames;             /* messages whose last byte a read of this socket took */
+    u64 reads;              /* reads that returned */
+    u64 multi;              /* reads that took more than one message (rospy may prune) */
+    u64 need;               /* bytes of the current message still to come */
+    u64 batch_ns;           /* end of the read that completed messages, 0: none pending */
+    u64 oncpu_ns;           /* the reader's counters then (sched.c) */
+    u64 runq_ns;
+    u64 blocked_ns;
+    u32 batch_tid;
+    u32 batch_frames;
+    u32 lost_sync;          /* framings given up (implausible length, too many frames) */
+    u8 synced;              /* 0: not yet at a message boundary, 1: tentative, 2: sure */
+    u8 in_recv;             /* its reader is inside recvfrom */
+    u8 pad[2];
 };
 
 /* Values of `queue_flags` (bits, per SubscriptionQueue; written by user space). */

@@ -117,6 +117,10 @@ TRACEPOINT_PROBE(tcp, tcp_probe)
 }
 #endif
 
+/* rospy.c: rospy subscribers' reads (framing, processing between reads). */
+static __always_inline void rospy_recv_enter(u32 tgid, u32 tid, u32 fd, u64 buf);
+static __always_inline bool rospy_recv_exit(u32 tgid, u32 tid, long got);
+
 /* Which socket filled which buffer (roscpp reads a message's body into a fresh
  * buffer, starting at its first byte), and reads of registered sockets. */
 #ifndef NO_TP_RECVFROM          /* features.py TRACEPOINTS: not in this kernel */
@@ -127,12 +131,18 @@ TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
     if (!tgid_maybe(tgid))
         return 0;
     u8 *flags = traced_tgids.lookup(&tgid);
-    if (!flags || (*flags & TGID_NO_ORIGIN))
+    if (!flags)
         return 0;
-    count_hit(HIT_RECV);
-    struct buf_key bk = {.tgid = tgid, .buf = (u64)args->ubuf};
     u32 fd = (u32)args->fd;
-    recv_bufs.update(&bk, &fd);
+    if (*flags & TGID_ROSPY) {
+        rospy_recv_enter(tgid, tid, fd, (u64)args->ubuf);
+    } else {
+        if (*flags & TGID_NO_ORIGIN)
+            return 0;
+        count_hit(HIT_RECV);
+        struct buf_key bk = {.tgid = tgid, .buf = (u64)args->ubuf};
+        recv_bufs.update(&bk, &fd);
+    }
     struct sock_key sk = {.tgid = tgid, .fd = fd};
     if (rx_states.lookup(&sk)) {
         struct rx_read r = {.fd = fd, .size = args->size, .t_enter = bpf_ktime_get_ns()};
@@ -144,7 +154,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
 
 /* The read took `got` bytes (< 0: none): drop the segments it finished and remember
  * the one that held its last byte. A short read emptied the socket: whatever arrived
- * before it began is read, and the counts are aligned there. */
+ * before it began (before it returned, for a blocking read: rospy's) is read, and the
+ * counts are aligned there. */
 static __always_inline void consume(struct rx_state *rs, struct rx_read *r, long got)
 {
     bool emptied = got < 0 || (u64)got < r->size;
@@ -178,9 +189,13 @@ TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom)
     u32 tid = (u32)id;
     if (!tgid_maybe(id >> 32))
         return 0;
+    bool blocking = rospy_recv_exit(id >> 32, tid, args->ret);
     struct rx_read *r = rx_reads.lookup(&tid);
     if (!r)
         return 0;
+    /* rospy's reads block: what arrived while one waited is what it returns. */
+    if (blocking)
+        r->t_enter = bpf_ktime_get_ns();
     struct sock_key sk = {.tgid = id >> 32, .fd = r->fd};
     struct rx_state *rs = rx_states.lookup(&sk);
     if (rs) {
