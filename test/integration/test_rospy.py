@@ -2,6 +2,7 @@
 scheduler tracepoints; probes/bpf/rospy.c), against the rospy scenario node's own truth
 (time.monotonic_ns()). Real roscore, real rospy node, real roscpp publisher, real BPF."""
 from harness import count_rows, read_csv, wait_for
+from monitoring import echo, echoed, start_monitor, write_config
 from tracing import (assert_mean_close, combined, durations_s, publish, settle, start_trace,
                      stop_trace, topic_windows)
 
@@ -73,3 +74,25 @@ def test_rospy_queue_size_drops_exact_against_sequence_gaps(ros, tmp_path):
     assert sum(w['received'] for w in windows) == 200
     assert sum(w['dropped'] for w in windows) == inferred
     assert sum(w['processed'] for w in windows) == len(rows)
+
+
+def test_monitor_publishes_a_rospy_nodes_breakdown(ros, tmp_path):
+    config = write_config(tmp_path / 'm.yaml', '''
+publish_rate: 2
+window: 120
+targets: [{node: /rospy_mon}]
+''')
+    truth, topic = str(tmp_path / 'mon.csv'), '/rospy/monitored'
+    ros.node('rospy_subscriber', 'rospy_mon', params={'work_ms': 5.0, 'truth_file': truth,
+                                                      'topic': topic})
+    listener = echo(ros, '/rostrace/latency', 'echo_latency')
+    start_monitor(ros, config, attached=['/rospy_mon'])
+    settle(1.0)
+    publish(ros, 'pub_mon', topic, count=60, rate=30, start_delay=1.5)
+    wait_for(lambda: count_rows(truth) >= 60, timeout=30, interval=0.5, what='60 callbacks')
+    msg = wait_for(lambda: next((m for m in reversed(echoed(listener))
+                                 if m['topic'] == topic and m['received'] == 60), None),
+                   timeout=10, what='a breakdown with all 60 messages')
+    assert (msg['processed'], msg['dropped']) == (60, 0)
+    truth_d = durations_s(read_csv(truth))
+    assert 0 < msg['processing']['mean'] - sum(truth_d) / len(truth_d) < 0.5e-3

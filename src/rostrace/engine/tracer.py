@@ -210,9 +210,19 @@ class Tracer:
                 window_s=window.window_s, numbers=numbers,
                 missing={**target.missing, **self._no_tracepoints},
                 audited=key.pid in self.attachments.audited, publisher_names=names,
-                transport_note=note, overhead=self.budgets.overhead(key.pid),
+                transport_note=self._rospy_note(key.pid, note),
+                overhead=self.budgets.overhead(key.pid),
                 tf=key.pid in self.tf.traced, tf_wait_frames=tf_frames.get((key.pid, key.topic), ())))
         return result
+
+    def _rospy_note(self, pid, note):
+        """`note`, and why a rospy node's connections are not followed (its slave API's
+        last refused answer), if they are not."""
+        error = self.rospy.errors.get(pid)
+        if not error:
+            return note
+        return '; '.join(filter(None, [f'rospy connections not followed: {error}'[:300],
+                                       note]))
 
     def _tf_wait_frames(self):
         """{(pid, topic): (target, source)} of the latest TF wait in a topic's callbacks."""

@@ -241,7 +241,7 @@ enum tgid_flag {
  * (1 << ROSPY_OBJECT_SHIFT) | fd (no user-space pointer has that bit). */
 enum rospy_object {
     ROSPY_OBJECT_SHIFT = 62,
-    ROSPY_MAX_FRAMES = 16,          /* frames one read is walked for; more: framing lost */
+    ROSPY_MAX_FRAMES = 64,          /* frames one read is walked for; more: framing lost */
 };
 
 /* A rospy subscriber connection's socket (rospy_socks; created by user space, which
