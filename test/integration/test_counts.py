@@ -94,8 +94,8 @@ def test_a_full_stats_map_is_counted_never_silent(ros):
 
 def test_messages_no_traced_publisher_sent_cost_no_event(ros, tracer):
     """Issue 13: messages of a queue no traced publisher feeds (here `rostopic pub`, a
-    rospy node rostrace cannot trace) are neither fingerprinted nor sent to user space
-    as transport events once the queue is known; they are still counted."""
+    rospy publisher, whose side rostrace does not trace) are neither fingerprinted nor
+    sent to user space as transport events once the queue is known; still counted."""
     ros.spawn(['rostopic', 'pub', '-r', '100', '/plain_in', 'std_msgs/String', 'data: x',
                '__name:=plain_source'], 'plain_source')
     ros.spawn(['rosrun', 'topic_tools', 'relay', '/plain_in', '/plain_out',

@@ -96,13 +96,17 @@ def test_unknown_node_lists_the_nodes_that_exist(ros):
     assert '/real_node' in r.stderr and 'Traceback' not in r.stderr
 
 
-def test_rospy_node_is_refused_clearly(ros):
+def test_rospy_node_is_traced_without_probes_and_audit_refused_clearly(ros):
     ros.spawn(['rostopic', 'pub', '-r', '1', '/py_topic', 'std_msgs/String', 'hi',
                '__name:=py_node'], 'py_node')
     ros.wait_node('/py_node')
-    r = run_cli(ros, 'trace', '--node', '/py_node', '--json')
+    r = run_cli(ros, 'trace', '--node', '/py_node', '--json', '--duration', '1.5',
+                '--interval', '0.5')
+    assert r.returncode == 0, r.stderr
+    assert 'a rospy node' in r.stderr and 'Traceback' not in r.stderr
+    r = run_cli(ros, 'trace', '--node', '/py_node', '--json', '--audit')
     assert r.returncode == 1
-    assert 'rospy node' in r.stderr and 'Traceback' not in r.stderr
+    assert 'rospy node' in r.stderr and 'audit' in r.stderr and 'Traceback' not in r.stderr
 
 
 def test_unknown_topic_lists_subscribed_topics(ros):
