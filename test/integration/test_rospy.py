@@ -15,8 +15,8 @@ def measure_processing(ros, tmp_path, name, work_ms):
     ros.node('rospy_subscriber', name, params={'work_ms': work_ms, 'truth_file': truth,
                                                'topic': topic})
     trace = start_trace(ros, '--node', f'/{name}', '--interval', '120')
-    settle(1.0)             # its connections are looked at every 0.5 s
-    publish(ros, f'pub_{name}', topic, count=100, rate=40, start_delay=1.5)
+    settle(0.5)             # its connections are looked at every 0.5 s
+    publish(ros, f'pub_{name}', topic, count=100, rate=40, start_delay=3.0)
     wait_for(lambda: count_rows(truth) >= 100, timeout=30, interval=0.5, what='100 callbacks')
     settle(1.5)
     windows = topic_windows(stop_trace(ros, trace), topic)
@@ -60,7 +60,7 @@ def test_rospy_queue_size_drops_exact_against_sequence_gaps(ros, tmp_path):
         'work_ms': 20.0, 'queue_size': 1, 'truth_file': truth})
     trace = start_trace(ros, '--node', '/rospy_drops', '--interval', '120')
     settle(1.5)
-    publish(ros, 'pub', TOPIC, count=200, rate=200, start_delay=1.5,
+    publish(ros, 'pub', TOPIC, count=200, rate=200, start_delay=3.0,
             truth_file=published)
     wait_for(lambda: count_rows(published) == 200, timeout=30, interval=0.5, what='200 published')
     settle(2.0)
@@ -88,7 +88,7 @@ targets: [{node: /rospy_mon}]
     listener = echo(ros, '/rostrace/latency', 'echo_latency')
     start_monitor(ros, config, attached=['/rospy_mon'])
     settle(1.0)
-    publish(ros, 'pub_mon', topic, count=60, rate=30, start_delay=1.5)
+    publish(ros, 'pub_mon', topic, count=60, rate=30, start_delay=3.0)
     wait_for(lambda: count_rows(truth) >= 60, timeout=30, interval=0.5, what='60 callbacks')
     msg = wait_for(lambda: next((m for m in reversed(echoed(listener))
                                  if m['topic'] == topic and m['received'] == 60), None),
