@@ -132,6 +132,35 @@ def traced_overhead(bench, rates=(100, 1000, 5000), seconds=3.0):
     return out
 
 
+# -- 2c. a rospy subscriber ------------------------------------------------------------------
+def rospy_overhead(bench, rates=(100, 1000), seconds=3.0):
+    """Added CPU per message of a rospy subscriber (empty callback) traced from the
+    tracepoints (probes/bpf/rospy.c), traced vs untraced in alternating rounds."""
+    out = []
+    topic = '/bench/rospy'
+    name = uniq('rospy_sub')
+    truth = bench.path(f'{name}.csv')
+    bench.ros.node('rospy_subscriber', name, params={'topic': topic, 'work_ms': 0.0,
+                                                     'truth_file': truth})
+    pid = node_pid(bench.ros, '/' + name)
+    tracer = bench.tracer
+    for rate in rates:
+        count = int(rate * seconds)
+        off, on = [], []
+        for _ in range(ROUNDS):
+            off.append(bench.feed(topic, rate=rate, count=count, truths=[truth],
+                                  cpu_pids=[pid])[0] / count / 1e3)
+            tracer.attach_pid(pid)
+            time.sleep(1.0)            # its connections are looked at every 0.5 s
+            on.append(bench.feed(topic, rate=rate, count=count, truths=[truth],
+                                 cpu_pids=[pid])[0] / count / 1e3)
+            tracer.detach(pid)
+        added = [b - a for a, b in zip(off, on)]
+        out.append({'rate': rate, 'messages': count, 'untraced_us': spread(off),
+                    'traced_us': spread(on), 'added_us': spread(added)})
+    return out
+
+
 # -- 2b. publisher side ------------------------------------------------------------------------
 def publisher_overhead(bench, rate=1000, seconds=3.0, subscriber_counts=(1, 2)):
     """CPU of a publishing roscpp node per message with and without the publisher-side
@@ -883,6 +912,7 @@ SECTIONS = [
     ('raw_probe_cost', raw_probe_cost),
     ('traced_overhead', traced_overhead),
     ('publisher_overhead', publisher_overhead),
+    ('rospy_overhead', rospy_overhead),
     ('bystander', bystander),
     ('monitor_scale', monitor_scale),
     ('first_breakdown', first_breakdown),
