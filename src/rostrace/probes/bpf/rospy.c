@@ -79,8 +79,7 @@ static __always_inline u64 rospy_object(u32 fd)
     return (1ULL << ROSPY_OBJECT_SHIFT) | fd;
 }
 
-/* `n` samples of one value into a queue record (and its histogram, for durations):
- * what queue_add() does n times, with one update of each counter. */
+/* `n` samples of one value into a queue record's counters (no histogram). */
 static __always_inline void rospy_stat_n(struct queue_stats *qs, u32 rec, u64 value, u32 n)
 {
     struct stat_val *s = &qs->rec[rec];
@@ -92,16 +91,12 @@ static __always_inline void rospy_stat_n(struct queue_stats *qs, u32 rec, u64 va
         s->max_ns = value;
 }
 
+/* ... and into its histogram, for durations: what queue_add() does n times, with one
+ * update of each counter. */
 static __always_inline void rospy_add_n(struct queue_stats *qs, u32 g, u32 tgid, u64 object,
                                         u32 rec, u64 value, u32 n)
 {
-    struct stat_val *s = &qs->rec[rec];
-    __sync_fetch_and_add(&s->count, n);
-    __sync_fetch_and_add(&s->sum_ns, value * n);
-    if (value < s->min_ns)
-        s->min_ns = value;
-    if (value > s->max_ns)
-        s->max_ns = value;
+    rospy_stat_n(qs, rec, value, n);
     if (!value || !HAS_HISTOGRAM(rec))
         return;
     u32 bucket = bucket_of(value), group = bucket / HIST_GROUP;
