@@ -11,32 +11,13 @@ import time
 
 import pytest
 
-from harness import PY, RosSystem, count_rows, read_csv, wait_for
-from netns import VethPair
+from harness import PY, count_rows, read_csv, wait_for
 from tracing import US, breakpoints, node_pid, publish, receive_breakpoints
 
 from rostrace.model.numbers import Window
 from rostrace.system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
 from rostrace.system.rosapi import Master
 
-
-
-@pytest.fixture(scope='module')
-def tracer():
-    from rostrace.engine import Tracer
-    t = Tracer()
-    yield t
-    t.close()
-
-
-@pytest.fixture
-def session(tracer):
-    """The module's tracer, with everything a test attached detached after it."""
-    yield tracer
-    for pid in list(tracer.targets) + list(tracer.publisher_targets):
-        tracer.detach(pid)
-    tracer.publisher_notes.clear()
-    tracer.collect()                    # drop what is left of the test's events
 
 
 class Totals:
@@ -184,24 +165,6 @@ def test_three_publishers_two_subscribers(ros, session, tmp_path):
             transport, _ = truth_transport(read_csv(pub_truth[pub]), mine)
             assert_close(link.stages['transport'].mean, statistics.mean(transport),
                          f'{pub} -> {sub} transport', rel=0.15, floor_s=60 * US)
-
-
-@pytest.fixture
-def veth():
-    pair = VethPair()
-    yield pair
-    pair.close()
-
-
-@pytest.fixture
-def ros_veth(veth, request):
-    """A roscore and nodes that advertise the host side of the veth pair."""
-    system = RosSystem(ros_ip=veth.host_ip).start()
-    yield system
-    system.shutdown()
-    failed = getattr(request.node, 'rep_call', None) is not None and request.node.rep_call.failed
-    if failed:
-        print(f'\nlogs kept in {system.logdir}')
 
 
 def publish_in_ns(ros, veth, name, **params):

@@ -4,9 +4,10 @@ from rostrace.model.rospy import BusConnection, DropCounter, parse_bus_info, par
 INFO = 'TCPROS connection on port 41374 to [127.0.0.1:40623 on socket 6]'
 
 
-def test_bus_info_keeps_inbound_tcpros_connections_with_their_socket():
+def test_bus_info_keeps_tcpros_connections_with_their_ports():
     value = [[1, 'http://pub:1/', 'i', 'TCPROS', '/a', True, INFO],
              [2, '/sub', 'o', 'TCPROS', '/b', True, INFO],              # outbound
+             [10, '/sub', 'x', 'TCPROS', '/b', True, INFO],             # no direction
              [3, 'http://pub:1/', 'i', 'UDPROS', '/c', True, INFO],     # not TCP
              [4, 'http://pub:1/', 'i', 'TCPROS', 'no-slash', True, INFO],
              [5, 'http://pub:1/', 'i', 'TCPROS', '/e', True, 'on socket x'],
@@ -15,6 +16,7 @@ def test_bus_info_keeps_inbound_tcpros_connections_with_their_socket():
              [8, 'x', 'i', 'TCPROS', '/h', True, INFO.replace('socket 6', 'socket None')],
              'garbage', [9]]
     assert parse_bus_info(value) == [BusConnection(1, '/a', 41374, 40623),
+                                     BusConnection(2, '/b', 41374, 40623, outbound=True),
                                      BusConnection(8, '/h', 41374, 40623)]
     assert parse_bus_info('nonsense') == [] and parse_bus_info(None) == []
 

@@ -4,6 +4,8 @@ import time
 
 from ..errors import MasterUnreachable, ProcessGone, RostraceError, UnsupportedNode
 from ..model.backoff import Backoff
+from ..probes import abi
+from ..probes.tables import PUBLISHERS
 from ..system import targets
 from ..system.symbols import PUBLISH_POINTS, RECEIVE_POINTS
 
@@ -91,17 +93,28 @@ class Attachments:
         """The publish-side probes; `keep`: they stay while the process is traced, also
         when no traced subscriber needs its topics."""
         if target.client == 'rospy':
-            raise UnsupportedNode(f'{target.node} is a rospy node: rospy publishers are '
-                                  'not traced yet (its subscribers are)')
+            self._attach_rospy_publisher(target)
+        else:
+            self._attach_roscpp_publisher(target)
+        self.publishers[target.pid] = target
+        self.publisher_notes.pop(target.node, None)
+        if keep:
+            self.kept_publishers.add(target.pid)
+
+    def _attach_rospy_publisher(self, target):
+        """No probe: its sends on the connections to traced subscribers are recognised
+        by their length prefix (publisher.c rospy_sent)."""
+        if not self.alive(target):
+            raise ProcessGone(target.pid, f'{target.node}: process {target.pid} exited or '
+                              'was replaced before attaching')
+        self.program.tables.add_flag(PUBLISHERS, target.pid, abi.TGID_TRACED | abi.TGID_ROSPY)
+
+    def _attach_roscpp_publisher(self, target):
         missing = PUBLISH_POINTS - set(target.probe_points)
         if missing:
             raise RostraceError(f'{target.node}: no publish probe point '
                                 f'({", ".join(sorted(missing))}) in {target.library}')
         self._attach_probes(target, PUBLISH_POINTS)
-        self.publishers[target.pid] = target
-        self.publisher_notes.pop(target.node, None)
-        if keep:
-            self.kept_publishers.add(target.pid)
 
     def follow_publishers(self, master, *, deadline=None, resolve=None):
         """Attach the publisher side to every process on this host that publishes a

@@ -30,9 +30,8 @@ class KernelConnections:
 
     def discover(self, subscribers, publishers):
         """Register the connections between traced publishers and subscriber pids
-        (rospy subscribers register their sockets themselves: engine/rospy.py)."""
-        subscribers = [pid for pid, t in subscribers.items()
-                       if getattr(t, 'client', 'roscpp') != 'rospy']
+        (a rospy subscriber's socket state is its own: engine/rospy.py keeps it)."""
+        rospy = {pid for pid, t in subscribers.items() if getattr(t, 'client', '') == 'rospy'}
         now = self.clock()
         listed = {}
         for pid in set(subscribers) | set(publishers):
@@ -55,17 +54,19 @@ class KernelConnections:
             for fd, connection in (listed.get(pid) or {}).items():
                 publisher = ends.get((connection[1], connection[0]))
                 if publisher is not None and publisher[0] != pid:
-                    self.pair((pid, fd), publisher, connection)
+                    self.pair((pid, fd), publisher, connection, own_state=pid in rospy)
 
-    def pair(self, subscriber, publisher, connection):
+    def pair(self, subscriber, publisher, connection, *, own_state=False):
         """Both ends of `connection` (the subscriber's (local, remote) addresses),
-        (pid, fd) each, as discovery or the matcher found them."""
+        (pid, fd) each, as discovery or the matcher found them; `own_state`: the
+        subscriber's socket state is kept by someone else (rospy)."""
         if self._ends.get(connection) == (subscriber, publisher):
             return
         old = self._ends.pop(connection, None)
         if old is not None:
             self.program.tables.connections.unregister(*old, connection)
-        self.program.tables.connections.register(subscriber, publisher, connection)
+        self.program.tables.connections.register(subscriber, publisher, connection,
+                                                 own_state=own_state)
         self._ends[connection] = (subscriber, publisher)
 
     def check(self):

@@ -54,6 +54,7 @@ class RospySubscribers:
         self.targets = {}                   # pid -> TargetProcess
         self.errors = {}                    # pid -> the last answer refused (text)
         self._registered = {}               # (pid, fd) -> RospySocket
+        self._outbound = {}                 # (pid, fd) -> topic of a publisher connection
         self._drops = {}                    # (pid, fd) -> DropCounter
         self._dropped = {}                  # (pid, fd) -> drops not taken by update() yet
         self._stop = {}                     # pid -> Event ending its thread
@@ -81,6 +82,7 @@ class RospySubscribers:
             self.errors.pop(pid, None)
             for key in [k for k in self._registered if k[0] == pid]:
                 self._unregister(key)
+            self._outbound = {k: t for k, t in self._outbound.items() if k[0] != pid}
 
     def close(self):
         for pid in list(self.targets):
@@ -88,9 +90,12 @@ class RospySubscribers:
 
     # -- per window ---------------------------------------------------------------------
     def topic(self, pid, obj):
+        """The topic of a rospy node's connection: a subscription's socket, or a
+        publication's (publisher.c rospy_sent names a message by its socket)."""
+        key = (pid, obj & 0xffffffff)
         with self._lock:
-            found = self._registered.get((pid, obj & 0xffffffff))
-        return found.topic if found else None
+            found = self._registered.get(key)
+            return found.topic if found else self._outbound.get(key)
 
     def update(self):
         """{(pid, fd): messages rospy dropped} since the last update."""
@@ -169,12 +174,16 @@ class RospySubscribers:
         """Register the connections the node named that `pid` holds (a TCP
         connection between those ports, in its fd table); drop the registered ones no
         longer named."""
-        wanted = {}
+        wanted, outbound = {}, {}
         by_ports = {(a[0][1], a[1][1]): (fd, a) for fd, a in held.items()}
         for c in connections:
             found = by_ports.get((c.local_port, c.remote_port))
-            if found is not None:
+            if found is not None and c.outbound:
+                outbound[pid, found[0]] = c.topic
+            elif found is not None:
                 wanted[pid, found[0]] = RospySocket(c.topic, c.connection, found[1])
+        self._outbound = {**{k: t for k, t in self._outbound.items() if k[0] != pid},
+                          **outbound}
         for key in [k for k in self._registered if k[0] == pid and
                     self._registered[k] != wanted.get(k)]:
             self._unregister(key)

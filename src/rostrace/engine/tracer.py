@@ -198,6 +198,8 @@ class Tracer:
         result = []
         note = self._transport_note()
         tf_frames = self._tf_wait_frames() if self.tf.traced else {}
+        rospy_publishers = {pid for pid, t in self.attachments.publishers.items()
+                            if t.client == 'rospy'}
         for key, numbers in sorted(window.topics.items()):
             target = self.attachments.subscribers.get(key.pid)
             if (topics and key.topic not in topics) or target is None:
@@ -212,7 +214,8 @@ class Tracer:
                 audited=key.pid in self.attachments.audited, publisher_names=names,
                 transport_note=self._rospy_note(key.pid, note),
                 overhead=self.budgets.overhead(key.pid),
-                tf=key.pid in self.tf.traced, tf_wait_frames=tf_frames.get((key.pid, key.topic), ())))
+                tf=key.pid in self.tf.traced, tf_wait_frames=tf_frames.get((key.pid, key.topic), ()),
+                rospy_publishers=rospy_publishers))
         return result
 
     def _rospy_note(self, pid, note):

@@ -134,6 +134,19 @@ def split_share(stages, splits_of, split):
 LINK_STAGE_NEEDS = {name: (SCHED,) for name in LINK_SPLIT_STAGES}
 for _name in ('network', 'socket_wait') + LINK_SPLITS['network'] + LINK_SPLITS['socket_wait']:
     LINK_STAGE_NEEDS[_name] = LINK_STAGE_NEEDS.get(_name, ()) + (TCP_PROBE,)
+# Links of rospy ends (probes/bpf/rospy.c, publisher.c rospy_sent): a rospy subscriber's
+# transport ends at the read that took the message's last byte and the end of its
+# callback is not seen per message; a rospy publisher's hand-off is not seen, its link
+# starts at the message's first socket write.
+ROSPY_SUB_LINK, ROSPY_PUB = 'rospy subscriber link', 'rospy publisher'
+ROSPY_MISSING[ROSPY_SUB_LINK] = ('rospy subscriber: the end of a message\'s callback is not '
+                                 'seen per message')
+ROSPY_PUBLISHER_MISSING = {ROSPY_PUB: 'rospy publisher: its hand-off is not seen without a '
+                                      'probe in the interpreter (transport starts at its '
+                                      'socket write)'}
+LINK_STAGE_NEEDS['end_to_end'] = (ROSPY_SUB_LINK,)
+for _name in ('serialization', 'publish_queue') + LINK_SPLITS['publish_queue']:
+    LINK_STAGE_NEEDS[_name] = LINK_STAGE_NEEDS.get(_name, ()) + (ROSPY_PUB,)
 REMOTE_UNAVAILABLE = {name: 'publisher on another host: transport is not split'
                       for name in ('network', 'socket_wait') + LINK_SPLITS['network']
                       + LINK_SPLITS['socket_wait'] + LINK_SPLITS['publish_queue']}
@@ -426,8 +439,9 @@ def _disabled(needs_of, missing):
 
 def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audited=False,
                     publisher_names=None, transport_note='', overhead=None, nodelet='',
-                    tf=False, tf_wait_frames=()):
-    """TopicBreakdown of one topic from its TopicNumbers; stages whose probe points
+                    tf=False, tf_wait_frames=(), rospy_publishers=frozenset()):
+    """TopicBreakdown of one topic from its TopicNumbers (`rospy_publishers`: pids of
+    its publishers that are rospy nodes); stages whose probe points
     are `missing` ({point: reason}) or that the overhead budget's mode does not measure
     (`overhead`: model.budget.Overhead) are unavailable, never 0."""
     disabled = stage_availability(missing)
@@ -461,7 +475,8 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
     links = [build_link(publisher=key.publisher or names.get(key.publisher_pid,
                                                             f'pid:{key.publisher_pid}'),
                         pid=key.publisher_pid, intra=key.intra, numbers=link, host=key.host,
-                        missing=missing)
+                        missing={**missing, **ROSPY_PUBLISHER_MISSING}
+                        if key.publisher_pid in rospy_publishers else missing)
              for key, link in sorted(numbers.links.items())]
     return TopicBreakdown(node=node, pid=pid, host=host, topic=topic, window_s=window_s,
                           nodelet=nodelet, received=numbers.received, processed=numbers.processed,

@@ -26,6 +26,7 @@ class BusConnection:
     topic: str
     local_port: int
     remote_port: int
+    outbound: bool = False   # a publisher's connection to a subscriber
 
 
 def _topic(value):
@@ -34,8 +35,8 @@ def _topic(value):
 
 
 def parse_bus_info(value):
-    """getBusInfo's value -> [BusConnection] of the inbound TCPROS connections whose
-    info string names their ports (rospy's get_transport_info: `TCPROS connection on
+    """getBusInfo's value -> [BusConnection] of the TCPROS connections (inbound:
+    subscriptions', outbound: publications') whose info string names their ports (rospy's get_transport_info: `TCPROS connection on
     port P to [host:Q on socket N]`); entries of any other shape are left out."""
     out = []
     if not isinstance(value, list):
@@ -45,7 +46,7 @@ def parse_bus_info(value):
             continue
         conn, _, direction, transport, topic, _, info = entry[:7]
         topic = _topic(topic)
-        if (type(conn) is not int or direction != 'i' or transport != 'TCPROS'
+        if (type(conn) is not int or direction not in ('i', 'o') or transport != 'TCPROS'
                 or topic is None or not isinstance(info, str) or len(info) > 1024):
             continue
         m = SOCKET_INFO.search(info)
@@ -53,7 +54,7 @@ def parse_bus_info(value):
             continue
         local, remote = int(m.group(1)), int(m.group(2))
         if 0 < local < 65536 and 0 < remote < 65536:
-            out.append(BusConnection(conn, topic, local, remote))
+            out.append(BusConnection(conn, topic, local, remote, direction == 'o'))
     return out
 
 

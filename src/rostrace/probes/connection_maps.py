@@ -11,20 +11,25 @@ class ConnectionMaps:
         self.bpf = bpf
         self._conn_id = 0        # the last connection id given to the kernel (conn_ids)
         self._ids = {}           # addresses -> the id they were registered with
+        self._own_state = set()  # addresses whose receiving state someone else keeps
 
-    def register(self, subscriber, publisher, addresses):
+    def register(self, subscriber, publisher, addresses, *, own_state=False):
         """Both ends of one TCP connection, (pid, fd) each, and the subscriber's
         (local, remote) addresses: from now on the kernel matches its messages
         (transport.c) and sees when they reach the subscriber's socket (sockets.c).
         The subscriber's end is written first, so a message is matched by the kernel
-        only once its send was recorded there."""
+        only once its send was recorded there. `own_state`: the subscriber's socket
+        state (rx_states, rx_tuples) is someone else's to write and remove (rospy)."""
         self._conn_id += 1
         self._ids[addresses] = self._conn_id
         ids = self.bpf[b'conn_ids']
         sub_key = abi.SockKey(tgid=subscriber[0], fd=subscriber[1])
-        states = self.bpf[b'rx_states']
-        states[sub_key] = states.Leaf()         # byte counts start at zero
-        self.bpf[b'rx_tuples'][receive_tuple(addresses)] = sub_key
+        if own_state:
+            self._own_state.add(addresses)
+        else:
+            states = self.bpf[b'rx_states']
+            states[sub_key] = states.Leaf()         # byte counts start at zero
+            self.bpf[b'rx_tuples'][receive_tuple(addresses)] = sub_key
         self.bpf[b'conn_receivers'][ctypes.c_uint(self._conn_id)] = sub_key
         for pid, fd in (subscriber, publisher):
             ids[abi.SockKey(tgid=pid, fd=fd)] = ctypes.c_uint(self._conn_id)
@@ -43,6 +48,9 @@ class ConnectionMaps:
             key = abi.SockKey(tgid=pid, fd=fd)
             if conn is None or _value(ids, key) == conn:
                 delete(ids, key)
+        if addresses in self._own_state:
+            self._own_state.discard(addresses)
+            return
         delete(self.bpf[b'rx_tuples'], receive_tuple(addresses))
         if conn is None or sub_current:
             delete(self.bpf[b'rx_states'], sub_key)

@@ -27,7 +27,7 @@ from .tables import AUDITED, PUBLISHERS, TRACED, KernelTables
 from .uprobes import Uprobes
 
 BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bpf')
-SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'rospy.c', 'paths.c', 'capture.c',
+SOURCES = ('common.c', 'sched.c', 'transport.c', 'sockets.c', 'paths.c', 'rospy.c', 'capture.c',
            'actions.c', 'subscriber.c',
            'nodelets.c',
            'publisher.c', 'tf.c', 'timers.c', 'services.c', 'audit.c', 'calibrate.c')
@@ -147,6 +147,9 @@ class BpfProgram:
         except Exception as e:  # bcc raises bare Exception on compile errors
             raise SystemNotReady(f'BPF program failed to compile: {e}',
                                  hint='run `make setup` (kernel headers, tracefs) as root')
+        # rospy subscribers' reads end in a program of their own (rospy.c rospy_match)
+        tail = self.bpf.load_func(b'rospy_match', bcc.BPF.TRACEPOINT)
+        self.bpf[b'rospy_tail'][ctypes.c_int(0)] = ctypes.c_int(tail.fd)
         self._points = {}        # pid -> probe point names attached
         self._call_entry = {}    # pid -> library identity, while its call entry is to go
         self._modes = {}         # pid -> budget mode other than 'full'

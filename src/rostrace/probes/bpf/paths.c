@@ -118,13 +118,20 @@ static __always_inline void record_paths(u32 g, u32 tgid, u64 queue, struct orig
 
 /* A traced publisher process finished a callback of `queue` whose message came from
  * `o`: the latest input of that queue (for publishes outside callbacks). */
+static __always_inline void processed_id(u32 tgid, u64 queue, struct msg_id *id, u64 now);
+
 static __always_inline void processed(u32 tgid, u64 queue, struct origin *o, u64 now)
 {
     if (!publisher_tgids.lookup(&tgid))
         return;
     struct msg_id id = {};
-    if (!origin_id(o, tgid, &id))
-        return;
+    if (origin_id(o, tgid, &id))
+        processed_id(tgid, queue, &id, now);
+}
+
+/* ... whose message was `id` (rospy.c: a rospy subscriber's read). */
+static __always_inline void processed_id(u32 tgid, u64 queue, struct msg_id *id, u64 now)
+{
     struct latest_inputs *l = latest.lookup(&tgid);
     if (!l) {
         struct latest_inputs init = {};
@@ -148,7 +155,7 @@ static __always_inline void processed(u32 tgid, u64 queue, struct origin *o, u64
     if (slot < 0 || slot >= LATEST_INPUTS)
         return;
     l->in[slot].queue = queue;
-    l->in[slot].id = id;
+    l->in[slot].id = *id;
     l->in[slot].t_done = now;
 }
 

@@ -102,6 +102,51 @@ static __always_inline void receiver_at_send(struct sent_msg *sent, u32 conn, u6
     sent->r_blocked_ns = snap.blocked_ns;
 }
 
+/* A rospy publisher's send() (socket.sendall of the serialized message, its length
+ * prefix first: rospy/impl/tcpros_base.py write_data), on a connection whose both ends
+ * user space registered: the receiving end matches it (transport.c). rospy serializes
+ * in the publishing thread (or hands the bytes to a connection's thread when queue_size
+ * is set) without a syscall: the hand-off is not seen, so the message's link starts at
+ * its first send (t_publish = t_sent, no serialized time). A send that does not begin
+ * with its own length (the rest of a message, a header) does nothing. */
+static __always_inline void rospy_sent(u32 tgid, u32 fd, u64 buf, u64 len)
+{
+    struct sock_key sk = {.tgid = tgid, .fd = fd};
+    u32 *conn = conn_ids.lookup(&sk);
+    if (!conn || len < 4 || len - 4 > ROSPY_MAX_LEN)
+        return;
+    u32 prefix = 0;
+    bpf_probe_read_user(&prefix, sizeof(prefix), (void *)buf);
+    if (prefix != len - 4)
+        return;
+    count_hit(HIT_SEND);
+    u64 now = bpf_ktime_get_ns();
+    struct fingerprint fp = {};
+    fingerprint(&fp, buf + 4, len - 4);
+    struct sent_key key = {.conn = *conn, .len = fp.len, .hash = fp.hash};
+    u64 publication = rospy_object(fd);     /* per connection: its topic from getBusInfo */
+    struct sent_msg sent = {.t_publish = now, .t_sent = now, .publication = publication,
+                            .pub_tgid = tgid};
+    receiver_at_send(&sent, *conn, now);
+    sent_msgs.update(&key, &sent);
+    /* Paths (paths.c): sent by a reader thread inside the callbacks of its read, it was
+     * caused by that read's message; sent by another thread (a queue_size connection's,
+     * a timer's), it is sampled from the process's latest inputs. */
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct rospy_input *in = rospy_inputs.lookup(&tid);
+    struct sock_key ik = {.tgid = tgid, .fd = in ? in->fd : 0};
+    struct rospy_sock *reading = in ? rospy_socks.lookup(&ik) : 0;
+    if (reading && reading->batch_tid == tid && reading->batch_ns == in->t_read) {
+        struct cause_key ck = {.tgid = tgid, .queue = rospy_object(in->fd),
+                               .publication = publication};
+        count_cause(&ck);
+        struct msg_id self = {.tgid = tgid, .publication = publication, .t_publish = now};
+        chains.update(&self, &in->id);
+    } else {
+        sampled(tgid, publication, now);
+    }
+}
+
 /* A traced publisher's first send() of a message on a socket: the message left that
  * connection's outgoing queue. Sequence numbers skipped on a socket were dropped from
  * its queue (TransportSubscriberLink::enqueueMessage tosses the oldest when full). */
@@ -110,8 +155,15 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
 {
     u64 id = current_pid_tgid();
     u32 tgid = id >> 32;
-    if (!tgid_maybe(tgid) || !publisher_tgids.lookup(&tgid))
+    if (!tgid_maybe(tgid))
         return 0;
+    u8 *publisher = publisher_tgids.lookup(&tgid);
+    if (!publisher)
+        return 0;
+    if (*publisher & TGID_ROSPY) {
+        rospy_sent(tgid, (u32)args->fd, (u64)args->buff, args->len);
+        return 0;
+    }
     struct buf_key bk = {.tgid = tgid, .buf = (u64)args->buff};
     struct pub_msg *pm = pub_msgs.lookup(&bk);
     if (!pm)

@@ -47,8 +47,28 @@ struct rospy_read {
  * count instead of once per count (it does not fit the verifier's budget otherwise). */
 struct rospy_frames {
     u32 count;
-    u32 pad;
+    u32 match;                      /* rospy_match() has this read to look at */
     u64 end[ROSPY_MAX_FRAMES];      /* offsets in the read just after each message */
+    u64 cur_start;                  /* the walk's message: its body's offset in the read, */
+    u64 cur_len;                    /* its length, */
+    u32 cur_here;                   /* its length prefix was in this read */
+    u32 last_here;                  /* ... the same of the last message completed */
+    u64 last_start;
+    u64 last_len;
+    u32 open;                       /* a message begun in this read goes on in the next */
+    u32 fd;                         /* the read, for rospy_match() */
+    u64 buf;
+    u64 got;
+    u64 t_read;                     /* the read's return, when it completed messages */
+    u32 tgid;
+    u32 tid;
+};
+
+/* The hash of a message's length and head (transport.c fingerprint_head), taken at the
+ * read that began it, for the read that ends it. */
+struct rospy_head {
+    u64 len;
+    u64 hash;
 };
 
 /* The messages of a socket's last read, dated at the next read (their processing ended
@@ -73,6 +93,18 @@ BPF_TABLE("lru_hash", struct sock_key, struct rospy_batch, rospy_batches, 4096);
 BPF_PERCPU_ARRAY(rospy_batch_init, struct rospy_batch, 1);          /* never written: zero */
 BPF_TABLE("lru_hash", u32, struct rospy_read, rospy_reads, 4096);   /* tid -> read under way */
 BPF_PERCPU_ARRAY(rospy_scratch, struct rospy_frames, 1);
+BPF_TABLE("lru_hash", struct sock_key, struct rospy_head, rospy_heads, 4096);
+
+/* A reader thread's last matched message, for what its callbacks publish
+ * (publisher.c rospy_sent; paths.c). */
+struct rospy_input {
+    u32 fd;
+    u32 pad;
+    u64 t_read;                     /* == its socket's batch_ns while they run */
+    struct msg_id id;
+};
+BPF_TABLE("lru_hash", u32, struct rospy_input, rospy_inputs, 4096);
+BPF_PROG_ARRAY(rospy_tail, 1);                  /* [0]: rospy_match, set by user space */
 
 static __always_inline u64 rospy_object(u32 fd)
 {
@@ -229,6 +261,9 @@ static __always_inline void rospy_add_frame(struct rospy_frames *out, u64 end)
     if (n < ROSPY_MAX_FRAMES)
         out->end[n & (ROSPY_MAX_FRAMES - 1)] = end;
     out->count = n + 1;
+    out->last_here = out->cur_here;
+    out->last_start = out->cur_start;
+    out->last_len = out->cur_len;
 }
 
 /* Follow the framing over `got` bytes at `buf`: the offsets just after each message
@@ -239,6 +274,9 @@ static __always_inline void rospy_frame(struct rospy_sock *rs, u64 buf, u64 got,
     u64 off = 0, need = rs->need;
     bool lost = false;
     out->count = 0;
+    out->cur_here = 0;              /* a message begun in an earlier read, if need */
+    out->last_here = 0;
+    out->open = 0;
 #pragma clang loop unroll(disable)
     for (u32 i = 0; i < 2 * ROSPY_MAX_FRAMES + 2; i++) {
         if (off >= got)
@@ -267,6 +305,9 @@ static __always_inline void rospy_frame(struct rospy_sock *rs, u64 buf, u64 got,
             break;
         }
         need = len;
+        out->cur_start = off;
+        out->cur_len = len;
+        out->cur_here = 1;
         if (!need)
             rospy_add_frame(out, off);
     }
@@ -283,6 +324,7 @@ static __always_inline void rospy_frame(struct rospy_sock *rs, u64 buf, u64 got,
     }
     rs->need = need;
     rs->synced = need ? (rs->synced ? rs->synced : 1) : 2;
+    out->open = need && out->cur_here;
 }
 
 /* sys_exit_recvfrom of a TGID_ROSPY process (before sockets.c consumes the socket's
@@ -304,11 +346,21 @@ static __always_inline bool rospy_recv_exit(u32 tgid, u32 tid, long got)
     if (!frames)
         return true;
     frames->count = 0;
+    frames->match = 0;
     if (got > 0) {
         bool was_synced = rs->synced != 0;
         rospy_frame(rs, read.buf, got, frames);
         if (!was_synced && rs->synced != 2)
             frames->count = 0;  /* found a boundary, not sure of it yet: no count */
+        if (rs->synced == 2 && conn_ids.lookup(&sk)) {
+            frames->match = 1;  /* a traced publisher's connection (transport.c) */
+            frames->tgid = tgid;
+            frames->fd = read.fd;
+            frames->buf = read.buf;
+            frames->got = got;
+            frames->tid = tid;
+            frames->t_read = 0;
+        }
     }
     u32 n = frames->count;
     if (n && n <= ROSPY_MAX_FRAMES) {
@@ -317,6 +369,7 @@ static __always_inline bool rospy_recv_exit(u32 tgid, u32 tid, long got)
         snapshot(tid, now, &snap);
         rs->batch_ns = now;
         rs->batch_tid = tid;
+        frames->t_read = now;
         rs->batch_frames = n;
         rs->oncpu_ns = snap.oncpu_ns;
         rs->runq_ns = snap.runq_ns;
@@ -361,4 +414,119 @@ static __always_inline bool rospy_recv_exit(u32 tgid, u32 tid, long got)
     }
     rs->reads++;
     return true;
+}
+
+/* After sys_exit_recvfrom of a registered socket (sockets.c has taken the read's
+ * segments): rospy_match() in a program of its own (the verifier's budget of the exit
+ * handler is spent on the framing). */
+static __always_inline void rospy_recv_done(void *ctx)
+{
+    rospy_tail.call(ctx, 0);
+}
+
+/* One message a rospy subscriber received, matched with its send: the link's numbers
+ * (transport.c). Transport ends at the read that took the message's last byte (rospy
+ * has no push), so network + socket wait = transport - publish queue; the end of its
+ * callback is not seen per message: no end_to_end. `end`: its end in the read. */
+static __always_inline void rospy_link(struct rospy_frames *f, struct sent_msg *sent, u64 end)
+{
+    struct link_key lk = {.sub_tgid = f->tgid, .pub_tgid = sent->pub_tgid,
+                          .queue = rospy_object(f->fd), .publication = sent->publication};
+    u32 g;
+    u64 *w = enter_generation(&g);
+    if (!w)
+        return;
+    struct link_stats *ls = link_stats_of(g, &lk);
+    if (ls) {
+        u64 t = f->t_read;
+        link_add(ls, g, &lk, LINK_MESSAGES, 1);
+        if (sent->t_serialized && sent->t_sent >= sent->t_serialized)
+            link_add(ls, g, &lk, LINK_PUBLISH_QUEUE, sent->t_sent - sent->t_serialized);
+        if (sent->pq_split) {
+            link_add(ls, g, &lk, LINK_PUBLISH_QUEUE_BUSY, sent->pq_busy_ns);
+            link_add(ls, g, &lk, LINK_PUBLISH_QUEUE_STARVED, sent->pq_starved_ns);
+            link_add(ls, g, &lk, LINK_PUBLISH_QUEUE_IDLE, sent->pq_idle_ns);
+        }
+        if (sent->t_publish && t > sent->t_publish)
+            link_add(ls, g, &lk, LINK_TRANSPORT, t - sent->t_publish);
+        /* The segment that held the read's last byte (sockets.c) held this message's
+         * when it ends the read. */
+        struct sock_key sk = {.tgid = f->tgid, .fd = f->fd};
+        struct rx_state *rx = rx_states.lookup(&sk);
+        if (rx && end == f->got && rx->last.t >= sent->t_sent && rx->last.t <= t) {
+            link_add(ls, g, &lk, LINK_NETWORK, rx->last.t - sent->t_sent);
+            link_add(ls, g, &lk, LINK_SOCKET_WAIT, t - rx->last.t);
+        }
+    }
+    leave_generation(w);
+}
+
+/* The message `sent` is what the reader thread's callbacks work on until its next read:
+ * what they publish was caused by it (paths.c). */
+static __always_inline void rospy_input(struct rospy_frames *f, struct sent_msg *sent)
+{
+    struct rospy_input in = {.fd = f->fd, .t_read = f->t_read,
+                             .id = {.tgid = sent->pub_tgid, .publication = sent->publication,
+                                    .t_publish = sent->t_publish}};
+    if (!in.id.publication || !in.id.t_publish)
+        return;
+    u32 tid = f->tid;
+    rospy_inputs.update(&tid, &in);
+    u32 tgid = f->tgid;
+    if (publisher_tgids.lookup(&tgid))
+        processed_id(tgid, rospy_object(f->fd), &in.id, f->t_read);
+}
+
+/* Tail of sys_exit_recvfrom on a rospy socket of a registered connection: the last
+ * message the read completed is fingerprinted (its head maybe from the read that began
+ * it, rospy_heads) and looked up among the sends of that connection; a message begun
+ * in this read and going on keeps the hash of its head. One message per read: the
+ * others a read completes get no link numbers (counted received all the same). */
+int rospy_match(void *ctx)
+{
+    u32 zero = 0;
+    struct rospy_frames *f = rospy_scratch.lookup(&zero);
+    if (!f || !f->match)
+        return 0;
+    f->match = 0;
+    struct sock_key sk = {.tgid = f->tgid, .fd = f->fd};
+    u32 *conn = conn_ids.lookup(&sk);
+    if (!conn)
+        return 0;
+    struct fingerprint fp = {};
+    u32 n = f->count;
+    if (n && n <= ROSPY_MAX_FRAMES) {
+        u64 end = f->end[(n - 1) & (ROSPY_MAX_FRAMES - 1)];
+        bool known = false;
+        if (f->last_here) {
+            fingerprint(&fp, f->buf + f->last_start, f->last_len);
+            known = true;
+        } else {
+            struct rospy_head *h = rospy_heads.lookup(&sk);
+            if (h && h->len >= FP_HEAD + FP_TAIL && end >= FP_TAIL && end <= f->got) {
+                fp.len = (u32)h->len;
+                fp.hash = fingerprint_tail(h->hash, fp.tail, f->buf + end, h->len);
+                known = true;
+            }
+            rospy_heads.delete(&sk);
+        }
+        struct sent_key key = {.conn = *conn, .len = fp.len, .hash = fp.hash};
+        struct sent_msg *sent = known ? sent_msgs.lookup(&key) : 0;
+        if (sent && f->t_read && sent->t_sent <= f->t_read) {
+            rospy_link(f, sent, end);
+            rospy_input(f, sent);
+        }
+    }
+    if (f->open) {
+        u64 len = f->cur_len, start = f->cur_start;
+        u64 head = len < FP_HEAD ? len : FP_HEAD;
+        if (start <= f->got && f->got - start >= head) {
+            struct rospy_head h = {.len = len};
+            h.hash = fingerprint_head(fp.head, f->buf + start, len);
+            rospy_heads.update(&sk, &h);
+        } else {
+            rospy_heads.delete(&sk);
+        }
+    }
+    return 0;
 }

@@ -120,6 +120,7 @@ TRACEPOINT_PROBE(tcp, tcp_probe)
 /* rospy.c: rospy subscribers' reads (framing, processing between reads). */
 static __always_inline void rospy_recv_enter(u32 tgid, u32 tid, u32 fd, u64 buf);
 static __always_inline bool rospy_recv_exit(u32 tgid, u32 tid, long got);
+static __always_inline void rospy_recv_done(void *ctx);
 
 /* Which socket filled which buffer (roscpp reads a message's body into a fresh
  * buffer, starting at its first byte), and reads of registered sockets. */
@@ -191,18 +192,20 @@ TRACEPOINT_PROBE(syscalls, sys_exit_recvfrom)
         return 0;
     bool blocking = rospy_recv_exit(id >> 32, tid, args->ret);
     struct rx_read *r = rx_reads.lookup(&tid);
-    if (!r)
-        return 0;
-    /* rospy's reads block: what arrived while one waited is what it returns. */
-    if (blocking)
-        r->t_enter = bpf_ktime_get_ns();
-    struct sock_key sk = {.tgid = id >> 32, .fd = r->fd};
-    struct rx_state *rs = rx_states.lookup(&sk);
-    if (rs) {
-        rs->reader = tid;
-        consume(rs, r, args->ret);
+    if (r) {
+        /* rospy's reads block: what arrived while one waited is what it returns. */
+        if (blocking)
+            r->t_enter = bpf_ktime_get_ns();
+        struct sock_key sk = {.tgid = id >> 32, .fd = r->fd};
+        struct rx_state *rs = rx_states.lookup(&sk);
+        if (rs) {
+            rs->reader = tid;
+            consume(rs, r, args->ret);
+        }
+        rx_reads.delete(&tid);
     }
-    rx_reads.delete(&tid);
+    if (blocking)
+        rospy_recv_done(args);      /* its messages' senders, now their last byte is known */
     return 0;
 }
 #endif

@@ -597,7 +597,7 @@ static __always_inline bool record_link(u32 g, struct call_ctx *cc, u32 tgid, u6
     link_add(ls, g, &lk, LINK_MESSAGES, 1);
     if (o->dropped)
         link_add(ls, g, &lk, LINK_DROPPED, o->dropped);
-    if (!intra && o->t_sent >= o->t_serialized)
+    if (!intra && o->t_serialized && o->t_sent >= o->t_serialized)   /* 0: rospy's */
         link_add(ls, g, &lk, LINK_PUBLISH_QUEUE, o->t_sent - o->t_serialized);
     if (o->t_publish && !intra && cc->push_ns > o->t_publish)
         link_add(ls, g, &lk, LINK_TRANSPORT, cc->push_ns - o->t_publish);

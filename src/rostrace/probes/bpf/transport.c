@@ -166,22 +166,36 @@ static __always_inline void link_add(struct link_stats *ls, u32 g, struct link_k
         lose(LOST_HIST);
 }
 
-static __always_inline void fingerprint(struct fingerprint *fp, u64 data, u64 len)
+/* A fingerprint in two steps, for a message whose head and tail come in different
+ * reads (rospy.c): the hash of its length and head, then of its tail. */
+static __always_inline u64 fingerprint_head(u8 head[FP_HEAD], u64 data, u64 len)
 {
-    fp->len = (u32)len;
     u32 n = len < FP_HEAD ? (u32)len : FP_HEAD;
     if (n > 0 && n <= FP_HEAD)
-        bpf_probe_read_user(fp->head, n, (void *)data);
-    if (len >= FP_HEAD + FP_TAIL)
-        bpf_probe_read_user(fp->tail, FP_TAIL, (void *)(data + len - FP_TAIL));
+        bpf_probe_read_user(head, n, (void *)data);
     u64 h = 14695981039346656037ULL ^ len;
 #pragma unroll
     for (int i = 0; i < FP_HEAD; i++) {
         if (i < n)
-            h = (h ^ fp->head[i]) * 1099511628211ULL;
+            h = (h ^ head[i]) * 1099511628211ULL;
     }
+    return h;
+}
+
+/* `end`: the address just after the message's last byte. */
+static __always_inline u64 fingerprint_tail(u64 h, u8 tail[FP_TAIL], u64 end, u64 len)
+{
+    if (len >= FP_HEAD + FP_TAIL)
+        bpf_probe_read_user(tail, FP_TAIL, (void *)(end - FP_TAIL));
 #pragma unroll
     for (int i = 0; i < FP_TAIL; i++)
-        h = (h ^ fp->tail[i]) * 1099511628211ULL;  /* zero when not read */
-    fp->hash = h;
+        h = (h ^ tail[i]) * 1099511628211ULL;  /* zero when not read */
+    return h;
+}
+
+static __always_inline void fingerprint(struct fingerprint *fp, u64 data, u64 len)
+{
+    fp->len = (u32)len;
+    fp->hash = fingerprint_tail(fingerprint_head(fp->head, data, len), fp->tail,
+                                data + len, len);
 }
