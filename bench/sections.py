@@ -161,6 +161,52 @@ def rospy_overhead(bench, rates=(100, 1000), seconds=3.0):
     return out
 
 
+# -- 2d. a rospy publisher --------------------------------------------------------------------
+def rospy_publisher_overhead(bench, rates=(100, 1000), seconds=3.0):
+    """Added CPU per message of a rospy publisher (64-byte messages) feeding a traced
+    roscpp subscriber: its sends recognised and fingerprinted on the registered
+    connection (publisher.c rospy_sent), traced vs untraced rounds."""
+    topic = '/bench/rospy_publisher'
+    sub_pid, truth = bench.subscriber(uniq('rospy_pub_sub'), topic)
+    tracer = bench.tracer
+    tracer.attach_pid(sub_pid)
+    out = []
+    for rate in rates:
+        count = int(rate * seconds)
+        off, on, sends = [], [], []
+        for _ in range(ROUNDS):
+            for traced in (False, True):
+                before = len(read_csv(truth))
+                name = uniq('rospy_pub')
+                pub = bench.ros.node('rospy_publisher', name, params={
+                    'topic': topic, 'rate': rate, 'count': count, 'size': 64,
+                    'wait_subscribers': 1, 'start_delay': 2.0})
+                pid = node_pid(bench.ros, '/' + name)
+                if traced:
+                    tracer.attach_publisher(target_from_pid(pid, node='/' + name))
+                    wait_for(lambda: tracer.collect() is not None and any(
+                        p[0] == pid for _, p in tracer.connections._ends.values()),
+                        timeout=10, interval=0.1, what='its connection registered')
+                h0, c0 = tracer.probes.tables.hits(), cpu_ns(pid)
+                wait_for(lambda: len(read_csv(truth)) >= before + count,
+                         timeout=seconds + 60, interval=0.1, what=f'{count} messages')
+                used = (cpu_ns(pid) - c0) / count / 1e3
+                h1 = tracer.probes.tables.hits()
+                if traced:
+                    sends.append((h1['send'] - h0['send']) / count)
+                    tracer.detach(pid)
+                    on.append(used)
+                else:
+                    off.append(used)
+                bench.ros.stop(pub)
+        added = [b - a for a, b in zip(off, on)]
+        out.append({'rate': rate, 'messages': count, 'untraced_us': spread(off),
+                    'traced_us': spread(on), 'added_us': spread(added),
+                    'send_hits_per_msg': spread(sends)['median']})
+    tracer.detach(sub_pid)
+    return out
+
+
 # -- 2b. publisher side ------------------------------------------------------------------------
 def publisher_overhead(bench, rate=1000, seconds=3.0, subscriber_counts=(1, 2)):
     """CPU of a publishing roscpp node per message with and without the publisher-side
@@ -913,6 +959,7 @@ SECTIONS = [
     ('traced_overhead', traced_overhead),
     ('publisher_overhead', publisher_overhead),
     ('rospy_overhead', rospy_overhead),
+    ('rospy_publisher_overhead', rospy_publisher_overhead),
     ('bystander', bystander),
     ('monitor_scale', monitor_scale),
     ('first_breakdown', first_breakdown),

@@ -31,6 +31,7 @@ def measure_processing(ros, tmp_path, name, work_ms):
     # the connection's first read has none (its byte counts are aligned there)
     assert count == 99 and 0 < wait < 2e-3      # fed slower than it serves: read at once
     assert not windows[0]['stages']['deserialization']['available']
+    assert windows[0]['client'] == 'rospy'
     truth_d = durations_s(rows)
     stages = windows[0]['stages']
     print(f"\nrospy {work_ms} ms callback: processing mean {mean * 1e3:.3f} ms (p50 "
@@ -93,6 +94,6 @@ targets: [{node: /rospy_mon}]
     msg = wait_for(lambda: next((m for m in reversed(echoed(listener))
                                  if m['topic'] == topic and m['received'] == 60), None),
                    timeout=10, what='a breakdown with all 60 messages')
-    assert (msg['processed'], msg['dropped']) == (60, 0)
+    assert (msg['processed'], msg['dropped'], msg['client']) == (60, 0, 'rospy')
     truth_d = durations_s(read_csv(truth))
     assert 0 < msg['processing']['mean'] - sum(truth_d) / len(truth_d) < 0.5e-3

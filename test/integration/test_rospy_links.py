@@ -95,9 +95,8 @@ def test_rate_limited_links_with_a_rospy_end(ros_veth, veth, session, tmp_path):
     ros = ros_veth
     size, rate_bit_s = 200_000, 20_000_000
     csub_truth, rsub_truth = str(tmp_path / 'csub.csv'), str(tmp_path / 'rsub.csv')
-    # Both ask for TCP_NODELAY: with Nagle's algorithm a message's last partial segment
-    # can wait for the receiver's delayed ACK (+40 ms in one run here), which the
-    # model leaves out.
+    # Both ask for TCP_NODELAY (a precaution: the model has no room for Nagle's
+    # algorithm holding back a message's last partial segment).
     ros.node('large_messages', 'csub', params={'work_ms': 0.0, 'truth_file': csub_truth,
                                                'topic': '/links/from_rospy'})
     ros.node('rospy_subscriber', 'rsub', params={'work_ms': 0.0, 'truth_file': rsub_truth,
@@ -107,22 +106,23 @@ def test_rate_limited_links_with_a_rospy_end(ros_veth, veth, session, tmp_path):
 
     def run(tag, shaped):
         """Both directions' links after 20 messages each from publishers in the
-        namespace (named by `tag`)."""
+        namespace (named by `tag`), one direction after the other: two messages on the
+        shaped link at once would share its rate (the model is for one)."""
         nonlocal totals
         rpub, cpub = f'rpub_{tag}', f'cpub_{tag}'
         common = {'count': 20, 'rate': 4, 'size': size + shaped, 'wait_subscribers': 1,
                   'start_delay': 4.0}
         env = {'ROS_IP': veth.ns_ip}
-        ros.node('rospy_publisher', rpub, params={'topic': '/links/from_rospy', **common},
-                 prefix=veth.prefix, env=env)
-        ros.node('publisher', cpub, params={'topic': '/links/to_rospy', **common},
-                 prefix=veth.prefix, env=env)
-        if totals is None:
-            totals = follow(session, ros, ['/csub', '/rsub'], [f'/{rpub}', f'/{cpub}'])
-        else:
-            follow(session, ros, [], [f'/{rpub}', f'/{cpub}'])
-        wait_rows(totals, csub_truth, 20 * (1 + shaped))
-        wait_rows(totals, rsub_truth, 20 * (1 + shaped))
+        for node, publisher, topic, truth in (
+                ('rospy_publisher', rpub, '/links/from_rospy', csub_truth),
+                ('publisher', cpub, '/links/to_rospy', rsub_truth)):
+            ros.node(node, publisher, params={'topic': topic, **common}, prefix=veth.prefix,
+                     env=env)
+            if totals is None:
+                totals = follow(session, ros, ['/csub', '/rsub'], [f'/{publisher}'])
+            else:
+                follow(session, ros, [], [f'/{publisher}'])
+            wait_rows(totals, truth, 20 * (1 + shaped))
         time.sleep(0.5)
         return (built_link(totals, '/csub', '/links/from_rospy', f'/{rpub}'),
                 built_link(totals, '/rsub', '/links/to_rospy', f'/{cpub}'))

@@ -215,7 +215,7 @@ class Tracer:
                 transport_note=self._rospy_note(key.pid, note),
                 overhead=self.budgets.overhead(key.pid),
                 tf=key.pid in self.tf.traced, tf_wait_frames=tf_frames.get((key.pid, key.topic), ()),
-                rospy_publishers=rospy_publishers))
+                rospy_publishers=rospy_publishers, client=target.client))
         return result
 
     def _rospy_note(self, pid, note):

@@ -370,9 +370,11 @@ class TopicBreakdown:
     transport_note: str = ''  # why publishers are missing, if some are
     overhead: object = None   # model.budget.Overhead of a target with a budget, else None
     tf_wait_frames: tuple = ()    # (target, source) of the latest TF wait in its callbacks
+    client: str = 'roscpp'    # the node's client library: 'rospy' stages differ (README)
 
     def as_dict(self):
-        out = {'topic': self.topic, 'nodelet': self.nodelet, 'received': self.received,
+        out = {'topic': self.topic, 'nodelet': self.nodelet, 'client': self.client,
+               'received': self.received,
                'processed': self.processed, 'dropped': self.dropped,
                'queued': self.queued, 'exceptions': self.exceptions,
                'stamp_ahead': self.stamp_ahead,
@@ -439,7 +441,8 @@ def _disabled(needs_of, missing):
 
 def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audited=False,
                     publisher_names=None, transport_note='', overhead=None, nodelet='',
-                    tf=False, tf_wait_frames=(), rospy_publishers=frozenset()):
+                    tf=False, tf_wait_frames=(), rospy_publishers=frozenset(),
+                    client='roscpp'):
     """TopicBreakdown of one topic from its TopicNumbers (`rospy_publishers`: pids of
     its publishers that are rospy nodes); stages whose probe points
     are `missing` ({point: reason}) or that the overhead budget's mode does not measure
@@ -488,4 +491,5 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
                                         for name in PER_CALLBACK
                                         if PER_CALLBACK_NEEDS[name] not in missing},
                           audit=audit, transport_note=transport_note, links=links,
-                          overhead=overhead, tf_wait_frames=tuple(tf_wait_frames))
+                          overhead=overhead, tf_wait_frames=tuple(tf_wait_frames),
+                          client=client)

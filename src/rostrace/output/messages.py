@@ -67,6 +67,7 @@ def breakdown_msg(b, stamp):
             setattr(out, name, stage_msg(link.stages[name]))
         msg.publishers.append(out)
     msg.transport_note = b.transport_note
+    msg.client = b.client
     if b.tf_wait_frames:
         msg.tf_wait_target, msg.tf_wait_source = b.tf_wait_frames
     if b.overhead is not None:
@@ -108,6 +109,7 @@ def breakdown_from_msg(msg):
                           per_callback={n: getattr(msg, n) for n in PER_CALLBACK
                                         if not math.isnan(getattr(msg, n))},
                           links=links, transport_note=getattr(msg, 'transport_note', ''),
+                          client=getattr(msg, 'client', '') or 'roscpp',
                           tf_wait_frames=((msg.tf_wait_target, msg.tf_wait_source)
                                           if getattr(msg, 'tf_wait_target', '') else ()))
 

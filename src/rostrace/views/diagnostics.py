@@ -100,6 +100,9 @@ def stage_values(breakdown):
             values.append(('TF wait frames (target, source)', ', '.join(breakdown.tf_wait_frames)))
     if breakdown.transport_note:
         values.append(('transport note', breakdown.transport_note))
+    if breakdown.client == 'rospy':
+        values.append(('client', 'rospy: queuing is the wait in the socket, processing '
+                                 'deserialization + callbacks'))
     o = breakdown.overhead
     if o is not None:
         values += [('probe mode', o.mode), ('probe mode reason', o.reason),

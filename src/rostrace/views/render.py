@@ -72,6 +72,8 @@ def topic_block(b, *, color=False, title=None):
     The dominant stage is marked '*' (and bold with color=True)."""
     rate = b.received / b.window_s if b.window_s else 0.0
     where = f' (nodelet {b.nodelet})' if b.nodelet else ''
+    if b.client == 'rospy':
+        where += ' (rospy: queuing = wait in the socket, processing = deserialization + callbacks)'
     lines = [title or f'{b.topic}{where}  {rate:.1f} msg/s  received {b.received}  '
              f'processed {b.processed}  dropped {b.dropped}'
              + (f'  threw {b.exceptions}' if b.exceptions else ''),
