@@ -22,14 +22,20 @@ COUNTS = ('received', 'processed', 'dropped')
 MAX_TOPICS = 200           # ~119 series each: 3 counters, 4 histograms of 27 buckets + sum + count
 
 
+_POWER = {}                 # kernel bucket -> power_bucket(), as they come
+
+
 def power_bucket(kernel_bucket):
     """Index into BOUNDS_NS (len(BOUNDS_NS): +Inf) of the first bound that holds every
-    value of a kernel bucket (its upper end)."""
-    high = bucket_bounds(kernel_bucket)[1] - 1         # the largest ns the bucket holds
-    for i, bound in enumerate(BOUNDS_NS):
-        if high <= bound:
-            return i
-    return len(BOUNDS_NS)
+    value of a kernel bucket (its upper end). Remembered: every window folds each
+    filled kernel bucket of every histogram (thousands a window at 10 000 msg/s)."""
+    found = _POWER.get(kernel_bucket)
+    if found is None:
+        high = bucket_bounds(kernel_bucket)[1] - 1     # the largest ns the bucket holds
+        found = next((i for i, bound in enumerate(BOUNDS_NS) if high <= bound),
+                     len(BOUNDS_NS))
+        _POWER[kernel_bucket] = found
+    return found
 
 
 @dataclass
