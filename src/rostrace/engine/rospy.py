@@ -54,7 +54,7 @@ class RospySubscribers:
         self.targets = {}                   # pid -> TargetProcess
         self.errors = {}                    # pid -> the last answer refused (text)
         self._registered = {}               # (pid, fd) -> RospySocket
-        self._outbound = {}                 # (pid, fd) -> topic of a publisher connection
+        self._outbound = {}                 # pid -> {fd: topic} of its publications' sockets
         self._drops = {}                    # (pid, fd) -> DropCounter
         self._dropped = {}                  # (pid, fd) -> drops not taken by update() yet
         self._stop = {}                     # pid -> Event ending its thread
@@ -82,7 +82,7 @@ class RospySubscribers:
             self.errors.pop(pid, None)
             for key in [k for k in self._registered if k[0] == pid]:
                 self._unregister(key)
-            self._outbound = {k: t for k, t in self._outbound.items() if k[0] != pid}
+            self._outbound.pop(pid, None)
 
     def close(self):
         for pid in list(self.targets):
@@ -92,10 +92,10 @@ class RospySubscribers:
     def topic(self, pid, obj):
         """The topic of a rospy node's connection: a subscription's socket, or a
         publication's (publisher.c rospy_sent names a message by its socket)."""
-        key = (pid, obj & 0xffffffff)
+        fd = obj & 0xffffffff
         with self._lock:
-            found = self._registered.get(key)
-            return found.topic if found else self._outbound.get(key)
+            found = self._registered.get((pid, fd))
+            return found.topic if found else self._outbound.get(pid, {}).get(fd)
 
     def update(self):
         """{(pid, fd): messages rospy dropped} since the last update."""
@@ -179,11 +179,10 @@ class RospySubscribers:
         for c in connections:
             found = by_ports.get((c.local_port, c.remote_port))
             if found is not None and c.outbound:
-                outbound[pid, found[0]] = c.topic
+                outbound[found[0]] = c.topic
             elif found is not None:
                 wanted[pid, found[0]] = RospySocket(c.topic, c.connection, found[1])
-        self._outbound = {**{k: t for k, t in self._outbound.items() if k[0] != pid},
-                          **outbound}
+        self._outbound[pid] = outbound
         for key in [k for k in self._registered if k[0] == pid and
                     self._registered[k] != wanted.get(k)]:
             self._unregister(key)

@@ -78,16 +78,27 @@ static __always_inline bool origin_id(struct origin *o, u32 tgid, struct msg_id 
 
 /* Publication `publication` of `tgid` published at `t_publish` from the callback of
  * queue `queue`, whose message came from `o`. */
+static __always_inline void caused_by_id(u32 tgid, u64 queue, struct msg_id *parent,
+                                         u64 publication, u64 t_publish);
+
 static __always_inline void caused_by(u32 tgid, u64 queue, struct origin *o, u64 publication,
                                       u64 t_publish)
 {
+    struct msg_id parent = {};
+    caused_by_id(tgid, queue, origin_id(o, tgid, &parent) ? &parent : 0, publication,
+                 t_publish);
+}
+
+/* ... whose message was `parent` (0: not known; rospy.c: a rospy subscriber's read). */
+static __always_inline void caused_by_id(u32 tgid, u64 queue, struct msg_id *parent,
+                                         u64 publication, u64 t_publish)
+{
     struct cause_key ck = {.tgid = tgid, .queue = queue, .publication = publication};
     count_cause(&ck);
-    struct msg_id parent = {};
-    if (!t_publish || !origin_id(o, tgid, &parent))
+    if (!t_publish || !parent)
         return;
     struct msg_id self = {.tgid = tgid, .publication = publication, .t_publish = t_publish};
-    chains.update(&self, &parent);
+    chains.update(&self, parent);
 }
 
 /* The end of a callback on queue `queue` of `tgid` whose message came from `o`: one path

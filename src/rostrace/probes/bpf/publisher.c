@@ -102,6 +102,18 @@ static __always_inline void receiver_at_send(struct sent_msg *sent, u32 conn, u6
     sent->r_blocked_ns = snap.blocked_ns;
 }
 
+/* A message sent on registered connection `conn` (its body: `len` bytes at `body`):
+ * kept for the receiving end to match (transport.c), with its receiver's state now. */
+static __always_inline void store_sent(u32 conn, u64 body, u64 len, struct sent_msg *sent,
+                                       u64 now)
+{
+    struct fingerprint fp = {};
+    fingerprint(&fp, body, len);
+    struct sent_key key = {.conn = conn, .len = fp.len, .hash = fp.hash};
+    receiver_at_send(sent, conn, now);
+    sent_msgs.update(&key, sent);
+}
+
 /* A rospy publisher's send() (socket.sendall of the serialized message, its length
  * prefix first: rospy/impl/tcpros_base.py write_data), on a connection whose both ends
  * user space registered: the receiving end matches it (transport.c). rospy serializes
@@ -121,14 +133,10 @@ static __always_inline void rospy_sent(u32 tgid, u32 fd, u64 buf, u64 len)
         return;
     count_hit(HIT_SEND);
     u64 now = bpf_ktime_get_ns();
-    struct fingerprint fp = {};
-    fingerprint(&fp, buf + 4, len - 4);
-    struct sent_key key = {.conn = *conn, .len = fp.len, .hash = fp.hash};
     u64 publication = rospy_object(fd);     /* per connection: its topic from getBusInfo */
     struct sent_msg sent = {.t_publish = now, .t_sent = now, .publication = publication,
                             .pub_tgid = tgid};
-    receiver_at_send(&sent, *conn, now);
-    sent_msgs.update(&key, &sent);
+    store_sent(*conn, buf + 4, len - 4, &sent, now);
     /* Paths (paths.c): sent by a reader thread inside the callbacks of its read, it was
      * caused by that read's message; sent by another thread (a queue_size connection's,
      * a timer's), it is sampled from the process's latest inputs. */
@@ -136,15 +144,10 @@ static __always_inline void rospy_sent(u32 tgid, u32 fd, u64 buf, u64 len)
     struct rospy_input *in = rospy_inputs.lookup(&tid);
     struct sock_key ik = {.tgid = tgid, .fd = in ? in->fd : 0};
     struct rospy_sock *reading = in ? rospy_socks.lookup(&ik) : 0;
-    if (reading && reading->batch_tid == tid && reading->batch_ns == in->t_read) {
-        struct cause_key ck = {.tgid = tgid, .queue = rospy_object(in->fd),
-                               .publication = publication};
-        count_cause(&ck);
-        struct msg_id self = {.tgid = tgid, .publication = publication, .t_publish = now};
-        chains.update(&self, &in->id);
-    } else {
+    if (reading && reading->batch_tid == tid && reading->batch_ns == in->t_read)
+        caused_by_id(tgid, rospy_object(in->fd), &in->id, publication, now);
+    else
         sampled(tgid, publication, now);
-    }
 }
 
 /* A traced publisher's first send() of a message on a socket: the message left that
@@ -188,10 +191,6 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
     if (conn) {
         /* Both ends of this connection are known: the receiving end matches it in the
          * kernel (transport.c), no event. */
-        struct fingerprint fp = {};
-        if (pm->len > 4)
-            fingerprint(&fp, bk.buf + 4, pm->len - 4);
-        struct sent_key key = {.conn = *conn, .len = fp.len, .hash = fp.hash};
         struct sent_msg sent = {.t_publish = pm->t_publish, .t_serialized = pm->t_serialized,
                                 .t_sent = now, .publication = pm->publication,
                                 .dropped = dropped, .pub_tgid = tgid};
@@ -203,8 +202,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto)
             sent.pq_idle_ns = delta(snap.blocked_ns, pm->w_blocked_ns);
             sent.pq_split = 1;
         }
-        receiver_at_send(&sent, *conn, now);
-        sent_msgs.update(&key, &sent);
+        if (pm->len > 4)        /* an empty body is not matched in the kernel */
+            store_sent(*conn, bk.buf + 4, pm->len - 4, &sent, now);
         return 0;
     }
     struct xfer_event *e = xfer_reserve();

@@ -438,25 +438,16 @@ static __always_inline void rospy_link(struct rospy_frames *f, struct sent_msg *
         return;
     struct link_stats *ls = link_stats_of(g, &lk);
     if (ls) {
-        u64 t = f->t_read;
         link_add(ls, g, &lk, LINK_MESSAGES, 1);
-        if (sent->t_serialized && sent->t_sent >= sent->t_serialized)
-            link_add(ls, g, &lk, LINK_PUBLISH_QUEUE, sent->t_sent - sent->t_serialized);
-        if (sent->pq_split) {
-            link_add(ls, g, &lk, LINK_PUBLISH_QUEUE_BUSY, sent->pq_busy_ns);
-            link_add(ls, g, &lk, LINK_PUBLISH_QUEUE_STARVED, sent->pq_starved_ns);
-            link_add(ls, g, &lk, LINK_PUBLISH_QUEUE_IDLE, sent->pq_idle_ns);
-        }
-        if (sent->t_publish && t > sent->t_publish)
-            link_add(ls, g, &lk, LINK_TRANSPORT, t - sent->t_publish);
+        link_sender_split(ls, g, &lk, sent->pq_split, sent->pq_busy_ns,
+                          sent->pq_starved_ns, sent->pq_idle_ns);
         /* The segment that held the read's last byte (sockets.c) held this message's
          * when it ends the read. */
         struct sock_key sk = {.tgid = f->tgid, .fd = f->fd};
         struct rx_state *rx = rx_states.lookup(&sk);
-        if (rx && end == f->got && rx->last.t >= sent->t_sent && rx->last.t <= t) {
-            link_add(ls, g, &lk, LINK_NETWORK, rx->last.t - sent->t_sent);
-            link_add(ls, g, &lk, LINK_SOCKET_WAIT, t - rx->last.t);
-        }
+        u64 t_ready = rx && end == f->got ? rx->last.t : 0;
+        link_crossing(ls, g, &lk, sent->t_publish, sent->t_serialized, sent->t_sent, t_ready,
+                      f->t_read);
     }
     leave_generation(w);
 }

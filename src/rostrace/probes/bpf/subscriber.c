@@ -553,21 +553,10 @@ static __always_inline void emit_received(void *ctx, struct call_ctx *cc, u32 tg
     xfer_submit(ctx, e);
 }
 
-/* Transport's parts: network and socket wait, and what the threads that moved the
- * message did meanwhile (sockets.c, publisher.c). */
-static __always_inline void record_link_splits(struct link_stats *ls, u32 g,
-                                               struct link_key *lk, struct origin *o,
-                                               u64 push_ns)
+/* What the receiving poll thread did over network and socket wait (sockets.c). */
+static __always_inline void record_receiver_splits(struct link_stats *ls, u32 g,
+                                                   struct link_key *lk, struct origin *o)
 {
-    if (o->pq_split) {
-        link_add(ls, g, lk, LINK_PUBLISH_QUEUE_BUSY, o->pq_busy_ns);
-        link_add(ls, g, lk, LINK_PUBLISH_QUEUE_STARVED, o->pq_starved_ns);
-        link_add(ls, g, lk, LINK_PUBLISH_QUEUE_IDLE, o->pq_idle_ns);
-    }
-    if (!o->t_ready || o->t_ready < o->t_sent || o->t_ready > push_ns)
-        return;
-    link_add(ls, g, lk, LINK_NETWORK, o->t_ready - o->t_sent);
-    link_add(ls, g, lk, LINK_SOCKET_WAIT, push_ns - o->t_ready);
     if (o->net_split) {
         link_add(ls, g, lk, LINK_NETWORK_BUSY, o->net_busy_ns);
         link_add(ls, g, lk, LINK_NETWORK_STARVED, o->net_starved_ns);
@@ -597,12 +586,13 @@ static __always_inline bool record_link(u32 g, struct call_ctx *cc, u32 tgid, u6
     link_add(ls, g, &lk, LINK_MESSAGES, 1);
     if (o->dropped)
         link_add(ls, g, &lk, LINK_DROPPED, o->dropped);
-    if (!intra && o->t_serialized && o->t_sent >= o->t_serialized)   /* 0: rospy's */
-        link_add(ls, g, &lk, LINK_PUBLISH_QUEUE, o->t_sent - o->t_serialized);
-    if (o->t_publish && !intra && cc->push_ns > o->t_publish)
-        link_add(ls, g, &lk, LINK_TRANSPORT, cc->push_ns - o->t_publish);
-    if (!intra)
-        record_link_splits(ls, g, &lk, o, cc->push_ns);
+    if (!intra) {
+        link_sender_split(ls, g, &lk, o->pq_split, o->pq_busy_ns, o->pq_starved_ns,
+                          o->pq_idle_ns);
+        if (link_crossing(ls, g, &lk, o->t_publish, o->t_serialized, o->t_sent, o->t_ready,
+                          cc->push_ns))
+            record_receiver_splits(ls, g, &lk, o);
+    }
     if (o->t_publish && now > o->t_publish)
         link_add(ls, g, &lk, LINK_END_TO_END, now - o->t_publish);
     return true;

@@ -166,6 +166,38 @@ static __always_inline void link_add(struct link_stats *ls, u32 g, struct link_k
         lose(LOST_HIST);
 }
 
+/* A matched message's crossing, as every receiver records it (subscriber.c at the end
+ * of its callback, rospy.c at its read): publish queue (serialized -> first send; no
+ * serialized time: a rospy sender), transport (hand-off -> `received`) and, when the
+ * arrival of its last byte `t_ready` is known and in order, network and socket wait.
+ * True in that last case. */
+static __always_inline bool link_crossing(struct link_stats *ls, u32 g, struct link_key *lk,
+                                          u64 t_publish, u64 t_serialized, u64 t_sent,
+                                          u64 t_ready, u64 received)
+{
+    if (t_serialized && t_sent >= t_serialized)
+        link_add(ls, g, lk, LINK_PUBLISH_QUEUE, t_sent - t_serialized);
+    if (t_publish && received > t_publish)
+        link_add(ls, g, lk, LINK_TRANSPORT, received - t_publish);
+    if (!t_ready || t_ready < t_sent || t_ready > received)
+        return false;
+    link_add(ls, g, lk, LINK_NETWORK, t_ready - t_sent);
+    link_add(ls, g, lk, LINK_SOCKET_WAIT, received - t_ready);
+    return true;
+}
+
+/* What the sending thread did over the publish queue (publisher.c), when known. */
+static __always_inline void link_sender_split(struct link_stats *ls, u32 g, struct link_key *lk,
+                                              u32 known, u64 busy_ns, u64 starved_ns,
+                                              u64 idle_ns)
+{
+    if (!known)
+        return;
+    link_add(ls, g, lk, LINK_PUBLISH_QUEUE_BUSY, busy_ns);
+    link_add(ls, g, lk, LINK_PUBLISH_QUEUE_STARVED, starved_ns);
+    link_add(ls, g, lk, LINK_PUBLISH_QUEUE_IDLE, idle_ns);
+}
+
 /* A fingerprint in two steps, for a message whose head and tail come in different
  * reads (rospy.c): the hash of its length and head, then of its tail. */
 static __always_inline u64 fingerprint_head(u8 head[FP_HEAD], u64 data, u64 len)
