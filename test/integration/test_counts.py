@@ -9,7 +9,7 @@ import time
 import pytest
 
 from harness import wait_for
-from tracing import publish
+from tracing import node_pid, publish
 
 from rostrace.system.rosapi import Master
 
@@ -94,8 +94,9 @@ def test_a_full_stats_map_is_counted_never_silent(ros):
 
 def test_messages_no_traced_publisher_sent_cost_no_event(ros, tracer):
     """Issue 13: messages of a queue no traced publisher feeds (here `rostopic pub`, a
-    rospy publisher, whose side rostrace does not trace) are neither fingerprinted nor
-    sent to user space as transport events once the queue is known; still counted."""
+    rospy publisher, taken out of tracing after attach_node followed it) are neither
+    fingerprinted nor sent to user space as transport events once the queue is known;
+    still counted."""
     ros.spawn(['rostopic', 'pub', '-r', '100', '/plain_in', 'std_msgs/String', 'data: x',
                '__name:=plain_source'], 'plain_source')
     ros.spawn(['rosrun', 'topic_tools', 'relay', '/plain_in', '/plain_out',
@@ -105,6 +106,8 @@ def test_messages_no_traced_publisher_sent_cost_no_event(ros, tracer):
     wait_for(lambda: '/plain_in' in master.subscriptions('/plain_relay'), timeout=30,
              what='the relay subscribed')
     target = tracer.attach_node('/plain_relay', master=master)
+    tracer.detach(node_pid(ros, '/plain_source'))      # rospy publishers are traced
+    assert '/plain_source' not in {t.node for t in tracer.publisher_targets.values()}
     try:
         wait_for(lambda: any(w.received for w in tracer.snapshot(topics=['/plain_in'])),
                  timeout=20, interval=0.5, what='the queue seen in a window')
