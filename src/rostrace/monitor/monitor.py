@@ -34,6 +34,7 @@ class Period(NamedTuple):
     paths: tuple = ()
     tf: tuple = ()
     actions: tuple = ()
+    ended: float = None     # wall clock (s) at the window's end: the messages' stamp
 
 
 class ConfigWatcher:
@@ -215,13 +216,14 @@ class Monitor:
         """Collect one period; topic, timer, service, path, tf2 and action breakdowns over
         the configured window."""
         window = self.tracer.collect()
+        ended = time.time()
         if self.on_window is not None:
             self.on_window(window, self.tracer.metric_names())
         merged = self.history.add(window, window_s=self.config.window_s)
         return Period(topics=self.tracer.build(merged), timers=self.tracer.build_timers(merged),
                       services=self.tracer.build_services(merged), paths=self.paths(merged),
                       tf=self.tracer.build_tf(merged),
-                      actions=self.tracer.build_actions(merged))
+                      actions=self.tracer.build_actions(merged), ended=ended)
 
     def _node_of(self, pid):
         target = self.tracer.attachments.subscribers.get(pid)
@@ -292,7 +294,8 @@ class Monitor:
             paths=got.paths, tf=[t for t in got.tf if configured(t.node) is not None],
             actions=[a for a in got.actions if configured(a.node) is not None])
         self.publish_fn(period.topics, self.statuses(period), period.timers, period.services,
-                        paths=period.paths, tf=period.tf, actions=period.actions)
+                        paths=period.paths, tf=period.tf, actions=period.actions,
+                        ended=got.ended)
         self.errors = []
 
     def publish_stopped(self):

@@ -1,5 +1,6 @@
 """TopicBreakdown / Status -> LatencyBreakdown / DiagnosticArray (the only rospy message code)."""
 import math
+import time
 
 import rospy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -191,8 +192,12 @@ class RosOutput:
         self.diagnostics = rospy.Publisher('/diagnostics', DiagnosticArray, queue_size=10)
 
     def publish(self, breakdowns, statuses, timers=(), services=(), paths=(), tf=(),
-                actions=()):
+                actions=(), ended=None):
+        """Stamped with the window's end: `ended` (wall clock, s) moved to ROS time (sim
+        time too) by how long ago it was; now when not given."""
         stamp = rospy.Time.now()
+        if ended is not None:
+            stamp -= rospy.Duration.from_sec(max(0.0, time.time() - ended))
         for p in paths:
             self.paths.publish(path_msg(p, stamp))
         for b in breakdowns:
