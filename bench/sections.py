@@ -276,7 +276,7 @@ def bystander(bench, rate=1000, seconds=3.0):
 
 
 # -- 4. monitor cost against rate, topics and nodes -----------------------------------------
-def _monitor_run(bench, pattern, expected_nodes, samples=5):
+def _monitor_run(bench, pattern, expected_nodes, samples=5, settle_s=2.0):
     config = bench.path(uniq('monitor') + '.yaml')
     with open(config, 'w') as f:
         f.write(f'publish_rate: 1\ntargets: [{{node: "{pattern}"}}]\n')
@@ -284,7 +284,7 @@ def _monitor_run(bench, pattern, expected_nodes, samples=5):
     proc = bench.ros.node('rostrace_monitor', name, params={'config': config})
     wait_for(lambda: read_log(proc).count('attached to') >= expected_nodes, timeout=300,
              interval=0.2, what=f'the monitor to attach to {expected_nodes} nodes')
-    time.sleep(2.0)
+    time.sleep(settle_s)
     pid = node_pid(bench.ros, '/' + name)
     percent = []
     for _ in range(samples):                   # one-second samples: median and spread
@@ -324,7 +324,9 @@ def monitor_scale(bench):
                     prefix=prefix)
         pub = _many(bench, 'publisher', uniq('topics_pub'), topics=topics, rate=1,
                     prefix=prefix)
-        r = _monitor_run(bench, '/topics_sub_*', 1)
+        # Long enough for monitor_cpu_percent's period to settle (model/pacing.py: a
+        # period's work is known after a few periods of up to 4 s).
+        r = _monitor_run(bench, '/topics_sub_*', 1, samples=10, settle_s=30.0)
         out['topics'].append({'topics': topics, **r})
         ros.stop(pub)
         ros.stop(sub)

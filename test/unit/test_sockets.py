@@ -1,5 +1,6 @@
 """SocketTable: (pid, fd) -> TCP connection, one parsed table per network namespace."""
-from rostrace.system.sockets import UNRESOLVED_RECHECK_S, SocketTable
+from rostrace.system.sockets import (SETTLED_RECHECK_S, UNRESOLVED_RECHECK_S, YOUNG_S,
+                                     SocketTable)
 
 A = (('127.0.0.1', 40000), ('127.0.0.1', 50000))
 B = (('127.0.0.1', 40001), ('127.0.0.1', 50000))
@@ -59,10 +60,26 @@ def test_an_unchanged_set_of_sockets_is_not_parsed_again():
     now[0] = UNRESOLVED_RECHECK_S / 2
     procfs.tables[4026531840][999] = B          # it is not asked again yet ...
     assert table.connections_of(1) == {5: A} and procfs.parsed == [1]
-    now[0] = UNRESOLVED_RECHECK_S + 1.0         # ... but after UNRESOLVED_RECHECK_S
+    now[0] = UNRESOLVED_RECHECK_S * 2           # ... but after UNRESOLVED_RECHECK_S
     assert table.connections_of(1) == {5: A, 6: B} and procfs.parsed == [1, 1]
     now[0] = 100.0                              # all resolved: the same fds stand
     assert table.connections_of(1) == {5: A, 6: B} and procfs.parsed == [1, 1]
     procfs.fds[(1, 7)] = 200                    # a new fd: listed again
     procfs.tables[4026531840][200] = B
     assert table.connections_of(1) == {5: A, 6: B, 7: B}
+
+
+def test_a_socket_in_no_table_has_it_parsed_often_only_while_new():
+    procfs, now = ListingProcfs(), [0.0]
+    procfs.fds[(1, 6)] = 999                    # a listening or unix socket
+    table = SocketTable(procfs, clock=lambda: now[0])
+    for step in range(1, 100):                  # every window (0.1 s) for ~10 s
+        now[0] = step * UNRESOLVED_RECHECK_S * 1.01
+        assert table.connections_of(1) == {5: A}
+    young = YOUNG_S / UNRESOLVED_RECHECK_S
+    assert len(procfs.parsed) <= young + 1 + now[0] / SETTLED_RECHECK_S + 1
+    procfs.fds[(1, 7)] = 998                    # a new socket connects a moment later:
+    table.connections_of(1)
+    procfs.tables[4026531840][998] = B
+    now[0] += UNRESOLVED_RECHECK_S * 1.01       # found at the next window
+    assert table.connections_of(1) == {5: A, 7: B}

@@ -1,7 +1,7 @@
 """TopicNumbers of one window -> TopicBreakdown per (process, topic). [pure]"""
 from dataclasses import dataclass, field
 
-from .histogram import StageStats, unavailable
+from .histogram import EMPTY, unavailable
 from .numbers import SERVICE_STAGES, TF_FAILURES, TF_STAGES, TIMER_STAGES, CallbackSum
 
 STAGES = ('queuing', 'deserialization', 'processing', 'total')
@@ -122,9 +122,15 @@ class LinkBreakdown:
         return min(part / whole, 1.0) if whole else 0.0
 
 
+_SIBLINGS = {}       # (id of a splits table, split) -> the splits it is one of
+
+
 def split_share(stages, splits_of, split):
     """Fraction of the sum of its sibling splits' means that `split` is (0..1)."""
-    siblings = next(splits for splits in splits_of.values() if split in splits)
+    siblings = _SIBLINGS.get((id(splits_of), split))
+    if siblings is None:
+        siblings = _SIBLINGS[(id(splits_of), split)] = next(
+            splits for splits in splits_of.values() if split in splits)
     total = sum(stages[s].mean for s in siblings if s in stages and stages[s].count)
     s = stages.get(split)
     return s.mean / total if s is not None and s.count and total else 0.0
@@ -175,7 +181,7 @@ def build_link(*, publisher, pid, intra, numbers, host='', missing=None):
                 f'clock offset to {host} known to +-{uncertainty_ns / 1e6:.3f} ms, more than '
                 f'the latency: not measurable across these hosts')
         else:
-            stages[name] = acc.stats() if acc else StageStats(available=True)
+            stages[name] = acc.stats() if acc else EMPTY
     return LinkBreakdown(publisher=publisher, pid=pid, intra_process=intra,
                          messages=numbers.messages, dropped=numbers.dropped, stages=stages,
                          publisher_host=host, clock_offset=offset_ns / 1e9,
@@ -207,7 +213,7 @@ def build_timer(*, node, pid, host, timer, period_s, kind, window_s, numbers):
     """TimerBreakdown of one timer from its TimerNumbers."""
     stages = {name: numbers.stages[name].stats() if name in numbers.stages
               else unavailable(NO_TF) if name == 'tf_wait'
-              else StageStats(available=True) for name in TIMER_STAGES}
+              else EMPTY for name in TIMER_STAGES}
     return TimerBreakdown(node=node, pid=pid, host=host, timer=timer, period_s=period_s,
                           kind=kind, window_s=window_s, count=numbers.firings,
                           missed=numbers.missed, stages=stages)
@@ -251,7 +257,7 @@ def build_service(*, node, pid, host, service, role, window_s, numbers):
         elif name in numbers.stages:
             stages[name] = numbers.stages[name].stats()
         else:
-            stages[name] = StageStats(available=True)
+            stages[name] = EMPTY
     return ServiceBreakdown(node=node, pid=pid, host=host, service=service, role=role,
                             window_s=window_s, count=numbers.count, failed=numbers.failed,
                             threw=numbers.threw, stages=stages)
@@ -292,7 +298,7 @@ class TfBreakdown:
 def build_tf(*, node, pid, host, target_frame, source_frame, window_s, numbers):
     """TfBreakdown of one frame pair from its TfNumbers."""
     stages = {name: numbers.stages[name].stats() if name in numbers.stages
-              else StageStats(available=True) for name in TF_STAGES}
+              else EMPTY for name in TF_STAGES}
     return TfBreakdown(node=node, pid=pid, host=host, target_frame=target_frame,
                        source_frame=source_frame, window_s=window_s,
                        lookups=stages['lookup'].count + numbers.core_lookups,
@@ -339,7 +345,7 @@ class ActionBreakdown:
 def build_action(*, node, pid, host, action, role, peer, window_s, numbers):
     """ActionBreakdown of one action from its model.actions.ActionNumbers."""
     stages = {name: numbers.stages[name].stats() if name in numbers.stages
-              else StageStats(available=True) for name in ACTION_STAGES}
+              else EMPTY for name in ACTION_STAGES}
     return ActionBreakdown(node=node, pid=pid, host=host, action=action, role=role,
                            peer=peer, window_s=window_s, goals=numbers.goals,
                            accepted=numbers.accepted, cancels=numbers.cancels,
@@ -426,11 +432,28 @@ class TopicBreakdown:
 
 
 def stage_availability(missing):
-    """{stage: reason} for the stages a target's missing probe points disable."""
-    return _disabled(STAGE_NEEDS, missing)
+    """{stage: reason} for the stages a target's missing probe points disable (a new
+    dict: callers add to it)."""
+    return dict(_disabled(STAGE_NEEDS, missing))
+
+
+_DISABLED = {}       # (id of a needs table, the missing points' items) -> _disabled (a
+                    # target's missing points are the same every window)
 
 
 def _disabled(needs_of, missing):
+    """{stage: reason} of the stages in `needs_of` that `missing` disables (shared: not
+    to be changed)."""
+    key = (id(needs_of), tuple(missing.items()))
+    out = _DISABLED.get(key)
+    if out is None:
+        if len(_DISABLED) > 1000:
+            _DISABLED.clear()
+        out = _DISABLED[key] = _disabled_now(needs_of, missing)
+    return out
+
+
+def _disabled_now(needs_of, missing):
     out = {}
     for stage, needs in needs_of.items():
         reasons = [missing[p] for p in needs if p in missing]
@@ -464,7 +487,7 @@ def build_breakdown(*, node, pid, host, topic, window_s, numbers, missing, audit
             elif name == TF_WAIT_STAGE and not tf:
                 stages[name] = unavailable(NO_TF)
             else:
-                stages[name] = StageStats(available=True)
+                stages[name] = EMPTY
     sums = numbers.sums
     audit = None
     if audited:

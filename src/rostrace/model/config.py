@@ -21,7 +21,7 @@ from .names import absolute
 STAGES = ALL_STAGES + ALL_LINK_STAGES     # per topic, then per publisher link (worst link)
 STATISTICS = ('mean', 'p50', 'p90', 'p99', 'max')
 UNBINNED = ('mean', 'max')        # what a stage without a histogram can be judged by
-TOP_KEYS = {'targets', 'publish_rate', 'window', 'paths'}
+TOP_KEYS = {'targets', 'publish_rate', 'window', 'paths', 'monitor_cpu_percent'}
 PATH_KEYS = {'name', 'from', 'to', 'budget', 'statistic'}
 MAX_PATHS = 100
 PATH_NAME = re.compile(r'^[A-Za-z0-9_./ -]{1,64}$')
@@ -47,6 +47,7 @@ MAX_NAME = 256
 # Ranges: a value outside them is a typo or an attack, never a setting.
 PUBLISH_RATE_HZ = (0.01, 100.0)
 WINDOW_S = (0.01, 86400.0)
+MONITOR_CPU_PERCENT = (1.0, 400.0)
 THRESHOLD_MS = (1e-6, 3.6e6)    # or exactly 0
 BUDGET_PERCENT = (0.01, 100.0)  # of one core
 # ROS graph names (roslib.names.is_legal_name), absolute: /token[/token...]
@@ -100,6 +101,8 @@ class MonitorConfig:
     publish_rate: float = 1.0
     window: float = None                   # seconds; None: one publish period
     paths: tuple = ()                      # PathSpec
+    # The monitor's own CPU (% of a core) above which it publishes less often; 0: none.
+    monitor_cpu_percent: float = 15.0
 
     @property
     def window_s(self):
@@ -301,6 +304,8 @@ def parse_config(data, *, source='config'):
     if window is not None:
         window = _number(source, 'window', window, unit='seconds', positive=True,
                          span=WINDOW_S)
+    cpu = _number(source, 'monitor_cpu_percent', data.get('monitor_cpu_percent', 15.0),
+                  unit='percent of a core', span=MONITOR_CPU_PERCENT)
     paths = data.get('paths', [])
     if not isinstance(paths, list) or len(paths) > MAX_PATHS:
         raise ConfigError(source, 'paths', f'expected a list of at most {MAX_PATHS} paths, '
@@ -311,7 +316,8 @@ def parse_config(data, *, source='config'):
         if names.count(name) > 1:
             raise ConfigError(source, 'paths', f'two paths are named {name!r}')
     return MonitorConfig(targets=tuple(_target(source, i, t) for i, t in enumerate(targets)),
-                         publish_rate=rate, window=window, paths=parsed)
+                         publish_rate=rate, window=window, paths=parsed,
+                         monitor_cpu_percent=cpu)
 
 
 def _path(source, index, value):

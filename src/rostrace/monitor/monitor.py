@@ -9,6 +9,7 @@ from ..errors import MasterUnreachable, NodeNotFound, ProcessGone, RostraceError
 from ..model.backoff import Backoff
 from ..model.config import ConfigError, TargetSpec, load_config
 from ..model.history import WindowHistory
+from ..model.pacing import Pacing
 from ..model.paths import build_paths, route_nodes
 from ..views import diagnostics as diag
 from ..system.host import host_name
@@ -16,7 +17,7 @@ from ..system.targets import Resolver
 from ..views.statuses import MonitorState, monitor_statuses
 
 GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running, at most ...
-GRAPH_SHARE = 0.05         # ... and at most this share of the time in getSystemState (a
+GRAPH_SHARE = 0.025        # ... and at most this share of the time in getSystemState (a
 GRAPH_PERIOD_MAX_S = 5.0   # thousand topics: ~50 ms a call) ... and at least this often
 STATE_MAX_AGE_S = 0.2      # one getSystemState answers every question of one graph step
 PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looked up
@@ -91,6 +92,7 @@ class Monitor:
         self.errors = []              # monitor-level problems of the last period
         self._publishers_due = 0.0    # when to look up the publishers of traced topics next
         self.history = WindowHistory()
+        self.pacing = Pacing()        # the publishing period within monitor_cpu_percent
         self.routes = {}              # path name -> nodes on its route (the master's graph)
         self.route_only = set()       # nodes traced only because a path runs through them
         self.backoff = Backoff(time.monotonic)    # targets that answered nonsense or failed
@@ -268,7 +270,14 @@ class Monitor:
             publishers=[(t.node, t.pid) for t in self.tracer.publisher_targets.values()],
             probe_cost_us=self.tracer.probe_cost_us, lost=dict(self.tracer.collector.lost),
             lost_recent=dict(self.tracer.collector.lost_recent),
+            pacing=(self.publish_period(), 1.0 / self.config.publish_rate,
+                    self.pacing.share * 100, self.config.monitor_cpu_percent),
             **self._peers())
+
+    def publish_period(self):
+        """Seconds between two publishing periods (model/pacing.py)."""
+        return self.pacing.period(1.0 / self.config.publish_rate,
+                                  self.config.monitor_cpu_percent)
 
     def _peers(self):
         remote = self.tracer.collector.remote
@@ -310,9 +319,12 @@ class Monitor:
             self.errors.append(f'{step.__name__}: {why}'[:500])
             self.log(f'rostrace_monitor: {step.__name__} failed: {why}')
 
-    def run(self, should_stop, *, overrides=None, clock=time.monotonic, sleep=time.sleep):
-        """Follow the graph and publish until should_stop() is true."""
+    def run(self, should_stop, *, overrides=None, clock=time.monotonic, sleep=time.sleep,
+            cpu=time.process_time):
+        """Follow the graph and publish until should_stop() is true (less often than
+        publish_rate where that would cost more than monitor_cpu_percent)."""
         next_graph = next_publish = clock()
+        last_cpu, last_at = cpu(), clock()
         try:
             while not should_stop():
                 now = clock()
@@ -321,10 +333,18 @@ class Monitor:
                     self._guarded(self.follow_graph)
                     next_graph = now + self.graph_period()
                 if now >= next_publish:
+                    before = cpu()
                     self._guarded(self.publish)
-                    next_publish += 1.0 / self.config.publish_rate
+                    after, at = cpu(), clock()
+                    self.pacing.record(after - before, after - last_cpu, at - last_at)
+                    lost = self.tracer.collector.lost_recent
+                    self.pacing.numbers_lost(lost.get('hist') or lost.get('stats'),
+                                             at - last_at, 1.0 / self.config.publish_rate)
+                    last_cpu, last_at = after, at
+                    period = self.publish_period()
+                    next_publish += period
                     if next_publish < now:
-                        next_publish = now + 1.0 / self.config.publish_rate
+                        next_publish = now + period
                 sleep(min(0.05, max(0.0, min(next_graph, next_publish) - clock())))
         finally:
             self.resolver.close()

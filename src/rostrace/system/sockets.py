@@ -2,7 +2,11 @@
 import time
 
 RECHECK_S = 2.0             # how long a socket's (fd -> connection) answer is trusted
-UNRESOLVED_RECHECK_S = 0.1      # connections_of() with sockets that were no TCP connection
+UNRESOLVED_RECHECK_S = 0.1      # a socket found in no TCP table: asked again after this ...
+YOUNG_S = 1.0                   # ... while it is this new (socket() before connect()) ...
+SETTLED_RECHECK_S = 2.0         # ... then at most this often (listening and unix sockets
+                                # of every node: the table was parsed every window)
+ABSENT_KEPT = 100000            # inodes remembered as in no table (then forgotten at once)
 
 
 class SocketTable:
@@ -22,6 +26,7 @@ class SocketTable:
         self._tables = {}       # namespace -> (parsed_at, {inode: connection})
         self._namespace = {}    # pid -> its network namespace (or ('pid', pid))
         self._listed = {}       # pid -> last connections_of(): (fds, answer, unresolved, at)
+        self._absent = {}       # (namespace, inode) -> first found in no table
 
     def __call__(self, pid, fd):
         now = self.clock()
@@ -43,7 +48,8 @@ class SocketTable:
         TCP hash table for every read of /proc/PID/net/tcp: 20 % of the monitor's CPU at
         100 topics): while the (fd, inode) pairs are those of the last answer, it stands
         -- for UNRESOLVED_RECHECK_S where some socket was no TCP connection then (a unix
-        socket; or one not connected yet)."""
+        socket; or one not connected yet). Such a socket has the table parsed again only
+        while it is new (YOUNG_S), then every SETTLED_RECHECK_S."""
         now = self.clock()
         fds = self.procfs.socket_fds(pid)
         key = frozenset(fds.items())
@@ -65,9 +71,17 @@ class SocketTable:
             self._namespace[pid] = self.procfs.net_namespace(pid) or ('pid', pid)
         namespace = self._namespace[pid]
         parsed_at, table = self._tables.get(namespace, (None, {}))
-        if inode not in table and (parsed_at is None or now - parsed_at > 0.1):
+        if inode in table:
+            return table[inode]
+        if len(self._absent) > ABSENT_KEPT:
+            self._absent.clear()
+        first = self._absent.setdefault((namespace, inode), now)
+        after = UNRESOLVED_RECHECK_S if now - first < YOUNG_S else SETTLED_RECHECK_S
+        if parsed_at is None or now - parsed_at > after:
             table = self.procfs.tcp_connections(pid)
             self._tables[namespace] = (now, table)
+            if inode in table:
+                del self._absent[(namespace, inode)]
         return table.get(inode)
 
     def forget(self, pid):
@@ -76,3 +90,4 @@ class SocketTable:
         namespace = self._namespace.pop(pid, None)
         if namespace not in self._namespace.values():
             self._tables.pop(namespace, None)
+            self._absent = {k: t for k, t in self._absent.items() if k[0] != namespace}

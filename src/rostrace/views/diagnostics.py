@@ -394,11 +394,14 @@ LOST_FIX = {'events': 'ring buffer full: raise publish_rate so it is read more o
 
 
 def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped=False,
-                   publishers=(), lost=None, lost_recent=None, peers=None, peer_refused=0):
+                   publishers=(), lost=None, lost_recent=None, peers=None, peer_refused=0,
+                   pacing=None):
     """The monitor's own status: what it traces, what it costs, what went wrong.
     lost / lost_recent: {'events'|'stats'|'hist': count} the kernel could not record
     since start / in the last window (a WARN: numbers are missing); peers: the other
-    monitors' hosts and their clocks' offsets (None until known)."""
+    monitors' hosts and their clocks' offsets (None until known); pacing: (period s,
+    configured period s, the monitor's CPU %, its limit %) -- a WARN while the limit
+    makes it publish less often than configured."""
     lost, lost_recent = lost or {}, lost_recent or {}
     status = Status(name=monitor_status_name(host), hardware_id=host)
     status.values = [('targets attached', str(len(attached))),
@@ -416,6 +419,15 @@ def monitor_status(*, host, attached, configured, probe_cost_us, errors, stopped
         status.values.append(('messages of other monitors refused', str(peer_refused)))
     problems = list(errors) + [f'{n} {LOST_LABELS[kind]} in the last window ({LOST_FIX[kind]})'
                                for kind, n in sorted(lost_recent.items()) if n]
+    if pacing is not None:
+        period, configured_period, cpu, limit = pacing
+        status.values += [('publishing period (s)', f'{period:.2f}'),
+                          ('monitor CPU (% of a core)', f'{cpu:.1f}'),
+                          ('monitor CPU limit (% of a core)', f'{limit:g}' if limit else 'none')]
+        if period > configured_period * 1.01:
+            problems.append(f'publishing every {period:.2f} s, not every {configured_period:g} s:'
+                            f' at that rate the monitor would use more than {limit:g} % of a '
+                            f'core (trace fewer topics, or raise monitor_cpu_percent)')
     if stopped:
         status.level, status.message = WARN, 'monitor stopped: probes removed'
     elif problems:

@@ -19,6 +19,8 @@ class MonitorState:
     lost_recent: dict = field(default_factory=dict)  # kind -> count, last window
     peers: dict = field(default_factory=dict)   # other monitors' hosts -> clocksync.Offset
     peer_refused: int = 0                       # their messages that made no sense, ever
+    # (period s, configured period s, the monitor's CPU % of a core, its limit %) or None
+    pacing: tuple = None
 
 
 def _missing_topics(config, state):
@@ -68,5 +70,5 @@ def monitor_statuses(config, breakdowns, state, *, stopped=False, timers=(), ser
         configured=len(config.targets), probe_cost_us=state.probe_cost_us,
         errors=state.errors, stopped=stopped, publishers=state.publishers,
         lost=state.lost, lost_recent=state.lost_recent, peers=state.peers,
-        peer_refused=state.peer_refused))
+        peer_refused=state.peer_refused, pacing=state.pacing))
     return out

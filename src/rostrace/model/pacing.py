@@ -1,0 +1,62 @@
+"""How often the monitor publishes: at the configured rate, or less often when its work
+would take more of a core than `monitor_cpu_percent`. [pure]
+
+A period's work (collect, build, statuses, messages) grows with the traced topics, not
+with their messages; everything else the monitor does (following the graph, rospy's
+threads) costs about the same per second whatever the period. So the period that keeps
+the monitor within its limit is work / (limit - the rest's share). A longer period must
+not cost numbers: where the kernel's maps ran full in a longer period (more distinct
+histogram buckets per window), the period is kept shorter than that one.
+"""
+
+PERIOD_MAX_S = 4.0      # never less often: diagnostic_aggregator marks a status stale
+                        # after 5 s without an update
+SMOOTHING = 0.3         # weight of the newest period in the running estimates
+BACK_OFF = 0.75         # a period in which the kernel's maps ran full: this much shorter
+RELAX = 1.02            # ... and the ceiling rises by this much a period without loss,
+NEAR = 0.9              # ... up to this much of the shortest period that lost numbers
+
+
+class Pacing:
+    """Running estimates of the monitor's CPU, and the period they allow."""
+
+    def __init__(self):
+        self.work_s = None      # CPU seconds of one period's work
+        self.rest = 0.0         # CPU share of everything else (cores)
+        self.share = 0.0        # CPU share of the whole process over the last period
+        self.ceiling_s = None   # longest period without lost numbers (None: not known)
+        self.lost_at_s = None   # the shortest period in which the kernel lost numbers
+
+    def record(self, work_cpu_s, process_cpu_s, elapsed_s):
+        """One period: CPU of its work, CPU of the process since the last record, and the
+        time since then."""
+        if elapsed_s <= 0:
+            return
+        rest = max(0.0, process_cpu_s - work_cpu_s) / elapsed_s
+        self.share = process_cpu_s / elapsed_s
+        if self.work_s is None:
+            self.work_s, self.rest = work_cpu_s, rest
+        else:
+            self.work_s += SMOOTHING * (work_cpu_s - self.work_s)
+            self.rest += SMOOTHING * (rest - self.rest)
+
+    def numbers_lost(self, lost, period_s, configured_s):
+        """Whether the kernel's maps ran full in the last period (`lost`) of `period_s`."""
+        if lost and period_s > configured_s:
+            self.ceiling_s = max(configured_s, period_s * BACK_OFF)
+            self.lost_at_s = min(self.lost_at_s or period_s, period_s)
+        elif not lost and self.ceiling_s is not None:
+            self.ceiling_s = min(self.ceiling_s * RELAX, self.lost_at_s * NEAR)
+
+    def period(self, configured_s, limit_percent):
+        """Seconds to the next period: `configured_s`, longer where the work at that rate
+        would take the monitor over `limit_percent` of a core (0: no limit)."""
+        if not limit_percent or self.work_s is None:
+            return configured_s
+        longest = max(PERIOD_MAX_S, configured_s)
+        if self.ceiling_s is not None:
+            longest = max(configured_s, min(longest, self.ceiling_s))
+        left = limit_percent / 100.0 - self.rest
+        if left <= 0:
+            return longest
+        return min(max(configured_s, self.work_s / left), longest)
