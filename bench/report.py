@@ -99,17 +99,21 @@ def markdown(results):
                 f'{fmt(b["untraced_node_us_with"], " µs")} | {fmt(b["ratio"], "", 3)} |', '']
     s = results.get('monitor_scale')
     if s:
-        out += ['**4. Monitor CPU and memory** (rostrace_monitor at 1 Hz; five 1 s samples '
-                'after attaching; stop: SIGINT to exit, every probe detached)', '',
-                '| load | monitor CPU (% of a core) | RSS (MiB) | stop (s) |', '|---|---|---|---|']
-        for x in s['rate']:
-            out.append(f'| {x["msgs_per_s"]} msg/s over 10 topics | {fmt(x["cpu_percent"], "", 2)} | '
-                       f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
-        for x in s['topics']:
-            out.append(f'| {x["topics"]} topics at 1 Hz | {fmt(x["cpu_percent"], "", 2)} | '
-                       f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
-        for x in s['nodes']:
-            out.append(f'| {x["nodes"]} nodes, {x.get("topics_per_node", 1)} topics each | {fmt(x["cpu_percent"], "", 2)} | '
+        out += ['**4. Monitor CPU and memory** (rostrace_monitor at 1 Hz, default '
+                '`monitor_cpu_percent` 15, something subscribed to /diagnostics; 1 s samples '
+                'after attaching (five; ten for the topics rows, after 30 s), their median '
+                'and spread, and the CPU over all of them; stop: SIGINT to exit, every '
+                'probe detached)', '',
+                '| load | monitor CPU (% of a core), 1 s samples | over all samples | '
+                'RSS (MiB) | stop (s) |', '|---|---|---|---|---|']
+        rows = ([(f'{x["msgs_per_s"]} msg/s over 10 topics', x) for x in s['rate']]
+                + [(f'{x["topics"]} topics at 1 Hz', x) for x in s['topics']]
+                + [(f'{x["nodes"]} nodes, {x.get("topics_per_node", 1)} topics each', x)
+                   for x in s['nodes']])
+        for label, x in rows:
+            overall = x.get('cpu_percent_overall')
+            out.append(f'| {label} | {fmt(x["cpu_percent"], "", 2)} | '
+                       f'{"" if overall is None else f"{overall:.1f}"} | '
                        f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
         out.append('')
     f = results.get('first_breakdown')

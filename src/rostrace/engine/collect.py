@@ -208,7 +208,11 @@ class WindowCollector:
                            self._nodelet(link_id.subscriber_pid, link_id.queue))
             topic_numbers = window.topics.setdefault(key, TopicNumbers())
             key = LinkKey(link_id.publisher_pid, link_id.intra)
-            topic_numbers.links.setdefault(key, LinkNumbers()).merge(numbers)
+            known = topic_numbers.links.get(key)
+            # `numbers` is this window's own (copied only where two publications of one
+            # process meet: a serialization Accumulator may be shared by links)
+            topic_numbers.links[key] = numbers if known is None else \
+                LinkNumbers().merge(known).merge(numbers)
         self._carried = {k: acc for k, acc in fresh.items() if k not in used and acc.count}
         if self.remote is not None:
             self._add_remote_links(window)

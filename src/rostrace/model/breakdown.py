@@ -122,6 +122,16 @@ class LinkBreakdown:
         return min(part / whole, 1.0) if whole else 0.0
 
 
+def split_shares(stages, splits):
+    """[split_share of each of `splits`] (siblings), their sum computed once."""
+    means = []
+    for name in splits:
+        s = stages.get(name)
+        means.append(s.mean if s is not None and s.count else 0.0)
+    total = sum(means)
+    return [mean / total if total else 0.0 for mean in means]
+
+
 _SIBLINGS = {}       # (id of a splits table, split) -> the splits it is one of
 
 

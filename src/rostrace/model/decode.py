@@ -153,7 +153,9 @@ def decode_links(link_stats, link_hists):
             add_group(link.stages[name].buckets, key.group, counts)
     for link in links.values():
         for name in LINK_HISTOGRAMS:
-            _zero_bucket(link.stages[name])
+            acc = link.stages.get(name)
+            if acc is not None:
+                _zero_bucket(acc)
     return links
 
 

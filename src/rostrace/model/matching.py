@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..probes.abi import EVENT_RECEIVED, EVENT_SENT, KIND_INTRA
-from .breakdown import ALL_LINK_STAGES
 from .histogram import Accumulator
 
 # What a link measures per message; serialization is aggregated in the kernel per
 # publication. Messages matched here (not in the kernel) have no network / socket wait.
-MATCHED_STAGES = tuple(s for s in ALL_LINK_STAGES if s != 'serialization')
 MAX_PENDING = 8192          # sent, not yet matched messages kept per connection
 RECENT = 64                 # matched messages kept for a topic's other callbacks
 # A connection none of whose sent messages reached a traced callback for this long goes
@@ -50,13 +48,22 @@ class LinkId(NamedTuple):
     path: bool = False          # not a link: the publication is an ancestor 2+ hops up
 
 
+class Stages(dict):
+    """Stage name -> Accumulator, made when first asked for (a thousand links a window
+    had every stage made, most of them empty)."""
+
+    def __missing__(self, name):
+        acc = self[name] = Accumulator()
+        return acc
+
+
 @dataclass
 class MatchedLink:
     """What the matched messages of one LinkId measured over one window (ns)."""
     link: LinkId
     messages: int = 0
     dropped: int = 0            # dropped from the publisher's outgoing queue
-    stages: dict = field(default_factory=lambda: {s: Accumulator() for s in MATCHED_STAGES})
+    stages: dict = field(default_factory=lambda: Stages())
 
 
 @dataclass

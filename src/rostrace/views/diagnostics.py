@@ -6,7 +6,7 @@ joined with "; ", keys carry their units.
 from dataclasses import dataclass, field
 
 from ..model.breakdown import (ALL_LINK_STAGES, ALL_STAGES, LINK_SPLITS, LINK_STAGES,
-                               PER_CALLBACK, SPLIT_STAGES, SPLITS)
+                               PER_CALLBACK, SPLIT_STAGES, SPLITS, split_shares)
 
 STARVATION_SHARE = 0.5        # starved part of queuing that makes it "dominated"
 STARVATION_MIN_S = 1e-3       # ... when queuing itself is at least this long
@@ -59,8 +59,8 @@ def stage_values(breakdown):
                        (f'{name} max (ms)', f'{s.max * 1e3:.3f}')]
     for stage, splits in SPLITS.items():
         if stages.get(stage) is not None and stages[stage].count:
-            values += [(f'{split} share (%)', f'{breakdown.share(split) * 100:.1f}')
-                       for split in splits]
+            values += [(f'{split} share (%)', f'{share * 100:.1f}')
+                       for split, share in zip(splits, split_shares(stages, splits))]
     for name in PER_CALLBACK:
         value = breakdown.per_callback.get(name)
         values.append((f'{name} per callback',
@@ -91,8 +91,8 @@ def stage_values(breakdown):
                            (f'{who} {name} p99 (ms)', f'{s.p99 * 1e3:.3f}')]
         for stage, splits in LINK_SPLITS.items():
             if any(link.stages.get(split) and link.stages[split].count for split in splits):
-                values += [(f'{who} {split} share (%)', f'{link.share(split) * 100:.1f}')
-                           for split in splits]
+                values += [(f'{who} {split} share (%)', f'{share * 100:.1f}')
+                           for split, share in zip(splits, split_shares(link.stages, splits))]
     tf_share = breakdown.tf_wait_share()
     if tf_share is not None:
         values.append(('processing_tf_wait share (%)', f'{tf_share * 100:.1f}'))
