@@ -144,7 +144,11 @@ def decode_links(link_stats, link_hists):
         for record, name in records:
             count, sum_ns, min_ns, max_ns = recs[record]
             if count:
-                stages[name].add(count, sum_ns, min_ns, max_ns, {})
+                acc = stages.get(name)
+                if acc is None:
+                    stages[name] = Accumulator(count, sum_ns, min_ns, max_ns)
+                else:
+                    acc.add(count, sum_ns, min_ns, max_ns, {})
     for key, counts in link_hists:
         link = links.get(LinkId(key.pub_tgid, key.publication, key.sub_tgid, key.queue,
                                 bool(key.intra), bool(key.path)))

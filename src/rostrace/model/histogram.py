@@ -1,5 +1,4 @@
 """Log-linear latency histograms (the layout of bpf/rostrace.h) and percentiles."""
-from dataclasses import dataclass
 from typing import NamedTuple
 
 SUB_BUCKETS = 16     # linear sub-buckets per power of two (bpf/rostrace.h)
@@ -36,29 +35,33 @@ def percentile(buckets, fraction, *, lo=None, hi=None):
 
 
 def percentiles(buckets, fractions, *, lo=None, hi=None):
-    """[percentile(buckets, f, lo=lo, hi=hi) for f in fractions], sorting once."""
+    """[percentile(buckets, f, lo=lo, hi=hi) for f in fractions], in one pass over the
+    sorted buckets."""
     total = sum(buckets.values())
     if total == 0:
         return [0.0] * len(fractions)
     order = sorted(buckets)
-    out = []
-    for fraction in fractions:
-        rank = fraction * total
-        seen = 0
-        for bucket in order:
-            count = buckets[bucket]
-            if seen + count >= rank:
-                low, high = bucket_bounds(bucket)
-                value = low + (high - low) * ((rank - seen) / count)
-                break
-            seen += count
-        else:
-            value = bucket_bounds(order[-1])[1]
+    pending = sorted((fraction * total, i) for i, fraction in enumerate(fractions))
+    out = [0.0] * len(fractions)
+    k, seen = 0, 0
+    for bucket in order:
+        count = buckets[bucket]
+        while k < len(pending) and seen + count >= pending[k][0]:
+            rank, i = pending[k]
+            low, high = bucket_bounds(bucket)
+            out[i] = low + (high - low) * ((rank - seen) / count)
+            k += 1
+        if k == len(pending):
+            break
+        seen += count
+    for _, i in pending[k:]:
+        out[i] = bucket_bounds(order[-1])[1]
+    for i, value in enumerate(out):
         if lo is not None:
             value = max(value, lo)
         if hi is not None:
             value = min(value, hi)
-        out.append(float(value))
+        out[i] = float(value)
     return out
 
 
@@ -109,16 +112,26 @@ def stage_stats(count, sum_ns, min_ns, max_ns, buckets):
                       p90 * ns, p99 * ns)     # available, count, mean, min, max, p50 .. p99
 
 
-@dataclass
 class Accumulator:
-    """Kernel numbers of one stage, mergeable across windows (for run summaries)."""
-    count: int = 0
-    sum_ns: int = 0
-    min_ns: int = 0
-    max_ns: int = 0
+    """Kernel numbers of one stage, mergeable across windows (for run summaries). A
+    plain class with slots: a thousand topics' windows make tens of thousands."""
+    __slots__ = ('count', 'sum_ns', 'min_ns', 'max_ns', 'buckets')
 
-    def __post_init__(self):
+    def __init__(self, count=0, sum_ns=0, min_ns=0, max_ns=0):
+        self.count, self.sum_ns, self.min_ns, self.max_ns = count, sum_ns, min_ns, max_ns
         self.buckets = {}
+
+    def __repr__(self):
+        return (f'Accumulator(count={self.count}, sum_ns={self.sum_ns}, min_ns={self.min_ns}, '
+                f'max_ns={self.max_ns})')
+
+    def __eq__(self, other):
+        if not isinstance(other, Accumulator):
+            return NotImplemented
+        return (self.count, self.sum_ns, self.min_ns, self.max_ns) == \
+            (other.count, other.sum_ns, other.min_ns, other.max_ns)
+
+    __hash__ = None     # mutable, as the dataclass it was
 
     def add(self, count, sum_ns, min_ns, max_ns, buckets):
         if count == 0:
