@@ -105,15 +105,18 @@ def markdown(results):
                 'and spread, and the CPU over all of them; stop: SIGINT to exit, every '
                 'probe detached)', '',
                 '| load | monitor CPU (% of a core), 1 s samples | over all samples | '
-                'RSS (MiB) | stop (s) |', '|---|---|---|---|---|']
+                'publishing period (s) | lost samples | RSS (MiB) | stop (s) |',
+                '|---|---|---|---|---|---|---|']
         rows = ([(f'{x["msgs_per_s"]} msg/s over 10 topics', x) for x in s['rate']]
                 + [(f'{x["topics"]} topics at 1 Hz', x) for x in s['topics']]
                 + [(f'{x["nodes"]} nodes, {x.get("topics_per_node", 1)} topics each', x)
                    for x in s['nodes']])
         for label, x in rows:
             overall = x.get('cpu_percent_overall')
+            lost = x.get('lost_hist', -1) + x.get('lost_stats', -1) if 'lost_hist' in x else ''
             out.append(f'| {label} | {fmt(x["cpu_percent"], "", 2)} | '
                        f'{"" if overall is None else f"{overall:.1f}"} | '
+                       f'{x.get("publish_period_s", float("nan")):.2f} | {lost} | '
                        f'{x["rss_mib"]:.0f} | {x.get("stop_s", float("nan")):.2f} |')
         out.append('')
     f = results.get('first_breakdown')

@@ -282,11 +282,19 @@ def _monitor_run(bench, pattern, expected_nodes, samples=5, settle_s=2.0):
         f.write(f'publish_rate: 1\ntargets: [{{node: "{pattern}"}}]\n')
     name = uniq('bench_monitor')
     # Someone listens to /diagnostics, as diagnostic_aggregator does on a robot (rospy
-    # serializes a message only for a connected subscriber).
+    # serializes a message only for a connected subscriber); the monitor's own status
+    # tells its publishing period and what the kernel lost.
     import rospy
+    from diagnostic_msgs.msg import DiagnosticArray
     if not rospy.core.is_initialized():
         rospy.init_node('rostrace_bench', anonymous=True, disable_signals=True)
-    listener = rospy.Subscriber('/diagnostics', rospy.AnyMsg, lambda _: None)
+    own = {}
+
+    def heard(array):
+        for status in array.status:
+            if status.name.startswith('rostrace: monitor'):
+                own.update({kv.key: kv.value for kv in status.values})
+    listener = rospy.Subscriber('/diagnostics', DiagnosticArray, heard)
     proc = bench.ros.node('rostrace_monitor', name, params={'config': config})
     wait_for(lambda: read_log(proc).count('attached to') >= expected_nodes, timeout=300,
              interval=0.2, what=f'the monitor to attach to {expected_nodes} nodes')
@@ -302,7 +310,10 @@ def _monitor_run(bench, pattern, expected_nodes, samples=5, settle_s=2.0):
     # limit) works in bursts, which a median of one-second samples misses.
     mean = 100.0 * (cpu_ns(pid) - first) / 1e9 / (time.monotonic() - began)
     result = {'cpu_percent': spread(percent), 'cpu_percent_overall': mean,
-              'rss_mib': rss_kib(pid) / 1024}
+              'rss_mib': rss_kib(pid) / 1024,
+              'publish_period_s': float(own.get('publishing period (s)', 'nan')),
+              'lost_hist': int(own.get('lost histogram samples (hist map full)', '-1')),
+              'lost_stats': int(own.get('lost samples (stats map full)', '-1'))}
     started = time.monotonic()
     bench.ros.stop(proc)                        # SIGINT: detach everything, exit
     result['stop_s'] = time.monotonic() - started

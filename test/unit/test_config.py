@@ -195,3 +195,13 @@ def test_bad_paths_name_the_key(paths, problem):
     with pytest.raises(ConfigError) as e:
         parse_config({'targets': [{'node': '/n'}], 'paths': paths}, source='m.yaml')
     assert problem in str(e.value)
+
+
+def test_monitor_cpu_percent():
+    base = {'targets': [{'node': '/a'}]}
+    assert parse_config(base).monitor_cpu_percent == 15.0
+    assert parse_config({**base, 'monitor_cpu_percent': 0}).monitor_cpu_percent == 0.0
+    assert parse_config({**base, 'monitor_cpu_percent': 50}).monitor_cpu_percent == 50.0
+    for bad in (0.5, -1, 1000, 'x', True):
+        with pytest.raises(ConfigError, match='monitor_cpu_percent'):
+            parse_config({**base, 'monitor_cpu_percent': bad})

@@ -13,7 +13,7 @@ from ..system.rosapi import Master
 from ..views.diagnostics import start_failed_status
 from .monitor import STATE_MAX_AGE_S, Monitor
 
-OVERRIDABLE = ('targets', 'publish_rate', 'window')
+OVERRIDABLE = ('targets', 'publish_rate', 'window', 'monitor_cpu_percent')
 METRICS_PORT = 9478         # Prometheus /metrics (the default exporter port range is 9100+)
 
 
