@@ -65,3 +65,13 @@ def test_a_period_in_which_the_kernel_lost_numbers_is_not_reached_again():
     assert pacing.period(1.0, 15) == pytest.approx(3.0 * 0.9)
     pacing.numbers_lost(True, 1.0, 1.0)             # lost at the configured rate: no ceiling
     assert pacing.period(1.0, 15) == pytest.approx(2.7)     # below it (fewer topics is the fix)
+
+
+def test_the_period_stays_short_enough_for_the_kernels_maps():
+    pacing, period = paced(0.6, 0.03, 1.0, 15)
+    pacing.kernel_maps(0.4, False, 1.0, 1.0)     # 40 % of a map in 1 s: 2 s would be 80 %
+    assert pacing.period(1.0, 15) == pytest.approx(2.0)
+    pacing.kernel_maps(0.9, False, 1.0, 1.0)     # never below the configured period
+    assert pacing.period(1.0, 15) == 1.0
+    pacing.kernel_maps(0.0, False, 4.0, 1.0)     # nothing in the maps
+    assert pacing.period(1.0, 15) == PERIOD_MAX_S

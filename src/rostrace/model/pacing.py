@@ -5,8 +5,9 @@ A period's work (collect, build, statuses, messages) grows with the traced topic
 with their messages; everything else the monitor does (following the graph, rospy's
 threads) costs about the same per second whatever the period. So the period that keeps
 the monitor within its limit is work / (limit - the rest's share). A longer period must
-not cost numbers: where the kernel's maps ran full in a longer period (more distinct
-histogram buckets per window), the period is kept shorter than that one.
+not cost numbers: it stays short enough that the kernel's fullest map would be at most
+FILL full (more distinct histogram buckets per window), and shorter than any period in
+which one ran full.
 """
 
 PERIOD_MAX_S = 4.0      # never less often: diagnostic_aggregator marks a status stale
@@ -15,6 +16,8 @@ SMOOTHING = 0.3         # weight of the newest period in the running estimates
 BACK_OFF = 0.75         # a period in which the kernel's maps ran full: this much shorter
 RELAX = 1.02            # ... and the ceiling rises by this much a period without loss,
 NEAR = 0.9              # ... up to this much of the shortest period that lost numbers
+FILL = 0.8              # the share of a kernel map a period may be expected to use (its
+                        # entries grow at most in proportion to the period)
 
 
 class Pacing:
@@ -26,6 +29,7 @@ class Pacing:
         self.share = 0.0        # CPU share of the whole process over the last period
         self.ceiling_s = None   # longest period without lost numbers (None: not known)
         self.lost_at_s = None   # the shortest period in which the kernel lost numbers
+        self.fill_cap_s = None  # the period at which the fullest map would reach FILL
 
     def record(self, work_cpu_s, process_cpu_s, elapsed_s):
         """One period: CPU of its work, CPU of the process since the last record, and the
@@ -39,6 +43,12 @@ class Pacing:
         else:
             self.work_s += SMOOTHING * (work_cpu_s - self.work_s)
             self.rest += SMOOTHING * (rest - self.rest)
+
+    def kernel_maps(self, fullest, lost, period_s, configured_s):
+        """The last period of `period_s`: the largest share of its entries a kernel map
+        used (`fullest`) and whether one ran full (`lost`)."""
+        self.fill_cap_s = period_s * FILL / fullest if fullest > 0 and period_s > 0 else None
+        self.numbers_lost(lost, period_s, configured_s)
 
     def numbers_lost(self, lost, period_s, configured_s):
         """Whether the kernel's maps ran full in the last period (`lost`) of `period_s`."""
@@ -54,8 +64,9 @@ class Pacing:
         if not limit_percent or self.work_s is None:
             return configured_s
         longest = max(PERIOD_MAX_S, configured_s)
-        if self.ceiling_s is not None:
-            longest = max(configured_s, min(longest, self.ceiling_s))
+        for cap in (self.ceiling_s, self.fill_cap_s):
+            if cap is not None:
+                longest = max(configured_s, min(longest, cap))
         left = limit_percent / 100.0 - self.rest
         if left <= 0:
             return longest

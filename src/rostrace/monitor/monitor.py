@@ -274,6 +274,9 @@ class Monitor:
                     self.pacing.share * 100, self.config.monitor_cpu_percent),
             **self._peers())
 
+    def _targets(self):
+        return set(self.attached), set(self.tracer.publisher_targets)
+
     def publish_period(self):
         """Seconds between two publishing periods (model/pacing.py)."""
         return self.pacing.period(1.0 / self.config.publish_rate,
@@ -325,21 +328,27 @@ class Monitor:
         publish_rate where that would cost more than monitor_cpu_percent)."""
         next_graph = next_publish = clock()
         last_cpu, last_at = cpu(), clock()
+        once = 0.0          # CPU of graph steps that attached or detached (not steady)
         try:
             while not should_stop():
                 now = clock()
                 if now >= next_graph:
                     self.reload_if_changed(overrides)
+                    began, targets = cpu(), self._targets()
                     self._guarded(self.follow_graph)
+                    if self._targets() != targets:
+                        once += cpu() - began
                     next_graph = now + self.graph_period()
                 if now >= next_publish:
                     before = cpu()
                     self._guarded(self.publish)
                     after, at = cpu(), clock()
-                    self.pacing.record(after - before, after - last_cpu, at - last_at)
+                    self.pacing.record(after - before, after - last_cpu - once, at - last_at)
+                    once = 0.0
                     lost = self.tracer.collector.lost_recent
-                    self.pacing.numbers_lost(lost.get('hist') or lost.get('stats'),
-                                             at - last_at, 1.0 / self.config.publish_rate)
+                    self.pacing.kernel_maps(self.tracer.collector.program.tables.fullest,
+                                            lost.get('hist') or lost.get('stats'),
+                                            at - last_at, 1.0 / self.config.publish_rate)
                     last_cpu, last_at = after, at
                     period = self.publish_period()
                     next_publish += period

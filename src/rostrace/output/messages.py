@@ -204,8 +204,9 @@ class StatusArray(DiagnosticArray):
         out = [_HEAD.pack(header.seq, header.stamp.secs, header.stamp.nsecs)]
         _pack_string(out, header.frame_id)
         out.append(_U32.pack(len(self.statuses)))
-        for status in self.statuses:
-            out.append(_LEVEL.pack(status.level))
+        buff.write(b''.join(out))
+        for status in self.statuses:        # a status at a time: few small objects alive
+            out = [_LEVEL.pack(status.level)]
             _pack_string(out, status.name)
             _pack_string(out, status.message)
             _pack_string(out, status.hardware_id)
@@ -213,7 +214,7 @@ class StatusArray(DiagnosticArray):
             for key, value in status.values:
                 _pack_string(out, key)
                 _pack_string(out, value)
-        buff.write(b''.join(out))
+            buff.write(b''.join(out))
 
 
 class RosOutput:

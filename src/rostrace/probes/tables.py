@@ -33,6 +33,7 @@ class KernelTables:
         self.tf = {}             # TfKey -> TfNumbers, last window
         self._lib = lib
         self._drains = {}        # window map name -> drain.Drain
+        self.fullest = 0.0       # the largest share of a histogram map used, last window
         # Batched reads (Linux 5.6+; features.ENTRY_READS): `_batch` False once refused
         # or where libbcc has no such call (BCC's own batch then), `_entries` never.
         self._entries = not batch
@@ -247,6 +248,7 @@ class KernelTables:
         handler writes it any more (record() in common.c), so no sample falls between
         two windows."""
         old = self._generation
+        self.fullest = 0.0
         self._generation = 1 - old
         self.bpf[b'generation'][ctypes.c_int(0)] = ctypes.c_uint(self._generation)
         writers = self.bpf[b'writers']
@@ -274,12 +276,22 @@ class KernelTables:
             try:
                 if name not in self._drains:
                     self._drains[name] = drains.Drain(self.bpf[name.encode()], self._lib)
-                return rows(self._drains[name])
+                out = rows(self._drains[name])
+                self._filled(name, len(out), self._drains[name].capacity)
+                return out
             except OSError:
                 self._batch = False
         table = self.bpf[name.encode()]
         items = drain(table, batch=not self._entries)
+        self._filled(name, len(items), table.max_entries)
         return rows(drains.Items(items, table)) if flat else items
+
+    def _filled(self, name, entries, capacity):
+        """`fullest`: the largest share of its entries a histogram map used (they grow
+        with the window: more distinct buckets; the monitor keeps its period short
+        enough that none runs full)."""
+        if capacity and 'hist' in name:
+            self.fullest = max(self.fullest, entries / capacity)
 
 
 def program_runs(fd):
