@@ -75,3 +75,9 @@ def test_the_period_stays_short_enough_for_the_kernels_maps():
     assert pacing.period(1.0, 15) == 1.0
     pacing.kernel_maps(0.0, False, 4.0, 1.0)     # nothing in the maps
     assert pacing.period(1.0, 15) == PERIOD_MAX_S
+
+
+def test_one_costly_period_moves_nothing():
+    pacing, period = paced(0.01, 0.01, 0.5, 15)
+    pacing.record(2.0, 3.0, 0.5)                  # the first window after an attach
+    assert pacing.period(0.5, 15) == 0.5

@@ -9,10 +9,13 @@ not cost numbers: it stays short enough that the kernel's fullest map would be a
 FILL full (more distinct histogram buckets per window), and shorter than any period in
 which one ran full.
 """
+import collections
+import statistics
 
 PERIOD_MAX_S = 4.0      # never less often: diagnostic_aggregator marks a status stale
                         # after 5 s without an update
-SMOOTHING = 0.3         # weight of the newest period in the running estimates
+SAMPLES = 5             # periods behind the estimates (their median: one costly period,
+                        # such as the first after an attach, moves nothing)
 BACK_OFF = 0.75         # a period in which the kernel's maps ran full: this much shorter
 RELAX = 1.02            # ... and the ceiling rises by this much a period without loss,
 NEAR = 0.9              # ... up to this much of the shortest period that lost numbers
@@ -24,8 +27,10 @@ class Pacing:
     """Running estimates of the monitor's CPU, and the period they allow."""
 
     def __init__(self):
-        self.work_s = None      # CPU seconds of one period's work
-        self.rest = 0.0         # CPU share of everything else (cores)
+        self._work = collections.deque(maxlen=SAMPLES)   # CPU seconds of a period's work
+        self._rest = collections.deque(maxlen=SAMPLES)   # CPU share of everything else
+        self.work_s = None      # their medians
+        self.rest = 0.0
         self.share = 0.0        # CPU share of the whole process over the last period
         self.ceiling_s = None   # longest period without lost numbers (None: not known)
         self.lost_at_s = None   # the shortest period in which the kernel lost numbers
@@ -36,13 +41,11 @@ class Pacing:
         time since then."""
         if elapsed_s <= 0:
             return
-        rest = max(0.0, process_cpu_s - work_cpu_s) / elapsed_s
         self.share = process_cpu_s / elapsed_s
-        if self.work_s is None:
-            self.work_s, self.rest = work_cpu_s, rest
-        else:
-            self.work_s += SMOOTHING * (work_cpu_s - self.work_s)
-            self.rest += SMOOTHING * (rest - self.rest)
+        self._work.append(work_cpu_s)
+        self._rest.append(max(0.0, process_cpu_s - work_cpu_s) / elapsed_s)
+        self.work_s = statistics.median(self._work)
+        self.rest = statistics.median(self._rest)
 
     def kernel_maps(self, fullest, lost, period_s, configured_s):
         """The last period of `period_s`: the largest share of its entries a kernel map
