@@ -26,7 +26,8 @@ def test_costly_work_is_spread_so_the_whole_monitor_stays_within_its_limit():
 
 
 def test_never_slower_than_the_longest_period_nor_without_a_limit():
-    assert paced(5.0, 0.2, 1.0, 15)[1] == PERIOD_MAX_S       # the rest alone is over
+    assert paced(5.0, 0.2, 1.0, 15)[1] == PERIOD_MAX_S       # costly work
+    assert paced(0.01, 0.5, 1.0, 15)[1] == 1.0      # a busy rest (new nodes) stretches nothing
     assert paced(5.0, 0.0, 10.0, 15)[1] == 10.0              # configured slower: kept
     assert paced(0.6, 0.03, 1.0, 0)[1] == 1.0                # 0: no limit
 

@@ -4,7 +4,8 @@ would take more of a core than `monitor_cpu_percent`. [pure]
 A period's work (collect, build, statuses, messages) grows with the traced topics, not
 with their messages; everything else the monitor does (following the graph, rospy's
 threads) costs about the same per second whatever the period. So the period that keeps
-the monitor within its limit is work / (limit - the rest's share). A longer period must
+the monitor within its limit is work / (limit - the rest's share, at most half the
+limit: new nodes are read on other threads, a passing cost). A longer period must
 not cost numbers: it stays short enough that the kernel's fullest map would be at most
 FILL full (more distinct histogram buckets per window), and shorter than any period in
 which one ran full.
@@ -67,10 +68,11 @@ class Pacing:
         if not limit_percent or self.work_s is None:
             return configured_s
         longest = max(PERIOD_MAX_S, configured_s)
+        # The rest takes at most half of the limit from the work: what the monitor does
+        # beside its periods is mostly passing (asking and reading new nodes on other
+        # threads) and is not made smaller by publishing less often.
+        left = max(limit_percent / 100.0 - self.rest, limit_percent / 200.0)
         for cap in (self.ceiling_s, self.fill_cap_s):
             if cap is not None:
                 longest = max(configured_s, min(longest, cap))
-        left = limit_percent / 100.0 - self.rest
-        if left <= 0:
-            return longest
         return min(max(configured_s, self.work_s / left), longest)
