@@ -10,7 +10,7 @@ PURE_FOLDERS = ('model', 'views')
 # What pure code may import: the standard library's data tools, YAML parsing, the
 # generated kernel contract, and each other.
 PURE_ALLOWED = {'collections', 'ipaddress', 'dataclasses', 'typing', 'fnmatch', 'struct', 'yaml', 'math',
-                're', 'reprlib',
+                're', 'reprlib', 'statistics',
                 'rostrace.errors', 'rostrace.probes.abi'}
 NEEDS_ROSPY = {'rostrace.output.messages'}     # the only rospy message code
 
