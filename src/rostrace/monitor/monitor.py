@@ -25,6 +25,7 @@ PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looke
 # so following a large or slow graph delays a publishing period by at most this plus one
 # attach and one call to the master (system/rosapi.py); nodes are asked on other threads.
 GRAPH_BUDGET_S = 0.5
+PERIOD_GROWTH = 1.25       # a publishing period is at most this much longer than the last
 
 
 class Period(NamedTuple):
@@ -93,6 +94,7 @@ class Monitor:
         self._publishers_due = 0.0    # when to look up the publishers of traced topics next
         self.history = WindowHistory()
         self.pacing = Pacing()        # the publishing period within monitor_cpu_percent
+        self._period = None           # seconds of the current publishing period
         self.routes = {}              # path name -> nodes on its route (the master's graph)
         self.route_only = set()       # nodes traced only because a path runs through them
         self.backoff = Backoff(time.monotonic)    # targets that answered nonsense or failed
@@ -278,9 +280,21 @@ class Monitor:
         return set(self.attached), set(self.tracer.publisher_targets)
 
     def publish_period(self):
-        """Seconds between two publishing periods (model/pacing.py)."""
-        return self.pacing.period(1.0 / self.config.publish_rate,
-                                  self.config.monitor_cpu_percent)
+        """Seconds between the last two publishing periods (model/pacing.py)."""
+        return self._period or 1.0 / self.config.publish_rate
+
+    def _next_period(self, published):
+        """The pacing's period, grown by at most PERIOD_GROWTH a period, and the configured
+        one after targets came or went (`published`: those of the last period): how full
+        a longer window fills the kernel's maps is known only from the window before."""
+        configured = 1.0 / self.config.publish_rate
+        period = self.pacing.period(configured, self.config.monitor_cpu_percent)
+        if self._targets() != published:
+            period = configured
+        else:
+            period = min(period, max(configured, self.publish_period() * PERIOD_GROWTH))
+        self._period = period
+        return period
 
     def _peers(self):
         remote = self.tracer.collector.remote
@@ -329,6 +343,7 @@ class Monitor:
         next_graph = next_publish = clock()
         last_cpu, last_at = cpu(), clock()
         once = 0.0          # CPU of graph steps that attached or detached (not steady)
+        published = None    # the targets at the last period
         try:
             while not should_stop():
                 now = clock()
@@ -350,7 +365,8 @@ class Monitor:
                                             lost.get('hist') or lost.get('stats'),
                                             at - last_at, 1.0 / self.config.publish_rate)
                     last_cpu, last_at = after, at
-                    period = self.publish_period()
+                    period = self._next_period(published)
+                    published = self._targets()
                     next_publish += period
                     if next_publish < now:
                         next_publish = now + period
