@@ -9,6 +9,10 @@
 //     (tf2::ConnectivityException at once); ~timer_lookups firings in all (0: forever),
 //     from ~start_delay s after start on. Every ~odom_every-th firing (0: none) looks up
 //     ~target -> odom (a static transform, found at once): the benchmark's lookups.
+//     With ~evict_type_names, each unconnected-tree lookup first unmaps from this process
+//     the page holding tf2::ConnectivityException's type name (as in a process that
+//     never touched it), so that a tracer's kernel side cannot read what it throws
+//     (no wait: nothing of this process touches the page before the throw, most times).
 // Every exception is caught: the node must survive tracing. Ground truth (steady_clock,
 // ns) per lookup: where (topic/timer), kind (late/unknown/island), seq, the lookup's
 // start and end, the exception (none/lookup/connectivity/...), and the callback's start
@@ -16,6 +20,9 @@
 #include "scenario_common.h"
 
 #include <condition_variable>
+#include <sys/mman.h>
+#include <typeinfo>
+#include <unistd.h>
 #include <geometry_msgs/TransformStamped.h>
 #include <ros/message_event.h>
 #include <tf2/exceptions.h>
@@ -43,6 +50,14 @@ geometry_msgs::TransformStamped transform(const std::string& parent, const std::
   return t;
 }
 
+void evict_type_name(const std::type_info& type)
+{
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t at = reinterpret_cast<uintptr_t>(type.name()) & ~(page - 1);  // reads it
+  if (madvise(reinterpret_cast<void*>(at), page, MADV_DONTNEED) != 0)
+    ROS_WARN("madvise(MADV_DONTNEED) of a type name's page failed: %s", strerror(errno));
+}
+
 class Lookups
 {
 public:
@@ -56,6 +71,7 @@ public:
     , island_every_(rs::param_int(pnh, "island_every", 3))
     , odom_every_(rs::param_int(pnh, "odom_every", 0))
     , max_firings_(static_cast<uint64_t>(rs::param_int(pnh, "timer_lookups", 0)))
+    , evict_type_names_(rs::param_bool(pnh, "evict_type_names", false))
     , timer_from_ns_(rs::mono_ns() +
                      static_cast<int64_t>(rs::param_double(pnh, "start_delay", 0.0) * 1e9))
     , truth_(rs::param_string(pnh, "truth_file", ""), kTfHeader)
@@ -121,6 +137,8 @@ public:
     std::string error = "none";
     try
     {
+      if (evict_type_names_ && source == "island")   // last: rodata near it may be read
+        evict_type_name(typeid(tf2::ConnectivityException));
       buffer_.lookupTransform(target_, source, ros::Time(0), timeout);
     }
     catch (const tf2::TransformException& e)
@@ -198,6 +216,7 @@ private:
   ros::Duration timeout_, unknown_timeout_;
   int64_t unknown_every_, island_every_, odom_every_;
   uint64_t max_firings_;
+  bool evict_type_names_;
   int64_t timer_from_ns_;
   uint64_t firings_ = 0, topic_seq_ = 0;
   rs::TruthWriter truth_;

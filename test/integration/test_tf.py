@@ -44,7 +44,7 @@ def test_lookups_waits_and_failures_match_truth(ros, tracer, tmp_path):
     node = ros.node('tf_lookups', 'tf_node', params={
         'delay_ms': DELAY_MS, 'timeout_ms': 1000, 'unknown_timeout_ms': 20,
         'unknown_every': 2, 'island_every': 3, 'timer_lookups': TIMER_LOOKUPS,
-        'period_ms': 20, 'start_delay': 4.0, 'truth_file': truth})
+        'period_ms': 20, 'start_delay': 4.0, 'evict_type_names': True, 'truth_file': truth})
     target = tracer.attach_node('/tf_node', master=Master(ros.master_uri))
     hits_before = tracer.probes.tables.hits()
     try:
@@ -87,6 +87,11 @@ def test_lookups_waits_and_failures_match_truth(ros, tracer, tmp_path):
         assert (island.lookups, island.failures['connectivity'], island.failed,
                 island.wait_timeouts) == (ISLAND, ISLAND, ISLAND, 0) == (
                     len(errors['island']),) * 3 + (0,)
+        # The node unmapped a type name before each unconnected-tree lookup: the kernel
+        # could not read what it threw, the monitor read it from the process.
+        unread = [k for k in totals.tf if tracer.tf.frames(k.pair) == ('map', 'island')
+                  and tracer.probes.tables.tf_unread_type(k.pid, k.pair)]
+        assert unread, 'no lookup threw a type whose name the kernel could not read'
         assert_close(ghost.stages['lookup'].mean, statistics.mean(
             (r['end_ns'] - r['start_ns']) * 1e-9 for r in errors['unknown']), 'lookup (unknown)')
         # Cost, counted in BPF: 4 entry probes per lookup (lookup, wait, the wait's end,

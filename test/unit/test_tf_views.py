@@ -4,7 +4,7 @@ from rostrace.model.breakdown import build_breakdown, build_tf
 from rostrace.model.config import ConfigError, parse_config
 from rostrace.model.decode import decode_tf
 from rostrace.model.histogram import Accumulator
-from rostrace.model.numbers import TfKey, TfNumbers, TopicNumbers
+from rostrace.model.numbers import TfKey, TfNumbers, TopicNumbers, tf_failure_kind
 from rostrace.probes import abi
 from rostrace.views import diagnostics as diag
 from rostrace.views.render import tf_lines, topic_block
@@ -82,3 +82,20 @@ def test_topic_status_names_the_tf_wait_that_dominates_processing():
     b = build_breakdown(node='/n', pid=7, host='h', topic='/scan', window_s=1.0,
                         numbers=short, missing={}, tf=True)
     assert diag.topic_status(b, {}).level == diag.OK
+
+
+@pytest.mark.parametrize('mangled,kind', [
+    (b'N3tf215LookupExceptionE', 'lookup'),
+    (b'N3tf221ConnectivityExceptionE', 'connectivity'),
+    (b'N3tf222ExtrapolationExceptionE', 'extrapolation'),
+    (b'N3tf216TimeoutExceptionE', 'timeout'),
+    (b'N3tf218TransformExceptionE', 'other'),          # not a timeout (tf.c reads 2 letters)
+    (b'N3tf224InvalidArgumentExceptionE', 'other'),
+    (b'St13runtime_error', None),
+    (b'N3ros9ExceptionE', None),
+    (b'N3tf', None),
+    (b'', None)])
+def test_failure_kind_of_a_thrown_type(mangled, kind):
+    """The failure kind user space gives a throw whose type name the kernel could not
+    read (TF_FAIL_UNREAD), from the name read out of the process: tf.c's classes."""
+    assert tf_failure_kind(mangled) == kind

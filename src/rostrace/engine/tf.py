@@ -3,18 +3,26 @@ pair hash names, and the window's TfNumbers -> TfBreakdown (probes/bpf/tf.c meas
 
 A process gets the tf2 probes when it maps libtf2_ros or libtf2 (TargetProcess.tf_points,
 found at resolution); its TGID_TF flag tells the kernel to split its callbacks' TF waits
-out. Frame ids come from the kernel's copy (cut at TF_FRAME_BYTES), by hash.
+out. Frame ids come from the kernel's copy (cut at TF_FRAME_BYTES), by hash. A failure
+whose exception type the kernel could not read is read here, from the process.
 """
+import struct
+
 from ..model.breakdown import build_tf
+from ..model.numbers import TF_UNREAD, tf_failure_kind
 from ..probes import abi
+
+TYPE_NAME_BYTES = 64        # longer mangled names are not tf2's exceptions
 
 
 class TfLookups:
-    def __init__(self, program, attachments):
+    def __init__(self, program, attachments, procfs):
         self.program = program
         self.attachments = attachments
+        self.procfs = procfs
         self.traced = set()         # pids with the tf2 probes in
         self._pairs = {}            # pair hash -> (target, source)
+        self._kinds = {}            # (pid, std::type_info*) -> failure kind, or None
 
     def attached(self, target):
         """A traced subscriber: the tf2 probes go in when it uses tf2."""
@@ -34,6 +42,33 @@ class TfLookups:
 
     def forget(self, pid):
         self.traced.discard(pid)
+        self._kinds = {k: v for k, v in self._kinds.items() if k[0] != pid}
+
+    def resolve(self, window):
+        """The window's failures of a type the kernel could not read, by that type's
+        name read from the process: a tf2 exception's kind, dropped when the type is not
+        tf2's, 'other' when the process cannot tell any more (it threw inside a lookup)."""
+        for key, numbers in window.tf.items():
+            n = numbers.failures.pop(TF_UNREAD, 0)
+            if not n:
+                continue
+            kind = self._throw_kind(key.pid, self.program.tables.tf_unread_type(
+                key.pid, key.pair))
+            if kind is not None:
+                numbers.failures[kind] = numbers.failures.get(kind, 0) + n
+
+    def _throw_kind(self, pid, type_info):
+        if not type_info:
+            return 'other'
+        if (pid, type_info) not in self._kinds:
+            raw = self.procfs.read_memory(pid, type_info + 8, 8)    # type_info::__name
+            if len(raw) < 8:
+                return 'other'
+            name = self.procfs.read_memory(pid, struct.unpack('<Q', raw)[0], TYPE_NAME_BYTES)
+            if not name:
+                return 'other'
+            self._kinds[pid, type_info] = tf_failure_kind(name.split(b'\0', 1)[0])
+        return self._kinds[pid, type_info]
 
     def frames(self, pair):
         """(target, source) of a pair hash, or None while the kernel has not kept it."""

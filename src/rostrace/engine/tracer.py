@@ -73,7 +73,7 @@ class Tracer:
                                          nodelets=self.nodelets)
         self.timers = Timers(self.procfs, self.attachments)
         self.services = Services(self.procfs, self.attachments, self.probes.tables)
-        self.tf = TfLookups(self.probes, self.attachments)
+        self.tf = TfLookups(self.probes, self.attachments, self.procfs)
         self.actions = Actions(self.probes, self.attachments, self.names)
         self.attachments.on_forget += [self.timers.forget, self.services.forget,
                                        self.tf.forget, self.actions.forget]
@@ -183,6 +183,7 @@ class Tracer:
         """The Window (model.numbers) since the previous collect (and, for targets
         with an overhead budget, their probe mode for the next one)."""
         window = self.collector.collect(now=now)
+        self.tf.resolve(window)
         for (pid, fd), n in self.rospy.update().items():
             topic = self.rospy.topic(pid, fd)
             numbers = topic and window.topics.get(TopicKey(pid, topic))

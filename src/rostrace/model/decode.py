@@ -9,9 +9,9 @@ import struct
 from ..probes import abi
 from .histogram import Accumulator
 from .matching import LinkId, MatchedLink
-from .numbers import (SERVICE_STAGES, CallbackSum, PublicationNumbers, PublicationRow, QueueRow,
-                      ServiceKey, ServiceNumbers, TfKey, TfNumbers, TimerKey, TimerNumbers,
-                      TopicNumbers)
+from .numbers import (SERVICE_STAGES, TF_UNREAD, CallbackSum, PublicationNumbers,
+                      PublicationRow, QueueRow, ServiceKey, ServiceNumbers, TfKey, TfNumbers,
+                      TimerKey, TimerNumbers, TopicNumbers)
 
 PREFIXES = ('STAGE_', 'COUNT_', 'SUM_', 'GAUGE_')
 
@@ -49,7 +49,8 @@ PUBLICATION_RECORDS = _records(abi.PUBLICATION_RECORD)
 TF_STAGE_RECORDS = {abi.TF_LOOKUP: 'lookup', abi.TF_WAIT: 'wait'}
 TF_FAILURE_RECORDS = {abi.TF_FAIL_LOOKUP: 'lookup', abi.TF_FAIL_CONNECTIVITY: 'connectivity',
                       abi.TF_FAIL_EXTRAPOLATION: 'extrapolation',
-                      abi.TF_FAIL_TIMEOUT: 'timeout', abi.TF_FAIL_OTHER: 'other'}
+                      abi.TF_FAIL_TIMEOUT: 'timeout', abi.TF_FAIL_OTHER: 'other',
+                      abi.TF_FAIL_UNREAD: TF_UNREAD}
 TF_RECORDS = {*TF_STAGE_RECORDS, *TF_FAILURE_RECORDS, abi.TF_WAIT_TIMEOUTS,
               abi.TF_CORE_LOOKUPS}
 HIT_NAMES = {value: member[len('HIT_'):].lower() for member, value in abi.HIT.items()

@@ -7,6 +7,7 @@ kernel's maps and a TopicBreakdown. [pure]
     TimerNumbers                one roscpp timer of one process (TimerKey)
     Window                      every topic and timer over one stretch of time
 """
+import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -198,6 +199,19 @@ class TimerNumbers:
 
 TF_STAGES = ('lookup', 'wait')
 TF_FAILURES = ('lookup', 'connectivity', 'extrapolation', 'timeout', 'other')
+TF_UNREAD = 'unread'        # a failure whose type the kernel could not read (engine/tf.py)
+TF_EXCEPTIONS = {'LookupException': 'lookup', 'ConnectivityException': 'connectivity',
+                 'ExtrapolationException': 'extrapolation', 'TimeoutException': 'timeout'}
+
+
+def tf_failure_kind(mangled):
+    """The TF_FAILURES kind of a thrown type by its mangled name (type_info::name(),
+    e.g. b'N3tf215LookupExceptionE'), or None when it is not tf2's (as tf.c decides)."""
+    m = re.match(rb'N3tf2(\d+)', mangled)
+    if not m:
+        return None
+    name = mangled[m.end():m.end() + int(m[1])]
+    return TF_EXCEPTIONS.get(name.decode('ascii', 'replace'), 'other')
 
 
 class TfKey(NamedTuple):

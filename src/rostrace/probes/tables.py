@@ -127,7 +127,7 @@ class KernelTables:
         """Everything the maps hold of `pid` as a process (not its window's numbers)."""
         for name in (TRACED, PUBLISHERS, AUDITED, b'call_sites'):
             _delete(self.bpf[name], ctypes.c_uint(pid))
-        for name in (b'nodelet_queues', b'causes', b'tf_queue_pairs',
+        for name in (b'nodelet_queues', b'causes', b'tf_queue_pairs', b'tf_unread_types',
                      b'action_objects'):
             table = self.bpf[name]
             for key in [k for k in table.keys() if k.tgid == pid]:
@@ -172,6 +172,14 @@ class KernelTables:
         """{(pid, SubscriptionQueue*): pair hash} of the latest TF wait in each queue's
         callbacks."""
         return {(k.tgid, k.object): v.value for k, v in self.bpf[b'tf_queue_pairs'].items()}
+
+    def tf_unread_type(self, pid, pair_hash):
+        """The std::type_info* of the latest exception a lookup of `pid` on that pair threw
+        whose name the kernel could not read (TF_FAIL_UNREAD), or None."""
+        try:
+            return self.bpf[b'tf_unread_types'][abi.ObjectKey(tgid=pid, object=pair_hash)].value
+        except KeyError:
+            return None
 
     # -- actionlib ----------------------------------------------------------------------
     def set_action_object(self, pid, obj, copy_bytes):

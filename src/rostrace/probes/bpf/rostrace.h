@@ -141,6 +141,9 @@ enum tf_record {
     TF_FAIL_TIMEOUT = 78,           /* ... tf2::TimeoutException */
     TF_FAIL_OTHER = 79,             /* ... another tf2 exception (InvalidArgumentException) */
     TF_CORE_LOOKUPS = 80,           /* count: tf2::BufferCore::lookupTransform called directly */
+    TF_FAIL_UNREAD = 81,            /* count: a lookup threw a type whose name the kernel could
+                                     * not read (its page not mapped in yet): user space reads
+                                     * it (`tf_unread_types`) and makes it one of the above */
 };
 
 enum tf_frame_size {

@@ -51,6 +51,8 @@ BPF_TABLE("lru_hash", u32, struct tf_thread_wait, tf_thread_waits, 4096);
 BPF_HASH(tf_frames, u64, struct tf_frame, 4096);
 BPF_HASH(tf_pairs, u64, struct tf_pair, 4096);
 BPF_PERCPU_ARRAY(tf_scratch, struct tf_frame, 1);
+/* (tgid, pair) -> the std::type_info* of its latest throw whose name was unreadable */
+BPF_HASH(tf_unread_types, struct object_key, u64, 1024);
 
 /* FNV-1a of the frame id in the std::string at `str` (kept in tf_frames), or 0. */
 static __always_inline u64 tf_frame_hash(u64 str)
@@ -269,7 +271,9 @@ int on_tf_wait_done(struct pt_regs *ctx)
 
 /* __cxa_throw(void *obj, std::type_info *type, void (*dest)(void *)): a lookup of this
  * thread that throws ends failed, by the thrown type's mangled name (type_info::__name
- * at +8), e.g. "N3tf215LookupExceptionE". */
+ * at +8), e.g. "N3tf215LookupExceptionE". A name in a page the process never touched
+ * (catching compares type_info pointers, not names) cannot be read here: that failure
+ * is TF_FAIL_UNREAD with its type kept, for user space to read (engine/tf.py). */
 int on_cxa_throw(struct pt_regs *ctx)
 {
     count_hit(HIT_THROW);
@@ -284,17 +288,25 @@ int on_cxa_throw(struct pt_regs *ctx)
         return 0;
     }
     char name[12] = {};
-    u64 str = 0;
-    if (bpf_probe_read_user(&str, sizeof(str), (void *)(PT_REGS_PARM2(ctx) + 8)) ||
-        bpf_probe_read_user(name, sizeof(name) - 1, (void *)str) ||
-        name[0] != 'N' || name[1] != '3' || name[2] != 't' || name[3] != 'f' ||
-        name[4] != '2')
+    u64 type = PT_REGS_PARM2(ctx), str = 0;
+    u32 kind;
+    if (bpf_probe_read_user(&str, sizeof(str), (void *)(type + 8)) ||
+        bpf_probe_read_user(name, sizeof(name) - 1, (void *)str)) {
+        struct object_key k = {.tgid = tgid, .object = pair};
+        tf_unread_types.update(&k, &type);
+        kind = TF_FAIL_UNREAD;
+    } else if (name[0] != 'N' || name[1] != '3' || name[2] != 't' || name[3] != 'f' ||
+               name[4] != '2') {
         return 0;                           /* not tf2's: not a lookup failure */
+    } else {
+        /* N3tf2 <length> <class>: the class's first letters */
+        char c = name[7];
+        kind = c == 'L' ? TF_FAIL_LOOKUP : c == 'C' ? TF_FAIL_CONNECTIVITY :
+               c == 'E' ? TF_FAIL_EXTRAPOLATION :
+               c == 'T' && name[8] == 'i' ? TF_FAIL_TIMEOUT : TF_FAIL_OTHER;
+    }
     tf_lookups.delete(&tid);
     tf_waits.delete(&tid);
-    char c = name[7];
-    u32 kind = c == 'L' ? TF_FAIL_LOOKUP : c == 'C' ? TF_FAIL_CONNECTIVITY :
-               c == 'E' ? TF_FAIL_EXTRAPOLATION : c == 'T' ? TF_FAIL_TIMEOUT : TF_FAIL_OTHER;
     record(tgid, pair, kind, 1);
     return 0;
 }
