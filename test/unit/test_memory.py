@@ -16,3 +16,16 @@ MAPS = '''\
 def test_only_the_compilers_code_is_advised():
     assert compiler_code_mappings(MAPS) == [(0x7f0000100000, 0x2f00000),
                                             (0x7f0004000000, 0x1000000)]
+
+
+def test_drains_share_buffers_grown_to_the_largest_map():
+    """Every window map is drained into one pair of buffers (probes/drain.py): a map
+    gets the buffer a larger one grew, a larger map grows it, nothing per map."""
+    from rostrace.probes.drain import Buffers
+    buffers = Buffers()
+    big = buffers.get('keys', 4096)
+    assert buffers.get('keys', 1024) is big and len(big) == 4096
+    bigger = buffers.get('keys', 8192)
+    assert bigger is not big and len(bigger) == 8192
+    assert buffers.get('keys', 4096) is bigger
+    assert buffers.get('values', 16) is not bigger

@@ -13,6 +13,7 @@ from ..model.pacing import Pacing
 from ..model.paths import build_paths, route_nodes
 from ..views import diagnostics as diag
 from ..system.host import host_name
+from ..system.memory import trim_heap
 from ..system.targets import Resolver
 from ..views.statuses import MonitorState, monitor_statuses
 
@@ -357,6 +358,7 @@ class Monitor:
                 if now >= next_publish:
                     before = cpu()
                     self._guarded(self.publish)
+                    trim_heap()
                     after, at = cpu(), clock()
                     self.pacing.record(after - before, after - last_cpu - once, at - last_at)
                     once = 0.0

@@ -8,6 +8,7 @@ from ..engine import Tracer
 from ..errors import EXIT_USAGE, RostraceError
 from ..model.config import ConfigError, load_config
 from ..system.host import HOST_ENV, host_name
+from ..system.memory import one_malloc_arena
 from ..system.preflight import check_all
 from ..system.rosapi import Master
 from ..views.diagnostics import start_failed_status
@@ -85,6 +86,7 @@ def main(argv=None):
         check_all('rosrun rostrace rostrace_monitor')
     except RostraceError as e:
         return _fail(e, e.hint, e.exit_code)
+    one_malloc_arena()   # before rospy starts its threads
     import rospy         # after the checks: a missing privilege says so without ROS noise
     rospy.init_node('rostrace_monitor', argv=argv, disable_signals=True)
     stop = []

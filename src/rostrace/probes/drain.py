@@ -3,7 +3,9 @@ they hold. BCC's items_lookup_and_delete_batch() allocates max_entries keys and 
 on every call and builds a ctypes object per entry; a thousand traced topics fill tens
 of thousands of histogram entries a window. Here each map gets its buffers once, the
 kernel fills them in one BPF_MAP_LOOKUP_AND_DELETE_BATCH, and the bytes are read with
-`struct` into named tuples with the fields of the abi.py structs."""
+`struct` into named tuples with the fields of the abi.py structs. The maps are drained
+one after another and their bytes copied out, so all of them share one pair of buffers
+(the largest map's size): per map, both generations' maps held ~38 MiB of them."""
 import collections
 import ctypes
 import errno
@@ -31,27 +33,42 @@ OBJECT_KEY = _flat(abi.ObjectKey)
 STAT_VAL = _flat(abi.StatVal)
 
 
-class Drain:
-    """One BPF hash map (a BCC table), emptied by take()."""
+class Buffers:
+    """Byte buffers shared by Drains that take() one at a time (one thread): each grows
+    to the largest size asked of it."""
 
-    def __init__(self, table, lib):
+    def __init__(self):
+        self._held = {}             # slot -> ctypes buffer
+
+    def get(self, slot, size):
+        held = self._held.get(slot)
+        if held is None or len(held) < size:
+            held = self._held[slot] = ctypes.create_string_buffer(size)
+        return held
+
+
+class Drain:
+    """One BPF hash map (a BCC table), emptied by take() into `buffers`."""
+
+    def __init__(self, table, lib, buffers):
         self._lib = lib
+        self._buffers = buffers
         self.fd = table.map_fd
         self.key_size = ctypes.sizeof(table.Key)
         self.value_size = ctypes.sizeof(table.Leaf)
         self.capacity = table.max_entries
-        self._keys = ctypes.create_string_buffer(self.key_size * self.capacity)
-        self._values = ctypes.create_string_buffer(self.value_size * self.capacity)
 
     def take(self):
         """(keys, values): the bytes of every entry the map held, which is left empty."""
+        keys = self._buffers.get('keys', self.key_size * self.capacity)
+        values = self._buffers.get('values', self.value_size * self.capacity)
         token, count, total = ctypes.c_uint32(0), ctypes.c_uint32(0), 0
         while total < self.capacity:
             count.value = self.capacity - total
             failed = self._lib.bpf_lookup_and_delete_batch(
                 self.fd, ctypes.byref(token) if total else None, ctypes.byref(token),
-                ctypes.byref(self._keys, self.key_size * total),
-                ctypes.byref(self._values, self.value_size * total), ctypes.byref(count))
+                ctypes.byref(keys, self.key_size * total),
+                ctypes.byref(values, self.value_size * total), ctypes.byref(count))
             code = ctypes.get_errno()
             total += count.value
             if failed and code != errno.ENOENT and total == 0:
@@ -60,8 +77,8 @@ class Drain:
             # this generation's map and is read with it two windows later.
             if failed or count.value == 0:     # ENOENT: the whole map was read
                 break
-        return (ctypes.string_at(self._keys, self.key_size * total),
-                ctypes.string_at(self._values, self.value_size * total))
+        return (ctypes.string_at(keys, self.key_size * total),
+                ctypes.string_at(values, self.value_size * total))
 
 
 def unpack(data, flat):

@@ -33,6 +33,7 @@ class KernelTables:
         self.tf = {}             # TfKey -> TfNumbers, last window
         self._lib = lib
         self._drains = {}        # window map name -> drain.Drain
+        self._buffers = drains.Buffers()    # shared by the drains (one at a time)
         self.fullest = 0.0       # the largest share of a histogram map used, last window
         # Batched reads (Linux 5.6+; features.ENTRY_READS): `_batch` False once refused
         # or where libbcc has no such call (BCC's own batch then), `_entries` never.
@@ -283,7 +284,8 @@ class KernelTables:
         if self._batch:
             try:
                 if name not in self._drains:
-                    self._drains[name] = drains.Drain(self.bpf[name.encode()], self._lib)
+                    self._drains[name] = drains.Drain(self.bpf[name.encode()], self._lib,
+                                                       self._buffers)
                 out = rows(self._drains[name])
                 self._filled(name, len(out), self._drains[name].capacity)
                 return out

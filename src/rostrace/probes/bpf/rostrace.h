@@ -349,7 +349,7 @@ enum fingerprint_size {
 };
 
 #ifndef HIST_ENTRIES
-#define HIST_ENTRIES 16384
+#define HIST_ENTRIES 32768     /* ~3 MiB of kernel memory per generation */
 #endif
 #ifndef STAT_ENTRIES
 #define STAT_ENTRIES 16384
