@@ -101,7 +101,7 @@ def markdown(results):
     if s:
         out += ['**4. Monitor CPU and memory** (rostrace_monitor at 1 Hz, default '
                 '`monitor_cpu_percent` 15, something subscribed to /diagnostics; 1 s samples '
-                'after attaching (five; ten for the topics rows, after 30 s), their median '
+                'after attaching (five; twelve for the topics rows, after 30 s), their median '
                 'and spread, and the CPU over all of them; stop: SIGINT to exit, every '
                 'probe detached)', '',
                 '| load | monitor CPU (% of a core), 1 s samples | over all samples | '

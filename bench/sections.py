@@ -348,8 +348,9 @@ def monitor_scale(bench):
         pub = _many(bench, 'publisher', uniq('topics_pub'), topics=topics, rate=1,
                     prefix=prefix)
         # Long enough for monitor_cpu_percent's period to settle (model/pacing.py: a
-        # period's work is known after a few periods of up to 4 s).
-        r = _monitor_run(bench, '/topics_sub_*', 1, samples=10, settle_s=30.0)
+        # period's work is known after a few periods of up to 4 s); 12 samples are three
+        # whole periods of 4 s: a sum over 10 s held 2 or 3 periods' work by chance.
+        r = _monitor_run(bench, '/topics_sub_*', 1, samples=12, settle_s=30.0)
         out['topics'].append({'topics': topics, **r})
         ros.stop(pub)
         ros.stop(sub)
