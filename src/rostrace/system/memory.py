@@ -66,8 +66,7 @@ def release_compiler_memory():
     libc = _LIBC
     if libc is None:
         return 0
-    if hasattr(libc, 'malloc_trim'):
-        libc.malloc_trim(0)
+    trim_heap()
     try:
         with open('/proc/self/maps') as f:
             mappings = compiler_code_mappings(f.read())
