@@ -1,6 +1,6 @@
 """The overhead budget's estimate and its step-down / step-up rule (model/budget.py)."""
-from rostrace.model.budget import (HOLD_WINDOWS, Activity, BudgetGovernor, Costs,
-                                   estimate_ns, percent_of_core)
+from rostrace.model.budget import (HOLD_WINDOWS, STATS_ANSWERS_NS, Activity, BudgetGovernor,
+                                   Costs, estimate_ns, percent_of_core)
 
 COSTS = Costs(trap_ns=1000.0, handler_ns={
     'on_subscription_queue_push': 500.0,
@@ -48,7 +48,34 @@ def test_in_counts_mode_processed_is_predicted_from_received_minus_dropped():
     g.mode = 'counts'
     quiet = Activity(window_s=1.0, received=100, processed=0, dropped=0)
     assert g.update(quiet, COSTS) == 'reduced'      # 100 msg/s: reduced ~0.06 %
-    g = BudgetGovernor(0.01)
+    g = BudgetGovernor(0.001)
     g.mode = 'counts'
-    assert g.update(Activity(window_s=1.0, received=100), COSTS) == 'counts'
-    assert 'even counting only' in g.reason
+    assert g.update(Activity(window_s=1.0, received=100), COSTS,
+                    cheapest='counts', why_not='a rospy node') == 'counts'
+    assert 'even counting only (stats mode out: a rospy node)' in g.reason
+
+
+def test_stats_mode_costs_two_answers_per_window_whatever_the_rate():
+    assert estimate_ns('stats', activity(50), COSTS) == STATS_ANSWERS_NS
+    assert estimate_ns('stats', activity(50000), COSTS) == STATS_ANSWERS_NS
+    g = BudgetGovernor(0.5)
+    # 5000 msg/s: counts alone is 0.75 % > 0.5 %: only the node's own counts fit.
+    assert g.update(activity(5000), COSTS) == 'stats'
+    for _ in range(HOLD_WINDOWS + 3):
+        assert g.update(Activity(window_s=1.0, received=5000), COSTS) == 'stats'
+    assert g.estimate_percent == percent_of_core(STATS_ANSWERS_NS, 1.0)
+    # processed is not counted there: predicted from received - dropped on the way up
+    modes = [g.update(Activity(window_s=1.0, received=50), COSTS)
+             for _ in range(3 * HOLD_WINDOWS + 3)]
+    assert modes[0] == 'counts' and modes[-1] == 'full'
+
+
+def test_a_node_that_cannot_be_counted_by_its_statistics_leaves_stats_mode_at_once():
+    g = BudgetGovernor(0.5)
+    assert g.update(activity(5000), COSTS) == 'stats'
+    mode = g.update(Activity(window_s=1.0, received=5000), COSTS, cheapest='counts',
+                    why_not='its statistics are not readable: timeout')
+    assert mode == 'counts' and 'stats mode left: its statistics are not readable' in g.reason
+    # and does not go back while it cannot (counts: over budget, the cheapest it has)
+    for _ in range(HOLD_WINDOWS + 2):
+        assert g.update(activity(5000), COSTS, cheapest='counts', why_not='x') == 'counts'

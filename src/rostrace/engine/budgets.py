@@ -2,7 +2,8 @@
 it put on each budgeted process, and the probe mode for the next window
 (model/budget.py decides; this applies it to the program)."""
 from ..errors import RostraceError
-from ..model.budget import Activity, BudgetGovernor, Costs, Overhead
+from ..model.budget import MODES, Activity, BudgetGovernor, Costs, Overhead
+from .nodestats import NodeCounters
 
 UNCALIBRATED_TRAP_NS = 2000.0   # one uprobe trap when start-up calibration was skipped
 TIMED_WINDOWS = 2       # windows in which the kernel times the handlers ...
@@ -20,6 +21,7 @@ class Budgets:
         self._measured_in = {}      # pid -> the budget mode of the last window
         self._handler_ns = {}       # BPF handler -> ns per run, as last timed
         self._window = 0            # windows since the last budget was set
+        self.counters = NodeCounters()      # the `stats` mode's nodes
 
     def set(self, pid, cpu_percent):
         if pid not in self.attachments.subscribers:
@@ -30,6 +32,7 @@ class Budgets:
         self.probes.tables.time_handlers(True)
 
     def forget(self, pid):
+        self.counters.stop(pid)
         self.governors.pop(pid, None)
         self._activity.pop(pid, None)
         self._measured_in.pop(pid, None)
@@ -49,15 +52,39 @@ class Budgets:
             if activity is None:
                 continue                            # gone: the next attach pass forgets it
             self._measured_in[pid] = self.probes.mode(pid)
-            mode = governor.update(activity, costs)
             target = self.attachments.subscribers.get(pid)
+            why_not = self._why_not_stats(target)
+            mode = governor.update(activity, costs, cheapest=MODES[-2] if why_not else MODES[-1],
+                                   why_not=why_not)
             if target is not None and mode != self.probes.mode(pid):
-                self.probes.set_mode(target, mode)
+                self._set_mode(target, mode)
                 changed = True
         # The handlers are timed again after a mode change: the push handler of the
         # counts mode costs a fraction of the full mode's.
         self._window = 0 if changed else self._window + 1
         self.probes.tables.time_handlers(self._window % TIMING_PERIOD < TIMED_WINDOWS)
+
+    def _why_not_stats(self, target):
+        """Why `target` cannot be counted by its own statistics, or ''."""
+        if target is None or not target.uri:
+            return 'no slave API to ask'
+        if target.client != 'roscpp':
+            return f'a {target.client} node'
+        return self.counters.problem(target.pid) or ''
+
+    def _set_mode(self, target, mode):
+        """Into `stats`: the probes go, then the node's baseline is asked; out of it: the
+        last count is asked, then the probes return. No message counts twice; those
+        received between the two steps (a slave-API round trip) are not counted."""
+        if mode == 'stats':
+            self.probes.set_mode(target, mode)
+            self.counters.start(target)
+        else:
+            self.counters.stop(target.pid)
+            self.probes.set_mode(target, mode)
+
+    def close(self):
+        self.counters.close()
 
     def _activity_in(self, pid, window):
         try:

@@ -167,6 +167,9 @@ class WindowCollector:
         # A process none of whose queues can match needs no socket reads recorded.
         no_reads = {k[0] for k in self._queue_topics} - {k[0] for k in self._queue_topics
                                                         if k not in seen}
+        # Nor one counted by its own statistics (no receive probe: the budget's stats).
+        no_reads |= {pid for pid in self.attachments.subscribers
+                     if self.program.mode(pid) == 'stats'}
         for pid in no_reads ^ self._no_socket_reads:
             self.program.tables.set_socket_reads(pid, pid not in no_reads)
         self._no_socket_reads = no_reads

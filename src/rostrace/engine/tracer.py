@@ -10,7 +10,7 @@ when given a PID: topic names are then checked against the node's own slave API
 from ..model.breakdown import ROSPY_MISSING, build_breakdown
 from ..model.matching import TransportMatcher
 from ..model.metrics import Names
-from ..model.numbers import TopicKey
+from ..model.numbers import TopicKey, TopicNumbers
 from ..probes import calibrate as calibration
 from ..probes.program import BpfProgram
 from ..system import targets
@@ -175,6 +175,7 @@ class Tracer:
         return self.attachments.alive(target)
 
     def close(self):
+        self.budgets.close()
         self.rospy.close()
         self.attachments.close()
 
@@ -182,8 +183,10 @@ class Tracer:
     def collect(self, *, now=None):
         """The Window (model.numbers) since the previous collect (and, for targets
         with an overhead budget, their probe mode for the next one)."""
+        self.budgets.counters.ask()
         window = self.collector.collect(now=now)
         self.tf.resolve(window)
+        self._add_node_counts(window)
         for (pid, fd), n in self.rospy.update().items():
             topic = self.rospy.topic(pid, fd)
             numbers = topic and window.topics.get(TopicKey(pid, topic))
@@ -193,6 +196,19 @@ class Tracer:
         window.actions = self.actions.collect()
         self.budgets.govern(window)
         return window
+
+    def _add_node_counts(self, window):
+        """Received and dropped of the nodes counted by their own statistics (the
+        budget's `stats` mode), into their topics' numbers."""
+        for pid, topics in self.budgets.counters.take().items():
+            if pid not in self.attachments.subscribers:
+                continue
+            for topic, counts in topics.items():
+                key = next((k for k in window.topics if k.pid == pid and k.topic == topic),
+                           TopicKey(pid, topic))
+                numbers = window.topics.setdefault(key, TopicNumbers())
+                numbers.received += counts.received
+                numbers.dropped += counts.dropped
 
     def build(self, window, *, topics=None):
         """TopicBreakdowns of a Window; `topics` limits them to those names."""

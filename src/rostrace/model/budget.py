@@ -8,35 +8,46 @@ ran per hit (run_time_ns / run_cnt of each BPF program), plus the process's cont
 switches and page faults times the scheduler handlers' time per hit.
 Not counted: the recvfrom tracepoint (only while a traced publisher feeds the process)
 and the early exit of the scheduler handlers in the reduced modes.
+The cheapest mode, `stats`, has no probe in the process: the node's own counters
+(getBusStats, model/nodestats.py) give received and dropped, at the price of two
+slave-API answers per window whatever the message rate (STATS_ANSWERS_NS).
 """
 from dataclasses import dataclass, field
 
 from .breakdown import ALL_STAGES, SPLIT_STAGES
 
-MODES = ('full', 'reduced', 'counts')
+MODES = ('full', 'reduced', 'counts', 'stats')
 MODE_TEXT = {
     'full': 'full breakdown',
     'reduced': 'reduced: no deserialization or scheduler split',
     'counts': 'counts only: received, dropped, queued',
+    'stats': "the node's own counts (getBusStats): received, dropped; no probes",
 }
 # Stages a mode does not measure.
 MODE_OFF = {
     'full': (),
     'reduced': ('deserialization',) + SPLIT_STAGES,
     'counts': ALL_STAGES,
+    'stats': ALL_STAGES,
 }
 # Uprobe traps per received and per processed message. A return probe traps twice (at
 # the function's entry to take the return address, and at the return); an entry and a
 # return probe on one function share the entry trap.
-TRAPS = {'full': (1, 3), 'reduced': (1, 2), 'counts': (1, 0)}
+TRAPS = {'full': (1, 3), 'reduced': (1, 2), 'counts': (1, 0), 'stats': (0, 0)}
 # BPF handlers run per received / processed message (probes/bpf/subscriber.c).
 RECEIVED_HANDLERS = ('on_subscription_queue_push',)
+# Modes without probes in the process: cheaper than every mode with one.
+COUNTED_BY_NODE = ('stats',)
+# The node's CPU for one getBusStats and one getBusInfo answer (roscpp here: 46 + 38 us
+# over 500 calls each; a node with many connections answers longer).
+STATS_ANSWERS_NS = 100_000
 PROCESSED_HANDLERS = {
     'full': ('on_message_deserializer_deserialize',
              'on_message_deserializer_deserialize_return',
              'on_subscription_callback_done'),
     'reduced': ('on_message_deserializer_deserialize', 'on_subscription_callback_done'),
     'counts': (),
+    'stats': (),
 }
 SWITCH = 'tracepoint__sched__sched_switch'
 WAKING = 'tracepoint__sched__sched_waking'
@@ -89,6 +100,8 @@ class Overhead:
 
 def estimate_ns(mode, activity, costs, *, processed=None):
     """rostrace's cost (ns) on the process over the window in `mode`."""
+    if mode in COUNTED_BY_NODE:
+        return STATS_ANSWERS_NS
     h = costs.handler_ns
     processed = activity.processed if processed is None else processed
     per_received, per_processed = TRAPS[mode]
@@ -109,7 +122,9 @@ def percent_of_core(ns, window_s):
 class BudgetGovernor:
     """One process's budget. Over it: the richest cheaper mode predicted within it (the
     cheapest when none is), in one step. Well under it: one mode richer when that is
-    predicted under UP_FRACTION of the budget. A new mode is held HOLD_WINDOWS windows."""
+    predicted under UP_FRACTION of the budget. A new mode is held HOLD_WINDOWS windows.
+    `cheapest` limits the modes a process can have (a node whose statistics cannot be
+    read stops at counts); a mode past it is left at once."""
 
     def __init__(self, cpu_percent):
         self.cpu_percent = float(cpu_percent)
@@ -119,28 +134,35 @@ class BudgetGovernor:
         self._hold = 0
 
     def _predict(self, mode, activity, costs):
-        processed = (activity.processed if self.mode != 'counts'
+        processed = (activity.processed if self.mode not in ('counts', 'stats')
                      else max(activity.received - activity.dropped, 0))
         return percent_of_core(estimate_ns(mode, activity, costs, processed=processed),
                                activity.window_s)
 
-    def update(self, activity, costs):
-        """The mode for the next window, after the window `activity` describes."""
+    def update(self, activity, costs, *, cheapest=MODES[-1], why_not=''):
+        """The mode for the next window, after the window `activity` describes
+        (`why_not`: why the modes past `cheapest` are out, for the reason)."""
         self.estimate_percent = percent_of_core(estimate_ns(self.mode, activity, costs),
                                                 activity.window_s)
+        last = MODES.index(cheapest)
+        i = MODES.index(self.mode)
+        if i > last:
+            self._change(cheapest, f'{self.mode} mode left: {why_not}')
+            return self.mode
         if self._hold:
             self._hold -= 1
             return self.mode
-        i = MODES.index(self.mode)
-        if self.estimate_percent > self.cpu_percent and i + 1 < len(MODES):
-            cheaper = MODES[i + 1:]
+        if self.estimate_percent > self.cpu_percent and i < last:
+            cheaper = MODES[i + 1:last + 1]
             fits = [m for m in cheaper if self._predict(m, activity, costs) <= self.cpu_percent]
             self._change(fits[0] if fits else cheaper[-1],
                          f'estimated {self.estimate_percent:.2f} % of a core in {self.mode} '
                          f'mode > budget {self.cpu_percent:g} %')
         elif self.estimate_percent > self.cpu_percent:
             self.reason = (f'estimated {self.estimate_percent:.2f} % of a core > budget '
-                           f'{self.cpu_percent:g} % even counting only')
+                           f'{self.cpu_percent:g} % even counting only'
+                           + (f' ({MODES[last + 1]} mode out: {why_not})'
+                              if why_not and last + 1 < len(MODES) else ''))
         elif i > 0:
             richer = MODES[i - 1]
             predicted = self._predict(richer, activity, costs)

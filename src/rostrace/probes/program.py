@@ -72,6 +72,8 @@ MODE_DROPS = {
                          *(fn for point in (*TIMER_POINTS, *SERVICE_POINTS)
                            for fn in HANDLERS[point] if fn)}),
 }
+# `stats`: the node's own counters (engine/nodestats.py), no receive probe at all.
+MODE_DROPS['stats'] = MODE_DROPS['counts'] | {'on_subscription_queue_push'}
 # Per-process sets in common.c: which probe points put a process in which.
 TGID_SETS = ((TRACED, RECEIVE_POINTS), (PUBLISHERS, PUBLISH_POINTS))
 
@@ -274,7 +276,7 @@ class BpfProgram:
         else:
             self._modes[pid] = mode
         self.tables.set_flag(pid, abi.TGID_NO_SCHED, mode != 'full')
-        self.tables.set_flag(pid, abi.TGID_COUNTS, mode == 'counts')
+        self.tables.set_flag(pid, abi.TGID_COUNTS, mode in ('counts', 'stats'))
 
     def mode(self, pid):
         return self._modes.get(pid, 'full')

@@ -15,6 +15,7 @@ import xmlrpc.client
 from urllib.parse import urlsplit
 
 from ..errors import BadPeer, MasterUnreachable, NodeNotFound, ProcessGone
+from ..model.nodestats import bus_stats_value
 from .procfs import canonical_ip
 
 CALLER_ID = '/rostrace'
@@ -100,8 +101,10 @@ def _address(sockaddr):
     return canonical_ip(ipaddress.ip_address(sockaddr[0].split('%')[0])), sockaddr[1]
 
 
-def call(uri, method, *args, deadline_s, hold=None):
-    """(code, status message, value) of one XML-RPC call, or CallFailed.
+def call(uri, method, *args, deadline_s, hold=None, shaped=True):
+    """(code, status message, value) of one XML-RPC call, or CallFailed; with
+    `shaped=False` whatever value the reply holds (roscpp's getBusStats answers
+    another shape: model/nodestats.py).
 
     `hold(local, remote, deadline)`, if given, runs while the peer holds the connection
     open waiting for the request's last byte: the connection is then in the peer's fd
@@ -132,6 +135,8 @@ def call(uri, method, *args, deadline_s, hold=None):
         raise CallFailed(f'fault: {str(e.faultString)[:100]}') from None
     except Exception as e:          # expat, ResponseError, shapes: the reply is garbage
         raise CallFailed(f'not an XML-RPC reply ({type(e).__name__})') from None
+    if not shaped:
+        return result
     if not (isinstance(result, (list, tuple)) and len(result) == 3
             and type(result[0]) is int):
         raise CallFailed(f'not a [code, message, value] reply: {result!r:.80}')
@@ -226,14 +231,31 @@ class Node:
         self.name = name or uri
 
     def call(self, method, *args, hold=None):
+        code, _, value = self._call(method, *args, hold=hold)
+        return code, value
+
+    def _call(self, method, *args, hold=None, shaped=True):
         try:
-            code, _, value = call(self.uri, method, *args, deadline_s=NODE_DEADLINE_S,
-                                  hold=hold)
+            return call(self.uri, method, *args, deadline_s=NODE_DEADLINE_S, hold=hold,
+                        shaped=shaped)
         except CallFailed as e:
             if e.refused:
                 raise ProcessGone(0, f'node at {self.uri} does not answer ({e})') from None
             raise BadPeer(self.name, f'{method} at {self.uri}: {e}') from None
-        return code, value
+
+    def bus_stats(self):
+        """getBusStats's [publications, subscriptions, ...] (either client's reply
+        shape: model/nodestats.py), or BadPeer."""
+        value = bus_stats_value(self._call('getBusStats', shaped=False))
+        if value is None:
+            raise BadPeer(self.name, 'getBusStats answered no statistics')
+        return value
+
+    def bus_info(self):
+        code, info = self.call('getBusInfo')
+        if code != 1:
+            raise BadPeer(self.name, f'getBusInfo answered code {code}')
+        return info
 
     def pid(self, *, hold=None):
         """The node's PID in its own PID namespace (`hold`: see call())."""
