@@ -795,46 +795,50 @@ def link_cost(bench, rate=1000, seconds=3.0, warmup=300):
 
 
 # -- 14. the overhead budget (issue 13) -------------------------------------------------------
-def _windows(tracer, pid, seconds, period=0.5):
-    """Collect every `period` for `seconds`: [(mode measured in, estimate %)]."""
+def _windows(tracer, pid, seconds, period=0.5, traced=True):
+    """Collect every `period` for `seconds`: [(mode measured in, estimate %)] of `pid`
+    (none when it is not `traced`)."""
     out = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         time.sleep(period)
         tracer.collect()
-        o = tracer.budgets.overhead(pid)
-        out.append((o.mode, o.estimate_percent))
+        o = traced and tracer.budgets.overhead(pid)
+        if o:
+            out.append((o.mode, o.estimate_percent))
     return out
 
 
-def budget(bench, rate=5000, budget_percent=1.0, settle_s=1.0, seconds=5.0, rounds=3):
+def budget(bench, rate=5000, budget_percent=1.0, settle_s=1.0, seconds=5.0, rounds=7):
     """A subscriber fed `rate` msg/s with `budget: {cpu_percent: budget_percent}`: its
     CPU (% of one core) untraced and traced after the first window(s), interleaved
-    rounds; the modes the budget chose; then at 50 msg/s, windows until full returns."""
+    rounds on one publisher's stream (a publisher per round added its start-up to the
+    spread); the modes the budget chose; then at 50 msg/s, windows until full returns."""
     ros, tracer = bench.ros, bench.tracer
     topic = '/bench/budget'
     pid, _ = bench.subscriber(uniq('budget_sub'), topic)
     off, on, modes, estimates = [], [], [], []
+    pub = ros.node('publisher', uniq('budget_pub'), params={
+        'topic': topic, 'rate': rate, 'wait_subscribers': 1,
+        'count': int(rate * (rounds * 2 * (settle_s + seconds + 1) + 30))})
+    time.sleep(settle_s)
     for _ in range(rounds):
         for traced in (False, True):
-            pub = ros.node('publisher', uniq('budget_pub'), params={
-                'topic': topic, 'rate': rate, 'count': int(rate * (settle_s + seconds + 5)),
-                'wait_subscribers': 1})
+            # Untraced too, the tracer collects its windows: the monitor's own work on
+            # the other CPU is the same in both, what differs is the process's probes.
             if traced:
                 tracer.attach_pid(pid)
                 tracer.set_budget(pid, budget_percent)
-                _windows(tracer, pid, settle_s)
-            else:
-                time.sleep(settle_s)
+            _windows(tracer, pid, settle_s, traced=traced)
             c0, t0 = cpu_ns(pid), time.monotonic()
-            seen = _windows(tracer, pid, seconds) if traced else time.sleep(seconds)
+            seen = _windows(tracer, pid, seconds, traced=traced)
             percent = (cpu_ns(pid) - c0) / ((time.monotonic() - t0) * 1e9) * 100
             (on if traced else off).append(percent)
             if traced:
                 modes.append(seen[-1][0])
                 estimates.append(seen[-1][1])
                 tracer.detach(pid)
-            ros.stop(pub)
+    ros.stop(pub)
     added = [b - a for a, b in zip(off, on)]
     # Back up: the same budget at 50 msg/s, from the mode the high rate left.
     tracer.attach_pid(pid)
