@@ -18,7 +18,7 @@ from ..system.targets import Resolver
 from ..views.statuses import MonitorState, monitor_statuses
 
 GRAPH_PERIOD_S = 0.25      # how often the master is asked who is running, at most ...
-GRAPH_SHARE = 0.025        # ... and at most this share of the time in getSystemState (a
+GRAPH_SHARE = 0.01         # ... and at most this share of the time in getSystemState (a
 GRAPH_PERIOD_MAX_S = 5.0   # thousand topics: ~50 ms a call) ... and at least this often
 STATE_MAX_AGE_S = 0.2      # one getSystemState answers every question of one graph step
 PUBLISHERS_PERIOD_S = 1.0  # how often the publishers of traced topics are looked up

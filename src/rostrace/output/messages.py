@@ -237,16 +237,15 @@ class RosOutput:
         stamp = rospy.Time.now()
         if ended is not None:
             stamp -= rospy.Duration.from_sec(max(0.0, time.time() - ended))
-        for p in paths:
-            self.paths.publish(path_msg(p, stamp))
-        for b in breakdowns:
-            self.latency.publish(breakdown_msg(b, stamp))
-        for t in timers:
-            self.timers.publish(timer_msg(t, stamp))
-        for s in services:
-            self.services.publish(service_msg(s, stamp))
-        for t in tf:
-            self.tf.publish(tf_msg(t, stamp))
-        for a in actions:
-            self.actions.publish(action_msg(a, stamp))
+        # A message is built only for a topic somebody subscribes to (rosbag, a
+        # dashboard): a thousand topics' breakdowns cost a tenth of the monitor's period.
+        for publisher, items, make in ((self.paths, paths, path_msg),
+                                       (self.latency, breakdowns, breakdown_msg),
+                                       (self.timers, timers, timer_msg),
+                                       (self.services, services, service_msg),
+                                       (self.tf, tf, tf_msg),
+                                       (self.actions, actions, action_msg)):
+            if items and publisher.get_num_connections():
+                for item in items:
+                    publisher.publish(make(item, stamp))
         self.diagnostics.publish(StatusArray(statuses, stamp))
