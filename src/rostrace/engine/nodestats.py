@@ -11,6 +11,7 @@ from ..model.nodestats import CounterDeltas, TopicCounts
 from ..system.rosapi import Node
 
 ANSWER_WAIT_S = 0.2
+RETRY_S = 60.0          # a node whose statistics failed is not counted so again before
 
 
 class _Asker:
@@ -66,6 +67,7 @@ class NodeCounters:
     def __init__(self):
         self._askers = {}           # pid -> _Asker
         self._left = {}             # pid -> counts of a stopped asker, not taken yet
+        self._failed = {}           # pid -> (when, why) its statistics last failed
 
     def start(self, target):
         """Count `target` from now on; returns once its baseline is taken (or
@@ -76,9 +78,12 @@ class NodeCounters:
 
     def stop(self, pid):
         """Stop counting `pid` (a last ask, waited for ANSWER_WAIT_S, ends its counts)."""
+        why = self.problem(pid)
         asker = self._askers.pop(pid, None)
         if asker is None:
             return
+        if why:
+            self._failed[pid] = (time.monotonic(), why)
         asker.stopping.set()
         asker.answered.clear()
         asker.asked.set()
@@ -89,10 +94,12 @@ class NodeCounters:
         return pid in self._askers
 
     def problem(self, pid):
-        """Why `pid` cannot be counted this way now, or None."""
+        """Why `pid` cannot be counted this way now (or, for RETRY_S after it failed,
+        again), or None."""
         asker = self._askers.get(pid)
         if asker is None:
-            return None
+            failed = self._failed.get(pid)
+            return failed[1] if failed and time.monotonic() - failed[0] < RETRY_S else None
         with asker.lock:
             if asker.error:
                 return f'its statistics are not readable: {asker.error}'[:300]
