@@ -141,8 +141,18 @@ TRACEPOINT_PROBE(syscalls, sys_enter_recvfrom)
         if (*flags & TGID_NO_ORIGIN)
             return 0;
         count_hit(HIT_RECV);
-        struct buf_key bk = {.tgid = tgid, .buf = (u64)args->ubuf};
-        recv_bufs.update(&bk, &fd);
+        if (args->size == 4) {
+            u32 i = tid & (RECV_SLOTS - 1);
+            struct recv_slot *slot = recv_slots.lookup(&i);
+            if (slot) {
+                slot->tid = tid;
+                slot->fd = fd;
+                slot->buf = (u64)args->ubuf;
+            }
+        } else {
+            struct buf_key bk = {.tgid = tgid, .buf = (u64)args->ubuf};
+            recv_bufs.update(&bk, &fd);
+        }
     }
     struct sock_key sk = {.tgid = tgid, .fd = fd};
     if (rx_states.lookup(&sk)) {

@@ -152,6 +152,12 @@ static __always_inline void find_origin(struct origin *o, u32 tgid, u32 tid, u64
     if (sm[0]) {
         struct buf_key bk = {.tgid = tgid, .buf = sm[0]};
         u32 *fd = recv_bufs.lookup(&bk);
+        if (!fd && sm[2] == 4) {        /* a 4-byte body: read on this thread (transport.c) */
+            u32 i = tid & (RECV_SLOTS - 1);
+            struct recv_slot *slot = recv_slots.lookup(&i);
+            if (slot && slot->tid == tid && slot->buf == sm[0])
+                fd = &slot->fd;
+        }
         if (fd) {
             o->kind = KIND_TCP;
             o->fd = *fd;

@@ -118,6 +118,19 @@ struct pub_msg {
 BPF_TABLE("lru_hash", u32, u64, publish_start, 16384);   /* tid -> hand-off time */
 BPF_TABLE("lru_hash", struct buf_key, struct pub_msg, pub_msgs, 65536);
 BPF_TABLE("lru_hash", struct buf_key, u32, recv_bufs, 65536);  /* recv() buffer -> fd */
+
+/* The last 4-byte read of each thread: most are TCPROS length prefixes (two of a
+ * message's three reads: its length, and the read of the next length that finds the
+ * socket empty), which nobody looks up, so they cost an array store instead of an LRU
+ * insert; a message whose body is 4 bytes is found here at its push, which follows the
+ * body's read on the same thread. A slot per thread id modulo RECV_SLOTS, tagged. */
+#define RECV_SLOTS 4096
+struct recv_slot {
+    u32 tid;
+    u32 fd;
+    u64 buf;
+};
+BPF_ARRAY(recv_slots, struct recv_slot, RECV_SLOTS);
 BPF_HASH(conn_ids, struct sock_key, u32, 16384);                /* written by user space */
 BPF_HASH(conn_receivers, u32, struct sock_key, 16384);          /* conn -> subscriber's end */
 BPF_TABLE("lru_hash", struct sent_key, struct sent_msg, sent_msgs, 65536);
