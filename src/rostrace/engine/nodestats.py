@@ -2,7 +2,7 @@
 (model/nodestats.py). A thread per node asks it (getBusStats, then getBusInfo) when a
 window ends; a slow or hostile node delays only its own numbers, and a window waits for
 the answers at most ANSWER_WAIT_S. Each ask costs the node two slave-API answers
-(~85 us of its CPU here, bench section 14), whatever its message rate."""
+(46 + 38 us of a roscpp node's CPU here, mean of 500 calls each), whatever its rate."""
 import threading
 import time
 

@@ -200,12 +200,14 @@ class Tracer:
     def _add_node_counts(self, window):
         """Received and dropped of the nodes counted by their own statistics (the
         budget's `stats` mode), into their topics' numbers."""
-        for pid, topics in self.budgets.counters.take().items():
-            if pid not in self.attachments.subscribers:
-                continue
+        counted = {pid: topics for pid, topics in self.budgets.counters.take().items()
+                   if pid in self.attachments.subscribers}
+        if not counted:
+            return
+        keys = {(k.pid, k.topic): k for k in window.topics if k.pid in counted}
+        for pid, topics in counted.items():
             for topic, counts in topics.items():
-                key = next((k for k in window.topics if k.pid == pid and k.topic == topic),
-                           TopicKey(pid, topic))
+                key = keys.get((pid, topic), TopicKey(pid, topic))
                 numbers = window.topics.setdefault(key, TopicNumbers())
                 numbers.received += counts.received
                 numbers.dropped += counts.dropped
