@@ -68,6 +68,13 @@ def node():
     n.close()
 
 
+@pytest.fixture
+def counters():
+    c = NodeCounters()
+    yield c
+    c.close()
+
+
 def target(node):
     return SimpleNamespace(pid=4242, uri=node.uri, node='/fake')
 
@@ -80,72 +87,56 @@ def window(counters):
     return got, time.monotonic() - began
 
 
-def test_counts_between_windows_from_a_well_formed_node(node):
-    counters = NodeCounters()
-    try:
-        node.received, node.dropped = 100, 3
-        counters.start(target(node))                     # the baseline
-        node.received, node.dropped = 350, 10
-        got, _ = window(counters)
-        assert (got[4242]['/x'].received, got[4242]['/x'].dropped) == (250, 7)
-        assert counters.problem(4242) is None
-        got, _ = window(counters)
-        assert (got[4242]['/x'].received, got[4242]['/x'].dropped) == (0, 0)    # a quiet window
-        node.received = 360
-        counters.stop(4242)                              # the last count is kept ...
-        got, _ = window(counters)
-        assert got[4242]['/x'].received == 10            # ... for the next window
-        assert not counters.counting(4242)
-    finally:
-        counters.close()
+def test_counts_between_windows_from_a_well_formed_node(node, counters):
+    node.received, node.dropped = 100, 3
+    counters.start(target(node))                     # the baseline
+    node.received, node.dropped = 350, 10
+    got, _ = window(counters)
+    assert (got[4242]['/x'].received, got[4242]['/x'].dropped) == (250, 7)
+    assert counters.problem(4242) is None
+    got, _ = window(counters)
+    assert (got[4242]['/x'].received, got[4242]['/x'].dropped) == (0, 0)    # a quiet window
+    node.received = 360
+    counters.stop(4242)                              # the last count is kept ...
+    got, _ = window(counters)
+    assert got[4242]['/x'].received == 10            # ... for the next window
+    assert not counters.counting(4242)
 
 
 @pytest.mark.parametrize('mode', ['garbage', 'wrong shape', 'hang-up'])
-def test_a_node_answering_nonsense_is_a_problem_not_an_exception(node, mode):
-    counters = NodeCounters()
-    try:
-        node.mode = mode
-        counters.start(target(node))
-        got, _ = window(counters)
-        assert got == {}
-        problem = counters.problem(4242)
-        assert problem and problem.startswith('its statistics are not readable'), problem
-        node.mode = 'roscpp'                             # it recovers: counted again
+def test_a_node_answering_nonsense_is_a_problem_not_an_exception(node, counters, mode):
+    node.mode = mode
+    counters.start(target(node))
+    got, _ = window(counters)
+    assert got == {}
+    problem = counters.problem(4242)
+    assert problem and problem.startswith('its statistics are not readable'), problem
+    node.mode = 'roscpp'                             # it recovers: counted again
+    window(counters)
+    node.received += 5
+    got, _ = window(counters)
+    assert counters.problem(4242) is None and got[4242]['/x'].received == 5
+
+
+def test_a_slow_node_holds_a_window_at_most_the_answer_wait(node, counters):
+    node.mode = 'slow'
+    began = time.monotonic()
+    counters.start(target(node))
+    assert time.monotonic() - began < ANSWER_WAIT_S + 0.15
+    _, took = window(counters)
+    assert took < ANSWER_WAIT_S + 0.15
+    # past the slave-API deadline (1 s) the node is a problem
+    deadline = time.monotonic() + 5
+    while counters.problem(4242) is None and time.monotonic() < deadline:
         window(counters)
-        node.received += 5
-        got, _ = window(counters)
-        assert counters.problem(4242) is None and got[4242]['/x'].received == 5
-    finally:
-        counters.close()
+        time.sleep(0.2)
+    assert 'not readable' in (counters.problem(4242) or '')
 
 
-def test_a_slow_node_holds_a_window_at_most_the_answer_wait(node):
-    counters = NodeCounters()
-    try:
-        node.mode = 'slow'
-        began = time.monotonic()
-        counters.start(target(node))
-        assert time.monotonic() - began < ANSWER_WAIT_S + 0.15
-        _, took = window(counters)
-        assert took < ANSWER_WAIT_S + 0.15
-        # past the slave-API deadline (1 s) the node is a problem
-        deadline = time.monotonic() + 5
-        while counters.problem(4242) is None and time.monotonic() < deadline:
-            window(counters)
-            time.sleep(0.2)
-        assert 'not readable' in (counters.problem(4242) or '')
-    finally:
-        counters.close()
-
-
-def test_a_node_whose_statistics_failed_is_not_counted_so_again_for_a_while(node):
-    counters = NodeCounters()
-    try:
-        node.mode = 'garbage'
-        counters.start(target(node))
-        window(counters)
-        assert counters.problem(4242)
-        counters.stop(4242)                 # the budget left `stats` for `counts`
-        assert 'not readable' in counters.problem(4242)     # and does not come back yet
-    finally:
-        counters.close()
+def test_a_node_whose_statistics_failed_is_not_counted_so_again_for_a_while(node, counters):
+    node.mode = 'garbage'
+    counters.start(target(node))
+    window(counters)
+    assert counters.problem(4242)
+    counters.stop(4242)                 # the budget left `stats` for `counts`
+    assert 'not readable' in counters.problem(4242)     # and does not come back yet

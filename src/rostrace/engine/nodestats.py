@@ -48,9 +48,7 @@ class _Asker:
         else:
             with self.lock:
                 for topic, c in self.deltas.update(stats, info).items():
-                    mine = self.counts.setdefault(topic, TopicCounts())
-                    mine.received += c.received
-                    mine.dropped += c.dropped
+                    self.counts.setdefault(topic, TopicCounts()).add(c)
                 self.error = None
                 self.uncountable = self.deltas.uncountable
         self.answered.set()
@@ -122,13 +120,8 @@ class NodeCounters:
         out, self._left = self._left, {}
         for pid, asker in self._askers.items():
             asker.answered.wait(max(0.0, deadline - time.monotonic()))
-            counts = asker.take()
-            if counts:
-                mine = out.setdefault(pid, {})
-                for topic, c in counts.items():
-                    m = mine.setdefault(topic, TopicCounts())
-                    m.received += c.received
-                    m.dropped += c.dropped
+            for topic, c in asker.take().items():
+                out.setdefault(pid, {}).setdefault(topic, TopicCounts()).add(c)
         return out
 
     def close(self):

@@ -126,9 +126,7 @@ class RospySubscribers:
         pid, node, now = target.pid, Node(target.uri, target.node), time.monotonic()
         held = self.sockets.connections_of(pid)
         if held != seen.held or now - seen.info_at >= INFO_PERIOD_S:
-            code, info = node.call('getBusInfo')
-            if code != 1:
-                raise BadPeer(target.node, f'getBusInfo answered code {code}')
+            info = node.bus_info()
             with self._lock:
                 if stop.is_set():
                     return

@@ -24,10 +24,11 @@ MAX_ENTRIES = 4096
 class LinkCounters:
     connection: int
     received: int
-    dropped: int
+    dropped: int = None     # None: no count (rospy's drop estimate is -1)
 
 
-def _topic(value):
+def topic_name(value):
+    """`value` when it reads as a topic name, else None."""
     return (value if isinstance(value, str) and value.startswith('/')
             and len(value) <= MAX_TOPIC_LEN else None)
 
@@ -48,21 +49,22 @@ def bus_stats_value(reply):
 
 def subscription_counters(stats):
     """{topic: [LinkCounters]} of a getBusStats value's subscriptions
-    (`[[topic, [[id, bytes, messages, drops, connected], ...]], ...]`)."""
+    (`[[topic, [[id, bytes, messages, drops, connected], ...]], ...]`; rospy's and
+    roscpp's alike)."""
     out = {}
     if not isinstance(stats, list) or len(stats) < 2 or not isinstance(stats[1], list):
         return out
     for entry in stats[1][:MAX_ENTRIES]:
         if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[1], list):
             continue
-        topic = _topic(entry[0])
+        topic = topic_name(entry[0])
         if topic is None:
             continue
         links = out.setdefault(topic, [])
         for c in entry[1][:MAX_ENTRIES]:
-            if (isinstance(c, list) and len(c) >= 4 and type(c[0]) is int
-                    and _int(c[2]) and _int(c[3])):
-                links.append(LinkCounters(c[0], c[2], c[3]))
+            if isinstance(c, list) and len(c) >= 3 and type(c[0]) is int and _int(c[2]):
+                dropped = c[3] if len(c) >= 4 and _int(c[3]) else None
+                links.append(LinkCounters(c[0], c[2], dropped))
     return out
 
 
@@ -73,7 +75,7 @@ def inbound_links(info):
         return out
     for entry in info[:MAX_ENTRIES]:
         if isinstance(entry, list) and len(entry) >= 5 and entry[2] == 'i':
-            topic = _topic(entry[4])
+            topic = topic_name(entry[4])
             if topic is not None:
                 out[topic] = out.get(topic, 0) + 1
     return out
@@ -83,6 +85,10 @@ def inbound_links(info):
 class TopicCounts:
     received: int = 0
     dropped: int = 0
+
+    def add(self, other):
+        self.received += other.received
+        self.dropped += other.dropped
 
 
 @dataclass
@@ -100,7 +106,7 @@ class CounterDeltas:
         self.uncountable = tuple(sorted(t for t, n in links.items() if n > 1))
         out, last = {}, {}
         for topic, found in counters.items():
-            if topic in self.uncountable or len(found) != 1:
+            if topic in self.uncountable or len(found) != 1 or found[0].dropped is None:
                 continue
             now = found[0]
             key = (topic, now.connection)

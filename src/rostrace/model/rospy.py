@@ -12,7 +12,8 @@ each later one says how many were dropped since."""
 import re
 from dataclasses import dataclass
 
-MAX_TOPIC_LEN = 1024
+from .nodestats import subscription_counters, topic_name
+
 MAX_CONNECTIONS = 4096
 # rospy's get_transport_info(); `socket` is None where rospy connected the socket itself
 # (every subscriber connection): the ports name it.
@@ -29,11 +30,6 @@ class BusConnection:
     outbound: bool = False   # a publisher's connection to a subscriber
 
 
-def _topic(value):
-    return (value if isinstance(value, str) and value.startswith('/')
-            and len(value) <= MAX_TOPIC_LEN else None)
-
-
 def parse_bus_info(value):
     """getBusInfo's value -> [BusConnection] of the TCPROS connections (inbound:
     subscriptions', outbound: publications') whose info string names their ports (rospy's get_transport_info: `TCPROS connection on
@@ -45,7 +41,7 @@ def parse_bus_info(value):
         if not isinstance(entry, list) or len(entry) < 7:
             continue
         conn, _, direction, transport, topic, _, info = entry[:7]
-        topic = _topic(topic)
+        topic = topic_name(topic)
         if (type(conn) is not int or direction not in ('i', 'o') or transport != 'TCPROS'
                 or topic is None or not isinstance(info, str) or len(info) > 1024):
             continue
@@ -60,22 +56,9 @@ def parse_bus_info(value):
 
 def parse_bus_stats(value):
     """getBusStats's value -> {(topic, connection id): messages delivered} of its
-    subscriber connections (`[pubStats, subStats, ...]`, subStats
-    `[[topic, [[id, bytes, messages, drop estimate, connected], ...]], ...]`)."""
-    out = {}
-    if not isinstance(value, list) or len(value) < 2 or not isinstance(value[1], list):
-        return out
-    for entry in value[1][:MAX_CONNECTIONS]:
-        if not isinstance(entry, list) or len(entry) != 2:
-            continue
-        topic, connections = _topic(entry[0]), entry[1]
-        if topic is None or not isinstance(connections, list):
-            continue
-        for c in connections[:MAX_CONNECTIONS]:
-            if (isinstance(c, list) and len(c) >= 3 and type(c[0]) is int
-                    and type(c[2]) is int and c[2] >= 0):
-                out[topic, c[0]] = c[2]
-    return out
+    subscriber connections (model/nodestats.py reads them)."""
+    return {(topic, link.connection): link.received
+            for topic, links in subscription_counters(value).items() for link in links}
 
 
 class DropCounter:
