@@ -6,7 +6,7 @@ from rostrace.model.breakdown import ALL_STAGES, STAGES, build_breakdown, stage_
 from rostrace.model.decode import decode_window
 from rostrace.model.histogram import bucket_of
 from rostrace.model.numbers import TopicNumbers
-from rostrace.probes import abi
+from rostrace.probes import abi, drain
 
 PID, QUEUE, PUBLICATION = 42, 0x5000, 0x6000
 
@@ -27,10 +27,15 @@ def kernel(record, *values, obj=QUEUE):
                    for g, n in groups.items()]
 
 
+def histograms(entries):
+    """Histogram entries [(HistKey, HistGroup)] as drain.py reads the kernel's bytes."""
+    return drain.histograms(drain.Items(entries, abi.HistKey, abi.HistGroup))
+
+
 def window(*entries):
     """One QueueRow's TopicNumbers from kernel entries (histograms only for stages)."""
     stats = [s for e in entries for s in e[0]]
-    hists = [h for e in entries for h in e[1]]
+    hists = histograms([h for e in entries for h in e[1]])
     queues, publications = decode_window(stats, hists, syscall_name=lambda n: f'sys{n}')
     assert not publications
     assert [(q.pid, q.queue) for q in queues] == [(PID, QUEUE)]
@@ -116,7 +121,7 @@ def test_publication_rows_are_told_apart_by_their_record_enum():
     stats, hists = kernel(abi.STAGE_SERIALIZATION, 20_000, 40_000, obj=PUBLICATION)
     stats += [(abi.StatKey(tgid=PID, record=abi.COUNT_PUBLISHED, object=PUBLICATION),
                abi.StatVal(count=2, sum_ns=2, min_ns=1, max_ns=1))]
-    queues, publications = decode_window(stats, hists)
+    queues, publications = decode_window(stats, histograms(hists))
     assert not queues
     (row,) = publications
     assert (row.pid, row.publication, row.numbers.published) == (PID, PUBLICATION, 2)
@@ -136,7 +141,7 @@ def test_one_value_per_queue_unfolds_into_its_written_records():
     value.rec[abi.COUNT_DROPS_RETRACTED] = abi.StatVal(count=1, sum_ns=1, min_ns=1, max_ns=1)
     value.rec[abi.STAGE_QUEUING] = abi.StatVal(count=1, sum_ns=3000, min_ns=3000,
                                                max_ns=3000)
-    (row,), _ = decode_window([], [], queue_stats=[(abi.ObjectKey(tgid=PID, object=QUEUE),
+    (row,), _ = decode_window([], {}, queue_stats=[(abi.ObjectKey(tgid=PID, object=QUEUE),
                                                     value)])
     numbers = row.numbers
     assert (row.pid, row.queue) == (PID, QUEUE)
@@ -159,7 +164,9 @@ def test_a_stage_histogram_is_its_own_entry_and_the_hash_entries_together():
     hot.n[3], hot.n[4] = 2, 1
     value.hot[abi.STAGE_QUEUING].n[0] = 7               # no group: never read
     hist = abi.HistKey(tgid=PID, record=abi.STAGE_PROCESSING, object=QUEUE, group=9)
-    (row,), _ = decode_window([], [(hist, [1] + [0] * (abi.HIST_GROUP - 1))],
+    group = abi.HistGroup()
+    group.n[0] = 1
+    (row,), _ = decode_window([], histograms([(hist, group)]),
                               queue_stats=[(abi.ObjectKey(tgid=PID, object=QUEUE), value)])
     buckets = row.numbers.stages['processing'].buckets
     assert buckets == {5 * abi.HIST_GROUP + 3: 2, 5 * abi.HIST_GROUP + 4: 1,

@@ -1,5 +1,8 @@
-"""Which mappings the monitor advises out after compiling (system/memory.py)."""
-from rostrace.system.memory import compiler_code_mappings
+"""Which mappings the monitor advises out after compiling, and when it collects
+cycles (system/memory.py)."""
+import gc
+
+from rostrace.system.memory import CycleCollector, compiler_code_mappings
 
 MAPS = '''\
 7f0000000000-7f0000100000 r--p 00000000 fe:01 1 /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1
@@ -29,3 +32,26 @@ def test_drains_share_buffers_grown_to_the_largest_map():
     assert bigger is not big and len(bigger) == 8192
     assert buffers.get('keys', 4096) is bigger
     assert buffers.get('values', 16) is not bigger
+
+
+def test_cycles_are_collected_by_the_clock_not_by_allocations():
+    now = [100.0]
+    runs = []
+
+    def seen(phase, info):
+        if phase == 'stop' and info['generation'] == 2:
+            runs.append(now[0])
+    cycles = CycleCollector(period_s=30.0, clock=lambda: now[0])
+    gc.callbacks.append(seen)
+    try:
+        cycles.start()
+        assert not gc.isenabled()
+        for step in range(70):          # 70 s of ticks a second
+            now[0] = 100.0 + step
+            cycles.tick()
+        assert runs == [130.0, 160.0]
+        cycles.stop()
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(seen)
+        gc.enable()

@@ -31,7 +31,7 @@ def test_decode_tf_records_by_pair():
             stat(abi.TF_FAIL_LOOKUP, 1), stat(abi.TF_FAIL_EXTRAPOLATION, 2),
             (abi.StatKey(tgid=7, record=abi.STAGE_PROCESSING, object=5),
              abi.StatVal(count=1, sum_ns=1, min_ns=1, max_ns=1))]
-    out = decode_tf(rows, [])
+    out = decode_tf(rows, {})
     assert set(out) == {TfKey(7, 99)}
     n = out[TfKey(7, 99)]
     assert (n.stages['lookup'].count, n.stages['wait'].count, n.wait_timeouts) == (4, 3, 2)

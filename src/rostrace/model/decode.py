@@ -59,10 +59,12 @@ LOST_NAMES = {value: member[len('LOST_'):].lower() for member, value in abi.LOST
               if member != 'LOST_COUNT'}
 
 
-def _add_queue_record(numbers, record, count, sum_ns, min_ns, max_ns, syscall_name):
+def _add_queue_record(numbers, record, count, sum_ns, min_ns, max_ns, syscall_name,
+                      buckets):
     kind, name = QUEUE_RECORDS.get(record, (None, None))
     if kind == 'STAGE':
-        numbers.stages[name] = Accumulator(count, sum_ns, min_ns, max_ns)
+        numbers.stages[name] = _with_buckets(Accumulator(count, sum_ns, min_ns, max_ns),
+                                             buckets)
     elif name == 'drops_retracted':     # a drop guessed at a push that did not drop
         numbers.dropped -= count
     elif kind == 'COUNT':
@@ -75,11 +77,11 @@ def _add_queue_record(numbers, record, count, sum_ns, min_ns, max_ns, syscall_na
         numbers.syscalls[syscall_name(record - abi.SYSCALL_BASE)] = count
 
 
-def _add_publication_record(numbers, record, value):
+def _add_publication_record(numbers, record, value, buckets):
     kind, name = PUBLICATION_RECORDS[record]
     if kind == 'STAGE':     # serialization, sampling_age
-        setattr(numbers, name, Accumulator(value.count, value.sum_ns, value.min_ns,
-                                           value.max_ns))
+        setattr(numbers, name, _with_buckets(Accumulator(value.count, value.sum_ns,
+                                                         value.min_ns, value.max_ns), buckets))
     else:
         numbers.published = value.count
 
@@ -129,8 +131,8 @@ LINK_HISTOGRAMS = tuple(LINK_RECORDS[r] for r in range(abi.LINK_PUBLISH_QUEUE,
 def decode_links(link_stats, link_hists):
     """Links matched in the kernel (probes/bpf/transport.c) of one generation ->
     {LinkId: MatchedLink}. link_stats: [(LinkKey row, [(count, sum_ns, min_ns, max_ns)
-    per link record])], link_hists: [(LinkHistKey row: the link key's fields, record,
-    group; [bucket counts])] (probes/drain.py)."""
+    per link record])], link_hists: {(the link key's fields, record): {bucket: count}}
+    (probes/drain.py histograms(); its dicts become the links')."""
     links = {}
     records = tuple(LINK_RECORDS.items())
     for key, recs in link_stats:
@@ -145,17 +147,13 @@ def decode_links(link_stats, link_hists):
         for record, name in records:
             count, sum_ns, min_ns, max_ns = recs[record]
             if count:
+                buckets = link_hists.get((*key, record))
                 acc = stages.get(name)
                 if acc is None:
-                    stages[name] = Accumulator(count, sum_ns, min_ns, max_ns)
+                    stages[name] = _with_buckets(Accumulator(count, sum_ns, min_ns, max_ns),
+                                                 buckets)
                 else:
-                    acc.add(count, sum_ns, min_ns, max_ns, {})
-    for key, counts in link_hists:
-        link = links.get(LinkId(key.pub_tgid, key.publication, key.sub_tgid, key.queue,
-                                bool(key.intra), bool(key.path)))
-        name = LINK_RECORDS.get(key.record)
-        if link is not None and name:
-            add_group(link.stages[name].buckets, key.group, counts)
+                    acc.add(count, sum_ns, min_ns, max_ns, buckets or {})
     for link in links.values():
         for name in LINK_HISTOGRAMS:
             acc = link.stages.get(name)
@@ -165,14 +163,16 @@ def decode_links(link_stats, link_hists):
 
 
 def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
-    """stats: [(StatKey, StatVal)], hists: [(HistKey, HistGroup)], queue_stats: [(ObjectKey,
-    QueueStats)] (one value per queue) of one generation -> ([QueueRow],
+    """stats: [(StatKey, StatVal)], hists: {(tgid, record, object): {bucket: count}}
+    (probes/drain.py histograms(); its dicts become the stages'), queue_stats:
+    [(ObjectKey, QueueStats)] (one value per queue) of one generation -> ([QueueRow],
     [PublicationRow]). `syscall_name(number)` names audited syscalls."""
     queues, publications = {}, {}
     for key, value in queue_stats:
         numbers = queues.setdefault((key.tgid, key.object), TopicNumbers())
         for record in _queue_records(value):
-            _add_queue_record(numbers, *record, syscall_name)
+            _add_queue_record(numbers, *record, syscall_name,
+                              hists.get((key.tgid, record[0], key.object)))
         for record, group, counts in _queue_hot(value):
             acc = numbers.stages.get(QUEUE_RECORDS.get(record, (None, None))[1])
             if acc is not None:
@@ -181,17 +181,14 @@ def decode_window(stats, hists, *, queue_stats=(), syscall_name=str):
         if key.record in TIMER_RECORDS or key.record in TIMER_COUNTS \
                 or key.record in SERVICE_RECORDS or key.record in TF_RECORDS:
             continue                    # decode_timers(), decode_services(), decode_tf()
+        buckets = hists.get((key.tgid, key.record, key.object))
         if key.record in PUBLICATION_RECORDS:
             numbers = publications.setdefault((key.tgid, key.object), PublicationNumbers())
-            _add_publication_record(numbers, key.record, value)
+            _add_publication_record(numbers, key.record, value, buckets)
         else:
             numbers = queues.setdefault((key.tgid, key.object), TopicNumbers())
             _add_queue_record(numbers, key.record, value.count, value.sum_ns, value.min_ns,
-                              value.max_ns, syscall_name)
-    for key, counts in hists:
-        acc = _histogram_owner(queues, publications, key)
-        if acc is not None:
-            add_group(acc.buckets, key.group, counts)
+                              value.max_ns, syscall_name, buckets)
     for numbers in queues.values():
         numbers.dropped = max(numbers.dropped, 0)   # retracted in the window after its guess
         for acc in numbers.stages.values():
@@ -213,9 +210,8 @@ def decode_timers(stats, hists):
             elif key.record == abi.TIMER_MISSED:
                 t.missed = value.sum_ns
             else:
-                t.stages[TIMER_RECORDS[key.record]] = _accumulator(value)
-    return _with_histograms(timers, hists, lambda k: (TimerKey(k.tgid, k.object),
-                                                      TIMER_RECORDS.get(k.record)))
+                t.stages[TIMER_RECORDS[key.record]] = _accumulator(key, value, hists)
+    return _zero_buckets(timers)
 
 
 def decode_services(stats, hists):
@@ -228,14 +224,10 @@ def decode_services(stats, hists):
             continue
         numbers = services.setdefault(ServiceKey(key.tgid, key.object, role), ServiceNumbers())
         if field_name in SERVICE_STAGES:
-            numbers.stages[field_name] = _accumulator(value)
+            numbers.stages[field_name] = _accumulator(key, value, hists)
         else:
             setattr(numbers, field_name, value.count)
-
-    def stage_of(k):
-        role, field_name = SERVICE_RECORDS.get(k.record, (None, None))
-        return ServiceKey(k.tgid, k.object, role), field_name
-    return _with_histograms(services, hists, stage_of)
+    return _zero_buckets(services)
 
 
 def decode_tf(stats, hists):
@@ -246,7 +238,7 @@ def decode_tf(stats, hists):
             continue
         numbers = pairs.setdefault(TfKey(key.tgid, key.object), TfNumbers())
         if key.record in TF_STAGE_RECORDS:
-            numbers.stages[TF_STAGE_RECORDS[key.record]] = _accumulator(value)
+            numbers.stages[TF_STAGE_RECORDS[key.record]] = _accumulator(key, value, hists)
         elif key.record == abi.TF_WAIT_TIMEOUTS:
             numbers.wait_timeouts += value.count
         elif key.record == abi.TF_CORE_LOOKUPS:
@@ -254,23 +246,25 @@ def decode_tf(stats, hists):
         else:
             kind = TF_FAILURE_RECORDS[key.record]
             numbers.failures[kind] = numbers.failures.get(kind, 0) + value.count
-    return _with_histograms(pairs, hists, lambda k: (TfKey(k.tgid, k.object),
-                                                     TF_STAGE_RECORDS.get(k.record)))
+    return _zero_buckets(pairs)
 
 
-def _accumulator(value):
-    return Accumulator(value.count, value.sum_ns, value.min_ns, value.max_ns)
+def _accumulator(key, value, hists):
+    """The Accumulator of a stats entry, with its histogram from `hists`."""
+    return _with_buckets(Accumulator(value.count, value.sum_ns, value.min_ns, value.max_ns),
+                         hists.get((key.tgid, key.record, key.object)))
 
 
-def _with_histograms(objects, hists, stage_of):
-    """`objects` ({key: numbers with .stages}) with the histogram entries `stage_of(hist
-    key)` -> (object key, stage name) names, and the zeros the kernel keeps no entry for."""
-    for key, counts in hists:
-        object_key, stage = stage_of(key)
-        numbers = stage and objects.get(object_key)
-        acc = numbers and numbers.stages.get(stage)
-        if acc is not None:
-            add_group(acc.buckets, key.group, counts)
+def _with_buckets(acc, buckets):
+    """`acc` holding `buckets` ({bucket: count}, taken, not copied; None: none)."""
+    if buckets:
+        acc.buckets = buckets
+    return acc
+
+
+def _zero_buckets(objects):
+    """`objects` ({key: numbers with .stages}) with the zeros the kernel keeps no
+    histogram entry for."""
     for numbers in objects.values():
         for acc in numbers.stages.values():
             _zero_bucket(acc)
@@ -278,10 +272,10 @@ def _with_histograms(objects, hists, stage_of):
 
 
 def add_group(buckets, group, counts):
-    """One histogram entry (struct hist_group: HIST_GROUP bucket counts from bucket
-    group * HIST_GROUP on; a ctypes HistGroup or its counts) into {bucket: count}."""
+    """One histogram group (HIST_GROUP bucket counts from bucket group * HIST_GROUP on)
+    into {bucket: count}."""
     base = group * abi.HIST_GROUP
-    for i, n in enumerate(getattr(counts, 'n', counts)):
+    for i, n in enumerate(counts):
         if n:
             buckets[base + i] = buckets.get(base + i, 0) + n
 
@@ -293,14 +287,3 @@ def _zero_bucket(acc):
         zeros = acc.count - sum(acc.buckets.values())
         if zeros > 0:
             acc.buckets[0] = acc.buckets.get(0, 0) + zeros
-
-
-def _histogram_owner(queues, publications, key):
-    """The Accumulator a histogram entry belongs to, or None (stats entry not seen)."""
-    if key.record in PUBLICATION_RECORDS:
-        numbers = publications.get((key.tgid, key.object))
-        _, name = PUBLICATION_RECORDS[key.record]
-        return getattr(numbers, name) if numbers is not None else None
-    numbers = queues.get((key.tgid, key.object))
-    _, name = QUEUE_RECORDS.get(key.record, (None, None))
-    return numbers.stages.get(name) if numbers is not None and name else None

@@ -13,7 +13,7 @@ from ..model.pacing import Pacing
 from ..model.paths import build_paths, route_nodes
 from ..views import diagnostics as diag
 from ..system.host import host_name
-from ..system.memory import trim_heap
+from ..system.memory import CycleCollector, trim_heap
 from ..system.targets import Resolver
 from ..views.statuses import MonitorState, monitor_statuses
 
@@ -345,6 +345,8 @@ class Monitor:
         last_cpu, last_at = cpu(), clock()
         once = 0.0          # CPU of graph steps that attached or detached (not steady)
         published = None    # the targets at the last period
+        cycles = CycleCollector(clock=clock)
+        cycles.start()
         try:
             while not should_stop():
                 now = clock()
@@ -372,6 +374,8 @@ class Monitor:
                     next_publish += period
                     if next_publish < now:
                         next_publish = now + period
+                cycles.tick()
                 sleep(min(0.05, max(0.0, min(next_graph, next_publish) - clock())))
         finally:
+            cycles.stop()
             self.resolver.close()

@@ -3,7 +3,8 @@ they hold. BCC's items_lookup_and_delete_batch() allocates max_entries keys and 
 on every call and builds a ctypes object per entry; a thousand traced topics fill tens
 of thousands of histogram entries a window. Here each map gets its buffers once, the
 kernel fills them in one BPF_MAP_LOOKUP_AND_DELETE_BATCH, and the bytes are read with
-`struct` into named tuples with the fields of the abi.py structs. The maps are drained
+`struct` into named tuples with the fields of the abi.py structs (histograms: their
+nonzero counts, found with numpy). The maps are drained
 one after another and their bytes copied out, so all of them share one pair of buffers
 (the largest map's size): per map, both generations' maps held ~38 MiB of them."""
 import collections
@@ -12,6 +13,8 @@ import errno
 import functools
 import os
 import struct
+
+import numpy
 
 from . import abi
 
@@ -54,9 +57,11 @@ class Drain:
         self._lib = lib
         self._buffers = buffers
         self.fd = table.map_fd
+        self.key_type = table.Key
         self.key_size = ctypes.sizeof(table.Key)
         self.value_size = ctypes.sizeof(table.Leaf)
         self.capacity = table.max_entries
+        self.taken = 0              # entries the last take() read
 
     def take(self):
         """(keys, values): the bytes of every entry the map held, which is left empty."""
@@ -77,6 +82,7 @@ class Drain:
             # this generation's map and is read with it two windows later.
             if failed or count.value == 0:     # ENOENT: the whole map was read
                 break
+        self.taken = total
         return (ctypes.string_at(keys, self.key_size * total),
                 ctypes.string_at(values, self.value_size * total))
 
@@ -93,13 +99,45 @@ def stat_rows(drain):
     return list(zip(unpack(keys, STAT_KEY), unpack(values, STAT_VAL)))
 
 
-def hist_rows(drain):
-    """[(HistKey row, [HIST_GROUP bucket counts])]."""
+def histograms(drain):
+    """{owner: {bucket: count}} of a histogram map (struct hist_key or link_hist_key):
+    its entries' nonzero counts per owner, the key's fields but its group (tgid, record,
+    object; or a link's fields and record). A thousand topics' window holds tens of
+    thousands of entries of HIST_GROUP counts, most of them zero: numpy finds the
+    nonzero ones, so the Python work follows the samples' distinct buckets."""
     keys, values = drain.take()
-    counts = memoryview(values).cast('I').tolist()
-    group = abi.HIST_GROUP
-    return list(zip(unpack(keys, HIST_KEY),
-                    (counts[i:i + group] for i in range(0, len(counts), group))))
+    key_type = numpy.dtype(drain.key_type)
+    rows = numpy.frombuffer(keys, dtype=key_type)
+    counts = numpy.frombuffer(values, dtype='<u4').reshape(len(rows), abi.HIST_GROUP)
+    entry, offset = counts.nonzero()
+    buckets = (rows['group'][entry].astype(numpy.int64) * abi.HIST_GROUP + offset).tolist()
+    taken = rows[entry]
+    owners = zip(*(_field(taken, path).tolist() for path in _owner_fields(key_type)))
+    out = {}
+    for owner, bucket, n in zip(owners, buckets, counts[entry, offset].tolist()):
+        held = out.get(owner)
+        if held is None:
+            out[owner] = {bucket: n}
+        else:
+            held[bucket] = held.get(bucket, 0) + n
+    return out
+
+
+def _owner_fields(dtype, prefix=()):
+    """Paths to the scalar fields of a (nested) struct dtype, but its group and pad."""
+    out = []
+    for name in dtype.names:
+        if dtype[name].names:
+            out += _owner_fields(dtype[name], prefix + (name,))
+        elif name not in ('group', 'pad'):
+            out.append(prefix + (name,))
+    return out
+
+
+def _field(rows, path):
+    for name in path:
+        rows = rows[name]
+    return rows
 
 
 def queue_rows(drain):
@@ -111,9 +149,6 @@ def queue_rows(drain):
 
 
 LINK_KEY = _flat(abi.LinkKey)
-# struct link_hist_key: the link's key flattened, then record and group.
-LINK_HIST_KEY = (struct.Struct(LINK_KEY[0].format + 'II'),
-                 collections.namedtuple('LinkHistKey', LINK_KEY[1]._fields + ('record', 'group')))
 _STAT = struct.Struct('<4Q')        # struct stat_val: count, sum_ns, min_ns, max_ns
 
 
@@ -127,23 +162,17 @@ def link_stat_rows(drain):
                     (stats[i:i + records] for i in range(0, len(stats), records))))
 
 
-def link_hist_rows(drain):
-    """[(LinkHistKey row, [HIST_GROUP bucket counts])]."""
-    keys, values = drain.take()
-    counts = memoryview(values).cast('I').tolist()
-    group = abi.HIST_GROUP
-    return list(zip(unpack(keys, LINK_HIST_KEY),
-                    (counts[i:i + group] for i in range(0, len(counts), group))))
-
-
 class Items:
-    """A map read entry by entry (kernels without batch operations), shaped like a Drain
-    for the row readers above."""
+    """A map's entries read one by one ([(key, value)] of the ctypes types `key_type`,
+    `value_type`: kernels without batch operations), shaped like a Drain for the row
+    readers above."""
 
-    def __init__(self, items, table):
+    def __init__(self, items, key_type, value_type):
         self._items = items
-        self.key_size = ctypes.sizeof(table.Key)
-        self.value_size = ctypes.sizeof(table.Leaf)
+        self.taken = len(items)
+        self.key_type = key_type
+        self.key_size = ctypes.sizeof(key_type)
+        self.value_size = ctypes.sizeof(value_type)
 
     def take(self):
         return (b''.join(bytes(k) for k, _ in self._items),

@@ -265,36 +265,35 @@ class KernelTables:
         while any(writers.getvalue(ctypes.c_int(old))) and time.monotonic() < deadline:
             time.sleep(0.0001)
         take = self._take
-        stats, hists = take(f'stats{old}', drains.stat_rows), take(f'hist{old}', drains.hist_rows)
+        stats, hists = take(f'stats{old}', drains.stat_rows), take(f'hist{old}', drains.histograms)
         queues, publications = decode_window(
             stats, hists, queue_stats=take(f'qstats{old}', drains.queue_rows),
             syscall_name=self._syscall_name)
         self.timers = decode_timers(stats, hists)
         self.services = decode_services(stats, hists)
         self.tf = decode_tf(stats, hists)
-        self.kernel_links = decode_links(
-            take(f'lstats{old}', drains.link_stat_rows, flat=True),
-            take(f'lhist{old}', drains.link_hist_rows, flat=True))
+        self.kernel_links = decode_links(take(f'lstats{old}', drains.link_stat_rows),
+                                         take(f'lhist{old}', drains.histograms))
         return queues, publications
 
-    def _take(self, name, rows, *, flat=False):
-        """Every entry of window map `name`, which is left empty: read in one batch
-        (drain.py), or entry by entry where the kernel has no batch operations (BCC's
-        ctypes items, or with `flat` the same rows as a batch)."""
+    def _take(self, name, rows):
+        """Every entry of window map `name`, which is left empty, as `rows` reads it
+        (drain.py): in one batch, or entry by entry where the kernel has no batch
+        operations."""
         if self._batch:
             try:
                 if name not in self._drains:
                     self._drains[name] = drains.Drain(self.bpf[name.encode()], self._lib,
                                                        self._buffers)
                 out = rows(self._drains[name])
-                self._filled(name, len(out), self._drains[name].capacity)
+                self._filled(name, self._drains[name].taken, self._drains[name].capacity)
                 return out
             except OSError:
                 self._batch = False
         table = self.bpf[name.encode()]
         items = drain(table, batch=not self._entries)
         self._filled(name, len(items), table.max_entries)
-        return rows(drains.Items(items, table)) if flat else items
+        return rows(drains.Items(items, table.Key, table.Leaf))
 
     def _filled(self, name, entries, capacity):
         """`fullest`: the largest share of its entries a histogram map used (they grow
