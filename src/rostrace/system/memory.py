@@ -101,8 +101,11 @@ class CycleCollector:
         self._was_enabled = True
 
     def start(self):
+        """From now on; what exists already (modules, BCC, rospy: kept for the whole
+        run) is frozen, never walked again (a full collection took ~140 ms without)."""
         self._was_enabled = gc.isenabled()
         gc.disable()
+        gc.freeze()
         self._next = self.clock() + self.period_s
 
     def tick(self):
@@ -112,5 +115,6 @@ class CycleCollector:
             self._next = self.clock() + self.period_s
 
     def stop(self):
+        gc.unfreeze()
         if self._was_enabled:
             gc.enable()
