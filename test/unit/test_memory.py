@@ -41,17 +41,26 @@ def test_cycles_are_collected_by_the_clock_not_by_allocations():
     def seen(phase, info):
         if phase == 'stop' and info['generation'] == 2:
             runs.append(now[0])
+    before = gc.get_threshold()
     cycles = CycleCollector(period_s=30.0, clock=lambda: now[0])
     gc.callbacks.append(seen)
     try:
         cycles.start()
-        assert not gc.isenabled()
-        for step in range(70):          # 70 s of ticks a second
+        assert gc.get_threshold()[:2] == before[:2]         # young ones as before
+        for step in range(70):          # 70 s of ticks a second, allocating
             now[0] = 100.0 + step
+            garbage = [[] for _ in range(5000)]
+            for a, b in zip(garbage, garbage[1:]):
+                a.append(b)
+                b.append(a)
+            del garbage
             cycles.tick()
         assert runs == [130.0, 160.0]
+        cycles.collect()
+        assert runs == [130.0, 160.0, 169.0]
         cycles.stop()
-        assert gc.isenabled()
+        assert gc.get_threshold() == before
     finally:
         gc.callbacks.remove(seen)
-        gc.enable()
+        gc.set_threshold(*before)
+        gc.unfreeze()

@@ -17,7 +17,8 @@ import gc
 import time
 
 MADV_PAGEOUT = 21
-CYCLES_PERIOD_S = 30.0      # CycleCollector: a full collection this often
+CYCLES_PERIOD_S = 30.0      # CycleCollector: a full collection this often ...
+OLDEST_NEVER = 10 ** 9      # ... and never by counts (young collections before one)
 COMPILER_LIBRARIES = ('libLLVM', 'libclang')
 
 
@@ -86,35 +87,40 @@ def release_compiler_memory():
 
 
 class CycleCollector:
-    """Python's cycle collector run every `period_s` (tick()) instead of by allocation
-    counts, from start() to stop(). A period's rows are tens of thousands of objects
-    that live until the next period; counted as survivors, they set off full
-    collections that walk every object of the process: at a thousand traced topics,
-    two a period and ~180 ms of a period's ~0.5 s of work (measured with gc.callbacks).
-    What a period builds holds no cycles (reference counts free it); the cycles of
-    rospy's threads or of exceptions wait at most `period_s`."""
+    """Python's oldest generation collected every `period_s` (tick()) or when asked
+    (collect()) instead of by allocation counts, from start() to stop(). A period's
+    rows are tens of thousands of objects that live until the next period; counted as
+    survivors, they set off full collections that walk every object of the process: at
+    a thousand traced topics, two a period and ~180 ms of a period's ~0.6 s of work
+    (measured with gc.callbacks). The young generations are collected as before: the
+    cycles attaching makes (ELF parsing, BCC) die young; what a period builds holds no
+    cycles (reference counts free it)."""
 
     def __init__(self, period_s=CYCLES_PERIOD_S, clock=time.monotonic):
         self.period_s = period_s
         self.clock = clock
         self._next = None
-        self._was_enabled = True
+        self._thresholds = None
 
     def start(self):
         """From now on; what exists already (modules, BCC, rospy: kept for the whole
-        run) is frozen, never walked again (a full collection took ~140 ms without)."""
-        self._was_enabled = gc.isenabled()
-        gc.disable()
+        run) is frozen, never walked again."""
+        self._thresholds = gc.get_threshold()
+        young, middle = self._thresholds[:2]
         gc.freeze()
+        gc.set_threshold(young, middle, OLDEST_NEVER)
         self._next = self.clock() + self.period_s
 
     def tick(self):
         """A full collection when `period_s` has passed since the last one."""
         if self.clock() >= self._next:
-            gc.collect()
-            self._next = self.clock() + self.period_s
+            self.collect()
+
+    def collect(self):
+        gc.collect()
+        self._next = self.clock() + self.period_s
 
     def stop(self):
         gc.unfreeze()
-        if self._was_enabled:
-            gc.enable()
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
