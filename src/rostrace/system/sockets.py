@@ -4,11 +4,8 @@ import time
 RECHECK_S = 2.0             # how long a socket's (fd -> connection) answer is trusted
 UNRESOLVED_RECHECK_S = 0.1      # a socket found in no TCP table: asked again after this ...
 YOUNG_S = 1.0                   # ... while it is this new (socket() before connect()) ...
-SETTLED_RECHECK_S = 10.0        # ... then at most this often: a socket in no TCP table a
-                                # second after it was seen is a unix or UDP one (every
-                                # node has some; re-parsing the table for them every 2 s
-                                # was 7 % of the monitor's samples at a thousand topics);
-                                # a connection discovery misses, the matcher hands over
+SETTLED_RECHECK_S = 2.0         # ... then at most this often (listening and unix sockets
+                                # of every node: the table was parsed every window)
 ABSENT_KEPT = 100000            # inodes remembered as in no table (then forgotten at once)
 
 
@@ -84,7 +81,8 @@ class SocketTable:
             table = self.procfs.tcp_connections(pid)
             self._tables[namespace] = (now, table)
             if inode in table:
-                del self._absent[(namespace, inode)]
+                self._absent.pop((namespace, inode), None)   # (another thread's lookup
+                                                             # may have taken it)
         return table.get(inode)
 
     def forget(self, pid):
