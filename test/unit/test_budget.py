@@ -1,6 +1,6 @@
 """The overhead budget's estimate and its step-down / step-up rule (model/budget.py)."""
 from rostrace.model.budget import (HOLD_WINDOWS, STATS_ANSWERS_NS, Activity, BudgetGovernor,
-                                   Costs, estimate_ns, percent_of_core)
+                                   Costs, HandlerTimes, estimate_ns, percent_of_core)
 
 COSTS = Costs(trap_ns=1000.0, handler_ns={
     'on_subscription_queue_push': 500.0,
@@ -79,3 +79,16 @@ def test_a_node_that_cannot_be_counted_by_its_statistics_leaves_stats_mode_at_on
     # and does not go back while it cannot (counts: over budget, the cheapest it has)
     for _ in range(HOLD_WINDOWS + 2):
         assert g.update(activity(5000), COSTS, cheapest='counts', why_not='x') == 'counts'
+
+
+def test_handler_means_need_enough_runs_after_the_first():
+    times = HandlerTimes(min_runs=100)
+    assert times.update({'push': (10, 20_000)}) == {'push': 2000.0}    # a first mean
+    # Three runs with an interrupt inside one: not enough for a new mean.
+    assert times.update({'push': (13, 20_000 + 3 * 2000 + 130_000)})['push'] == 2000.0
+    # Enough runs since the last mean: their mean, the slow one among them.
+    got = times.update({'push': (110, 20_000 + 3 * 2000 + 130_000 + 97 * 1000)})['push']
+    assert got == (3 * 2000 + 130_000 + 97 * 1000) / 100
+    # Counters that went back (a program loaded again) start again.
+    assert times.update({'push': (5, 5000)})['push'] == got
+    assert times.update({'push': (100, 90_000)})['push'] == 900.0

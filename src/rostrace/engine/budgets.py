@@ -2,7 +2,7 @@
 it put on each budgeted process, and the probe mode for the next window
 (model/budget.py decides; this applies it to the program)."""
 from ..errors import RostraceError
-from ..model.budget import MODES, Activity, BudgetGovernor, Costs, Overhead
+from ..model.budget import MODES, Activity, BudgetGovernor, Costs, HandlerTimes, Overhead
 from .nodestats import NodeCounters
 
 UNCALIBRATED_TRAP_NS = 2000.0   # one uprobe trap when start-up calibration was skipped
@@ -19,7 +19,7 @@ class Budgets:
         self.governors = {}         # pid -> BudgetGovernor
         self._activity = {}         # pid -> procfs.activity() at the last window
         self._measured_in = {}      # pid -> the budget mode of the last window
-        self._handler_ns = {}       # BPF handler -> ns per run, as last timed
+        self._handler_times = HandlerTimes()     # BPF handler -> ns per run
         self._window = 0            # windows since the last budget was set
         self.counters = NodeCounters()      # the `stats` mode's nodes
 
@@ -44,8 +44,8 @@ class Budgets:
         if not self.governors:
             return
         trap_ns = self.calibration.pair_ns / 2 if self.calibration else UNCALIBRATED_TRAP_NS
-        self._handler_ns = {**self._handler_ns, **self.probes.tables.handler_costs()}
-        costs = Costs(trap_ns=trap_ns, handler_ns=self._handler_ns)
+        handler_ns = self._handler_times.update(self.probes.tables.handler_runs())
+        costs = Costs(trap_ns=trap_ns, handler_ns=dict(handler_ns))
         changed = False
         for pid, governor in list(self.governors.items()):
             activity = self._activity_in(pid, window)

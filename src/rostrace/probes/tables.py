@@ -24,8 +24,7 @@ class KernelTables:
         self.bpf = bpf
         self._syscall_name = syscall_name
         self._generation = 0
-        self._stats_fd = None    # keeps the kernel timing BPF runs (handler_costs)
-        self._timed_runs = {}    # program name -> (runs, ns) at the last handler_costs()
+        self._stats_fd = None    # keeps the kernel timing BPF runs (handler_runs)
         self.connections = ConnectionMaps(bpf)   # registered TCP connections
         self.kernel_links = {}   # LinkId -> MatchedLink matched in the kernel, last window
         self.timers = {}         # TimerKey -> TimerNumbers, last window
@@ -207,21 +206,13 @@ class KernelTables:
         table = self.bpf[b'hits']
         return {name: sum(table.getvalue(ctypes.c_int(i))) for i, name in HIT_NAMES.items()}
 
-    def handler_costs(self):
-        """{handler name: mean ns per run} of every loaded program over the runs the
-        kernel timed (time_handlers) since the previous call; {} where it timed none or
-        cannot time them. (The kernel's counters are cumulative: a handler's cost in a
-        cheaper budget mode would otherwise hide behind its earlier runs.)"""
+    def handler_runs(self):
+        """{handler name: (runs, ns)} of every loaded program, as the kernel has timed
+        them so far (time_handlers: cumulative; model/budget.py HandlerTimes makes
+        means of them); {} where it does not time them."""
         if self._stats_fd is None or self._stats_fd < 0:
             return {}
-        out = {}
-        for name, fn in self.bpf.funcs.items():
-            runs, ns = program_runs(fn.fd)
-            runs0, ns0 = self._timed_runs.get(name, (0, 0))
-            self._timed_runs[name] = (runs, ns)
-            if runs > runs0:
-                out[name.decode()] = (ns - ns0) / (runs - runs0)
-        return out
+        return {name.decode(): program_runs(fn.fd) for name, fn in self.bpf.funcs.items()}
 
     def time_handlers(self, on):
         """The kernel's timing of BPF runs on or off. While on, every run of every BPF
@@ -282,11 +273,12 @@ class KernelTables:
         operations."""
         if self._batch:
             try:
-                if name not in self._drains:
-                    self._drains[name] = drains.Drain(self.bpf[name.encode()], self._lib,
-                                                       self._buffers)
-                out = rows(self._drains[name])
-                self._filled(name, self._drains[name].taken, self._drains[name].capacity)
+                d = self._drains.get(name)
+                if d is None:
+                    d = self._drains[name] = drains.Drain(self.bpf[name.encode()], self._lib,
+                                                          self._buffers)
+                out = rows(d)
+                self._filled(name, d.taken, d.capacity)
                 return out
             except OSError:
                 self._batch = False
