@@ -4,6 +4,7 @@ minus what was queued at its start: received - processed - dropped <= queued (me
 queued before tracing began are processed without having been received while traced).
 Attached mid-stream, on Debian's topic_tools relay (nobody here wrote it) and on a
 scenario node whose queue overflows."""
+import ctypes
 import time
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from harness import wait_for
 from tracing import node_pid, publish
 
+from rostrace.probes import abi
 from rostrace.system.rosapi import Master
 
 
@@ -115,7 +117,27 @@ def test_messages_no_traced_publisher_sent_cost_no_event(ros, tracer):
         time.sleep(2.0)
         events = [e for e in tracer.probes.events() if e.tgid == target.pid]
         windows = tracer.snapshot(topics=['/plain_in'])
+        no_reads = [no_socket_reads(tracer, target.pid)]
+        # Traced again (the same process): marked again at its first window.
+        tracer.detach(target.pid)
+        target = tracer.attach_node('/plain_relay', master=master)
+        tracer.detach(node_pid(ros, '/plain_source'))
+        assert not no_socket_reads(tracer, target.pid)
+        wait_for(lambda: any(w.received for w in tracer.snapshot(topics=['/plain_in'])),
+                 timeout=20, interval=0.5, what='the queue seen in a window again')
+        no_reads.append(no_socket_reads(tracer, target.pid))
     finally:
         tracer.detach(target.pid)
     assert windows[0].received >= 100 and windows[0].processed >= 100, windows
     assert events == []
+    # Nor are its reads of the socket recorded (sockets.c: the buffer a read filled).
+    assert no_reads == [True, True]
+
+
+def no_socket_reads(tracer, pid):
+    """Whether the kernel was told to skip `pid`'s socket reads (TGID_NO_ORIGIN)."""
+    try:
+        flags = tracer.probes.bpf[b'traced_tgids'][ctypes.c_uint(pid)].value
+    except KeyError:
+        return False
+    return bool(flags & abi.TGID_NO_ORIGIN)

@@ -150,6 +150,15 @@ class WindowCollector:
             numbers.stages.pop('stamp_age', None)
             numbers.stamp_ahead = 0
 
+    def forget(self, pid):
+        """A process detached: the kernel's marks of its queues go with it, and a process
+        traced again (the same PID) is marked again at its next window -- its flags in
+        traced_tgids went with the detach."""
+        for key in [k for k in self._unmatchable if k[0] == pid]:
+            self._unmatchable.discard(key)
+            self.program.tables.set_matchable(*key, True)
+        self._no_socket_reads.discard(pid)
+
     def _mark_unmatchable(self, topics):
         """Tell the kernel which queues' messages no traced publisher sent: they get no
         fingerprint and no ring-buffer event (subscriber.c). `topics`: (pid, queue) ->

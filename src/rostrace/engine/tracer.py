@@ -71,6 +71,7 @@ class Tracer:
                                          connections=self.connections if match_in_kernel
                                          else None,
                                          nodelets=self.nodelets)
+        self.attachments.on_forget.append(self.collector.forget)
         self.timers = Timers(self.procfs, self.attachments)
         self.services = Services(self.procfs, self.attachments, self.probes.tables)
         self.tf = TfLookups(self.probes, self.attachments, self.procfs)
