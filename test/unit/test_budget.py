@@ -81,14 +81,17 @@ def test_a_node_that_cannot_be_counted_by_its_statistics_leaves_stats_mode_at_on
         assert g.update(activity(5000), COSTS, cheapest='counts', why_not='x') == 'counts'
 
 
-def test_handler_means_need_enough_runs_after_the_first():
+def test_handler_means_need_enough_runs():
     times = HandlerTimes(min_runs=100)
-    assert times.update({'push': (10, 20_000)}) == {'push': 2000.0}    # a first mean
-    # Three runs with an interrupt inside one: not enough for a new mean.
-    assert times.update({'push': (13, 20_000 + 3 * 2000 + 130_000)})['push'] == 2000.0
-    # Enough runs since the last mean: their mean, the slow one among them.
-    got = times.update({'push': (110, 20_000 + 3 * 2000 + 130_000 + 97 * 1000)})['push']
-    assert got == (3 * 2000 + 130_000 + 97 * 1000) / 100
+    # Before a mean of 100 runs: the mean of every run so far (an interrupted run among
+    # the first few is diluted by the next ones).
+    assert times.update({'push': (4, 3 * 1000 + 130_000)}) == {'push': 133_000 / 4}
+    assert times.update({'push': (50, 133_000 + 46 * 1000)})['push'] == 179_000 / 50
+    assert times.update({'push': (100, 179_000 + 50 * 1000)})['push'] == 2290.0
+    # Then a new mean only of 100 more runs: an interrupted run among a few waits.
+    assert times.update({'push': (103, 229_000 + 2 * 1000 + 130_000)})['push'] == 2290.0
+    got = times.update({'push': (200, 361_000 + 97 * 1000)})['push']
+    assert got == (2 * 1000 + 130_000 + 97 * 1000) / 100
     # Counters that went back (a program loaded again) start again.
     assert times.update({'push': (5, 5000)})['push'] == got
     assert times.update({'push': (100, 90_000)})['push'] == 900.0

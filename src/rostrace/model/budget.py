@@ -64,16 +64,17 @@ MIN_TIMED_RUNS = 100
 
 class HandlerTimes:
     """Mean ns per run of each BPF handler, from the kernel's cumulative (runs, ns) of
-    the runs it timed. A mean is of the runs since the handler's previous mean, and of
-    at least `min_runs` of them (any number for its first): a handler's time includes
-    the interrupts and preemptions inside it, and one such run among a few, at a low
-    message rate, read as 130 us per run here and had the budget refuse the full mode
-    at 2 msg/s."""
+    the runs it timed. A mean is of at least `min_runs` runs since the handler's
+    previous one; until a handler has such a mean its mean is of every run timed so
+    far. A handler's time includes the interrupts and preemptions inside it: one such
+    run among a few, at a low message rate, read as 130 us per run here and had the
+    budget refuse the full mode at 2 msg/s."""
 
     def __init__(self, min_runs=MIN_TIMED_RUNS):
         self.min_runs = min_runs
         self.ns = {}            # handler -> mean ns per run
-        self._base = {}         # handler -> (runs, ns) at its last mean
+        self._base = {}         # handler -> (runs, ns) at its last mean of min_runs
+        self._settled = set()   # handlers with such a mean
 
     def update(self, counters):
         """counters: {handler: (runs, ns)} as the kernel keeps them -> self.ns."""
@@ -81,9 +82,12 @@ class HandlerTimes:
             runs0, ns0 = self._base.get(name, (0, 0))
             if runs < runs0:                # counters of another program: start again
                 runs0, ns0 = self._base[name] = (0, 0)
-            if runs - runs0 >= self.min_runs or (runs > runs0 and name not in self.ns):
+            enough = runs - runs0 >= self.min_runs
+            if enough or (runs > runs0 and name not in self._settled):
                 self.ns[name] = (ns - ns0) / (runs - runs0)
+            if enough:
                 self._base[name] = (runs, ns)
+                self._settled.add(name)
         return self.ns
 
 
