@@ -4,7 +4,6 @@ minus what was queued at its start: received - processed - dropped <= queued (me
 queued before tracing began are processed without having been received while traced).
 Attached mid-stream, on Debian's topic_tools relay (nobody here wrote it) and on a
 scenario node whose queue overflows."""
-import ctypes
 import time
 
 import pytest
@@ -136,8 +135,4 @@ def test_messages_no_traced_publisher_sent_cost_no_event(ros, tracer):
 
 def no_socket_reads(tracer, pid):
     """Whether the kernel was told to skip `pid`'s socket reads (TGID_NO_ORIGIN)."""
-    try:
-        flags = tracer.probes.bpf[b'traced_tgids'][ctypes.c_uint(pid)].value
-    except KeyError:
-        return False
-    return bool(flags & abi.TGID_NO_ORIGIN)
+    return bool(tracer.probes.tables.flags(pid) & abi.TGID_NO_ORIGIN)

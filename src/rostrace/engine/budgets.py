@@ -44,8 +44,8 @@ class Budgets:
         if not self.governors:
             return
         trap_ns = self.calibration.pair_ns / 2 if self.calibration else UNCALIBRATED_TRAP_NS
-        handler_ns = self._handler_times.update(self.probes.tables.handler_runs())
-        costs = Costs(trap_ns=trap_ns, handler_ns=dict(handler_ns))
+        costs = Costs(trap_ns=trap_ns,
+                      handler_ns=self._handler_times.update(self.probes.tables.handler_runs()))
         changed = False
         for pid, governor in list(self.governors.items()):
             activity = self._activity_in(pid, window)

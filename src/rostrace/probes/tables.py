@@ -75,6 +75,10 @@ class KernelTables:
             self.bpf[TRACED][ctypes.c_uint(pid)] = ctypes.c_ubyte(
                 (flags | flag) if on else (flags & ~flag))
 
+    def flags(self, pid):
+        """The traced_tgids flags of `pid` (0: not traced)."""
+        return self._flags(TRACED, pid, 0)
+
     def _flags(self, table, pid, default):
         try:
             return self.bpf[table][ctypes.c_uint(pid)].value
